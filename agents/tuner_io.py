@@ -1,0 +1,112 @@
+"""Tuner files: data, never code.
+
+A tuner file holds named arrays (weights, bandit statistics) and JSON metadata (kind, version,
+provenance: env id, seeds, config, package versions). It is written with ``torch.save`` of a plain dict of
+tensors and strings and read back with ``torch.load(weights_only=True)``, which refuses any pickled object
+that is not a tensor or a primitive container, so a tuner file from a stranger cannot run code on load.
+Writes are atomic (temporary file, ``fsync``, ``os.replace``): a killed write never leaves a half file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tunegym.envs.core.errors import CheckpointError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_tuner_file", "load_tuner_file", "atomic_write_bytes", "versions"]
+
+FORMAT = "tunegym-tuner"
+FORMAT_VERSION = 1
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages a result or tuner depends on (recorded beside every artifact)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("tunegym", "numpy", "scipy", "gymnasium", "torch", "stable-baselines3", "pyamg", "numba"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (same-directory temp file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_tuner_file(path: str | Path, kind: str, metadata: dict[str, Any], arrays: dict[str, Any]) -> None:
+    """Save a tuner: ``kind`` names the adapter that loads it; ``arrays`` are numpy arrays or tensors."""
+    import io
+
+    tensors = {}
+    for name, value in arrays.items():
+        tensor = value.detach().cpu() if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
+        tensors[name] = tensor.clone()
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "metadata_json": json.dumps({**metadata, "versions": metadata.get("versions", versions())}, default=str),
+        "tensors": tensors,
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_tuner_file(path: str | Path, *, expect_kind: str | None = None) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+    """Load ``(kind, metadata, arrays)``; raise :class:`CheckpointError` for anything not a tunegym tuner.
+
+    Arrays come back as numpy arrays. Files carrying pickled objects are refused by
+    ``torch.load(weights_only=True)`` before any of their code can run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no tuner file at {str(path)!r}", value=str(path))
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, zipfile errors...
+        raise CheckpointError(
+            f"{str(path)!r} is not a loadable tunegym tuner file (corrupt, truncated, or it carries code): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            value=str(path),
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a tunegym tuner file", value=str(path))
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} has tuner format {payload.get('format_version')}, newer than this tunegym "
+            f"({FORMAT_VERSION}); upgrade tunegym",
+            value=payload.get("format_version"),
+        )
+    kind = str(payload.get("kind"))
+    if expect_kind is not None and kind != expect_kind:
+        raise CheckpointError(f"{str(path)!r} holds a {kind!r} tuner, expected {expect_kind!r}", value=kind)
+    try:
+        metadata = json.loads(payload["metadata_json"])
+        arrays = {name: tensor.numpy() for name, tensor in payload["tensors"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{str(path)!r} has malformed tuner contents: {exc}", value=str(path)) from exc
+    return kind, metadata, arrays

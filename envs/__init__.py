@@ -1,0 +1,66 @@
+"""tunegym environments; importing this module registers them with Gymnasium.
+
+``gym.make("tunegym/SOR-v0")`` works after ``import tunegym.envs``; without the import use
+``gym.make("tunegym.envs:tunegym/SOR-v0")``. Registration is data: id, string entry point, episode length
+and default kwargs, so importing this module stays cheap (no solver is built until ``make``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+__all__ = ["ENVS", "EnvSpec", "register_all"]
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One registered environment: its id, entry point, episode length, default kwargs and summary."""
+
+    id: str
+    entry_point: str
+    max_episode_steps: int | None
+    summary: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+ENVS: tuple[EnvSpec, ...] = (
+    EnvSpec(
+        "tunegym/SOR-v0",
+        "tunegym.envs.sor.env:make_setting_a",
+        100,
+        "SOR relaxation factor per system, Learning to Relax setting A (variance='high'|'low'); cost = sweeps",
+        {"variance": "high"},
+    ),
+    EnvSpec(
+        "tunegym/SORMatrix-v0",
+        "tunegym.envs.sor.env:make_matrix_env",
+        100,
+        "SOR relaxation factor for user matrices (matrices=[paths]) or generated Laplacians; obs = matrix features",
+    ),
+    EnvSpec(
+        "tunegym/SORDynamic-v0",
+        "tunegym.envs.sor.dynamic:make_dynamic_env",
+        None,
+        "SOR relaxation factor changed every k sweeps within one solve; obs = residual history",
+    ),
+)
+
+
+def register_all() -> None:
+    """Register every tunegym env with Gymnasium (idempotent)."""
+    for spec in ENVS:
+        if spec.id in gym.registry:
+            continue
+        gym.register(
+            id=spec.id,
+            entry_point=spec.entry_point,
+            max_episode_steps=spec.max_episode_steps,
+            kwargs=dict(spec.kwargs),
+            disable_env_checker=True,  # tests run the full check_env on every env; no per-make warnings
+        )
+
+
+register_all()

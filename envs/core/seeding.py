@@ -1,0 +1,54 @@
+"""Seed streams: one root seed, independent child streams for instances, env noise and agents.
+
+Every random draw in tunegym comes from a ``numpy.random.Generator`` derived here through
+``numpy.random.SeedSequence``, never from global state, so the same seed gives the same trajectory and
+changing how the agent explores never changes which instances the env draws.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SeedStreams", "stream", "spawn_seeds"]
+
+# Named streams are keyed by a stable hash of their name (not Python's salted ``hash``).
+_STREAM_NAMES = ("instances", "env", "agent")
+
+
+def _key(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def stream(seed: int | None, name: str) -> np.random.Generator:
+    """A generator for the stream ``name`` under root ``seed`` (``None``: fresh OS entropy)."""
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(_key(name),)))
+
+
+def spawn_seeds(seed: int, count: int, name: str = "children") -> list[int]:
+    """``count`` independent 63-bit integer seeds derived from ``seed`` (for workers, trials, episodes)."""
+    seq = np.random.SeedSequence(entropy=int(seed), spawn_key=(_key(name),))
+    return [int(s.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for s in seq.spawn(count)]
+
+
+@dataclass(frozen=True)
+class SeedStreams:
+    """The three standard streams of one run, all derived from ``root``."""
+
+    root: int | None
+
+    @property
+    def instances(self) -> np.random.Generator:
+        return stream(self.root, "instances")
+
+    @property
+    def env(self) -> np.random.Generator:
+        return stream(self.root, "env")
+
+    @property
+    def agent(self) -> np.random.Generator:
+        return stream(self.root, "agent")

@@ -1,0 +1,145 @@
+"""Cheap matrix features and the SOR theory that links them to the best relaxation factor.
+
+Features are the context a tuner sees for a matrix it has never met: size, sparsity, diagonal
+statistics, diagonal dominance, and an estimate of the Jacobi spectral radius ``ρ_J = ρ(I - D⁻¹A)``.
+For a consistently ordered matrix with ``ρ_J < 1`` (e.g. 5-point Laplacians), Young's theorem gives the
+optimal SOR factor ``ω* = 2 / (1 + sqrt(1 - ρ_J²))`` and the SOR convergence factor for every ω
+(Young 1971; Saad, *Iterative Methods*, §4.2.5). The env and the deployed tuner both call this module,
+so a tuner sees exactly the features it was trained on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from tunegym.envs.sor.solver import PreparedMatrix
+
+__all__ = [
+    "FEATURE_NAMES",
+    "FEATURE_LOW",
+    "FEATURE_HIGH",
+    "matrix_features",
+    "jacobi_spectral_radius",
+    "young_omega",
+    "sor_convergence_factor",
+    "jacobi_radius_from_rate",
+]
+
+FEATURE_NAMES = (
+    "log10_n",
+    "nnz_per_row",
+    "diag_cv",
+    "min_dominance",
+    "mean_dominance",
+    "symmetric",
+    "jacobi_radius",
+)
+# Declared bounds of the feature vector; values are clipped into them.
+FEATURE_LOW = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)
+FEATURE_HIGH = np.array([8.0, 64.0, 10.0, 10.0, 10.0, 1.0, 2.0], dtype=np.float32)
+
+
+def jacobi_spectral_radius(M: PreparedMatrix, *, symmetric: bool | None = None, seed: int = 0) -> float:
+    """Estimate ``ρ(I - D⁻¹A)``.
+
+    Symmetric matrices with positive diagonal use ARPACK on the similar symmetric matrix
+    ``D^{-1/2} (D - A) D^{-1/2}`` (exact to ARPACK's tolerance); others use 200 power iterations, which
+    give a lower estimate when the dominant eigenvalues are complex. Tiny matrices use dense eigenvalues.
+    """
+    n = M.n
+    off = sp.csr_matrix((M.data, M.indices, M.indptr), shape=(n, n))
+    if symmetric is None:
+        symmetric = _is_symmetric(off)
+    if n <= 400:
+        jac = (-off.multiply(1.0 / M.diag[:, None])).toarray()
+        return float(np.max(np.abs(np.linalg.eigvals(jac))))
+    if symmetric and np.all(M.diag > 0):
+        s = 1.0 / np.sqrt(M.diag)
+        B = -(sp.diags(s) @ off @ sp.diags(s))
+        try:
+            vals = spla.eigsh(B, k=1, which="LM", return_eigenvectors=False, tol=1e-6, maxiter=5000,
+                              v0=np.random.default_rng(seed).standard_normal(n))
+            return float(abs(vals[0]))
+        except spla.ArpackNoConvergence as exc:  # fall back to power iteration below
+            if len(exc.eigenvalues):
+                return float(np.max(np.abs(exc.eigenvalues)))
+    jac = -(sp.diags(1.0 / M.diag) @ off)
+    v = np.random.default_rng(seed).standard_normal(n)
+    v /= np.linalg.norm(v)
+    estimate = 0.0
+    for _ in range(200):
+        w = jac @ v
+        norm = float(np.linalg.norm(w))
+        if norm == 0.0 or not math.isfinite(norm):
+            break
+        estimate = norm
+        v = w / norm
+    return estimate
+
+
+def _is_symmetric(off: sp.csr_matrix) -> bool:
+    diff = off - off.T
+    scale = abs(off).max() if off.nnz else 1.0
+    return bool(diff.nnz == 0 or abs(diff).max() <= 1e-12 * max(scale, 1e-300))
+
+
+def matrix_features(M: PreparedMatrix, *, jacobi_radius: float | None = None) -> np.ndarray:
+    """The feature vector (see ``FEATURE_NAMES``), clipped into ``[FEATURE_LOW, FEATURE_HIGH]``."""
+    n = M.n
+    off = sp.csr_matrix((M.data, M.indices, M.indptr), shape=(n, n))
+    absdiag = np.abs(M.diag)
+    offsum = np.asarray(abs(off).sum(axis=1)).ravel()
+    dominance = absdiag / np.maximum(offsum, 1e-300)
+    symmetric = _is_symmetric(off)
+    rho = jacobi_spectral_radius(M, symmetric=symmetric) if jacobi_radius is None else jacobi_radius
+    values = np.array(
+        [
+            math.log10(n),
+            (off.nnz + n) / n,
+            float(np.std(absdiag) / max(np.mean(absdiag), 1e-300)),
+            float(np.min(dominance)),
+            float(np.mean(dominance)),
+            1.0 if symmetric else 0.0,
+            rho,
+        ],
+        dtype=np.float64,
+    )
+    values = np.nan_to_num(values, nan=0.0, posinf=1e9, neginf=0.0)
+    return np.clip(values, FEATURE_LOW, FEATURE_HIGH).astype(np.float32)
+
+
+def young_omega(jacobi_radius: float) -> float:
+    """Young's optimal SOR factor ``2 / (1 + sqrt(1 - ρ_J²))``; ω = 1 when ``ρ_J >= 1`` (no guarantee)."""
+    if not (0.0 <= jacobi_radius < 1.0):
+        return 1.0
+    return 2.0 / (1.0 + math.sqrt(1.0 - jacobi_radius**2))
+
+
+def sor_convergence_factor(omega: float, jacobi_radius: float) -> float:
+    """Spectral radius of the SOR iteration for a consistently ordered matrix (Young's theorem).
+
+    ``ω - 1`` for ``ω >= ω*``; otherwise the larger root ``λ`` of ``(λ + ω - 1)² = λ ω² ρ_J²``.
+    """
+    mu = jacobi_radius
+    w_star = young_omega(mu)
+    if omega >= w_star or mu >= 1.0:
+        return abs(omega - 1.0) if mu < 1.0 else float("nan")
+    t = omega * mu
+    root = 0.5 * t + math.sqrt(max(0.25 * t * t - (omega - 1.0), 0.0))
+    return root * root
+
+
+def jacobi_radius_from_rate(rate: float, omega: float) -> float:
+    """Invert :func:`sor_convergence_factor`: the ``ρ_J`` implied by an observed SOR rate at ``omega``.
+
+    Only defined on the under-relaxed side (``rate > |ω - 1|``); at or past ``ω*`` the rate is ``ω - 1``
+    whatever ``ρ_J`` is, and this returns NaN (the observation says only ``ω >= ω*``).
+    """
+    if not (0.0 < rate < 1.0) or rate <= abs(omega - 1.0) * (1.0 + 1e-3):
+        return float("nan")
+    mu = (rate + omega - 1.0) / (omega * math.sqrt(rate))
+    return float(mu) if 0.0 <= mu < 1.0 else float("nan")
