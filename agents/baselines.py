@@ -14,7 +14,6 @@ import gymnasium as gym
 import numpy as np
 
 from tunegym.envs.sor.features import young_omega
-from tunegym.envs.sor.solver import solve_prepared
 
 __all__ = ["FixedOmega", "YoungOmega", "GridOracle"]
 
@@ -61,7 +60,9 @@ class YoungOmega(_BoundBaseline):
 class GridOracle(_BoundBaseline):
     """Per-instance optimum over the arm grid: solves the next system with every arm, picks the fewest sweeps.
 
-    Costs one solve per arm per step; a lower bound for any policy restricted to the grid.
+    Costs one solve per arm per step; a lower bound for any policy restricted to the grid. Works on any env
+    exposing ``knob``, ``current_instance`` and ``cost_of(omega)``. In a discrete env an ω off the env's
+    grid maps to the nearest arm, so pair :meth:`fine` with ``action="continuous"``.
     """
 
     def __init__(self, env: gym.Env, arms: Any = None) -> None:
@@ -69,10 +70,10 @@ class GridOracle(_BoundBaseline):
         self.arms = np.asarray(self.knob.arms if arms is None else arms, dtype=np.float64)
 
     def omega(self) -> float:
-        system = self.env.current_instance
-        costs = [self._cost(system, w) for w in self.arms]
+        costs = [self.env.cost_of(w) for w in self.arms]
         return float(self.arms[int(np.argmin(costs))])
 
-    def _cost(self, system: Any, omega: float) -> float:
-        result = solve_prepared(system.matrix, system.b, omega, tol=self.env.tol, max_sweeps=self.env.max_sweeps)
-        return result.sweeps if result.converged else np.inf
+    @classmethod
+    def fine(cls, env: gym.Env, step: float = 0.01) -> "GridOracle":
+        """The paper's per-instance optimum: a ``step`` grid on [1, 1.99] (use with a continuous env)."""
+        return cls(env, arms=np.arange(1.0, 1.99 + 1e-12, step))

@@ -152,6 +152,15 @@ class SOREnv(gym.Env):
         return self._observation(), -cost / self.reward_scale, False, False, info
 
     # -- helpers -------------------------------------------------------------------------------------------
+    def cost_of(self, omega: float, instance: LinearSystem | None = None) -> float:
+        """The cost (in sweeps, failures included) of solving ``instance`` (default: the next one) with ``omega``.
+
+        Used by oracles; it does not advance the env.
+        """
+        system = instance if instance is not None else self.current_instance
+        result = solve_prepared(system.matrix, system.b, omega, tol=self.tol, max_sweeps=self.max_sweeps)
+        return float(result.sweeps) if result.converged else float(self.max_sweeps) + self.failure_penalty
+
     def action_to_omega(self, action: Any) -> float:
         """The ω an action applies (clipped for the continuous space)."""
         return self.knob.to_omega(action)
