@@ -31,24 +31,26 @@ __all__ = ["SORResult", "PreparedMatrix", "prepare_matrix", "solve", "solve_prep
 
 STATUSES = ("converged", "max_sweeps", "diverged")
 _CONVERGED, _MAX_SWEEPS, _DIVERGED = 0, 1, 2
+_HISTORY_CAP = 1_000_000  # residual history kept for at most this many sweeps (8 MB)
 
 
 @numba.njit(cache=True, nogil=True)
-def _sor_kernel(indptr, split, indices, data, diag, b, x, omega, tol_abs, max_sweeps, diverge_abs, history):
-    """Run fused SOR sweeps in place on ``x``; return ``(sweeps, status)``.
+def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, max_sweeps, diverge_abs, history):
+    """Run fused SOR sweeps in place on ``x``; return ``(sweeps, status, residual_norm)``.
 
     Sweep ``k+1`` also forms the residual of ``x^k``: for row ``i`` the lower part uses the previous
     iterate kept in ``x_prev`` (overwritten row by row, so no full copy per sweep) and the upper part uses
     ``x`` (still ``x^k`` there). When ``||r^k||`` meets the tolerance, ``x^k`` is restored and ``k`` is
     returned, so the count is exact; the one extra sweep is never reported.
-    ``history[k]`` receives ``||r^k||``. ``split[i]`` is where row ``i``'s upper-triangular entries start
+    ``history[k]`` receives ``||r^k||`` while ``k`` fits in it. ``split[i]`` is where row ``i``'s upper-triangular entries start
     (column indices are sorted and the diagonal is stored apart), so the inner loops carry no branch.
+    ``omega_rows[i]`` is row ``i``'s relaxation factor (all equal for plain SOR; per block for block SOR).
     """
     n = b.shape[0]
     x_prev = x.copy()
-    step = np.empty(n)  # omega / a_ii: one division per row per solve, not per sweep
+    step = np.empty(n)  # omega_i / a_ii: one division per row per solve, not per sweep
     for i in range(n):
-        step[i] = omega / diag[i]
+        step[i] = omega_rows[i] / diag[i]
     k = 0
     while True:
         rsq = 0.0
@@ -66,18 +68,19 @@ def _sor_kernel(indptr, split, indices, data, diag, b, x, omega, tol_abs, max_sw
             r = b[i] - lower_old - diag[i] * xi - upper
             rsq += r * r
             x_prev[i] = xi
-            x[i] = (1.0 - omega) * xi + step[i] * (b[i] - lower_new - upper)
+            x[i] = (1.0 - omega_rows[i]) * xi + step[i] * (b[i] - lower_new - upper)
         rnorm = math.sqrt(rsq)
-        history[k] = rnorm
+        if k < history.shape[0]:
+            history[k] = rnorm
         if rnorm <= tol_abs:
             x[:] = x_prev
-            return k, 0
+            return k, 0, rnorm
         if not (rnorm <= diverge_abs):  # also catches NaN
             x[:] = x_prev
-            return k, 2
+            return k, 2, rnorm
         if k >= max_sweeps:
             x[:] = x_prev
-            return k, 1
+            return k, 1, rnorm
         k += 1
 
 
@@ -118,8 +121,9 @@ class SORResult:
 
     ``sweeps`` is the exact number of sweeps after which the relative residual first met ``tol``
     (0 if ``x0`` already did). ``residual`` is ``||b - A x|| / ||b||`` of the returned ``x``.
-    ``residual_history[k]`` is the relative residual after ``k`` sweeps. ``status`` is one of
-    ``"converged"``, ``"max_sweeps"``, ``"diverged"``.
+    ``residual_history[k]`` is the relative residual after ``k`` sweeps (kept for the first million).
+    ``status`` is one of ``"converged"``, ``"max_sweeps"``, ``"diverged"``. ``omega`` is the relaxation
+    factor used (an array of per-row factors when the solve was given one).
     """
 
     x: np.ndarray
@@ -127,7 +131,7 @@ class SORResult:
     converged: bool
     residual: float
     status: str
-    omega: float
+    omega: float | np.ndarray
     wall_time: float
     residual_history: np.ndarray = field(repr=False)
 
@@ -217,7 +221,7 @@ def _check_vector(name: str, v: object, n: int) -> np.ndarray:
 def solve_prepared(
     M: PreparedMatrix,
     b: np.ndarray,
-    omega: float,
+    omega: float | np.ndarray,
     *,
     x0: np.ndarray | None = None,
     tol: float = 1e-8,
@@ -225,9 +229,9 @@ def solve_prepared(
     divergence_factor: float = 1e8,
 ) -> SORResult:
     """:func:`solve` on an already validated matrix; ``b`` and ``x0`` must be float64 of length ``n``."""
-    omega = float(omega)
-    if not math.isfinite(omega) or omega == 0.0:
-        raise ConfigError(f"relaxation factor omega must be finite and non-zero, got {omega!r}", value=omega)
+    omega_rows = _omega_rows(omega, M.n)
+    if np.ndim(omega) == 0:
+        omega = float(omega)
     if not (tol > 0.0 and math.isfinite(tol)):
         raise ConfigError(f"tol must be a positive finite number, got {tol!r}", value=tol)
     if int(max_sweeps) != max_sweeps or max_sweeps < 0:
@@ -236,19 +240,19 @@ def solve_prepared(
     bnorm = float(np.linalg.norm(b))
     scale = bnorm if bnorm > 0.0 else 1.0  # b == 0: absolute residual (x = 0 is the answer)
     x = np.zeros(M.n) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
-    history = np.empty(max_sweeps + 1)
+    history = np.empty(min(max_sweeps, _HISTORY_CAP) + 1)
     start = time.perf_counter()
-    sweeps, code = _sor_kernel(
-        M.indptr, M.split, M.indices, M.data, M.diag, b, x, omega, tol * scale, max_sweeps,
+    sweeps, code, rnorm = _sor_kernel(
+        M.indptr, M.split, M.indices, M.data, M.diag, b, x, omega_rows, tol * scale, max_sweeps,
         divergence_factor * scale, history,
     )
     wall = time.perf_counter() - start
-    hist = history[: sweeps + 1] / scale
+    hist = history[: min(sweeps, _HISTORY_CAP) + 1] / scale
     return SORResult(
         x=x,
         sweeps=int(sweeps),
         converged=code == _CONVERGED,
-        residual=float(hist[-1]),
+        residual=float(rnorm / scale),
         status=STATUSES[code],
         omega=omega,
         wall_time=wall,
@@ -256,10 +260,24 @@ def solve_prepared(
     )
 
 
+def _omega_rows(omega: float | np.ndarray, n: int) -> np.ndarray:
+    """Per-row relaxation factors from a scalar or a length-``n`` array, checked finite and non-zero."""
+    rows = np.asarray(omega, dtype=np.float64)
+    if rows.ndim == 0:
+        rows = np.full(n, float(rows))
+    elif rows.shape != (n,):
+        raise ConfigError(f"omega must be a scalar or have one factor per row ({n}), got shape {rows.shape}",
+                          value=rows.shape)
+    if not np.all(np.isfinite(rows)) or np.any(rows == 0.0):
+        shown = omega if np.ndim(omega) == 0 else "an array with zero or non-finite entries"
+        raise ConfigError(f"relaxation factor omega must be finite and non-zero, got {shown!r}", value=omega)
+    return rows
+
+
 def solve(
     A: object,
     b: object,
-    omega: float,
+    omega: float | np.ndarray,
     *,
     x0: object | None = None,
     tol: float = 1e-8,
@@ -272,7 +290,8 @@ def solve(
         A: square matrix, dense or SciPy sparse, non-zero diagonal.
         b: right-hand side of length ``n``.
         omega: relaxation factor; SOR converges for SPD ``A`` iff ``0 < omega < 2``. Values outside that
-            range are run and end as ``"diverged"`` when the residual grows.
+            range are run and end as ``"diverged"`` when the residual grows. An array of length ``n`` gives
+            each row its own factor (block SOR with one ω per block of rows).
         x0: initial guess (zeros by default).
         tol: relative residual ``||b - A x|| / ||b||`` to reach (absolute if ``b == 0``).
         max_sweeps: at most this many sweeps; then the status is ``"max_sweeps"``.

@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tunegym.envs import ENVS
+    from tunegym.envs.multiagent import MULTIAGENT_ENVS
 
-    rows = [{"id": spec.id, "summary": spec.summary, "kwargs": spec.kwargs} for spec in ENVS]
+    rows = [{"id": spec.id, "summary": spec.summary, "kwargs": spec.kwargs} for spec in ENVS + MULTIAGENT_ENVS]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
