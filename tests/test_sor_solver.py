@@ -111,6 +111,8 @@ def test_max_sweeps_caps_the_work(system):
         (np.eye(3), np.ones(4), "shape"),
         (np.eye(3), np.array([1.0, np.inf, 0.0]), "NaN or infinite"),
         (np.ones(3), np.ones(3), "2-D"),
+        (np.eye(2) * (1 + 1j), np.ones(2), "complex"),
+        (np.eye(2), np.ones(2) * 1j, "complex"),
     ],
 )
 def test_bad_input_raises_matrix_error_before_any_sweep(A, b, match):

@@ -236,6 +236,9 @@ def load_matrix(path: str | Path) -> sp.csr_matrix:
         raise InstanceError(f"could not read matrix file {str(path)!r}: {exc}", value=str(path)) from exc
     if not sp.issparse(matrix):
         matrix = sp.csr_matrix(np.asarray(matrix))
+    if np.issubdtype(matrix.dtype, np.complexfloating):
+        raise MatrixError(f"{str(path)!r} holds a complex matrix; tunegym's SOR solves real systems only",
+                          value=str(path))
     return sp.csr_matrix(matrix, dtype=np.float64)
 
 

@@ -158,6 +158,9 @@ def prepare_matrix(A: object) -> PreparedMatrix:
     Raises :class:`MatrixError` for a non-square or non-2-D matrix, non-finite entries, or a zero on
     the diagonal (SOR divides by it).
     """
+    dtype = getattr(A, "dtype", None)
+    if dtype is not None and np.issubdtype(dtype, np.complexfloating):
+        raise MatrixError("A is complex; tunegym's SOR solves real systems only", value=str(dtype))
     if sp.issparse(A):
         csr = sp.csr_matrix(A, dtype=np.float64)
     else:
@@ -205,6 +208,8 @@ def prepare_matrix(A: object) -> PreparedMatrix:
 
 
 def _check_vector(name: str, v: object, n: int) -> np.ndarray:
+    if np.iscomplexobj(v):
+        raise MatrixError(f"{name} is complex; tunegym's SOR solves real systems only", value=name)
     try:
         arr = np.asarray(v, dtype=np.float64)
     except (TypeError, ValueError) as exc:
