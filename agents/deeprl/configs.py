@@ -30,8 +30,28 @@ def _categorical(*choices: Any) -> dict[str, Any]:
     return {"type": "categorical", "choices": list(choices)}
 
 
+_POSITIVE_INTS = ("n_steps", "batch_size", "n_epochs", "buffer_size", "train_freq", "target_update_interval", "n_envs")
+
+
+class _Checked:
+    """Range checks shared by the configs (``build_config`` turns the ``ValueError`` into a ``ConfigError``)."""
+
+    def __post_init__(self) -> None:
+        for name in _POSITIVE_INTS:
+            value = getattr(self, name, 1)
+            if value < 1:
+                raise ValueError(f"config key {name!r} must be >= 1, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"config key 'learning_rate' must be > 0, got {self.learning_rate!r}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"config key 'gamma' must be in [0, 1], got {self.gamma!r}")
+        if not self.policy_net_arch or min(self.policy_net_arch) < 1:
+            raise ValueError(f"config key 'policy_net_arch' must be a non-empty list of layer widths, "
+                             f"got {list(self.policy_net_arch)!r}")
+
+
 @dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(_Checked):
     """Proximal Policy Optimization (``stable_baselines3.PPO``); Discrete and Box actions."""
 
     learning_rate: float = 3e-4
@@ -65,7 +85,7 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
-class A2CConfig:
+class A2CConfig(_Checked):
     """Advantage Actor-Critic (``stable_baselines3.A2C``); Discrete and Box actions."""
 
     learning_rate: float = 7e-4
@@ -96,7 +116,7 @@ class A2CConfig:
 
 
 @dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(_Checked):
     """Deep Q-Network (``stable_baselines3.DQN``); Discrete actions only.
 
     ``buffer_size`` defaults to 100,000 (SB3: 1,000,000) so that checkpoints with the replay buffer stay small.
@@ -134,7 +154,7 @@ class DQNConfig:
 
 
 @dataclass(frozen=True)
-class SACConfig:
+class SACConfig(_Checked):
     """Soft Actor-Critic (``stable_baselines3.SAC``); Box actions only.
 
     ``ent_coef`` is ``"auto"`` (learned, SB3's default), ``"auto_0.1"`` (learned from 0.1) or a number.

@@ -1,0 +1,183 @@
+"""Deep RL agents on SB3: configs, action-space checks, checkpoints, deployed policies, tuner-file safety."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from tunegym.agents.baselines import FixedOmega
+from tunegym.agents.config import build_config
+from tunegym.agents.deeprl import CONFIGS, DeepRLAgent, SB3Policy
+from tunegym.agents.registry import agent_names, make_agent
+from tunegym.agents.tuner_io import save_tuner_file
+from tunegym.agents.tuners import load_tuner
+from tunegym.envs.core.errors import CheckpointError, ConfigError
+from tunegym.tuning.evaluation import evaluate_policy
+
+FAST_PPO = {"n_steps": 256, "batch_size": 64, "n_epochs": 4, "gamma": 0.0, "learning_rate": 1e-3}
+
+
+def test_sb3_agents_are_registered():
+    assert {"ppo", "a2c", "dqn", "sac"} <= set(agent_names())
+
+
+@pytest.mark.parametrize("algo", sorted(CONFIGS))
+def test_default_search_space_names_config_fields_and_builds_configs(algo):
+    config_type = CONFIGS[algo]
+    space = config_type.default_search_space()
+    assert space, algo
+    rng = random.Random(0)
+    sample = {}
+    for name, spec in space.items():
+        assert name in config_type.__dataclass_fields__
+        assert spec["type"] in ("float", "int", "categorical")
+        if spec["type"] == "categorical":
+            sample[name] = rng.choice(spec["choices"])
+        else:
+            assert spec["low"] < spec["high"] and isinstance(spec["log"], bool)
+            sample[name] = spec["low"] if spec["type"] == "float" else int(spec["low"])
+    build_config(config_type, sample)
+
+
+def test_ppo_trained_briefly_beats_fixed_omega_one_on_test_seeds():
+    env = gym.make("tunegym/SOR-v0")
+    agent = make_agent("ppo", env, FAST_PPO, seed=0, device="cpu")
+    agent.learn(env, total_timesteps=2048)
+    test_seeds = [100, 101, 102, 103, 104]
+    learned = evaluate_policy("tunegym/SOR-v0", lambda e: agent, test_seeds, steps=30)
+    fixed = evaluate_policy("tunegym/SOR-v0", lambda e: FixedOmega(e, 1.0), test_seeds, steps=30)
+    assert learned.cost < fixed.cost, (learned.cost, fixed.cost)
+    agent.close()
+
+
+def test_dqn_on_a_continuous_knob_is_a_config_error_naming_the_fix():
+    env = gym.make("tunegym/SOR-v0", action="continuous")
+    with pytest.raises(ConfigError, match=r"DQN.*Box.*\"action\": \"discrete\""):
+        make_agent("dqn", env, {}, seed=0, device="cpu")
+
+
+def test_sac_on_a_discrete_knob_is_a_config_error_naming_the_fix():
+    env = gym.make("tunegym/SOR-v0")
+    with pytest.raises(ConfigError, match=r"SAC.*Discrete.*\"action\": \"continuous\""):
+        make_agent("sac", env, {}, seed=0, device="cpu")
+
+
+@pytest.mark.parametrize("config,pattern", [
+    ({"n_step": 64}, r"unknown config key.*n_step.*choices"),
+    ({"n_steps": "many"}, r"n_steps.*integer"),
+    ({"vec_env": "threads"}, r"vec_env.*dummy"),
+])
+def test_bad_config_is_a_config_error(config, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        make_agent("ppo", gym.make("tunegym/SOR-v0"), config, seed=0, device="cpu")
+
+
+def test_dqn_checkpoint_restores_replay_buffer_optimizer_and_counters(tmp_path):
+    env = gym.make("tunegym/SOR-v0")
+    agent = make_agent("dqn", env, {"learning_starts": 50, "buffer_size": 1000, "train_freq": 1}, seed=3, device="cpu")
+    agent.learn(env, total_timesteps=300)
+    path = tmp_path / "dqn.pt"
+    agent.save(path)
+    restored = DeepRLAgent.load(path, device="cpu")
+    assert restored.num_timesteps == agent.num_timesteps == 300
+    assert restored.model._n_updates == agent.model._n_updates > 0
+    old, new = agent.model.replay_buffer, restored.model.replay_buffer
+    assert new.pos == old.pos == 300
+    np.testing.assert_array_equal(new.observations[:300], old.observations[:300])
+    np.testing.assert_array_equal(new.actions[:300], old.actions[:300])
+    old_opt, new_opt = agent.model.policy.optimizer.state_dict(), restored.model.policy.optimizer.state_dict()
+    for key, state in old_opt["state"].items():
+        torch.testing.assert_close(new_opt["state"][key]["exp_avg"], state["exp_avg"])
+    obs = np.linspace(-0.15, 0.45, 7, dtype=np.float32).reshape(-1, 1)
+    np.testing.assert_array_equal(restored.predict(obs)[0], agent.predict(obs)[0])
+    restored.learn_until(400)
+    assert restored.num_timesteps == 400
+    agent.close()
+    restored.close()
+
+
+def test_ppo_with_two_subprocess_workers_trains(tmp_path):
+    agent = make_agent("ppo", "tunegym/SOR-v0", {**FAST_PPO, "n_steps": 32, "n_envs": 2, "vec_env": "subproc"},
+                       seed=0, device="cpu")
+    try:
+        agent.learn(total_timesteps=128)
+        assert agent.num_timesteps == 128 and agent.n_envs == 2
+    finally:
+        agent.close()
+
+
+def test_deployed_policy_predicts_like_the_agent_and_records_provenance(tmp_path):
+    env = gym.make("tunegym/SOR-v0", action="continuous")
+    agent = make_agent("sac", env, {"learning_starts": 20, "policy_net_arch": [16, 16], "buffer_size": 500},
+                       seed=1, device="cpu")
+    agent.learn(env, total_timesteps=60)
+    path = tmp_path / "sac-policy.pt"
+    agent.export_policy(path)
+    policy = load_tuner(path)
+    assert isinstance(policy, SB3Policy)
+    assert policy.metadata["env_id"] == "tunegym/SOR-v0"
+    assert policy.metadata["env_kwargs"] == {"action": "continuous"}
+    assert policy.metadata["algo"] == "sac" and "versions" in policy.metadata
+    obs = np.linspace(-0.15, 0.45, 5, dtype=np.float32).reshape(-1, 1)
+    np.testing.assert_allclose(policy.predict(obs)[0], agent.predict(obs)[0])
+    agent.close()
+
+
+class _RunsCodeOnLoad:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_tuner_file_carrying_a_pickle_payload_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "tunegym-tuner", "format_version": 1, "kind": "sb3-policy", "metadata_json": "{}",
+                "tensors": {}, "payload": _RunsCodeOnLoad(str(marker))}, path)
+    with pytest.raises(CheckpointError, match="carries code"):
+        load_tuner(path)
+    assert not marker.exists()
+
+
+def test_unknown_tuner_kind_and_pretrained_name_are_refused(tmp_path):
+    path = tmp_path / "mystery.pt"
+    save_tuner_file(path, "mystery", {}, {"w": np.zeros(3)})
+    with pytest.raises(CheckpointError, match=r"unknown kind 'mystery'.*sb3-policy"):
+        load_tuner(path)
+    with pytest.raises(CheckpointError, match="no pretrained tuner 'nope'"):
+        load_tuner("pretrained:nope")
+
+
+def test_pretrained_sor_ppo_loads_and_beats_fixed_omega_one():
+    policy = load_tuner("pretrained:sor-ppo")
+    assert isinstance(policy, SB3Policy) and policy.env_id == "tunegym/SOR-v0"
+    learned = evaluate_policy("tunegym/SOR-v0", lambda e: policy, [100, 101], steps=10)
+    fixed = evaluate_policy("tunegym/SOR-v0", lambda e: FixedOmega(e, 1.0), [100, 101], steps=10)
+    assert learned.cost < 0.5 * fixed.cost
+
+
+def test_missing_gpu_is_a_config_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        make_agent("ppo", gym.make("tunegym/SOR-v0"), {}, seed=0, device="cuda")
+
+
+def test_a2c_checkpoint_resumes_to_the_requested_step_count(tmp_path):
+    env = gym.make("tunegym/SOR-v0")
+    agent = make_agent("a2c", env, {"n_steps": 8}, seed=5, device="cpu")
+    agent.learn(env, total_timesteps=64)
+    agent.save(tmp_path / "a2c.pt")
+    restored = DeepRLAgent.load(tmp_path / "a2c.pt", device="cpu")
+    assert restored.model._n_updates == agent.model._n_updates == 8
+    restored.learn_until(128)
+    assert restored.num_timesteps == 128 and restored.model._n_updates == 16
+    agent.close()
+    restored.close()

@@ -1,0 +1,283 @@
+"""``tunegym train``: train an agent (SB3 PPO/A2C/DQN/SAC or any registered bandit) on an env, resumably.
+
+SB3 agents checkpoint atomically every ``--checkpoint-every`` seconds (at rollout boundaries) and at the
+end; ``--resume`` continues a killed run from its last checkpoint to the same total step count. Other
+agents (bandits) train in one go and save their own file at the end; resuming an unfinished one restarts it.
+The run directory layout is :mod:`tunegym.tuning.runs`. This module parses and orchestrates; it does not
+know any algorithm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tunegym.envs.core.errors import CheckpointError, ConfigError
+
+__all__ = ["register", "run", "load_config_file", "parse_env_kwargs"]
+
+SB3_AGENTS = ("ppo", "a2c", "dqn", "sac")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train an agent on an env into a resumable run directory",
+        description="Train an agent (ppo, a2c, dqn, sac or a bandit) on an env. Writes run.json, config.json, "
+                    "seeds.json, versions.json, checkpoints/ and TensorBoard logs under --run-dir.",
+    )
+    parser.add_argument("--env", help="env id, e.g. tunegym/SOR-v0 (taken from run.json with --resume)")
+    parser.add_argument("--agent", help="ppo, a2c, dqn, sac or a registered bandit")
+    parser.add_argument("--config", help="agent config file, YAML or JSON mapping of config keys")
+    parser.add_argument("--env-kwargs", help='env kwargs as JSON, e.g. \'{"variance": "low"}\'')
+    parser.add_argument("--steps", type=int, help="total env steps to train for")
+    parser.add_argument("--seed", type=int, help="train seed (default 0)")
+    parser.add_argument("--run-dir", required=True, help="run directory (created; must not hold a run unless --resume)")
+    parser.add_argument("--device", default=None, help="auto (CUDA when present), cpu or cuda[:N]")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    parser.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
+                        help="seconds between checkpoints (default 300; one is always written at the end)")
+    parser.add_argument("--eval-every", type=int, default=0, metavar="STEPS",
+                        help="evaluate on validation seeds every STEPS env steps and log eval/* (0: never)")
+    parser.add_argument("--logdir", help="TensorBoard directory (default RUN_DIR/tb)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def load_config_file(path: str | None) -> dict[str, Any]:
+    """A YAML or JSON mapping of config keys (``{}`` for no file); malformed files raise :class:`ConfigError`."""
+    if not path:
+        return {}
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"no config file at {path!r}", value=path)
+    text = file.read_text()
+    try:
+        if file.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot parse config file {path!r}: {first}", value=path) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path!r} must hold a mapping of config keys, got {type(data).__name__}",
+                          value=path)
+    return data
+
+
+def parse_env_kwargs(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--env-kwargs is not valid JSON: {exc}", value=text) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"--env-kwargs must be a JSON object, got {text!r}", value=text)
+    return data
+
+
+def _resolve(args: argparse.Namespace, rundir: Any) -> dict[str, Any]:
+    """The run description: from the flags for a new run, from run.json (checked against flags) on resume."""
+    config = load_config_file(args.config)
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
+    if args.resume:
+        run, saved_config = rundir.read()
+        for flag, key, value in (("--env", "env_id", args.env), ("--agent", "agent", args.agent),
+                                 ("--seed", "seed", args.seed)):
+            if value is not None and value != run.get(key):
+                raise ConfigError(f"{flag} {value!r} differs from the run's {run.get(key)!r}; drop it to resume",
+                                  value=value)
+        if args.env_kwargs is not None and env_kwargs != run.get("env_kwargs", {}):
+            raise ConfigError(f"--env-kwargs differs from the run's {run.get('env_kwargs')}", value=env_kwargs)
+        if config and any(saved_config.get(k) != v for k, v in config.items()):
+            raise ConfigError("--config differs from the run's config.json; drop it to resume", value=config)
+        steps = args.steps if args.steps is not None else int(run["steps"])
+        return {"env_id": run["env_id"], "env_kwargs": run.get("env_kwargs", {}), "agent": run["agent"],
+                "config": saved_config, "steps": steps, "seed": int(run.get("seed", 0)),
+                "device": args.device or run.get("device", "auto")}
+    if rundir.exists():
+        raise ConfigError(f"{str(rundir.root)!r} already holds a run; pass --resume to continue it or choose "
+                          f"another --run-dir", value=str(rundir.root))
+    missing = [flag for flag, value in (("--env", args.env), ("--agent", args.agent), ("--steps", args.steps))
+               if value is None]
+    if missing:
+        raise ConfigError(f"missing {', '.join(missing)} (needed for a new run)", value=missing)
+    if args.steps <= 0:
+        raise ConfigError(f"--steps must be positive, got {args.steps}", value=args.steps)
+    return {"env_id": args.env, "env_kwargs": env_kwargs, "agent": args.agent, "config": config,
+            "steps": int(args.steps), "seed": 0 if args.seed is None else int(args.seed),
+            "device": args.device or "auto"}
+
+
+def run(args: argparse.Namespace) -> int:
+    from tunegym.tuning.runs import RunDir
+
+    rundir = RunDir(args.run_dir)
+    spec = _resolve(args, rundir)
+    if args.checkpoint_every <= 0:
+        raise ConfigError(f"--checkpoint-every must be positive, got {args.checkpoint_every}",
+                          value=args.checkpoint_every)
+    if spec["agent"] in SB3_AGENTS:
+        return _train_sb3(args, rundir, spec)
+    return _train_generic(args, rundir, spec)
+
+
+def _seeds(seed: int) -> dict[str, Any]:
+    from tunegym.tuning.runs import TEST_SEEDS, validation_seeds
+
+    return {"train": seed, "validation": validation_seeds(seed), "test_default": list(TEST_SEEDS)}
+
+
+def _write_provenance(args: argparse.Namespace, rundir: Any, spec: dict[str, Any], config: dict[str, Any]) -> None:
+    from tunegym.agents.tuner_io import versions
+
+    if args.resume and rundir.exists():
+        if spec["steps"] != rundir.read()[0].get("steps"):
+            rundir.update_run(steps=spec["steps"])
+        return
+    run_fields = {k: spec[k] for k in ("env_id", "env_kwargs", "agent", "steps", "seed", "device")}
+    rundir.write(run_fields, config, _seeds(spec["seed"]), versions())
+
+
+def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> int:
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.logger import configure
+
+    from tunegym.agents.config import config_to_dict
+    from tunegym.agents.deeprl.agent import build_deeprl_agent, load_checkpoint_file
+    from tunegym.agents.deeprl.callbacks import (
+        InfoLoggerCallback,
+        ProgressBarCallback,
+        TimedCheckpointCallback,
+        ValidationEvalCallback,
+    )
+
+    payload = None
+    for stale in rundir.checkpoint.parent.glob(f".{rundir.checkpoint.name}.*.tmp"):
+        stale.unlink()  # a write interrupted by a kill; the last complete checkpoint is untouched
+    if args.resume and rundir.checkpoint.is_file():
+        payload = load_checkpoint_file(rundir.checkpoint)  # refuse a corrupt/foreign file before building anything
+        if payload["algo"] != spec["agent"]:
+            raise CheckpointError(f"checkpoint {str(rundir.checkpoint)!r} holds a {payload['algo']!r} model, the run "
+                                  f"is {spec['agent']!r}", value=payload["algo"])
+        saved_env = json.loads(payload["metadata_json"]).get("env_id")
+        if saved_env != spec["env_id"]:
+            raise CheckpointError(f"checkpoint {str(rundir.checkpoint)!r} was trained on {saved_env!r}, the run is "
+                                  f"on {spec['env_id']!r}", value=saved_env)
+    agent = build_deeprl_agent(spec["agent"], spec["env_id"], spec["env_kwargs"], spec["config"],
+                               seed=spec["seed"], device=spec["device"])
+    try:
+        _write_provenance(args, rundir, spec, config_to_dict(agent.config))
+        if payload is not None:
+            agent.restore_state(payload["state"])
+        logdir = Path(args.logdir) if args.logdir else rundir.tensorboard
+        agent.model.set_logger(configure(str(logdir), ["tensorboard", "csv"]))
+        callbacks = [InfoLoggerCallback(), TimedCheckpointCallback(lambda: agent.save(rundir.checkpoint),
+                                                                   args.checkpoint_every)]
+        if args.eval_every > 0:
+            from tunegym.tuning.evaluation import evaluate_policy
+            from tunegym.tuning.runs import validation_seeds
+
+            seeds = validation_seeds(spec["seed"])
+
+            def evaluate(model: Any) -> dict[str, float]:
+                stats = evaluate_policy(spec["env_id"], lambda env: model, seeds, env_kwargs=spec["env_kwargs"])
+                return {"mean_cost": stats.cost, "mean_return": float(sum(stats.returns) / len(stats.returns))}
+
+            callbacks.append(ValidationEvalCallback(evaluate, args.eval_every))
+        if not args.no_progress:
+            callbacks.append(ProgressBarCallback(spec["steps"], f"{spec['agent']} {spec['env_id']}"))
+        start = agent.num_timesteps
+        agent.learn_until(spec["steps"], callback=CallbackList(callbacks))
+        agent.save(rundir.checkpoint)
+        rundir.update_run(num_timesteps=agent.num_timesteps, completed=True)
+        print(f"trained {spec['agent']} on {spec['env_id']}: {agent.num_timesteps} steps"
+              f"{f' (resumed at {start})' if payload is not None else ''}; checkpoint {rundir.checkpoint}")
+    finally:
+        agent.close()
+    return 0
+
+
+class _ProgressWrapper:
+    """Counts env steps into a tqdm bar and a running mean of ``info["cost"]`` for agents without callbacks."""
+
+    @staticmethod
+    def wrap(env: Any, total: int, disable: bool, description: str):
+        import gymnasium as gym
+        from tqdm.auto import tqdm
+
+        class Wrapper(gym.Wrapper):
+            def __init__(self, inner: gym.Env) -> None:
+                super().__init__(inner)
+                self.bar = tqdm(total=total, desc=description, unit="step", disable=disable or None,
+                                dynamic_ncols=True)
+                self.costs: list[float] = []
+
+            def step(self, action: Any):
+                result = self.env.step(action)
+                self.bar.update(1)
+                cost = result[4].get("cost")
+                if isinstance(cost, (int, float)):
+                    self.costs.append(float(cost))
+                return result
+
+            def close(self) -> None:
+                self.bar.close()
+                super().close()
+
+        return Wrapper(env)
+
+
+def _train_generic(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> int:
+    """Bandits and any other registered agent: ``make_agent`` → ``learn`` → ``save`` (atomically)."""
+    from tunegym.agents.deeprl.envs import make_env
+    from tunegym.agents.registry import make_agent
+
+    if args.resume and rundir.agent_file.is_file() and rundir.read()[0].get("completed"):
+        print(f"run in {rundir.root} is already complete; nothing to do")
+        return 0
+    env = make_env(spec["env_id"], spec["env_kwargs"])
+    try:
+        agent = make_agent(spec["agent"], env, spec["config"], seed=spec["seed"], device=spec["device"])
+        config = getattr(agent, "config", None)
+        resolved = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(spec["config"])
+        _write_provenance(args, rundir, spec, resolved)
+        wrapped = _ProgressWrapper.wrap(env, spec["steps"], args.no_progress, f"{spec['agent']} {spec['env_id']}")
+        agent.learn(wrapped, total_timesteps=spec["steps"])
+        wrapped.bar.close()
+        _log_costs(Path(args.logdir) if args.logdir else rundir.tensorboard, wrapped.costs)
+        rundir.agent_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = rundir.agent_file.with_name(f".agent.{os.getpid()}.pt")
+        agent.save(temporary)
+        os.replace(temporary, rundir.agent_file)
+        rundir.update_run(num_timesteps=len(wrapped.costs) or spec["steps"], completed=True)
+        print(f"trained {spec['agent']} on {spec['env_id']}: {spec['steps']} steps; agent file {rundir.agent_file}")
+    finally:
+        env.close()
+    return 0
+
+
+def _log_costs(logdir: Path, costs: list[float], every: int = 100) -> None:
+    """TensorBoard ``env/cost`` for agents that do not log themselves: the mean over each block of steps."""
+    if not costs:
+        return
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(logdir))
+    try:
+        for end in range(every, len(costs) + every, every):
+            block = costs[end - every:end]
+            if block:
+                writer.add_scalar("env/cost", sum(block) / len(block), min(end, len(costs)))
+    finally:
+        writer.close()
+
