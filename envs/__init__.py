@@ -46,6 +46,12 @@ ENVS: tuple[EnvSpec, ...] = (
         None,
         "SOR relaxation factor changed every k sweeps within one solve; obs = residual history",
     ),
+    EnvSpec(
+        "tunegym/SORHeat-v0",
+        "tunegym.envs.sor.heat:make_heat_env",
+        1000,  # = the env's default n_steps; for longer runs pass n_steps=N and max_episode_steps=N
+        "SSOR-PCG relaxation factor per time step of a 2-D heat equation, Learning to Relax setting B; cost = CG iterations",
+    ),
 )
 
 

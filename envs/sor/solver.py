@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from tunegym.envs.core.errors import ConfigError, MatrixError
 
-__all__ = ["SORResult", "PreparedMatrix", "prepare_matrix", "solve", "solve_prepared", "STATUSES"]
+__all__ = ["SORResult", "PreparedMatrix", "prepare_matrix", "check_vector", "solve", "solve_prepared", "STATUSES"]
 
 STATUSES = ("converged", "max_sweeps", "diverged")
 _CONVERGED, _MAX_SWEEPS, _DIVERGED = 0, 1, 2
@@ -207,7 +207,8 @@ def prepare_matrix(A: object) -> PreparedMatrix:
     )
 
 
-def _check_vector(name: str, v: object, n: int) -> np.ndarray:
+def check_vector(name: str, v: object, n: int) -> np.ndarray:
+    """``v`` as a finite float64 vector of length ``n``, or :class:`MatrixError` naming ``name``."""
     if np.iscomplexobj(v):
         raise MatrixError(f"{name} is complex; tunegym's SOR solves real systems only", value=name)
     try:
@@ -310,8 +311,8 @@ def solve(
         ConfigError: non-finite or zero ``omega``, bad ``tol`` or ``max_sweeps``.
     """
     M = prepare_matrix(A)
-    b_arr = _check_vector("b", b, M.n)
-    x0_arr = None if x0 is None else _check_vector("x0", x0, M.n)
+    b_arr = check_vector("b", b, M.n)
+    x0_arr = None if x0 is None else check_vector("x0", x0, M.n)
     return solve_prepared(
         M, b_arr, omega, x0=x0_arr, tol=tol, max_sweeps=max_sweeps, divergence_factor=divergence_factor
     )
