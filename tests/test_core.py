@@ -22,7 +22,7 @@ def test_named_streams_are_reproducible_and_independent():
     assert not np.array_equal(a, stream(5, "agent").random(4))
     assert not np.array_equal(a, stream(6, "instances").random(4))
     seeds = spawn_seeds(3, 10)
-    assert seeds == spawn_seeds(3, 10) and len(set(seeds)) == 10 and all(0 <= s < 2**63 for s in seeds)
+    assert seeds == spawn_seeds(3, 10) and len(set(seeds)) == 10 and all(0 <= s < 2**32 for s in seeds)
 
 
 def test_content_id_depends_on_content_only():

@@ -51,3 +51,26 @@ def test_block_sor_per_block_omega_matters_and_matches_uniform_sor():
         improved += best_blocks < best_uniform
         env.step({agent: 16 for agent in env.agents})
     assert improved >= 1
+
+
+def test_independent_learners_train_on_block_sor_and_beat_gauss_seidel():
+    from tunegym.agents.multiagent import IndependentLearners
+
+    env = make("tunegym/BlockSOR-v0", grid=12, blocks=3)
+    learners = IndependentLearners(env, "chebcb", seed=0).learn(env, total_steps=400, seed=0)
+    obs, _ = env.reset(seed=99)
+    learned, fixed = [], []
+    for _ in range(30):
+        fixed.append(env.cost_of(np.ones(3)))
+        obs, _, _, _, infos = env.step(learners.predict(obs))
+        learned.append(infos["block_0"]["sweeps"])
+        if not env.agents:
+            obs, _ = env.reset()
+    assert np.mean(learned) < 0.4 * np.mean(fixed)
+
+
+def test_independent_learners_refuse_offline_agents():
+    from tunegym.agents.multiagent import IndependentLearners
+
+    with pytest.raises(ConfigError, match="online"):
+        IndependentLearners(make("tunegym/BlockSOR-v0"), "ppo")

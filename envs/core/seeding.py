@@ -30,9 +30,12 @@ def stream(seed: int | None, name: str) -> np.random.Generator:
 
 
 def spawn_seeds(seed: int, count: int, name: str = "children") -> list[int]:
-    """``count`` independent 63-bit integer seeds derived from ``seed`` (for workers, trials, episodes)."""
+    """``count`` independent 32-bit integer seeds derived from ``seed`` (for workers, trials, episodes).
+
+    32 bits because every library a seed reaches accepts that range (SB3 and ``random`` included).
+    """
     seq = np.random.SeedSequence(entropy=int(seed), spawn_key=(_key(name),))
-    return [int(s.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for s in seq.spawn(count)]
+    return [int(s.generate_state(1, dtype=np.uint32)[0]) for s in seq.spawn(count)]
 
 
 @dataclass(frozen=True)
