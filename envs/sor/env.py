@@ -53,8 +53,8 @@ class SOREnv(gym.Env):
     ``sweeps``, ``cost`` (sweeps, or the failure cost), ``omega``, ``status``, ``converged``, ``residual``,
     ``instance_id``, ``context`` (of the solved system), and the richer feedback a solve reveals beyond its count:
     ``convergence_factor`` (observed residual reduction per sweep over the last sweeps) and
-    ``jacobi_radius_estimate`` (the ``ρ_J`` that factor implies through Young's theory; ``None`` when ω was at
-    or past the optimum and the rate says only that). The paper's agents use only ``sweeps``. Wall time is
+    ``jacobi_radius_estimate`` (the ``ρ_J`` that factor implies through Young's theory; ``None`` unless ω
+    was clearly below the optimum, since near or past it the rate says only that ω ≥ ω*). The paper's agents use only ``sweeps``. Wall time is
     kept out of ``info`` (it would make same-seed trajectories differ) and read from ``env.last_result``.
 
     ## Starting State

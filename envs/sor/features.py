@@ -133,13 +133,17 @@ def sor_convergence_factor(omega: float, jacobi_radius: float) -> float:
     return root * root
 
 
-def jacobi_radius_from_rate(rate: float, omega: float) -> float:
+def jacobi_radius_from_rate(rate: float, omega: float, *, margin: float = 0.05) -> float:
     """Invert :func:`sor_convergence_factor`: the ``ρ_J`` implied by an observed SOR rate at ``omega``.
 
-    Only defined on the under-relaxed side (``rate > |ω - 1|``); at or past ``ω*`` the rate is ``ω - 1``
-    whatever ``ρ_J`` is, and this returns NaN (the observation says only ``ω >= ω*``).
+    Only defined on the under-relaxed side: at or past ``ω*`` the asymptotic rate is ``ω - 1`` whatever
+    ``ρ_J`` is, and a rate measured over finitely many sweeps there sits slightly above ``ω - 1``, which
+    would imply a spurious radius. So an estimate is returned only when ``omega`` is at least ``margin``
+    below the ``ω*`` it implies; otherwise NaN (the observation says only that ω is near or past ω*).
     """
-    if not (0.0 < rate < 1.0) or rate <= abs(omega - 1.0) * (1.0 + 1e-3):
+    if not (0.0 < rate < 1.0) or rate <= abs(omega - 1.0):
         return float("nan")
     mu = (rate + omega - 1.0) / (omega * math.sqrt(rate))
-    return float(mu) if 0.0 <= mu < 1.0 else float("nan")
+    if not 0.0 <= mu < 1.0 or omega > young_omega(mu) - margin:
+        return float("nan")
+    return float(mu)
