@@ -62,7 +62,7 @@ def save_tuner_file(path: str | Path, kind: str, metadata: dict[str, Any], array
 
     tensors = {}
     for name, value in arrays.items():
-        tensor = value.detach().cpu() if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
+        tensor = value.detach().cpu() if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value, copy=True))
         tensors[name] = tensor.clone()
     payload = {
         "format": FORMAT,
