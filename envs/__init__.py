@@ -52,6 +52,30 @@ ENVS: tuple[EnvSpec, ...] = (
         1000,  # = the env's default n_steps; for longer runs pass n_steps=N and max_episode_steps=N
         "SSOR-PCG relaxation factor per time step of a 2-D heat equation, Learning to Relax setting B; cost = CG iterations",
     ),
+    EnvSpec(
+        "tunegym/ThreeBody-v0",
+        "tunegym.envs.timestep.env:make_three_body",
+        None,  # the env truncates itself after episode_length actions (default 100; the paper evaluates 300)
+        "Hermite time-step parameter eta every 0.1 yr of a chaotic three-body run (arXiv 2502.12809); cost = force evaluations",
+    ),
+    EnvSpec(
+        "tunegym/ThreeBodyContinuous-v0",
+        "tunegym.envs.timestep.env:make_three_body_continuous",
+        None,
+        "ThreeBody-v0 with log10(eta) as a continuous action in [-4, -1]; cost = force evaluations",
+    ),
+    EnvSpec(
+        "tunegym/ODEStep-v0",
+        "tunegym.envs.timestep.ode_env:make_ode_step",
+        None,  # the env truncates itself after max_attempts (default 400)
+        "Step-size controller gain (or raw factor, knob='factor') of a Dormand-Prince 5(4) pair on classic ODEs; cost = RHS evaluations",
+    ),
+    EnvSpec(
+        "tunegym/ODEStepContinuous-v0",
+        "tunegym.envs.timestep.ode_env:make_ode_step_continuous",
+        None,
+        "ODEStep-v0 with the controller safety factor in [0.2, 1.5] as a continuous action; cost = RHS evaluations",
+    ),
 )
 
 

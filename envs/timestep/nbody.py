@@ -1,0 +1,378 @@
+"""Fourth-order Hermite N-body integrator with a shared, η-scaled time step, batched over systems.
+
+The process behind ``tunegym/ThreeBody-v0`` (Saz Ulibarrena & Portegies Zwart, arXiv 2502.12809). It must
+stay usable without Gymnasium: :func:`simulate` integrates a batch of systems to ``t_end`` and reports the
+deterministic cost (force evaluations), the steps taken and the relative energy error. It must not decide
+anything about rewards or episodes.
+
+Scheme (Makino & Aarseth 1992, PASJ 44, 141), per step of length ``dt``::
+
+    predict   x_p = x + v dt + a dt²/2 + j dt³/6,      v_p = v + a dt + j dt²/2
+    evaluate  a_1, j_1 = force(x_p, v_p)                       (one force evaluation)
+    correct   v_1 = v + (a + a_1) dt/2 + (j - j_1) dt²/12
+              x_1 = x + (v + v_1) dt/2 + (a - a_1) dt²/12
+
+and ``a_1, j_1`` are reused at the start of the next step (PEC mode), so a step costs exactly one force
+evaluation (all pairs once) plus one at the very start of a run. The global error is O(dt⁴).
+
+Time step (shared by all bodies of one system)::
+
+    dt = η · min over pairs (i, j) of min( |r_ij| / |v_ij| ,  sqrt(|r_ij|³ / (G (m_i + m_j))) )
+
+the pairwise *collision time* (distance over relative speed; skipped when the relative speed is 0) and the
+*free-fall time*. The last step of a run is shortened to land exactly on ``t_end``.
+
+Units: any consistent set; the two usual ones are
+- astronomical: lengths in au, masses in M☉, time in yr, ``G = 4π²`` (:data:`G_AU_MSUN_YR`, the default);
+- N-body (Hénon) units: ``G = 1`` (:data:`G_NBODY`), total mass 1, virial radius 1.
+
+A run never returns NaN: it stops with a status instead (:data:`STATUS_NAMES`): ``"ok"``,
+``"close_encounter"`` (two bodies came closer than ``min_separation``, or the step fell under
+``min_timestep``), ``"diverged"`` (a non-finite value appeared; the last finite state is returned) or
+``"max_steps"``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from tunegym.envs.core.errors import ConfigError, InstanceError
+
+__all__ = [
+    "G_AU_MSUN_YR",
+    "G_NBODY",
+    "STATUS_NAMES",
+    "SimulationResult",
+    "accelerations_and_jerks",
+    "simulate",
+    "timestep_criterion",
+    "total_energy",
+    "validate_system",
+]
+
+#: Gravitational constant in au³ M☉⁻¹ yr⁻² (the paper's units).
+G_AU_MSUN_YR = 4.0 * math.pi**2
+#: Gravitational constant in N-body units.
+G_NBODY = 1.0
+
+STATUS_OK, STATUS_CLOSE, STATUS_DIVERGED, STATUS_MAX_STEPS = 0, 1, 2, 3
+#: Status code -> name.
+STATUS_NAMES = ("ok", "close_encounter", "diverged", "max_steps")
+
+
+# -- kernels (numba: the adaptive time loop cannot be vectorised) ----------------------------------------
+@numba.njit(cache=True, fastmath=False)
+def _force(m, x, v, G, acc, jerk):
+    n = x.shape[0]
+    min_r2 = np.inf
+    for i in range(n):
+        for k in range(3):
+            acc[i, k] = 0.0
+            jerk[i, k] = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx0 = x[j, 0] - x[i, 0]
+            dx1 = x[j, 1] - x[i, 1]
+            dx2 = x[j, 2] - x[i, 2]
+            dv0 = v[j, 0] - v[i, 0]
+            dv1 = v[j, 1] - v[i, 1]
+            dv2 = v[j, 2] - v[i, 2]
+            r2 = dx0 * dx0 + dx1 * dx1 + dx2 * dx2
+            min_r2 = min(min_r2, r2)
+            r2inv = 1.0 / r2
+            r3inv = r2inv * math.sqrt(r2inv)
+            rv = 3.0 * (dx0 * dv0 + dx1 * dv1 + dx2 * dv2) * r2inv
+            a0, a1, a2 = dx0 * r3inv, dx1 * r3inv, dx2 * r3inv
+            j0 = (dv0 - rv * dx0) * r3inv
+            j1 = (dv1 - rv * dx1) * r3inv
+            j2 = (dv2 - rv * dx2) * r3inv
+            gi, gj = G * m[i], G * m[j]
+            acc[i, 0] += gj * a0
+            acc[i, 1] += gj * a1
+            acc[i, 2] += gj * a2
+            acc[j, 0] -= gi * a0
+            acc[j, 1] -= gi * a1
+            acc[j, 2] -= gi * a2
+            jerk[i, 0] += gj * j0
+            jerk[i, 1] += gj * j1
+            jerk[i, 2] += gj * j2
+            jerk[j, 0] -= gi * j0
+            jerk[j, 1] -= gi * j1
+            jerk[j, 2] -= gi * j2
+    return min_r2
+
+
+@numba.njit(cache=True)
+def _criterion(m, x, v, G):
+    n = x.shape[0]
+    best = np.inf
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx0 = x[j, 0] - x[i, 0]
+            dx1 = x[j, 1] - x[i, 1]
+            dx2 = x[j, 2] - x[i, 2]
+            dv0 = v[j, 0] - v[i, 0]
+            dv1 = v[j, 1] - v[i, 1]
+            dv2 = v[j, 2] - v[i, 2]
+            r2 = dx0 * dx0 + dx1 * dx1 + dx2 * dx2
+            v2 = dv0 * dv0 + dv1 * dv1 + dv2 * dv2
+            r = math.sqrt(r2)
+            free_fall = math.sqrt(r2 * r / (G * (m[i] + m[j])))
+            best = min(best, free_fall)
+            if v2 > 0.0:
+                collision = r / math.sqrt(v2)
+                best = min(best, collision)
+    return best
+
+
+@numba.njit(cache=True)
+def _advance(m, x, v, acc, jerk, t, t_end, eta, G, max_steps, min_sep2, min_dt):
+    """Advance one system in place from ``t`` to ``t_end``; ``acc``/``jerk`` must be valid for (x, v).
+
+    Returns (status, steps, t). On any non-ok status the state is the last finite one.
+    """
+    n = x.shape[0]
+    xp = np.empty_like(x)
+    vp = np.empty_like(v)
+    a1 = np.empty_like(acc)
+    j1 = np.empty_like(jerk)
+    steps = 0
+    span = t_end - t
+    while t_end - t > 1e-14 * span:
+        if steps >= max_steps:
+            return STATUS_MAX_STEPS, steps, t
+        dt = eta * _criterion(m, x, v, G)
+        if not (dt >= min_dt):  # also catches NaN
+            return STATUS_CLOSE, steps, t
+        dt = min(dt, t_end - t)
+        dt2 = dt * dt
+        dt3 = dt2 * dt
+        for i in range(n):
+            for k in range(3):
+                xp[i, k] = x[i, k] + v[i, k] * dt + acc[i, k] * dt2 / 2.0 + jerk[i, k] * dt3 / 6.0
+                vp[i, k] = v[i, k] + acc[i, k] * dt + jerk[i, k] * dt2 / 2.0
+        min_r2 = _force(m, xp, vp, G, a1, j1)
+        steps += 1
+        if min_r2 < min_sep2:
+            return STATUS_CLOSE, steps, t
+        finite = True
+        for i in range(n):
+            for k in range(3):
+                vnew = v[i, k] + (acc[i, k] + a1[i, k]) * dt / 2.0 + (jerk[i, k] - j1[i, k]) * dt2 / 12.0
+                xnew = x[i, k] + (v[i, k] + vnew) * dt / 2.0 + (acc[i, k] - a1[i, k]) * dt2 / 12.0
+                if not (math.isfinite(vnew) and math.isfinite(xnew)):
+                    finite = False
+                xp[i, k] = xnew
+                vp[i, k] = vnew
+        if not finite:
+            return STATUS_DIVERGED, steps, t
+        for i in range(n):
+            for k in range(3):
+                x[i, k] = xp[i, k]
+                v[i, k] = vp[i, k]
+                acc[i, k] = a1[i, k]
+                jerk[i, k] = j1[i, k]
+        t += dt
+    return STATUS_OK, steps, t_end
+
+
+@numba.njit(cache=True)
+def _simulate_batch(m, x, v, t_end, eta, G, max_steps, min_sep2, min_dt, status, steps, times):
+    batch = x.shape[0]
+    acc = np.empty((x.shape[1], 3))
+    jerk = np.empty((x.shape[1], 3))
+    for b in range(batch):
+        _force(m[b], x[b], v[b], G, acc, jerk)
+        s, k, t = _advance(m[b], x[b], v[b], acc, jerk, 0.0, t_end[b], eta[b], G, max_steps, min_sep2[b], min_dt)
+        status[b] = s
+        steps[b] = k
+        times[b] = t
+
+
+# -- public API -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SimulationResult:
+    """Outcome of :func:`simulate`; arrays have a leading batch axis iff the input had one."""
+
+    positions: np.ndarray
+    velocities: np.ndarray
+    time: np.ndarray | float
+    steps: np.ndarray | int
+    force_evaluations: np.ndarray | int
+    energy_error: np.ndarray | float  # relative: (E - E0) / |E0|
+    status: np.ndarray | str
+
+    @property
+    def ok(self) -> bool | np.ndarray:
+        return np.asarray(self.status) == "ok" if np.ndim(self.status) else self.status == "ok"
+
+
+def validate_system(masses, positions, velocities) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Check and broadcast one system or a batch; returns ``(m[B,N], x[B,N,3], v[B,N,3], batched)``.
+
+    Raises :class:`InstanceError` naming the problem: wrong shapes, fewer than 2 bodies, non-finite
+    values, zero or negative masses, coincident bodies.
+    """
+    x = np.asarray(positions, dtype=np.float64)
+    v = np.asarray(velocities, dtype=np.float64)
+    m = np.asarray(masses, dtype=np.float64)
+    if x.ndim not in (2, 3) or x.shape[-1] != 3:
+        raise InstanceError(f"positions must have shape [bodies, 3] or [batch, bodies, 3], got {x.shape}", value=x.shape)
+    if v.shape != x.shape:
+        raise InstanceError(f"velocities shape {v.shape} != positions shape {x.shape}", value=v.shape)
+    batched = x.ndim == 3
+    if not batched:
+        x, v = x[None], v[None]
+    batch, bodies = x.shape[0], x.shape[1]
+    if bodies < 2:
+        raise InstanceError(f"need at least 2 bodies, got {bodies}", value=bodies)
+    if m.ndim == 1 and m.shape[0] == bodies:
+        m = np.broadcast_to(m, (batch, bodies))
+    elif m.ndim == 2 and batched and m.shape == (batch, bodies):
+        pass
+    else:
+        raise InstanceError(f"masses shape {m.shape} does not match {bodies} bodies (batch {batch})", value=m.shape)
+    for name, arr in (("masses", m), ("positions", x), ("velocities", v)):
+        if not np.all(np.isfinite(arr)):
+            raise InstanceError(f"{name} contain NaN or inf", value=arr)
+    if np.any(m <= 0):
+        raise InstanceError(f"masses must be positive, got {m[m <= 0][:5].tolist()}", value=m)
+    diff = x[:, :, None, :] - x[:, None, :, :]
+    dist = np.sqrt(np.einsum("bijk,bijk->bij", diff, diff))
+    iu = np.triu_indices(bodies, 1)
+    if np.any(dist[:, iu[0], iu[1]] == 0.0):
+        raise InstanceError("two bodies occupy the same position", value=x)
+    return np.ascontiguousarray(m), np.ascontiguousarray(x), np.ascontiguousarray(v), batched
+
+
+def total_energy(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> np.ndarray:
+    """Kinetic plus potential energy, per system (``[..., bodies]``/``[..., bodies, 3]`` inputs)."""
+    m = np.asarray(masses, dtype=np.float64)
+    x = np.asarray(positions, dtype=np.float64)
+    v = np.asarray(velocities, dtype=np.float64)
+    m = np.broadcast_to(m, x.shape[:-1])
+    kinetic = 0.5 * np.sum(m * np.sum(v * v, axis=-1), axis=-1)
+    n = x.shape[-2]
+    iu, ju = np.triu_indices(n, 1)
+    r = np.linalg.norm(x[..., iu, :] - x[..., ju, :], axis=-1)
+    potential = -G * np.sum(m[..., iu] * m[..., ju] / r, axis=-1)
+    return kinetic + potential
+
+
+def accelerations_and_jerks(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> tuple[np.ndarray, np.ndarray]:
+    """Accelerations and jerks of one system ``[bodies, 3]`` (the kernel the integrator uses)."""
+    m, x, v, _ = validate_system(masses, positions, velocities)
+    acc, jerk = np.empty_like(x[0]), np.empty_like(x[0])
+    _force(m[0], x[0], v[0], float(G), acc, jerk)
+    return acc, jerk
+
+
+def timestep_criterion(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> float:
+    """``min`` over pairs of the collision and free-fall times (``dt = η ·`` this)."""
+    m, x, v, _ = validate_system(masses, positions, velocities)
+    return float(_criterion(m[0], x[0], v[0], float(G)))
+
+
+def _check_positive(name: str, value, batch: int) -> np.ndarray:
+    arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (batch,)).copy() if np.ndim(value) <= 1 else None
+    if arr is None or arr.shape != (batch,):
+        raise ConfigError(f"{name} must be a scalar or one value per system, got shape {np.shape(value)}", value=value)
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ConfigError(f"{name} must be finite and positive, got {value!r}", value=value)
+    return arr
+
+
+def simulate(
+    masses,
+    positions,
+    velocities,
+    t_end,
+    eta,
+    *,
+    G: float = G_AU_MSUN_YR,
+    max_steps: int = 10_000_000,
+    min_separation: float | np.ndarray | None = None,
+    min_timestep: float = 0.0,
+) -> SimulationResult:
+    """Integrate one system (``[bodies, 3]``) or a batch (``[batch, bodies, 3]``) from t=0 to ``t_end``.
+
+    ``eta`` and ``t_end`` are scalars or one value per system. ``min_separation`` (default ``1e-6`` times
+    each system's initial largest pair distance) and ``min_timestep`` define a close encounter; ``max_steps``
+    caps the steps per system. Inputs are not modified. Bad inputs raise :class:`InstanceError` (the system)
+    or :class:`ConfigError` (the settings); a run that cannot go on ends with a status, never NaN.
+    """
+    m, x, v, batched = validate_system(masses, positions, velocities)
+    batch = x.shape[0]
+    t_end_arr = _check_positive("t_end", t_end, batch)
+    eta_arr = _check_positive("eta", eta, batch)
+    if not (np.isfinite(G) and G > 0):
+        raise ConfigError(f"G must be finite and positive, got {G!r}", value=G)
+    if int(max_steps) < 1:
+        raise ConfigError(f"max_steps must be >= 1, got {max_steps!r}", value=max_steps)
+    if min_separation is None:
+        diff = x[:, :, None, :] - x[:, None, :, :]
+        size = np.sqrt(np.einsum("bijk,bijk->bij", diff, diff)).reshape(batch, -1).max(axis=1)
+        min_sep = 1e-6 * size
+    else:
+        min_sep = np.broadcast_to(np.asarray(min_separation, dtype=np.float64), (batch,)).copy()
+    x_out, v_out = x.copy(), v.copy()
+    status = np.zeros(batch, dtype=np.int64)
+    steps = np.zeros(batch, dtype=np.int64)
+    times = np.zeros(batch, dtype=np.float64)
+    _simulate_batch(m, x_out, v_out, t_end_arr, eta_arr, float(G), int(max_steps), min_sep**2, float(min_timestep),
+                    status, steps, times)
+    e0 = total_energy(m, x, v, G)
+    e1 = total_energy(m, x_out, v_out, G)
+    energy_error = (e1 - e0) / np.abs(e0)
+    names = np.array([STATUS_NAMES[s] for s in status])
+    force_evaluations = steps + 1
+    if batched:
+        return SimulationResult(x_out, v_out, times, steps, force_evaluations, energy_error, names)
+    return SimulationResult(x_out[0], v_out[0], float(times[0]), int(steps[0]), int(force_evaluations[0]),
+                            float(energy_error[0]), str(names[0]))
+
+
+class HermiteState:
+    """A single system advanced in chunks (what the env drives): keeps ``acc``/``jerk`` between chunks so a
+    chunk costs exactly its steps in force evaluations."""
+
+    def __init__(self, masses, positions, velocities, *, G: float = G_AU_MSUN_YR,
+                 min_separation: float | None = None, min_timestep: float = 0.0) -> None:
+        m, x, v, batched = validate_system(masses, positions, velocities)
+        if batched:
+            raise InstanceError("HermiteState takes one system [bodies, 3]", value=x.shape)
+        self.masses, self.positions, self.velocities = m[0].copy(), x[0].copy(), v[0].copy()
+        self.G = float(G)
+        self.acc, self.jerk = np.empty_like(self.positions), np.empty_like(self.positions)
+        _force(self.masses, self.positions, self.velocities, self.G, self.acc, self.jerk)
+        self.force_evaluations = 1
+        self.steps = 0
+        self.time = 0.0
+        self.initial_energy = float(total_energy(self.masses, self.positions, self.velocities, self.G))
+        size = float(np.max(np.linalg.norm(self.positions[:, None] - self.positions[None], axis=-1)))
+        self.min_separation = 1e-6 * size if min_separation is None else float(min_separation)
+        self.min_timestep = float(min_timestep)
+        self.status = "ok"
+
+    def advance(self, duration: float, eta: float, max_steps: int = 10_000_000) -> tuple[str, int]:
+        """Integrate ``duration`` more time units with parameter ``eta``; returns ``(status, steps)``."""
+        status, steps, t = _advance(self.masses, self.positions, self.velocities, self.acc, self.jerk, 0.0,
+                                    float(duration), float(eta), self.G, int(max_steps), self.min_separation**2,
+                                    self.min_timestep)
+        self.steps += steps
+        self.force_evaluations += steps
+        self.time += t
+        self.status = STATUS_NAMES[status]
+        return self.status, steps
+
+    @property
+    def energy(self) -> float:
+        return float(total_energy(self.masses, self.positions, self.velocities, self.G))
+
+    @property
+    def energy_error(self) -> float:
+        """Relative energy error ``(E - E0) / |E0|``."""
+        return (self.energy - self.initial_energy) / abs(self.initial_energy)

@@ -1,0 +1,272 @@
+"""``tunegym bench timestep``: cost–accuracy of time-step control on the three-body problem and classic ODEs.
+
+Three-body (``tunegym/ThreeBody-v0``, Saz Ulibarrena & Portegies Zwart, arXiv 2502.12809): every fixed η of
+the paper's grid, a contextual bandit trained on tune seeds, and REBOUND's IAS15 when ``rebound`` is
+installed, each integrating the same test-seed instances for ``--actions`` × 0.1 yr. Cost = force
+evaluations, accuracy = final ``|ΔE/E0|`` (median over instances; failed runs count with their error).
+
+ODEs (``tunegym/ODEStep-v0``): the classical I controller, Gustafsson's PI controller and SciPy ``solve_ivp``
+over a tolerance grid, against a contextual bandit that sets the step factor, trained on tune seeds.
+Cost = RHS evaluations, accuracy = relative global error at ``t_end`` (median).
+
+Writes ``timestep.json``, ``timestep.md`` and ``timestep_pareto.png`` under ``--out``. Test seeds are used only
+for the final evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ias15_run", "pareto_front", "register", "run", "three_body_rollout"]
+
+TUNE_SEEDS = tuple(range(10))
+TEST_SEEDS = tuple(range(100, 110))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("timestep", help="time-step control: three-body and ODE cost-accuracy fronts")
+    parser.add_argument("--out", default="runs/bench-timestep", help="output directory")
+    parser.add_argument("--actions", type=int, default=300, help="three-body actions (0.1 yr each) per test run")
+    parser.add_argument("--train-steps", type=int, default=6000, help="bandit training steps on ThreeBody-v0")
+    parser.add_argument("--ode-train-steps", type=int, default=20000, help="bandit training steps on ODEStep-v0")
+    parser.add_argument("--reward-mode", default="local", choices=("local", "paper"),
+                        help="ThreeBody-v0 reward the learned controller trains on (default local)")
+    parser.add_argument("--local-target", type=float, default=1e-12, help="per-action |dE| target (reward local)")
+    parser.add_argument("--agent", default="linucb", help="registered agent name (a discrete-action bandit)")
+    parser.add_argument("--test-seeds", type=int, default=len(TEST_SEEDS), help="how many test seeds (from 100)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
+    parser.set_defaults(func=run)
+
+
+# -- three-body -------------------------------------------------------------------------------------------
+def three_body_rollout(instance: Any, policy: Callable[[np.ndarray], Any], actions: int,
+                       env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one instance for ``actions`` actions; return force evaluations, final |ΔE/E0| and status."""
+    from tunegym.envs.timestep.env import make_three_body
+
+    env = make_three_body(episode_length=actions, **(env_kwargs or {}))
+    obs, _ = env.reset(seed=0, options={"instance": instance})
+    info: dict[str, Any] = {}
+    etas = []
+    for _ in range(actions):
+        obs, _, terminated, truncated, info = env.step(policy(obs))
+        etas.append(info["eta"])
+        if terminated or truncated:
+            break
+    return {"force_evaluations": int(info["total_force_evaluations"]), "energy_error": abs(info["energy_error"]),
+            "status": info["status"], "mean_log10_eta": float(np.mean(np.log10(etas)))}
+
+
+def ias15_run(instance: Any, t_end: float) -> dict[str, Any] | None:
+    """REBOUND IAS15 on ``instance`` to ``t_end``; force evaluations counted through ``additional_forces``."""
+    try:
+        import rebound
+    except ImportError:
+        return None
+    sim = rebound.Simulation()
+    sim.G = instance.G
+    for m, x, v in zip(instance.masses, instance.positions, instance.velocities):
+        sim.add(m=float(m), x=x[0], y=x[1], z=x[2], vx=v[0], vy=v[1], vz=v[2])
+    sim.integrator = "ias15"
+    sim.exact_finish_time = 1
+    calls = [0]
+
+    def count(_sim):  # called once per force evaluation
+        calls[0] += 1
+
+    sim.additional_forces = count
+    e0 = sim.energy()
+    sim.integrate(t_end)
+    return {"force_evaluations": calls[0], "energy_error": abs(sim.energy() - e0) / abs(e0), "status": "ok",
+            "steps": int(sim.steps_done)}
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    errors = np.array([max(r["energy_error"], 1e-300) for r in runs])
+    evals = np.array([r["force_evaluations"] for r in runs], dtype=float)
+    return {"median_log10_error": float(np.median(np.log10(errors))), "mean_evaluations": float(evals.mean()),
+            "median_evaluations": float(np.median(evals)),
+            "failures": int(sum(r["status"] != "ok" for r in runs)), "runs": runs}
+
+
+def _train_bandit(env: Any, agent: str, steps: int, seed: int) -> Any:
+    from tunegym.agents.registry import make_agent
+
+    model = make_agent(agent, env, seed=seed)
+    env.reset(seed=seed)
+    model.learn(env, total_timesteps=steps)
+    return model
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
+    """Names of the non-dominated points (cost, log10 error), both lower-is-better."""
+    front = []
+    for name, (cost, err) in points.items():
+        dominated = any(c <= cost and e <= err and (c < cost or e < err) for other, (c, e) in points.items()
+                        if other != name)
+        if not dominated:
+            front.append(name)
+    return front
+
+
+def run(args: argparse.Namespace) -> int:
+    from tunegym.envs.core.seeding import stream
+    from tunegym.envs.timestep.env import DEFAULT_ETAS, make_three_body
+    from tunegym.envs.timestep.instances import PaperThreeBodyDistribution
+
+    if args.smoke:
+        args.actions, args.train_steps, args.ode_train_steps, args.test_seeds = 10, 200, 300, 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    test_seeds = list(TEST_SEEDS[: args.test_seeds])
+    dist = PaperThreeBodyDistribution()
+    test_instances = [dist.sample(stream(seed, "instances")) for seed in test_seeds]
+    tune_instances = [dist.sample(stream(seed, "instances")) for seed in TUNE_SEEDS[: max(2, args.test_seeds)]]
+
+    # fixed η: the best one is chosen on tune seeds by the env's own reward (what an agent maximises)
+    tb: dict[str, Any] = {}
+    tune_scores = {}
+    for k, eta in enumerate(DEFAULT_ETAS):
+        name = f"fixed eta={eta:.2e}"
+        tb[name] = _summary([three_body_rollout(inst, lambda obs, k=k: k, args.actions) for inst in test_instances])
+        tune_runs = [three_body_rollout(inst, lambda obs, k=k: k, min(args.actions, 100)) for inst in tune_instances]
+        tune_scores[name] = float(np.median([math.log10(max(r["energy_error"], 1e-300)) for r in tune_runs]))
+    # best fixed on tune seeds: cheapest η whose tune median error is within 10x of the most accurate η
+    best_err = min(tune_scores.values())
+    best_fixed = [n for n in tb if tune_scores[n] <= best_err + 1.0][-1]
+
+    env = make_three_body(episode_length=100, reward_mode=args.reward_mode, local_target=args.local_target)
+    model = _train_bandit(env, args.agent, args.train_steps, seed=TUNE_SEEDS[0])
+    learned_name = f"learned ({args.agent})"
+    tb[learned_name] = _summary([three_body_rollout(inst, lambda obs: model.predict(obs, deterministic=True)[0],
+                                                    args.actions) for inst in test_instances])
+    ias = [ias15_run(inst, 0.1 * args.actions) for inst in test_instances]
+    if all(r is not None for r in ias):
+        tb["IAS15 (rebound)"] = _summary(ias)
+    tb_points = {n: (s["mean_evaluations"], s["median_log10_error"]) for n, s in tb.items()}
+    lc, le = tb_points[learned_name]
+    bc, be = tb_points[best_fixed]
+    three_body = {
+        "methods": {n: {k: v for k, v in s.items() if k != "runs"} for n, s in tb.items()},
+        "runs": {n: s["runs"] for n, s in tb.items()},
+        "best_fixed_on_tune_seeds": best_fixed,
+        "learned_dominates_best_fixed": bool(lc <= bc and le <= be and (lc < bc or le < be)),
+        "pareto_front": pareto_front(tb_points),
+    }
+
+    # ODEs
+    from tunegym.envs.timestep.ode import (
+        IController,
+        ODEProblemDistribution,
+        PIController,
+        integrate,
+        solve_ivp_baseline,
+    )
+    from tunegym.envs.timestep.ode_env import make_ode_step
+
+    odist = ODEProblemDistribution()
+    ode_test = [odist.sample(stream(seed, "instances")) for seed in test_seeds for _ in range(1)]
+    ode_test += [odist.sample(stream(seed + 1000, "instances")) for seed in test_seeds]
+    rtols = (1e-4, 1e-6, 1e-8) if not args.smoke else (1e-4,)
+    od: dict[str, Any] = {}
+    for rtol in rtols:
+        for label, fn in (("I controller", lambda i, r=rtol: integrate(i, controller=IController(), rtol=r)),
+                          ("PI controller", lambda i, r=rtol: integrate(i, controller=PIController(), rtol=r)),
+                          ("solve_ivp RK45", lambda i, r=rtol: solve_ivp_baseline(i, rtol=r))):
+            runs = []
+            for inst in ode_test:
+                res = fn(inst)
+                runs.append({"instance_id": inst.instance_id, "family": inst.family,
+                             "rhs_evaluations": res.rhs_evaluations, "global_error": res.global_error,
+                             "rejected": None if label.startswith("solve_ivp") else res.rejected,  # not exposed
+                             "status": res.status})
+            od[f"{label} rtol={rtol:.0e}"] = runs
+    ode_env = make_ode_step(max_attempts=2000)
+    ode_model = _train_bandit(ode_env, args.agent, args.ode_train_steps, seed=TUNE_SEEDS[0])
+    runs = []
+    for inst in ode_test:
+        env = make_ode_step(max_attempts=20000)
+        obs, _ = env.reset(seed=0, options={"instance": inst})
+        while True:
+            obs, _, terminated, truncated, info = env.step(ode_model.predict(obs, deterministic=True)[0])
+            if terminated or truncated:
+                break
+        runs.append({"instance_id": inst.instance_id, "family": inst.family,
+                     "rhs_evaluations": info["total_rhs_evaluations"], "global_error": info.get("global_error"),
+                     "rejected": env.solver.rejected, "status": "ok" if info["status"] == "finished" else info["status"]})
+    od[f"learned ({args.agent}) rtol=1e-06"] = runs
+
+    def ode_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        errors = [r["global_error"] if r["global_error"] is not None else 1.0 for r in runs]
+        return {"mean_rhs_evaluations": float(np.mean([r["rhs_evaluations"] for r in runs])),
+                "median_log10_error": float(np.median(np.log10(np.maximum(errors, 1e-300)))),
+                "failures": int(sum(r["status"] != "ok" for r in runs)),
+                "rejected": None if any(r["rejected"] is None for r in runs) else int(sum(r["rejected"] for r in runs))}
+
+    ode_methods = {n: ode_summary(r) for n, r in od.items()}
+    ode_points = {n: (s["mean_rhs_evaluations"], s["median_log10_error"]) for n, s in ode_methods.items()}
+    lname, pname = f"learned ({args.agent}) rtol=1e-06", "PI controller rtol=1e-06" if not args.smoke else None
+    ode = {"methods": ode_methods, "runs": od, "pareto_front": pareto_front(ode_points)}
+    if pname in ode_points:
+        (lc2, le2), (pc2, pe2) = ode_points[lname], ode_points[pname]
+        ode["learned_matches_pi_at_1e-6"] = bool(lc2 <= 1.05 * pc2 and le2 <= pe2 + 0.3)
+
+    result = {"bench": "timestep", "version": 0, "tune_seeds": list(TUNE_SEEDS), "test_seeds": test_seeds,
+              "config": {k: v for k, v in vars(args).items() if k != "func"}, "three_body": three_body, "ode": ode}
+    (out / "timestep.json").write_text(json.dumps(result, indent=1, default=float))
+    (out / "timestep.md").write_text(_markdown(result))
+    _plot(tb_points, ode_points, out / "timestep_pareto.png")
+    print(_markdown(result))
+    return 0
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    tb, ode = result["three_body"], result["ode"]
+    lines = [f"# tunegym bench timestep (test seeds {result['test_seeds']})", "",
+             "## Three-body (ThreeBody-v0), cost = force evaluations, accuracy = final |ΔE/E0|", "",
+             "| method | mean force evals | median log10 abs dE | failures |", "|---|---:|---:|---:|"]
+    for name, s in tb["methods"].items():
+        lines.append(f"| {name} | {s['mean_evaluations']:.0f} | {s['median_log10_error']:.2f} | {s['failures']} |")
+    lines += ["", (f"best fixed η on tune seeds: {tb['best_fixed_on_tune_seeds']}; learned Pareto-dominates it: "
+                   f"{tb['learned_dominates_best_fixed']}; Pareto front: {', '.join(tb['pareto_front'])}"), "",
+              "## ODEs (ODEStep-v0 problems), cost = RHS evaluations, accuracy = global error at t_end", "",
+              "| method | mean RHS evals | median log10 error | rejected steps | failures |", "|---|---:|---:|---:|---:|"]
+    for name, s in ode["methods"].items():
+        lines.append(f"| {name} | {s['mean_rhs_evaluations']:.0f} | {s['median_log10_error']:.2f} | "
+                     f"{'n/a' if s['rejected'] is None else s['rejected']} | {s['failures']} |")
+    lines += ["", (f"learned matches PI at rtol=1e-6: {ode.get('learned_matches_pi_at_1e-6')}; Pareto front: "
+                   f"{', '.join(ode['pareto_front'])}"), ""]
+    return "\n".join(lines)
+
+
+def _plot(tb_points: dict[str, tuple[float, float]], ode_points: dict[str, tuple[float, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for ax, points, title, xlabel in ((axes[0], tb_points, "three-body", "mean force evaluations"),
+                                      (axes[1], ode_points, "ODEs", "mean RHS evaluations")):
+        groups: dict[str, list[tuple[float, float]]] = {}
+        for name, p in points.items():
+            groups.setdefault(name.split(" rtol=")[0].split(" eta=")[0], []).append(p)
+        for label, pts in groups.items():
+            pts.sort()
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if len(pts) > 1 else "*", label=label,
+                    markersize=6 if len(pts) > 1 else 14)
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("median log10 error")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
