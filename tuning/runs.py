@@ -26,13 +26,14 @@ from typing import Any
 
 from tunegym.agents.tuner_io import atomic_write_bytes
 from tunegym.envs.core.errors import CheckpointError, ConfigError
+from tunegym.tuning.seeds import SeedSplit
 
 __all__ = ["RunDir", "RUN_FORMAT", "TEST_SEEDS", "TUNE_SEEDS", "validation_seeds", "parse_seeds"]
 
 RUN_FORMAT = 1
-#: Default seed sets (ARLBench / how-to-autorl convention): tune 0-9, test 100-109.
-TUNE_SEEDS: tuple[int, ...] = tuple(range(0, 10))
-TEST_SEEDS: tuple[int, ...] = tuple(range(100, 110))
+#: Default seed sets, the harness's (ARLBench / how-to-autorl convention): tune 0-9, test 100-109.
+TUNE_SEEDS: tuple[int, ...] = SeedSplit().tune
+TEST_SEEDS: tuple[int, ...] = SeedSplit().test
 
 
 def validation_seeds(train_seed: int, count: int = 3) -> list[int]:

@@ -1,0 +1,125 @@
+"""``tunegym tune``: tune an agent's hyperparameters on tune seeds, then score the best config on test seeds.
+
+Writes ``OUT/run.json`` (what was run: env, agent, space, method, budget, seed split, storage, versions),
+``OUT/trials.json`` (every trial) and ``OUT/best.json`` (best config, its validation score and its
+test-seed score), each atomically. The study itself lives in the storage (``OUT/study.db`` by default), so
+``--resume`` continues a killed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "tune"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("tune", help="tune an agent's hyperparameters with a strict tune/test split")
+    parser.add_argument("--env", required=True, help="env id, e.g. tunegym/SOR-v0")
+    parser.add_argument("--env-kwargs", default="{}", help="env kwargs as JSON")
+    parser.add_argument("--agent", required=True, help="agent name (bandit or ppo/a2c/dqn/sac)")
+    parser.add_argument("--space", default=None, help="search-space YAML (default: the agent's own)")
+    parser.add_argument("--method", default="tpe", help="random, grid, tpe, cmaes, sha, hyperband")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+    parser.add_argument("--budget", type=int, default=2000, help="training env steps per trial and tune seed")
+    parser.add_argument("--seeds-per-trial", type=int, default=1, help="tune seeds each trial averages over")
+    parser.add_argument("--eval-steps", type=int, default=200, help="validation env steps per score")
+    parser.add_argument("--seeds", default="tune=0-9,test=100-109", help="the seed split")
+    parser.add_argument("--seed", type=int, default=0, help="HPO run seed (sampler, trial seed rotation)")
+    parser.add_argument("--storage", default=None, help="sqlite:///F.db (default OUT/study.db), journal:F, postgresql://")
+    parser.add_argument("--study", default=None, help="study name (default: METHOD-AGENT-seedSEED)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--resume", action="store_true", help="continue the study after a crash or kill")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def tune(
+    *,
+    env: str,
+    agent: str,
+    out: Path,
+    method: str = "tpe",
+    trials: int = 20,
+    budget: int = 2000,
+    space: dict[str, Any] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    split: Any = None,
+    seeds_per_trial: int = 1,
+    eval_steps: int = 200,
+    workers: int = 1,
+    seed: int = 0,
+    storage: str | None = None,
+    study: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run one HPO study and its final test-seed evaluation; returns the ``best.json`` content."""
+    import gymnasium as gym
+
+    import tunegym.envs  # noqa: F401
+    from tunegym.agents.tuner_io import atomic_write_bytes, versions
+    from tunegym.envs.core.errors import ConfigError
+    from tunegym.tuning.methods import get_method
+    from tunegym.tuning.objective import Objective
+    from tunegym.tuning.runner import finished_trials, run_study, trial_records
+    from tunegym.tuning.seeds import SeedSplit
+    from tunegym.tuning.spaces import default_space, validate_space
+
+    if env not in gym.registry:
+        raise ConfigError(f"unknown env {env!r}; `tunegym list` shows the choices", value=env)
+    chosen = get_method(method)
+    space = validate_space(space) if space is not None else default_space(agent)
+    split = split or SeedSplit()
+    if budget < 1 or eval_steps < 1:
+        raise ConfigError("--budget and --eval-steps must be positive", value=(budget, eval_steps))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    study_name = study or f"{method}-{agent}-seed{seed}"
+    objective = Objective(env, agent, budget, split, dict(env_kwargs or {}), seeds_per_trial, eval_steps)
+    run_info = {"env_id": env, "env_kwargs": dict(env_kwargs or {}), "agent": agent, "space": space,
+                "method": method, "trials": trials, "budget": budget, "seeds_per_trial": seeds_per_trial,
+                "eval_steps": eval_steps, "seed": seed, "seeds": split.as_dict(), "storage": storage,
+                "study": study_name, "workers": workers, "versions": versions()}
+    atomic_write_bytes(out / "run.json", json.dumps(run_info, indent=2).encode())
+    result = run_study(objective, space, chosen, trials, storage=storage, study_name=study_name,
+                       workers=workers, seed=seed, resume=resume, progress=progress)
+    records = trial_records(result)
+    atomic_write_bytes(out / "trials.json", json.dumps({"seeds": split.as_dict(), "trials": records},
+                                                       indent=2).encode())
+    complete = [t for t in finished_trials(result) if t.value is not None and t.state.name == "COMPLETE"]
+    if not complete:
+        raise ConfigError("no trial completed; see trials.json for the failures", value=study_name)
+    best_trial = min(complete, key=lambda t: t.value)
+    best = {"config": best_trial.params, "trial": best_trial.number, "validation_score": best_trial.value,
+            "seeds": split.as_dict(), "versions": versions(), "env_id": env, "agent": agent, "method": method}
+    best.update(objective.final_score(best_trial.params))
+    atomic_write_bytes(out / "best.json", json.dumps(best, indent=2).encode())
+    return best
+
+
+def run(args: argparse.Namespace) -> int:
+    from tunegym.envs.core.errors import ConfigError
+    from tunegym.tuning.seeds import SeedSplit
+    from tunegym.tuning.spaces import load_space
+
+    try:
+        env_kwargs = json.loads(args.env_kwargs)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--env-kwargs is not valid JSON: {exc}", value=args.env_kwargs) from exc
+    best = tune(
+        env=args.env, agent=args.agent, out=Path(args.out), method=args.method, trials=args.trials,
+        budget=args.budget, space=load_space(args.space) if args.space else None, env_kwargs=env_kwargs,
+        split=SeedSplit.parse(args.seeds), seeds_per_trial=args.seeds_per_trial, eval_steps=args.eval_steps,
+        workers=args.workers, seed=args.seed, storage=args.storage, study=args.study, resume=args.resume,
+        progress=not args.no_progress,
+    )
+    print(f"best config {best['config']} (trial {best['trial']}): validation {best['validation_score']:.4g}, "
+          f"test-seed score {best['test_score']:.4g} over {len(best['per_test_seed'])} test seeds")
+    print(f"results in {args.out}/best.json, trials.json, run.json")
+    return 0
