@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,9 @@ def _plots(results: dict[str, list[dict[str, Any]]], stats: dict[str, Any], out:
             steps, best = np.array(r["anytime_steps"]), np.array(r["anytime_best"])
             index = np.searchsorted(steps, grid, side="right") - 1
             curves.append(np.where(index >= 0, best[np.clip(index, 0, None)], np.nan))
-        left.plot(grid, np.nanmean(np.array(curves), axis=0), label=method)
+        with warnings.catch_warnings():  # before a run's first finished trial its curve is NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            left.plot(grid, np.nanmean(np.array(curves), axis=0), label=method)
         right.plot(stats["profile"]["thresholds"], stats["profile"]["fraction_at_or_below"][method], label=method)
     left.set(xlabel="training steps spent", ylabel="best validation cost so far (mean over runs)",
              title="anytime performance")
