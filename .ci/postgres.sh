@@ -10,7 +10,7 @@ set -euo pipefail
   bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   data=$(mktemp -d /tmp/tunegym-pg.XXXXXX)
   chown postgres "$data"
-  port=55432
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   su postgres -c "$bin/initdb -D $data -A trust -U postgres" >/dev/null
   su postgres -c "$bin/pg_ctl -D $data -o '-c listen_addresses=127.0.0.1 -p $port -k /tmp' -l $data/log start -w" >/dev/null
   su postgres -c "psql -h 127.0.0.1 -p $port -U postgres -c 'CREATE DATABASE tunegym'" >/dev/null
