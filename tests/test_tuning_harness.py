@@ -154,7 +154,7 @@ def test_two_workers_share_one_study_through_postgresql(tmp_path):
                "--storage", url, "--study", study]
     first = subprocess.Popen(command + ["--out", str(tmp_path / "a")])
     time.sleep(1.0)  # the second worker joins the study the first created
-    second = subprocess.Popen(command + ["--out", str(tmp_path / "b"), "--resume"])
+    second = subprocess.Popen(command + ["--out", str(tmp_path / "b")])
     assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
     import optuna
 

@@ -108,16 +108,22 @@ def run_study(
     workers: int = 1,
     seed: int = 0,
     resume: bool = False,
+    join: bool = False,
     progress: bool = True,
 ) -> Any:
-    """Create (or with ``resume``, continue) ``study_name`` and run it to ``n_trials`` finished trials."""
+    """Create ``study_name`` (or continue it: ``resume`` after a kill, ``join`` as one more live worker) and
+    run it to ``n_trials`` finished trials.
+
+    ``resume`` re-queues trials left ``RUNNING``; use it only when no other worker is live on the study.
+    ``join`` leaves other workers' running trials alone (many machines, one study).
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if n_trials < 1 or workers < 1:
         raise ConfigError("--trials and --workers must be positive", value=(n_trials, workers))
     existing = optuna.study.get_all_study_names(open_storage(storage))
-    if study_name in existing and not resume:
+    if study_name in existing and not (resume or join):
         raise ConfigError(f"study {study_name!r} already exists in {storage}; pass --resume to continue it",
                           value=study_name)
     study = _load_study(storage, study_name, method, space, seed, objective, create=True)

@@ -31,9 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", default="tune=0-9,test=100-109", help="the seed split")
     parser.add_argument("--seed", type=int, default=0, help="HPO run seed (sampler, trial seed rotation)")
     parser.add_argument("--storage", default=None, help="sqlite:///F.db (default OUT/study.db), journal:F, postgresql://")
-    parser.add_argument("--study", default=None, help="study name (default: METHOD-AGENT-seedSEED)")
+    parser.add_argument("--study", default=None,
+                        help="study name (default: METHOD-AGENT-seedSEED); a named study that exists is joined")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--resume", action="store_true", help="continue the study after a crash or kill")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the study after a crash or kill (re-queues its interrupted trials)")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 
@@ -87,8 +89,9 @@ def tune(
                 "eval_steps": eval_steps, "seed": seed, "seeds": split.as_dict(), "storage": storage,
                 "study": study_name, "workers": workers, "versions": versions()}
     atomic_write_bytes(out / "run.json", json.dumps(run_info, indent=2).encode())
+    # Naming the study explicitly means "join it if it exists" (workers on many machines, one study).
     result = run_study(objective, space, chosen, trials, storage=storage, study_name=study_name,
-                       workers=workers, seed=seed, resume=resume, progress=progress)
+                       workers=workers, seed=seed, resume=resume, join=study is not None, progress=progress)
     records = trial_records(result)
     atomic_write_bytes(out / "trials.json", json.dumps({"seeds": split.as_dict(), "trials": records},
                                                        indent=2).encode())
