@@ -12,17 +12,17 @@ from tunegym.tuning.cli import main
 def test_setting_a_bench_writes_schema_and_oracle_is_a_lower_bound(tmp_path, capsys):
     out = tmp_path / "l2r"
     code = main(["bench", "learning-to-relax", "--variance", "low", "--length", "120", "--seeds", "3",
-                 "--methods", "omega=1,best_fixed,chebcb,spectral,young,oracle_arms,oracle_fine", "--out", str(out)])
+                 "--methods", "omega=1,best_fixed,chebcb,spectral,young,oracle,oracle_fine", "--out", str(out)])
     assert code == 0
     payload = json.loads((out / "results.json").read_text())
     assert payload["seeds"] == [3] and payload["config"]["variance"] == "low" and "numpy" in payload["versions"]
     methods = payload["methods"]
-    assert set(methods) == {"omega=1", "best_fixed", "chebcb", "spectral", "young", "oracle_arms", "oracle_fine"}
+    assert set(methods) == {"omega=1", "best_fixed", "chebcb", "spectral", "young", "oracle", "oracle_fine"}
     for entry in methods.values():
         assert entry["ci95"][0] <= entry["mean_iterations"] <= entry["ci95"][1]
         assert len(entry["per_seed"]) == 1
     means = {name: entry["mean_iterations"] for name, entry in methods.items()}
-    assert means["oracle_fine"] <= means["oracle_arms"] <= min(means["omega=1"], means["best_fixed"], means["chebcb"],
+    assert means["oracle_fine"] <= means["oracle"] <= min(means["omega=1"], means["best_fixed"], means["chebcb"],
                                                                means["spectral"])
     assert means["oracle_fine"] <= means["young"]
     assert (out / "results.md").read_text().count("|") > 20 and (out / "cumulative.png").stat().st_size > 1000
@@ -31,9 +31,9 @@ def test_setting_a_bench_writes_schema_and_oracle_is_a_lower_bound(tmp_path, cap
 def test_heat_bench_runs_and_unknown_method_is_a_one_line_error(tmp_path, capsys):
     out = tmp_path / "heat"
     assert main(["bench", "learning-to-relax", "--setting", "heat", "--length", "25", "--seeds", "0",
-                 "--methods", "omega=1,chebcb,oracle_arms", "--out", str(out)]) == 0
+                 "--methods", "omega=1,chebcb,oracle", "--out", str(out)]) == 0
     methods = json.loads((out / "results.json").read_text())["methods"]
-    assert methods["oracle_arms"]["mean_iterations"] <= methods["omega=1"]["mean_iterations"]
+    assert methods["oracle"]["mean_iterations"] <= methods["omega=1"]["mean_iterations"]
     capsys.readouterr()
     assert main(["bench", "learning-to-relax", "--methods", "nope", "--out", str(out)]) == 2
     assert "unknown method" in capsys.readouterr().err

@@ -48,7 +48,7 @@ METHODS_SHIFTED: dict[str, tuple[str, str]] = {
     "spectral": ("ours: Young's omega from learned Jacobi radius, 20 arms", "residual history"),
     "spectral_continuous": ("ours: the same, continuous omega", "residual history"),
     "young": ("Young's omega* per instance (oracle: exact rho_J)", "oracle"),
-    "oracle_arms": ("per-instance best of the 20 arms (oracle)", "oracle"),
+    "oracle": ("per-instance best of the 20 arms (oracle)", "oracle"),
     "oracle_fine": ("per-instance best on a 0.01 grid + omega* (oracle; the paper's optimum)", "oracle"),
 }
 
@@ -58,7 +58,7 @@ METHODS_HEAT: dict[str, tuple[str, str]] = {
     "tsallis_inf": ("Tsallis-INF", "iteration count"),
     "chebcb": ("ChebCB on the heat context", "iteration count"),
     "linucb": ("LinUCB, Chebyshev degree 2", "iteration count"),
-    "oracle_arms": ("per-step best of the 20 arms (oracle)", "oracle"),
+    "oracle": ("per-step best of the 20 arms (oracle)", "oracle"),
 }
 
 _AGENT_CONFIG = {"linucb": {"degree": 4}}
@@ -110,7 +110,7 @@ def run_shifted(variance: str, length: int, seed: int, methods: Sequence[str]) -
             out[name] = costs[:, int(np.argmin(np.abs(arms - 1.0)))]
         elif name == "best_fixed":
             out[name] = costs[:, int(np.argmin(costs.mean(axis=0)))]
-        elif name == "oracle_arms":
+        elif name == "oracle":
             out[name] = costs.min(axis=1)
         elif name == "oracle_fine":
             out[name] = np.array([_fine_oracle(s, costs[t], arms, tol, max_sweeps) for t, s in enumerate(systems)])
@@ -185,7 +185,7 @@ def run_heat(length: int, seed: int, methods: Sequence[str], grid: int = 32) -> 
                 out[name] = fixed_runs[int(np.argmin(np.abs(arms - 1.0)))]
             else:
                 out[name] = min(fixed_runs.values(), key=lambda s: s.mean())
-        elif name == "oracle_arms":
+        elif name == "oracle":
             out[name] = episode(GridOracle, learn=False)
         else:
             config = {"degree": 2} if name == "linucb" else {}
@@ -314,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
                "wall_time_s": time.perf_counter() - start}
     atomic_write_bytes(out / "results.json", json.dumps(payload, indent=2).encode())
     paper = PAPER.get(args.variance) if args.setting == "shifted" else None
-    reference = "oracle_fine" if "oracle_fine" in summary else ("oracle_arms" if "oracle_arms" in summary else None)
+    reference = "oracle_fine" if "oracle_fine" in summary else ("oracle" if "oracle" in summary else None)
     table = _markdown(config, summary, catalogue, paper, reference)
     atomic_write_bytes(out / "results.md", table.encode())
     title = (f"setting A, {args.variance} variance" if args.setting == "shifted" else "setting B (heat)")
