@@ -4,7 +4,8 @@
 every trial to its full budget; ``sha`` (successive halving, Jamieson & Talwalkar 2016) and ``hyperband``
 (Li et al. 2018) sample at random and stop weak trials at the budget rungs the objective reports.
 PBT, DEHB and BOHB are not offered: PBT needs agents whose hyperparameters change mid-run (ours are frozen
-configs), and no maintained DEHB/BOHB package installs with current Optuna and NumPy here.
+configs); ``dehb`` 0.1.2 requires ``numpy<2``, which the rest of the stack has left behind, and HpBandSter
+(BOHB) is unmaintained.
 """
 
 from __future__ import annotations
