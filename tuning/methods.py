@@ -3,8 +3,8 @@
 ``random``, ``grid``, ``tpe`` (Bergstra et al. 2011), ``cmaes`` (Hansen; Optuna's CMA-ES via ``cmaes``) run
 every trial to its full budget; ``sha`` (successive halving, Jamieson & Talwalkar 2016) and ``hyperband``
 (Li et al. 2018) sample at random and stop weak trials at the budget rungs the objective reports.
-PBT, DEHB and BOHB are not offered: PBT needs agents whose hyperparameters change mid-run (ours are frozen
-configs); ``dehb`` 0.1.2 requires ``numpy<2``, which the rest of the stack has left behind, and HpBandSter
+PBT lives in the Ray backend (:mod:`tunegym.tuning.ray_backend`, with ASHA), where trials checkpoint and
+restart under new hyperparameters. DEHB and BOHB are not offered: ``dehb`` 0.1.2 requires ``numpy<2``, which the rest of the stack has left behind, and HpBandSter
 (BOHB) is unmaintained.
 """
 

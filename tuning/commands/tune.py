@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--env-kwargs", default="{}", help="env kwargs as JSON")
     parser.add_argument("--agent", required=True, help="agent name (bandit or ppo/a2c/dqn/sac)")
     parser.add_argument("--space", default=None, help="search-space YAML (default: the agent's own)")
-    parser.add_argument("--method", default="tpe", help="random, grid, tpe, cmaes, sha, hyperband")
+    parser.add_argument("--method", default="tpe",
+                        help="optuna backend: random, grid, tpe, cmaes, sha, hyperband; ray backend: random, asha, pbt")
+    parser.add_argument("--backend", default="optuna", choices=["optuna", "ray"],
+                        help="optuna (default; SQLite/journal/PostgreSQL storage) or ray (Ray Tune: ASHA, PBT)")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes")
     parser.add_argument("--budget", type=int, default=2000, help="training env steps per trial and tune seed")
@@ -59,6 +62,7 @@ def tune(
     study: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    backend: str = "optuna",
 ) -> dict[str, Any]:
     """Run one HPO study and its final test-seed evaluation; returns the ``best.json`` content."""
     import gymnasium as gym
@@ -74,7 +78,10 @@ def tune(
 
     if env not in gym.registry:
         raise ConfigError(f"unknown env {env!r}; `tunegym list` shows the choices", value=env)
-    chosen = get_method(method)
+    if backend not in ("optuna", "ray"):
+        raise ConfigError(f"unknown backend {backend!r}; choices: ['optuna', 'ray']", value=backend)
+    if backend == "optuna":
+        chosen = get_method(method)
     space = validate_space(space) if space is not None else default_space(agent)
     split = split or SeedSplit()
     if budget < 1 or eval_steps < 1:
@@ -85,10 +92,22 @@ def tune(
     study_name = study or f"{method}-{agent}-seed{seed}"
     objective = Objective(env, agent, budget, split, dict(env_kwargs or {}), seeds_per_trial, eval_steps)
     run_info = {"env_id": env, "env_kwargs": dict(env_kwargs or {}), "agent": agent, "space": space,
-                "method": method, "trials": trials, "budget": budget, "seeds_per_trial": seeds_per_trial,
+                "method": method, "backend": backend, "trials": trials, "budget": budget, "seeds_per_trial": seeds_per_trial,
                 "eval_steps": eval_steps, "seed": seed, "seeds": split.as_dict(), "storage": storage,
                 "study": study_name, "workers": workers, "versions": versions()}
     atomic_write_bytes(out / "run.json", json.dumps(run_info, indent=2).encode())
+    if backend == "ray":
+        from tunegym.tuning.ray_backend import run_ray
+
+        outcome = run_ray(objective, space, method, trials, out, seed=seed, workers=workers, resume=resume)
+        atomic_write_bytes(out / "trials.json", json.dumps({"seeds": split.as_dict(), "trials": outcome["trials"]},
+                                                           indent=2, default=str).encode())
+        best = {"config": outcome["config"], "trial": None, "validation_score": outcome["validation_score"],
+                "seeds": split.as_dict(), "versions": versions(), "env_id": env, "agent": agent,
+                "method": method, "backend": "ray"}
+        best.update(objective.final_score(outcome["config"]))
+        atomic_write_bytes(out / "best.json", json.dumps(best, indent=2).encode())
+        return best
     # Naming the study explicitly means "join it if it exists" (workers on many machines, one study).
     result = run_study(objective, space, chosen, trials, storage=storage, study_name=study_name,
                        workers=workers, seed=seed, resume=resume, join=study is not None, progress=progress)
@@ -120,9 +139,9 @@ def run(args: argparse.Namespace) -> int:
         budget=args.budget, space=load_space(args.space) if args.space else None, env_kwargs=env_kwargs,
         split=SeedSplit.parse(args.seeds), seeds_per_trial=args.seeds_per_trial, eval_steps=args.eval_steps,
         workers=args.workers, seed=args.seed, storage=args.storage, study=args.study, resume=args.resume,
-        progress=not args.no_progress,
+        progress=not args.no_progress, backend=args.backend,
     )
-    print(f"best config {best['config']} (trial {best['trial']}): validation {best['validation_score']:.4g}, "
+    print(f"best config {best['config']}: validation {best['validation_score']:.4g}, "
           f"test-seed score {best['test_score']:.4g} over {len(best['per_test_seed'])} test seeds")
     print(f"results in {args.out}/best.json, trials.json, run.json")
     return 0
