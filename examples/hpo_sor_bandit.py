@@ -3,7 +3,7 @@
 Run: ``python examples/hpo_sor_bandit.py`` (about a minute on one core). The same through the CLI:
 
     tunegym tune --env tunegym/SOR-v0 --agent linucb --method tpe --trials 12 --budget 1000 --out runs/tune
-    tunegym bench hpo --env tunegym/SOR-v0 --agent linucb --methods random,tpe,hyperband --runs 3 --out runs/hpo
+    tunegym bench hpo --env tunegym/SOR-v0 --agent linucb --methods random,tpe,hyperband,pbt --runs 3 --out runs/hpo
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tunegym.tuning import METHODS, Objective, SeedSplit, default_space, run_study
+from tunegym.tuning import METHODS, Objective, SeedSplit, default_space, run_pbt, run_study
 
 
 def main() -> None:
@@ -27,6 +27,11 @@ def main() -> None:
         final = objective.final_score(best.params)  # the only place test seeds are used
         print(f"{name:>9}: best {best.params} validation {best.value:.1f} sweeps/system, "
               f"test seeds {final['test_score']:.1f}")
+    # PBT: a population of 8 trains in budget slices; weak members take over strong members' learned state.
+    pbt = run_pbt(objective, space, size=8, seed=0, progress=False)
+    final = objective.final_score(pbt["config"])
+    print(f"{'pbt':>9}: best {pbt['config']} validation {pbt['validation_score']:.1f} sweeps/system, "
+          f"test seeds {final['test_score']:.1f}")
 
 
 if __name__ == "__main__":

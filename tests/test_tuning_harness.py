@@ -166,11 +166,11 @@ def test_two_workers_share_one_study_through_postgresql(tmp_path):
 
 def test_bench_hpo_compares_methods_over_runs(tmp_path):
     out = tmp_path / "bench"
-    assert main(["bench", "hpo", "--env", "tunegym/SOR-v0", "--agent", "epsilon_greedy", "--methods", "random,sha",
+    assert main(["bench", "hpo", "--env", "tunegym/SOR-v0", "--agent", "epsilon_greedy", "--methods", "random,sha,pbt",
                  "--runs", "2", "--trials", "3", "--budget", "90", "--eval-steps", "20", "--out", str(out)]) == 0
     payload = json.loads((out / "results.json").read_text())
     summary = payload["statistics"]["summary"]
-    assert set(summary) == {"random", "sha"} and all(len(entry["runs"]) == 2 for entry in summary.values())
+    assert set(summary) == {"random", "sha", "pbt"} and all(len(entry["runs"]) == 2 for entry in summary.values())
     pi = payload["statistics"]["probability_of_improvement"]
     assert pi["random"]["sha"] + pi["sha"]["random"] == pytest.approx(1.0)
     assert payload["seeds"]["test"] == list(range(100, 110)) and (out / "hpo.png").stat().st_size > 1000

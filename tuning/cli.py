@@ -18,7 +18,7 @@ from tunegym.envs.core.errors import TunegymError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Subcommand modules under ``tunegym.tuning.commands``, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("quickstart", "list_envs", "train", "eval", "deploy", "tune", "bench")
+COMMANDS: tuple[str, ...] = ("quickstart", "list_envs", "train", "eval", "deploy", "tune", "bench", "mip")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,8 +3,9 @@
 ``random``, ``grid``, ``tpe`` (Bergstra et al. 2011), ``cmaes`` (Hansen; Optuna's CMA-ES via ``cmaes``) run
 every trial to its full budget; ``sha`` (successive halving, Jamieson & Talwalkar 2016) and ``hyperband``
 (Li et al. 2018) sample at random and stop weak trials at the budget rungs the objective reports.
-PBT lives in the Ray backend (:mod:`tunegym.tuning.ray_backend`, with ASHA), where trials checkpoint and
-restart under new hyperparameters. DEHB and BOHB are not offered: ``dehb`` 0.1.2 requires ``numpy<2``, which the rest of the stack has left behind, and HpBandSter
+``pbt`` (population-based training, :mod:`tunegym.tuning.pbt`) trains a population in budget slices and
+lets weak members take over strong members' learned state with perturbed hyperparameters; it runs in one
+process (the Ray backend, :mod:`tunegym.tuning.ray_backend`, has a distributed PBT and ASHA). DEHB and BOHB are not offered: ``dehb`` 0.1.2 requires ``numpy<2``, which the rest of the stack has left behind, and HpBandSter
 (BOHB) is unmaintained.
 """
 
@@ -29,6 +30,8 @@ class Method:
     make_sampler: Callable[[Mapping[str, Any], int], Any]
     make_pruner: Callable[[int, int], Any]
     deterministic: bool = True
+    #: population methods (PBT) run their own loop over the objective instead of an Optuna study
+    population: bool = False
 
     def sampler(self, space: Mapping[str, Any], seed: int) -> Any:
         return self.make_sampler(space, seed)
@@ -93,6 +96,8 @@ METHODS: dict[str, Method] = {
         Method("cmaes", "Optuna CMA-ES", _cmaes, _no_pruner),
         Method("sha", "random sampling + successive halving over training steps", _random, _sha),
         Method("hyperband", "random sampling + Hyperband over training steps", _random, _hyperband),
+        Method("pbt", "population-based training (exploit/explore on learned state)", _random, _no_pruner,
+               population=True),
     )
 }
 

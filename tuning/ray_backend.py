@@ -26,6 +26,7 @@ from typing import Any
 
 from tunegym.envs.core.errors import ConfigError
 from tunegym.tuning.objective import Objective
+from tunegym.tuning.pbt import with_config as _with_config
 
 __all__ = ["RAY_METHODS", "ray_space", "run_ray"]
 
@@ -57,21 +58,6 @@ def ray_space(space: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
             low, high = float(spec["low"]), float(spec["high"])
             out[name] = tune.loguniform(low, high) if spec.get("log") else tune.uniform(low, high)
     return out
-
-
-def _with_config(agent: Any, config: Mapping[str, Any]) -> Any:
-    """The same learned state under new hyperparameters (bandits); PBT's explore step."""
-    from tunegym.agents.bandits import Bandit
-    from tunegym.agents.config import build_config
-
-    if not isinstance(agent, Bandit):
-        raise ConfigError(f"PBT needs agents whose hyperparameters can change on a trained state (bandits), "
-                          f"not {type(agent).__name__}")
-    state = agent.state_dict()
-    fresh = type(agent)(agent.n_arms, build_config(agent.config_class, config), seed=agent.seed,
-                        context_low=state["context_low"], context_high=state["context_high"])
-    fresh.load_state_dict(state)
-    return fresh
 
 
 def _trainable(config: dict[str, Any], objective: Objective, run_seed: int) -> None:

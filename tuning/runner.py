@@ -37,11 +37,24 @@ def open_storage(url: str) -> Any:
     if url.startswith(("sqlite:", "postgresql", "mysql")):
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        url = _postgres_driver(url)
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
         except Exception as exc:  # sqlalchemy/driver errors: name the URL, not a stack
             raise ConfigError(f"cannot open storage {url!r}: {type(exc).__name__}: {exc}", value=url) from exc
     raise ConfigError(f"storage URL must start with sqlite:///, journal:, or postgresql://, got {url!r}", value=url)
+
+
+def _postgres_driver(url: str) -> str:
+    """``postgresql://`` means psycopg2 to SQLAlchemy; the ``hpo`` extra installs psycopg 3, so use that
+    driver when psycopg2 is absent (an explicit ``postgresql+DRIVER://`` is left alone)."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
 
 
 def finished_trials(study: Any) -> list[Any]:
@@ -120,6 +133,8 @@ def run_study(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if method.population:
+        raise ConfigError(f"{method.name} is a population method: run it with tunegym.tuning.run_pbt", value=method.name)
     if n_trials < 1 or workers < 1:
         raise ConfigError("--trials and --workers must be positive", value=(n_trials, workers))
     existing = optuna.study.get_all_study_names(open_storage(storage))

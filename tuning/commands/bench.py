@@ -11,7 +11,7 @@ import importlib
 __all__ = ["register", "BENCHES"]
 
 #: Benchmark modules under ``tunegym.tuning.benches``.
-BENCHES: tuple[str, ...] = ("learning_to_relax", "timestep", "hpo")
+BENCHES: tuple[str, ...] = ("learning_to_relax", "timestep", "hpo", "mip", "lr")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,9 +1,10 @@
 """``tunegym tune``: tune an agent's hyperparameters on tune seeds, then score the best config on test seeds.
 
 Writes ``OUT/run.json`` (what was run: env, agent, space, method, budget, seed split, storage, versions),
-``OUT/trials.json`` (every trial) and ``OUT/best.json`` (best config, its validation score and its
-test-seed score), each atomically. The study itself lives in the storage (``OUT/study.db`` by default), so
-``--resume`` continues a killed run.
+``OUT/trials.json`` (every trial; PBT: every member with its history) and ``OUT/best.json`` (best config,
+its validation score and its test-seed score), each atomically and each with the seed split, versions and
+run config. The study itself lives in the storage (``OUT/study.db`` by default), so ``--resume`` continues a
+killed run (PBT keeps its population in memory and starts again).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--agent", required=True, help="agent name (bandit or ppo/a2c/dqn/sac)")
     parser.add_argument("--space", default=None, help="search-space YAML (default: the agent's own)")
     parser.add_argument("--method", default="tpe",
-                        help="optuna backend: random, grid, tpe, cmaes, sha, hyperband; ray backend: random, asha, pbt")
+                        help="random, grid, tpe, cmaes, sha, hyperband, pbt (in-process); ray backend: random, asha, pbt")
     parser.add_argument("--backend", default="optuna", choices=["optuna", "ray"],
                         help="optuna (default; SQLite/journal/PostgreSQL storage) or ray (Ray Tune: ASHA, PBT)")
     parser.add_argument("--trials", type=int, default=20)
@@ -96,15 +97,29 @@ def tune(
                 "eval_steps": eval_steps, "seed": seed, "seeds": split.as_dict(), "storage": storage,
                 "study": study_name, "workers": workers, "versions": versions()}
     atomic_write_bytes(out / "run.json", json.dumps(run_info, indent=2).encode())
+    # Every result file says its seeds, versions and the run's config, so any one of them stands alone.
+    provenance = {"seeds": split.as_dict(), "versions": run_info["versions"], "run": run_info}
     if backend == "ray":
         from tunegym.tuning.ray_backend import run_ray
 
         outcome = run_ray(objective, space, method, trials, out, seed=seed, workers=workers, resume=resume)
-        atomic_write_bytes(out / "trials.json", json.dumps({"seeds": split.as_dict(), "trials": outcome["trials"]},
+        atomic_write_bytes(out / "trials.json", json.dumps({**provenance, "trials": outcome["trials"]},
                                                            indent=2, default=str).encode())
         best = {"config": outcome["config"], "trial": None, "validation_score": outcome["validation_score"],
                 "seeds": split.as_dict(), "versions": versions(), "env_id": env, "agent": agent,
-                "method": method, "backend": "ray"}
+                "method": method, "backend": "ray", "run": run_info}
+        best.update(objective.final_score(outcome["config"]))
+        atomic_write_bytes(out / "best.json", json.dumps(best, indent=2).encode())
+        return best
+    if chosen.population:
+        from tunegym.tuning.pbt import run_pbt
+
+        outcome = run_pbt(objective, space, trials, seed=seed, progress=progress)
+        atomic_write_bytes(out / "trials.json", json.dumps({**provenance, "trials": outcome["trials"]},
+                                                           indent=2).encode())
+        best = {"config": outcome["config"], "trial": outcome["trial"], "validation_score": outcome["validation_score"],
+                "seeds": split.as_dict(), "versions": versions(), "env_id": env, "agent": agent, "method": method,
+                "run": run_info}
         best.update(objective.final_score(outcome["config"]))
         atomic_write_bytes(out / "best.json", json.dumps(best, indent=2).encode())
         return best
@@ -112,14 +127,15 @@ def tune(
     result = run_study(objective, space, chosen, trials, storage=storage, study_name=study_name,
                        workers=workers, seed=seed, resume=resume, join=study is not None, progress=progress)
     records = trial_records(result)
-    atomic_write_bytes(out / "trials.json", json.dumps({"seeds": split.as_dict(), "trials": records},
+    atomic_write_bytes(out / "trials.json", json.dumps({**provenance, "trials": records},
                                                        indent=2).encode())
     complete = [t for t in finished_trials(result) if t.value is not None and t.state.name == "COMPLETE"]
     if not complete:
         raise ConfigError("no trial completed; see trials.json for the failures", value=study_name)
     best_trial = min(complete, key=lambda t: t.value)
     best = {"config": best_trial.params, "trial": best_trial.number, "validation_score": best_trial.value,
-            "seeds": split.as_dict(), "versions": versions(), "env_id": env, "agent": agent, "method": method}
+            "seeds": split.as_dict(), "versions": versions(), "env_id": env, "agent": agent, "method": method,
+            "run": run_info}
     best.update(objective.final_score(best_trial.params))
     atomic_write_bytes(out / "best.json", json.dumps(best, indent=2).encode())
     return best

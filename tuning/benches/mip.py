@@ -1,0 +1,219 @@
+"""``tunegym bench mip``: anytime primal gap of LNS policies vs HiGHS default at equal wall-time budgets.
+
+Test-seed instances (seeds from 100) per generator family; each method gets the same wall-clock budget
+per instance (the only honest budget across HiGHS and LNS). Reference objective: a longer node-limited
+HiGHS run, or the best found by any method, whichever is better. Writes JSON, Markdown and a gap-over-time
+plot. Wall time makes the numbers machine-load dependent: run it niced on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["register", "run"]
+
+TEST_SEEDS = tuple(range(100, 110))
+BENCH_SIZES = {"setcover": dict(n_rows=500, n_cols=1000), "auction": dict(n_items=300, n_bids=1500),
+               "facility": dict(n_customers=100, n_facilities=100), "indset": dict(n_nodes=1500)}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("mip", help="MIP LNS: operator policies vs HiGHS default at equal wall time")
+    parser.add_argument("--out", default="runs/bench-mip")
+    parser.add_argument("--families", default="auction,indset,setcover,facility")
+    parser.add_argument("--budget", type=float, default=10.0, help="seconds per instance and method")
+    parser.add_argument("--test-seeds", type=int, default=3)
+    parser.add_argument("--singles", action="store_true", help="also run each single operator")
+    parser.add_argument("--ref-nodes", type=int, default=2000, help="node limit of the reference HiGHS run")
+    parser.add_argument("--smoke", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def _highs_default(inst, budget):
+    from tunegym.envs.mip.instances import new_highs  # noqa: F401
+
+    h = inst.to_highs(time_limit=float(budget))
+    trace, t0 = [], time.perf_counter()
+
+    def on_improve(event):
+        trace.append((time.perf_counter() - t0, float(event.data_out.objective_function_value)))
+
+    h.cbMipImprovingSolution.subscribe(on_improve)
+    h.run()
+    return trace
+
+
+def _balans_available() -> bool:
+    try:
+        import balans.solver  # noqa: F401
+        import pyscipopt  # noqa: F401
+    except Exception:  # noqa: BLE001 - an optional peer
+        return False
+    return True
+
+
+def _balans(inst, budget, seed):
+    """The Balans package (SCIP sub-MIPs, its default config: 16 arms, Softmax-style MAB, graded rewards)
+    with its per-iteration time limits scaled down to the budget (paper: 60 s per sub-MIP, 1 h)."""
+    import tempfile
+
+    from alns.stop import MaxRuntime
+    from balans.solver import Balans
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/model.mps"
+        inst.to_highs().writeModel(path)
+        first = min(1.0, budget / 5)
+        solver = Balans(seed=seed + 1, stop=MaxRuntime(budget - first), mip_solver="scip", n_mip_jobs=1,
+                        timelimit_first_solution=first, timelimit_alns_iteration=min(1.0, budget / 5),
+                        timelimit_local_branching_iteration=min(1.0, budget / 5),
+                        timelimit_crossover_random_feasible=min(1.0, budget / 5))
+        t0 = time.perf_counter()
+        result = solver.solve(path)
+        total = time.perf_counter() - t0
+    times = np.cumsum(result.statistics.runtimes)
+    objectives = np.minimum.accumulate(np.asarray(result.statistics.objectives, float)[-len(times):])
+    times = times * (total / max(times[-1], 1e-9)) if len(times) else times  # include setup time
+    return [(float(t), float(v)) for t, v in zip(times, objectives)]
+
+
+class _Fixed:
+    def __init__(self, arm):
+        self.arm = arm
+
+    def select(self, context=None):
+        return self.arm
+
+    def update(self, *a):
+        pass
+
+
+class _Random:
+    def __init__(self, n, seed):
+        self.n, self.rng = n, np.random.default_rng(seed)
+
+    def select(self, context=None):
+        return int(self.rng.integers(self.n))
+
+    def update(self, *a):
+        pass
+
+
+def _lns(inst, budget, policy, reward, seed, destroy_rate=0.5):
+    from tunegym.envs.mip.env import BALANS_REWARDS
+    from tunegym.envs.mip.lns import OPERATORS, OUTCOMES, LNSConfig, LNSProcess
+
+    t0 = time.perf_counter()
+    proc = LNSProcess(inst, np.random.default_rng(seed), LNSConfig(sub_nodes=200, start="auto", start_nodes=50))
+    trace = [(time.perf_counter() - t0, proc.best_objective)]
+    while time.perf_counter() - t0 < budget:
+        arm = int(policy.select(None))
+        before = proc.best_objective
+        res = proc.step(OPERATORS[arm], destroy_rate)
+        r = BALANS_REWARDS[OUTCOMES.index(res.outcome)] if reward == "graded" else \
+            float(before - proc.best_objective > 1e-9)
+        policy.update(None, arm, r)
+        if proc.best_objective < trace[-1][1]:
+            trace.append((time.perf_counter() - t0, proc.best_objective))
+    return trace, proc
+
+
+def _gap_curve(trace, reference, grid):
+    from tunegym.envs.mip.lns import primal_gap
+
+    out = []
+    for t in grid:
+        vals = [v for (s, v) in trace if s <= t]
+        out.append(primal_gap(min(vals) if vals else None, reference))
+    return np.array(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tunegym.agents.bandits.classic import UCB1, EpsilonGreedy
+    from tunegym.agents.lns_solver import SoftmaxOperatorBandit
+    from tunegym.envs.mip.instances import GENERATORS
+    from tunegym.envs.mip.lns import OPERATORS, best_known_objective
+    from tunegym.tuning.stats import iqm, stratified_bootstrap_ci
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    families = [f for f in args.families.split(",") if f]
+    budget = 1.0 if args.smoke else args.budget
+    seeds = TEST_SEEDS[: (1 if args.smoke else args.test_seeds)]
+    n = len(OPERATORS)
+    methods = {
+        "highs_default": None,
+        "random_operator": lambda s: (_Random(n, s), "graded"),
+        "balans_softmax_graded": lambda s: (SoftmaxOperatorBandit(seed=s), "graded"),
+        "ours_epsilon_greedy": lambda s: (EpsilonGreedy(n, {"epsilon": 0.1}, seed=s), "improved"),
+        "ours_ucb1": lambda s: (UCB1(n, seed=s), "improved"),
+    }
+    if _balans_available():
+        methods["balans_package_scip"] = "balans"
+    if args.singles:
+        for k, op in enumerate(OPERATORS):
+            methods[f"single_{op}"] = (lambda k: lambda s: (_Fixed(k), "graded"))(k)
+    grid = np.linspace(0, budget, 51)
+    results = {}
+    for family in families:
+        for seed in seeds:
+            inst = GENERATORS[family](np.random.default_rng(seed), **BENCH_SIZES[family])
+            reference = best_known_objective(inst, max_nodes=200 if args.smoke else args.ref_nodes)
+            traces = {}
+            for name, make in methods.items():
+                if make is None:
+                    traces[name] = _highs_default(inst, budget)
+                elif make == "balans":
+                    traces[name] = _balans(inst, budget, seed)
+                else:
+                    policy, reward = make(seed)
+                    traces[name] = _lns(inst, budget, policy, reward, seed)[0]
+                print(f"{family} seed {seed} {name}: best {min([v for _, v in traces[name]], default=None)}",
+                      flush=True)
+            found = [v for tr in traces.values() for _, v in tr]
+            ref = min([reference] + found) if reference is not None else min(found, default=None)
+            for name, tr in traces.items():
+                curve = _gap_curve(tr, ref, grid)
+                integral = float(np.trapezoid(curve, grid)) if hasattr(np, "trapezoid") else float(np.trapz(curve, grid))
+                results.setdefault(family, {}).setdefault(name, []).append(
+                    {"seed": seed, "instance_id": inst.instance_id, "final_gap": float(curve[-1]),
+                     "primal_integral": integral, "curve": curve.tolist()})
+    lines = [f"# tunegym bench mip\n", f"budget {budget} s per instance and method; test seeds {list(seeds)}; "
+             f"sizes {json.dumps({f: BENCH_SIZES[f] for f in families})}. Balans package (SCIP): "
+             f"{'run' if _balans_available() else 'not installed, not run'}.\n",
+             "| family | method | final gap IQM [95% CI] | primal integral (s) IQM [95% CI] |", "|---|---|---|---|"]
+    summary = {}
+    for family, by_method in results.items():
+        for name, runs in by_method.items():
+            g = np.array([r["final_gap"] for r in runs])
+            pi = np.array([r["primal_integral"] for r in runs])
+            gl, gh = stratified_bootstrap_ci(g) if len(g) > 1 else (g[0], g[0])
+            pl, ph = stratified_bootstrap_ci(pi) if len(pi) > 1 else (pi[0], pi[0])
+            summary[f"{family}/{name}"] = {"final_gap_iqm": iqm(g), "primal_integral_iqm": iqm(pi)}
+            lines.append(f"| {family} | {name} | {iqm(g):.4f} [{gl:.4f}, {gh:.4f}] | "
+                         f"{iqm(pi):.3f} [{pl:.3f}, {ph:.3f}] |")
+    (out / "mip.json").write_text(json.dumps({"budget": budget, "seeds": list(seeds), "summary": summary,
+                                              "results": results}, indent=1))
+    (out / "mip.md").write_text("\n".join(lines) + "\n")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+        for ax, (family, by_method) in zip(axes[0], results.items()):
+            for name, runs in by_method.items():
+                ax.plot(grid, np.mean([r["curve"] for r in runs], axis=0), label=name)
+            ax.set(title=family, xlabel="wall time (s)", ylabel="mean primal gap", yscale="symlog")
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "mip_gap.png", dpi=100)
+    except Exception as exc:  # noqa: BLE001 - plotting is optional
+        print(f"no plot: {exc}")
+    print("\n".join(lines))
+    return 0
