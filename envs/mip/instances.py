@@ -1,0 +1,365 @@
+"""MIP instances: seeded generators of the Gasse et al. (2019) families and an MPS/LP loader.
+
+Every model is stored as a minimisation ``min c·x  s.t.  row_lower <= A x <= row_upper, col bounds,
+integrality`` (maximisation problems are negated, ``objective_sign`` records it). Instances are immutable;
+this module builds HiGHS models from them but never runs a search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from tunegym.envs.core.errors import ConfigError, InstanceError
+from tunegym.envs.core.instances import Distribution, Instance, content_id
+
+__all__ = [
+    "MIPInstance", "MalformedModelError", "InfeasibleModelError", "UnboundedRelaxationError",
+    "NoIntegerVariablesError", "set_cover", "combinatorial_auction", "facility_location",
+    "independent_set", "load_model", "GENERATORS", "MIPFamilyDistribution", "new_highs",
+]
+
+INF = highspy.kHighsInf
+
+
+class MalformedModelError(InstanceError):
+    """The file could not be read as an MPS/LP model."""
+
+
+class InfeasibleModelError(InstanceError):
+    """The model (or its LP relaxation) has no feasible point."""
+
+
+class UnboundedRelaxationError(InstanceError):
+    """The LP relaxation is unbounded, so neither LNS nor a gap makes sense."""
+
+
+class NoIntegerVariablesError(InstanceError):
+    """The model has no integer variables: it is an LP, there is nothing to search."""
+
+
+def new_highs(**options: Any) -> highspy.Highs:
+    """A silent, single-threaded, deterministic HiGHS."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("random_seed", 0)
+    for key, value in options.items():
+        h.setOptionValue(key, value)
+    return h
+
+
+@dataclass(frozen=True, eq=False)
+class MIPInstance(Instance):
+    """One MIP in minimisation form (arrays are read-only by convention)."""
+
+    name: str
+    family: str
+    cost: np.ndarray
+    matrix: sp.csc_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integer: np.ndarray  # bool per column
+    objective_sign: float = 1.0  # +1: min problem as given; -1: the original maximised
+    col_names: tuple[str, ...] | None = None
+    feasible_point: np.ndarray | None = None  # a trivial feasible solution where the generator has one
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def instance_id(self) -> str:
+        m = self.matrix
+        return content_id(f"mip-{self.family}", self.cost, m.indptr, m.indices, m.data, self.row_lower,
+                          self.row_upper, self.col_lower, self.col_upper, self.integer)
+
+    @property
+    def num_cols(self) -> int:
+        return int(self.cost.shape[0])
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.row_lower.shape[0])
+
+    def names(self) -> list[str]:
+        return list(self.col_names) if self.col_names else [f"x{j}" for j in range(self.num_cols)]
+
+    def to_highs(self, **options: Any) -> highspy.Highs:
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.num_cols, self.num_rows
+        lp.col_cost_ = self.cost.astype(float)
+        lp.col_lower_, lp.col_upper_ = self.col_lower.astype(float), self.col_upper.astype(float)
+        lp.row_lower_, lp.row_upper_ = self.row_lower.astype(float), self.row_upper.astype(float)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = self.matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = self.matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = self.matrix.data.astype(float)
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.num_cols, self.num_rows
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                           for i in self.integer]
+        h = new_highs(**options)
+        h.passModel(lp)
+        return h
+
+    def violation(self, x: np.ndarray) -> float:
+        """Largest violation of bounds, rows and integrality by ``x`` (0 for a feasible point)."""
+        ax = self.matrix @ x
+        parts = [np.maximum(self.row_lower - ax, 0), np.maximum(ax - self.row_upper, 0),
+                 np.maximum(self.col_lower - x, 0), np.maximum(x - self.col_upper, 0),
+                 np.abs(x[self.integer] - np.round(x[self.integer]))]
+        return float(max((p.max() if p.size else 0.0) for p in parts))
+
+    def objective(self, x: np.ndarray) -> float:
+        return float(self.cost @ x)
+
+
+def _instance(name, family, cost, rows, row_lower, row_upper, col_lower, col_upper, integer, params,
+              sign=1.0, feasible=None) -> MIPInstance:
+    matrix = sp.csc_matrix(rows)
+    matrix.sum_duplicates()
+    return MIPInstance(name, family, np.asarray(cost, float), matrix, np.asarray(row_lower, float),
+                       np.asarray(row_upper, float), np.asarray(col_lower, float),
+                       np.asarray(col_upper, float), np.asarray(integer, bool), sign, None, feasible,
+                       dict(params))
+
+
+def set_cover(rng: np.random.Generator, n_rows: int = 500, n_cols: int = 1000, density: float = 0.05,
+              max_coef: int = 100) -> MIPInstance:
+    """Balas & Ho set cover (Gasse et al.'s generator): every row covered, min total column cost."""
+    nnz_per_row = max(2, int(round(density * n_cols)))
+    rows, cols = [], []
+    for i in range(n_rows):
+        chosen = rng.choice(n_cols, nnz_per_row, replace=False)
+        rows += [i] * nnz_per_row
+        cols += list(chosen)
+    uncovered = np.setdiff1d(np.arange(n_cols), cols)  # every column appears at least once
+    for j in uncovered:
+        rows.append(int(rng.integers(n_rows))); cols.append(int(j))
+    A = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_rows, n_cols))
+    cost = rng.integers(1, max_coef + 1, n_cols)
+    return _instance(f"setcover-{n_rows}x{n_cols}", "setcover", cost, A, np.ones(n_rows),
+                     np.full(n_rows, INF), np.zeros(n_cols), np.ones(n_cols), np.ones(n_cols, bool),
+                     dict(n_rows=n_rows, n_cols=n_cols, density=density), feasible=np.ones(n_cols))
+
+
+def combinatorial_auction(rng: np.random.Generator, n_items: int = 100, n_bids: int = 500,
+                          scheme: str = "arbitrary", add_prob: float = 0.65, max_value: float = 100.0,
+                          deviation: float = 0.5, additivity: float = 0.2) -> MIPInstance:
+    """CATS-style auction (Leyton-Brown et al. 2000, as in Gasse et al.): max total accepted bid price,
+    each item sold at most once. Items have common values and, for ``"arbitrary"``, a random item
+    compatibility matrix; for ``"regions"`` items sit on a grid and bundles grow through neighbours.
+    Bids are bundles built by the scheme's compatibility walk with superadditive prices plus substitutable
+    XOR-style variants of the same bidder (not uniform random bundles)."""
+    if scheme not in ("arbitrary", "regions"):
+        raise ConfigError(f"unknown auction scheme {scheme!r}", value=scheme)
+    values = 1 + (max_value - 1) * rng.random(n_items)
+    if scheme == "arbitrary":
+        compat = np.triu(rng.random((n_items, n_items)), 1)
+        compat = compat + compat.T
+    else:
+        side = int(np.ceil(np.sqrt(n_items)))
+        pos = np.stack([np.arange(n_items) // side, np.arange(n_items) % side], 1).astype(float)
+        pos += 0.3 * rng.random(pos.shape)
+        dist = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+        compat = np.exp(-dist) * (dist > 0)
+    bundles, prices = [], []
+    while len(bundles) < n_bids:
+        private = values + max_value * deviation * (2 * rng.random(n_items) - 1)
+        item = int(rng.choice(n_items, p=values / values.sum()))
+        bundle = [item]
+        while rng.random() < add_prob and len(bundle) < n_items:
+            weights = compat[bundle].sum(0)
+            weights[bundle] = 0
+            if weights.sum() <= 0:
+                break
+            bundle.append(int(rng.choice(n_items, p=weights / weights.sum())))
+        price = private[bundle].sum() + len(bundle) ** (1 + additivity)
+        if price <= 0:
+            continue
+        bundles.append(sorted(set(bundle))); prices.append(price)
+        # substitutable bids of the same bidder: swap one item for a compatible one, similar price
+        for _ in range(int(rng.integers(0, 3))):
+            if len(bundles) >= n_bids:
+                break
+            sub = list(bundles[-1])
+            k = int(rng.integers(len(sub)))
+            w = compat[sub[k]].copy(); w[sub] = 0
+            if w.sum() <= 0:
+                break
+            sub[k] = int(rng.choice(n_items, p=w / w.sum()))
+            bundles.append(sorted(set(sub))); prices.append(private[sub].sum() + len(sub) ** (1 + additivity))
+    rows = [i for b in bundles for i in b]
+    cols = [j for j, b in enumerate(bundles) for _ in b]
+    A = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_items, n_bids))
+    return _instance(f"auction-{scheme}-{n_items}x{n_bids}", "auction", -np.round(np.array(prices), 2), A,
+                     np.full(n_items, -INF), np.ones(n_items), np.zeros(n_bids), np.ones(n_bids),
+                     np.ones(n_bids, bool), dict(n_items=n_items, n_bids=n_bids, scheme=scheme), sign=-1.0,
+                     feasible=np.zeros(n_bids))
+
+
+def facility_location(rng: np.random.Generator, n_customers: int = 100, n_facilities: int = 100,
+                      ratio: float = 5.0) -> MIPInstance:
+    """Capacitated facility location (Cornuejols et al. 1991, as in Gasse et al.): open facilities
+    (binary y) and serve each customer's demand fractionally (x in [0,1])."""
+    nc, nf = n_customers, n_facilities
+    cx, cy, fx, fy = rng.random(nc), rng.random(nc), rng.random(nf), rng.random(nf)
+    demand = rng.integers(5, 36, nc).astype(float)
+    capacity = rng.integers(10, 161, nf).astype(float)
+    fixed = (rng.integers(100, 111, nf) * np.sqrt(capacity) + rng.integers(0, 91, nf)).astype(float)
+    capacity *= ratio * demand.sum() / capacity.sum()
+    trans = np.hypot(cx[:, None] - fx[None], cy[:, None] - fy[None]) * 10 * demand[:, None]
+    n = nc * nf + nf  # x_ij at i*nf+j, y_j at nc*nf+j
+    xi = lambda i, j: i * nf + j
+    r, c, v, lo, up = [], [], [], [], []
+    row = 0
+    for i in range(nc):  # demand met
+        for j in range(nf):
+            r.append(row); c.append(xi(i, j)); v.append(1.0)
+        lo.append(1.0); up.append(1.0); row += 1
+    for j in range(nf):  # capacity
+        for i in range(nc):
+            r.append(row); c.append(xi(i, j)); v.append(demand[i])
+        r.append(row); c.append(nc * nf + j); v.append(-capacity[j]); lo.append(-INF); up.append(0.0); row += 1
+    r.append(row); c += list(range(nc * nf, n)); r += [row] * (nf - 1); v += list(capacity)  # total capacity
+    lo.append(demand.sum()); up.append(INF); row += 1
+    for i in range(nc):  # tightening x_ij <= y_j
+        for j in range(nf):
+            r += [row, row]; c += [xi(i, j), nc * nf + j]; v += [1.0, -1.0]; lo.append(-INF); up.append(0.0); row += 1
+    A = sp.coo_matrix((v, (r, c)), shape=(row, n))
+    integer = np.zeros(n, bool); integer[nc * nf:] = True
+    return _instance(f"facility-{nc}x{nf}", "facility", np.concatenate([trans.ravel(), fixed]), A, lo, up,
+                     np.zeros(n), np.ones(n), integer, dict(n_customers=nc, n_facilities=nf, ratio=ratio))
+
+
+def independent_set(rng: np.random.Generator, n_nodes: int = 500, affinity: int = 4) -> MIPInstance:
+    """Maximum independent set on a Barabási–Albert graph with Gasse et al.'s clique formulation
+    (greedy clique partition of the edges, one row per clique)."""
+    edges = set()
+    for new in range(affinity + 1, n_nodes):
+        pass
+    degrees = np.zeros(n_nodes)
+    for u in range(affinity + 1):
+        for w in range(u + 1, affinity + 1):
+            edges.add((u, w)); degrees[u] += 1; degrees[w] += 1
+    for new in range(affinity + 1, n_nodes):
+        p = degrees[:new] / degrees[:new].sum()
+        for w in rng.choice(new, affinity, replace=False, p=p):
+            edges.add((int(w), new)); degrees[w] += 1; degrees[new] += 1
+    neighbours = [set() for _ in range(n_nodes)]
+    for u, w in edges:
+        neighbours[u].add(w); neighbours[w].add(u)
+    remaining = {tuple(sorted(e)) for e in edges}
+    cliques = []
+    for u in np.argsort(-degrees, kind="stable"):
+        u = int(u)
+        while True:
+            cand = [w for w in neighbours[u] if tuple(sorted((u, w))) in remaining]
+            if not cand:
+                break
+            clique = [u]
+            for w in sorted(cand, key=lambda w: -degrees[w]):
+                if all(w in neighbours[q] for q in clique):
+                    clique.append(w)
+            for a in range(len(clique)):
+                for b in range(a + 1, len(clique)):
+                    remaining.discard(tuple(sorted((clique[a], clique[b]))))
+            cliques.append(clique)
+    r = [k for k, cl in enumerate(cliques) for _ in cl]
+    c = [w for cl in cliques for w in cl]
+    A = sp.coo_matrix((np.ones(len(r)), (r, c)), shape=(len(cliques), n_nodes))
+    return _instance(f"indset-{n_nodes}", "indset", -np.ones(n_nodes), A, np.full(len(cliques), -INF),
+                     np.ones(len(cliques)), np.zeros(n_nodes), np.ones(n_nodes), np.ones(n_nodes, bool),
+                     dict(n_nodes=n_nodes, affinity=affinity), sign=-1.0, feasible=np.zeros(n_nodes))
+
+
+GENERATORS = {"setcover": set_cover, "auction": combinatorial_auction, "facility": facility_location,
+              "indset": independent_set}
+
+# Tiny sizes (env default, tests) and realistic ones (benchmarks; HiGHS does not close these in seconds).
+TINY = {"setcover": dict(n_rows=60, n_cols=120), "auction": dict(n_items=25, n_bids=100),
+        "facility": dict(n_customers=15, n_facilities=10), "indset": dict(n_nodes=80)}
+REALISTIC = {"setcover": dict(n_rows=500, n_cols=1000), "auction": dict(n_items=200, n_bids=1000),
+             "facility": dict(n_customers=100, n_facilities=100), "indset": dict(n_nodes=1500)}
+
+
+class MIPFamilyDistribution(Distribution):
+    """Draws instances of one or several generator families with fixed size parameters."""
+
+    name = "mip-family"
+    version = 0
+
+    def __init__(self, families=("setcover", "auction", "facility", "indset"), sizes: dict | None = None):
+        families = (families,) if isinstance(families, str) else tuple(families)
+        for f in families:
+            if f not in GENERATORS:
+                raise ConfigError(f"unknown MIP family {f!r}; known: {sorted(GENERATORS)}", value=f)
+        self.families = families
+        self.sizes = {f: dict((sizes or TINY).get(f, {})) for f in families}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"families": list(self.families), "sizes": self.sizes}
+
+    def sample(self, rng: np.random.Generator) -> MIPInstance:
+        family = self.families[int(rng.integers(len(self.families)))]
+        return GENERATORS[family](rng, **self.sizes[family])
+
+
+def load_model(path: str | Path | highspy.Highs, check: bool = True) -> MIPInstance:
+    """Read an MPS/LP file (or take a built ``highspy.Highs``) as a :class:`MIPInstance`.
+
+    Raises :class:`MalformedModelError` for an unreadable file, :class:`NoIntegerVariablesError`,
+    and with ``check`` (an LP-relaxation solve) :class:`InfeasibleModelError` /
+    :class:`UnboundedRelaxationError`.
+    """
+    if isinstance(path, highspy.Highs):
+        h, name = path, "highs-model"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise MalformedModelError(f"no model file at {p}", value=str(p))
+        h = new_highs()
+        if h.readModel(str(p)) == highspy.HighsStatus.kError or h.getNumCol() == 0:
+            raise MalformedModelError(f"HiGHS could not read {p} as an MPS/LP model", value=str(p))
+        name = p.stem
+    lp = h.getLp()
+    n = lp.num_col_
+    sense = -1.0 if lp.sense_ == highspy.ObjSense.kMaximize else 1.0
+    integ = np.array([t != highspy.HighsVarType.kContinuous for t in lp.integrality_], bool) \
+        if len(lp.integrality_) == n else np.zeros(n, bool)
+    if not integ.any():
+        raise NoIntegerVariablesError(f"{name} has no integer variables (an LP: nothing for LNS to do)", value=name)
+    a = lp.a_matrix_
+    if a.format_ != highspy.MatrixFormat.kColwise:
+        h.ensureColwise() if hasattr(h, "ensureColwise") else None
+        a = h.getLp().a_matrix_
+    matrix = sp.csc_matrix((np.array(a.value_), np.array(a.index_), np.array(a.start_)), shape=(lp.num_row_, n))
+    names = tuple(lp.col_names_) if len(lp.col_names_) == n else None
+    inst = MIPInstance(name, "file", sense * np.array(lp.col_cost_), matrix, np.array(lp.row_lower_),
+                       np.array(lp.row_upper_), np.array(lp.col_lower_), np.array(lp.col_upper_), integ,
+                       sense, names, None, {"source": str(path) if not isinstance(path, highspy.Highs) else name})
+    if check:
+        relax = lp_relaxation(inst)  # raises on infeasible / unbounded
+        del relax
+    return inst
+
+
+def lp_relaxation(inst: MIPInstance) -> tuple[np.ndarray, float]:
+    """LP-relaxation solution and value; typed errors for infeasible/unbounded relaxations."""
+    h = inst.to_highs()
+    h.changeColsIntegrality(inst.num_cols, np.arange(inst.num_cols, dtype=np.int32),
+                            np.full(inst.num_cols, highspy.HighsVarType.kContinuous))
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        raise InfeasibleModelError(f"{inst.name}: the LP relaxation is infeasible", value=inst.name)
+    if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        raise UnboundedRelaxationError(f"{inst.name}: the LP relaxation is unbounded", value=inst.name)
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise InstanceError(f"{inst.name}: LP relaxation ended with {h.modelStatusToString(status)}", value=inst.name)
+    return np.array(h.getSolution().col_value), float(h.getInfo().objective_function_value)

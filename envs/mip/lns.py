@@ -1,0 +1,282 @@
+"""The LNS process: destroy operators, sub-MIPs solved by HiGHS under node limits, acceptance, metrics.
+
+Usable without Gymnasium (the env wraps it, ``LNSSolver`` drives it). Inside a step every limit is a
+deterministic HiGHS count (``mip_max_nodes``, ``simplex_iteration_limit``), threads=1 and a fixed random
+seed, so the same seed gives the same trajectory; wall time is recorded beside, never used to decide.
+The sub-MIP is the full model on one reused ``Highs`` object with the kept integers fixed by bounds and
+the incumbent passed with ``setSolution`` (DESIGN §3.4: bound changes cost what a rebuild does, and the
+warm start halves the time).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from tunegym.envs.core.errors import ActionError, ConfigError, InstanceError
+from tunegym.envs.mip.instances import INF, MIPInstance, lp_relaxation, new_highs
+
+__all__ = ["OPERATORS", "LNSConfig", "StepResult", "LNSProcess", "best_known_objective", "primal_gap"]
+
+OPERATORS = ("mutation", "rins", "rens", "dins", "local_branching", "proximity", "random_objective",
+             "crossover", "constraint")
+OUTCOMES = ("new_best", "better", "accepted", "rejected")
+
+
+def primal_gap(value: float | None, reference: float | None) -> float:
+    """Berthold's primal gap in [0, 1]: 1 without a solution or with opposite signs."""
+    if value is None or reference is None:
+        return 1.0
+    if abs(value - reference) < 1e-9:
+        return 0.0
+    if value * reference < 0:
+        return 1.0
+    return min(1.0, abs(value - reference) / max(abs(value), abs(reference)))
+
+
+_BEST_KNOWN: dict[tuple[str, int], float | None] = {}
+
+
+def best_known_objective(inst: MIPInstance, max_nodes: int = 20000) -> float | None:
+    """Objective of a longer HiGHS run (node-limited, deterministic), cached per instance id."""
+    key = (inst.instance_id, max_nodes)
+    if key not in _BEST_KNOWN:
+        h = inst.to_highs(mip_max_nodes=max_nodes)
+        h.run()
+        x = np.array(h.getSolution().col_value)
+        _BEST_KNOWN[key] = inst.objective(x) if len(x) and inst.violation(x) < 1e-6 else None
+    return _BEST_KNOWN[key]
+
+
+@dataclass(frozen=True)
+class LNSConfig:
+    """Limits and acceptance of the search (all counts, no wall time)."""
+
+    start: str = "auto"  # "trivial": the generator's feasible point; "highs": HiGHS on the full model;
+    # "auto": trivial where the generator has one, else HiGHS
+    start_nodes: int = 1  # node limit of the HiGHS start
+    sub_nodes: int = 50  # per sub-MIP
+    sub_iterations: int = 20000  # simplex iterations per sub-MIP
+    acceptance: str = "hill_climbing"  # or "simulated_annealing"
+    temperature: float = 0.05  # SA: relative to |incumbent objective|
+    cooling: float = 0.95
+    feasibility_tol: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.start not in ("auto", "trivial", "highs"):
+            raise ConfigError(f"unknown start {self.start!r}", value=self.start)
+        if self.acceptance not in ("hill_climbing", "simulated_annealing"):
+            raise ConfigError(f"unknown acceptance {self.acceptance!r}", value=self.acceptance)
+
+
+@dataclass
+class StepResult:
+    operator: str
+    destroy_rate: float
+    outcome: str
+    objective: float  # of the current solution after the step
+    best_objective: float
+    candidate_objective: float | None
+    improvement: float  # of the best objective (>= 0)
+    nodes: int
+    lp_iterations: int
+    freed: int
+    wall_time: float
+    highs_time: float
+
+
+class LNSProcess:
+    """Adaptive LNS around an incumbent on one instance."""
+
+    def __init__(self, inst: MIPInstance, rng: np.random.Generator, config: LNSConfig = LNSConfig(),
+                 reference: float | None = None) -> None:
+        self.inst, self.rng, self.config = inst, rng, config
+        self.reference = reference
+        self.highs = inst.to_highs(mip_max_nodes=config.sub_nodes,
+                                   simplex_iteration_limit=config.sub_iterations)
+        self.int_idx = np.flatnonzero(inst.integer).astype(np.int32)
+        self._all_cols = np.arange(inst.num_cols, dtype=np.int32)
+        self._csr = inst.matrix.tocsr()
+        self.binary = inst.integer & (inst.col_lower == 0) & (inst.col_upper == 1)
+        self.lp_solution, self.lp_bound = lp_relaxation(inst)
+        self.highs_time = 0.0
+        self.wall_start = time.perf_counter()
+        self.nodes = self.lp_iterations = 0
+        self.current, self.best = self._start()
+        self.previous = self.current.copy()  # second solution for crossover
+        self.temperature = config.temperature
+        self.history: list[StepResult] = []
+        self.integral = 0.0  # primal integral in steps (sum of gaps) and in wall seconds
+        self.integral_time = 0.0
+        self._last_time = 0.0
+
+    # --- start ---------------------------------------------------------------------------------------
+    def _start(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.config.start != "highs" and self.inst.feasible_point is not None:
+            x = self.inst.feasible_point.astype(float).copy()
+            return x, x.copy()
+        h = self.inst.to_highs(mip_max_nodes=self.config.start_nodes)
+        t = time.perf_counter()
+        h.run()
+        self.highs_time += time.perf_counter() - t
+        self.nodes += int(h.getInfo().mip_node_count)
+        x = np.array(h.getSolution().col_value)
+        if len(x) != self.inst.num_cols or self.inst.violation(x) > self.config.feasibility_tol:
+            if self.inst.feasible_point is None:
+                raise InstanceError(f"{self.inst.name}: no feasible start within {self.config.start_nodes} nodes",
+                                    value=self.inst.name)
+            x = self.inst.feasible_point.astype(float).copy()
+        x[self.inst.integer] = np.round(x[self.inst.integer])
+        return x, x.copy()
+
+    @property
+    def current_objective(self) -> float:
+        return self.inst.objective(self.current)
+
+    @property
+    def best_objective(self) -> float:
+        return self.inst.objective(self.best)
+
+    def gap(self) -> float:
+        return primal_gap(self.best_objective, self.reference)
+
+    # --- destroy operators: which integers are freed (and extra rows / objective) --------------------
+    def _sample(self, pool: np.ndarray, count: int, prefer: np.ndarray | None = None) -> np.ndarray:
+        count = int(min(max(count, 1), len(pool)))
+        if prefer is not None and len(prefer):
+            first = self.rng.permutation(prefer)[:count]
+            rest = np.setdiff1d(pool, first)
+            return np.concatenate([first, self.rng.choice(rest, count - len(first), replace=False)]) \
+                if count > len(first) else first
+        return self.rng.choice(pool, count, replace=False)
+
+    def _freed(self, operator: str, rate: float) -> np.ndarray:
+        idx, inc, lp = self.int_idx, self.current, self.lp_solution
+        k = int(round(rate * len(idx)))
+        if operator in ("mutation", "random_objective", "proximity", "local_branching"):
+            return self._sample(idx, k)
+        if operator == "rins":
+            return self._sample(idx, k, idx[np.abs(inc[idx] - lp[idx]) > 0.5])
+        if operator == "rens":
+            return self._sample(idx, k, idx[np.abs(lp[idx] - np.round(lp[idx])) > 1e-6])
+        if operator == "dins":
+            return self._sample(idx, k, idx[np.abs(inc[idx] - lp[idx]) >= 0.5])
+        if operator == "crossover":
+            return self._sample(idx, k, idx[np.abs(inc[idx] - self.previous[idx]) > 0.5])
+        if operator == "constraint":
+            A = self._csr
+            chosen: set[int] = set()
+            is_int = self.inst.integer
+            for row in self.rng.permutation(self.inst.num_rows):
+                cols = A.indices[A.indptr[row]:A.indptr[row + 1]]
+                chosen.update(int(c) for c in cols if is_int[c])
+                if len(chosen) >= k:
+                    break
+            freed = np.array(sorted(chosen), dtype=np.int64)
+            return freed[:max(k, 1)] if len(freed) else self._sample(idx, k)
+        raise ActionError(f"unknown LNS operator {operator!r}; known: {OPERATORS}", value=operator)
+
+    # --- one step -------------------------------------------------------------------------------------
+    def step(self, operator: str, destroy_rate: float) -> StepResult:
+        if operator not in OPERATORS:
+            raise ActionError(f"unknown LNS operator {operator!r}; known: {OPERATORS}", value=operator)
+        if not np.isfinite(destroy_rate) or not 0 < destroy_rate <= 1:
+            raise ActionError(f"destroy_rate must be in (0, 1], got {destroy_rate!r}", value=destroy_rate)
+        t0 = time.perf_counter()
+        inst, h, inc = self.inst, self.highs, self.current
+        freed = self._freed(operator, destroy_rate)
+        keep = inst.integer.copy()
+        keep[freed] = False
+        lower, upper = inst.col_lower.copy(), inst.col_upper.copy()
+        lower[keep] = upper[keep] = inc[keep]
+        if operator == "rens":  # freed integers limited to floor/ceil of their LP value (and the incumbent)
+            lp = self.lp_solution[freed]
+            lower[freed] = np.maximum(lower[freed], np.minimum(np.floor(lp), inc[freed]))
+            upper[freed] = np.minimum(upper[freed], np.maximum(np.ceil(lp), inc[freed]))
+        if operator == "dins":
+            lp = self.lp_solution[freed]
+            lower[freed] = np.maximum(lower[freed], np.minimum(np.floor(lp - abs(1)), inc[freed]))
+            upper[freed] = np.minimum(upper[freed], np.maximum(np.ceil(lp + 1), inc[freed]))
+        all_cols = self._all_cols
+        api_start = time.perf_counter()  # HiGHS API calls count as HiGHS time
+        h.changeColsBounds(inst.num_cols, all_cols, lower, upper)
+        api_time = time.perf_counter() - api_start
+        extra_row = False
+        objective = inst.cost
+        bin_idx = np.flatnonzero(self.binary[freed] if len(freed) else []).astype(np.int32)
+        bin_cols = freed[bin_idx].astype(np.int32) if len(bin_idx) else np.zeros(0, np.int32)
+        if operator == "local_branching" and len(bin_cols):
+            # sum_{x_j=1}(1-x_j) + sum_{x_j=0} x_j <= k  with k = a tenth of the freed binaries (at least 2)
+            ones = inc[bin_cols] > 0.5
+            coef = np.where(ones, -1.0, 1.0)
+            k = max(2.0, round(0.1 * len(bin_cols)))
+            h.addRow(-INF, k - ones.sum(), len(bin_cols), bin_cols, coef)
+            extra_row = True
+        elif operator == "proximity" and len(bin_cols):
+            # minimise Hamming distance to the incumbent subject to a strictly better true objective
+            objective = np.zeros(inst.num_cols)
+            objective[bin_cols] = np.where(inc[bin_cols] > 0.5, -1.0, 1.0)
+            nz = np.flatnonzero(inst.cost).astype(np.int32)
+            delta = max(1e-4 * abs(self.current_objective), 1e-6)
+            h.addRow(-INF, self.current_objective - delta, len(nz), nz, inst.cost[nz])
+            extra_row = True
+        elif operator == "random_objective":
+            objective = self.rng.uniform(-1, 1, inst.num_cols) * np.abs(inst.cost).mean()
+        if objective is not inst.cost:
+            h.changeColsCost(inst.num_cols, all_cols, objective)
+        t = time.perf_counter()
+        h.setSolution(inst.num_cols, all_cols, inc.astype(float))
+        h.run()
+        info = h.getInfo()
+        nodes, iters = int(max(info.mip_node_count, 0)), int(max(info.simplex_iteration_count, 0))
+        cand = np.array(h.getSolution().col_value) if h.getSolution().value_valid else None
+        if extra_row:
+            h.deleteRows(1, np.array([inst.num_rows], np.int32))
+        if objective is not inst.cost:
+            h.changeColsCost(inst.num_cols, all_cols, inst.cost)
+        h.changeColsBounds(inst.num_cols, all_cols, inst.col_lower, inst.col_upper)
+        h.clearSolver()
+        highs_time = api_time + time.perf_counter() - t
+        cand_obj = None
+        if cand is not None and len(cand) == inst.num_cols:
+            cand[inst.integer] = np.round(cand[inst.integer])
+            if inst.violation(cand) <= self.config.feasibility_tol:
+                cand_obj = inst.objective(cand)
+            else:
+                cand = None
+        else:
+            cand = None
+        cur_obj, best_obj = self.current_objective, self.best_objective
+        outcome = "rejected"
+        if cand is not None and cand_obj is not None:
+            if cand_obj < best_obj - 1e-9:
+                outcome = "new_best"
+            elif cand_obj < cur_obj - 1e-9:
+                outcome = "better"
+            elif (self.config.acceptance == "simulated_annealing" and cand_obj > cur_obj + 1e-9 and
+                  self.rng.random() < np.exp(-(cand_obj - cur_obj) /
+                                             max(self.temperature * max(abs(cur_obj), 1.0), 1e-12))):
+                outcome = "accepted"
+        if outcome != "rejected":
+            self.previous = self.current
+            self.current = cand
+            if outcome == "new_best":
+                self.best = cand.copy()
+        self.temperature *= self.config.cooling
+        improvement = best_obj - self.best_objective
+        self.nodes += nodes
+        self.lp_iterations += iters
+        self.highs_time += highs_time
+        wall = time.perf_counter() - t0
+        gap = self.gap()
+        self.integral += gap
+        now = time.perf_counter() - self.wall_start
+        self.integral_time += gap * (now - self._last_time)
+        self._last_time = now
+        result = StepResult(operator, float(destroy_rate), outcome, self.current_objective, self.best_objective,
+                            cand_obj, float(improvement), nodes, iters, int(len(freed)), wall, highs_time)
+        self.history.append(result)
+        return result
