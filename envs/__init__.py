@@ -76,6 +76,30 @@ ENVS: tuple[EnvSpec, ...] = (
         None,
         "ODEStep-v0 with the controller safety factor in [0.2, 1.5] as a continuous action; cost = RHS evaluations",
     ),
+    EnvSpec(
+        "tunegym/MIPLNS-v0",
+        "tunegym.envs.mip.env:make_lns",
+        None,  # the env truncates itself after max_steps LNS steps (default 20)
+        "Destroy operator of adaptive LNS on a MIP solved by HiGHS (Balans); cost = sub-MIP nodes / LP iterations",
+    ),
+    EnvSpec(
+        "tunegym/MIPLNSRate-v0",
+        "tunegym.envs.mip.env:make_lns_rate",
+        None,
+        "MIPLNS-v0 with operator x destroy rate (9 x 5 arms); cost = sub-MIP nodes / LP iterations",
+    ),
+    EnvSpec(
+        "tunegym/LRSchedule-v0",
+        "tunegym.envs.lr.env:make_lr_schedule",
+        None,  # the env terminates itself when the task's step budget is used up
+        "Learning rate (log-scale multiplier of a base LR, 9 arms) every k optimizer steps of a real torch training run; cost = optimizer steps, objective = final validation loss",
+    ),
+    EnvSpec(
+        "tunegym/LRScheduleContinuous-v0",
+        "tunegym.envs.lr.env:make_lr_schedule_continuous",
+        None,
+        "LRSchedule-v0 with the log10 LR multiplier in [-3, 1] as a continuous action",
+    ),
 )
 
 

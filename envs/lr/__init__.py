@@ -1,0 +1,26 @@
+"""Learning-rate scheduling over real torch training runs (issue 9).
+
+``tasks``: immutable training tasks and the seeded distributions they come from. ``trainer``: K runs of
+one task trained at once (``torch.func.functional_call`` + ``vmap`` over stacked parameters, one LR per
+run) and the single-run path that equals it. ``env``: ``tunegym/LRSchedule-v0`` and its vector form.
+"""
+
+from tunegym.envs.lr.tasks import (
+    LRTaskDistribution,
+    TrainingTask,
+    tiny_distribution,
+    standard_distribution,
+    unseen_distribution,
+)
+from tunegym.envs.lr.trainer import BatchedTrainer, SingleTrainer, resolve_device
+
+__all__ = [
+    "BatchedTrainer",
+    "LRTaskDistribution",
+    "SingleTrainer",
+    "TrainingTask",
+    "resolve_device",
+    "standard_distribution",
+    "tiny_distribution",
+    "unseen_distribution",
+]

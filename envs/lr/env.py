@@ -1,0 +1,344 @@
+"""Gymnasium environments that set the learning rate of real torch training runs every k optimizer steps."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from tunegym.envs.core.errors import ActionError, ConfigError
+from tunegym.envs.core.instances import Distribution
+from tunegym.envs.core.seeding import stream
+from tunegym.envs.lr.features import OBS_HIGH, OBS_LOW, ScheduleFeatures
+from tunegym.envs.lr.tasks import TrainingTask, tiny_distribution
+from tunegym.envs.lr.trainer import BatchedTrainer, SingleTrainer
+
+__all__ = [
+    "DEFAULT_LOG10_ARMS",
+    "LRScheduleConfig",
+    "LRScheduleEnv",
+    "LRScheduleVectorEnv",
+    "make_lr_schedule",
+    "make_lr_schedule_continuous",
+    "make_lr_schedule_vector",
+]
+
+# Discrete arms: LR = base LR x 10**arm, half a decade apart from 1/1000 to 10 times the base LR.
+DEFAULT_LOG10_ARMS = tuple(float(a) for a in np.linspace(-3.0, 1.0, 9))
+
+
+@dataclass(frozen=True)
+class LRScheduleConfig:
+    """Everything that defines an LRSchedule env besides its task distribution."""
+
+    decision_interval: int = 5  # optimizer steps per action (k)
+    action: str = "discrete"  # "discrete" | "continuous"
+    log10_arms: tuple[float, ...] = DEFAULT_LOG10_ARMS
+    log10_low: float = -3.0  # continuous action bounds (log10 of the multiplier)
+    log10_high: float = 1.0
+    reward: str = "sparse"  # "sparse": -final val loss; "shaped": per-window ln-improvement of train loss
+    divergence_penalty: float = 10.0
+    val_every: int = 4  # decisions between validation measurements (and always at the end)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.decision_interval < 1:
+            raise ConfigError(f"decision_interval must be >= 1, got {self.decision_interval}", value=self.decision_interval)
+        if self.action not in ("discrete", "continuous"):
+            raise ConfigError(f"action must be 'discrete' or 'continuous', got {self.action!r}", value=self.action)
+        if self.reward not in ("sparse", "shaped"):
+            raise ConfigError(f"reward must be 'sparse' or 'shaped', got {self.reward!r}", value=self.reward)
+        if not self.log10_low < self.log10_high:
+            raise ConfigError("log10_low must be below log10_high", value=(self.log10_low, self.log10_high))
+        if self.val_every < 1:
+            raise ConfigError(f"val_every must be >= 1, got {self.val_every}", value=self.val_every)
+
+    def action_space(self) -> spaces.Space:
+        if self.action == "discrete":
+            return spaces.Discrete(len(self.log10_arms))
+        return spaces.Box(np.float32(self.log10_low), np.float32(self.log10_high), shape=(1,), dtype=np.float32)
+
+    def to_log10_multiplier(self, action: Any) -> float:
+        """The log10 LR multiplier an action applies (continuous actions are clipped into the box)."""
+        if self.action == "discrete":
+            arm = np.asarray(action).reshape(-1)
+            if arm.size != 1 or not np.isfinite(arm[0]) or float(arm[0]) != int(arm[0]) or not 0 <= int(arm[0]) < len(self.log10_arms):
+                raise ActionError(f"action must be an arm index in [0, {len(self.log10_arms)}), got {action!r}", value=action)
+            return float(self.log10_arms[int(arm[0])])
+        value = np.asarray(action, dtype=np.float64).reshape(-1)
+        if value.size != 1 or not np.isfinite(value[0]):
+            raise ActionError(f"action must be one finite log10 multiplier, got {action!r}", value=action)
+        return float(np.clip(value[0], self.log10_low, self.log10_high))
+
+
+def _none_if_nan(value: float) -> float | None:
+    # None, not NaN: NaN != NaN would make equal trajectories compare unequal in check_env.
+    return float(value) if np.isfinite(value) else None
+
+
+def _make_config(config: LRScheduleConfig | None, overrides: dict[str, Any]) -> LRScheduleConfig:
+    base = config or LRScheduleConfig()
+    return replace(base, **overrides) if overrides else base
+
+
+class LRScheduleEnv(gym.Env):
+    """Set the learning rate of one torch training run every ``k`` optimizer steps.
+
+    ## Description
+    Dynamic learning-rate control as in DACBench's SGD benchmark (Adriaensen et al., JAIR 2022,
+    arXiv 2205.13881) and "Learning Step-Size Adaptation in CMA-ES"/"Learning to optimize" lines of work:
+    each episode is one real training run of a :class:`~tunegym.envs.lr.tasks.TrainingTask` (an MLP, a
+    small CNN on 8x8 digits or a character model on generated sequences; SGD with momentum or AdamW) with
+    a fixed step budget. Every ``decision_interval`` optimizer steps the agent sets the LR as a
+    log-scale multiple of the task's base LR. The cost unit is optimizer steps (the budget is fixed); the
+    quantity to minimise is the final validation loss.
+
+    ## Action Space
+    ``action="discrete"``: ``Discrete(len(log10_arms))``; arm ``i`` sets ``lr = base_lr * 10**log10_arms[i]``
+    (default 9 arms from 10^-3 to 10^1). ``action="continuous"``: ``Box(log10_low, log10_high, (1,))``, the
+    log10 multiplier itself, clipped into the box. NaN or an out-of-range arm raises ``ActionError``.
+
+    ## Observation Space
+    ``Box(OBS_LOW, OBS_HIGH, (9,))`` with ``FEATURE_NAMES`` (:mod:`tunegym.envs.lr.features`): progress,
+    train-loss mean / relative std / log-change over the last window, gradient-norm mean / relative std,
+    current log10 multiplier, last validation loss and its age. Values are clipped into the bounds.
+
+    ## Rewards
+    ``reward="sparse"`` (default): 0 until the run ends, then ``-final validation loss``.
+    ``reward="shaped"``: each decision earns ``ln(mean train loss of the previous window) - ln(mean of this
+    window)`` (the sum telescopes to the log-improvement of the train loss), and the final decision also
+    earns ``-final validation loss``. A run whose loss becomes NaN/inf or exceeds 10x its first loss has
+    *diverged*: the episode terminates at once with reward ``-divergence_penalty`` and ``info["diverged"]``.
+
+    ## Info
+    ``instance_id``, ``lr``, ``log10_multiplier``, ``optimizer_steps``, ``train_loss``, ``grad_norm`` (window
+    means), ``val_loss`` and ``val_accuracy`` (``None`` unless measured this step), ``diverged``. Unknown
+    values are ``None``, never NaN; no wall time.
+
+    ## Starting State
+    ``reset(seed=s)`` restarts the task stream ``stream(s, "instances")``; ``reset(options={"instance": task})``
+    trains exactly that ``TrainingTask``. Weights are drawn from the task's ``init_seed``: the same seed
+    and actions give the same trajectory on CPU. The LR starts at the base LR (multiplier 1).
+
+    ## Episode End
+    Terminated when the step budget is used up or the run diverges; the env never truncates (episode
+    length is ``ceil(step_budget / decision_interval)`` decisions).
+
+    ## Arguments
+    ``distribution`` (default :func:`~tunegym.envs.lr.tasks.tiny_distribution`: 40–60 steps of a small MLP,
+    a few ms per decision; :func:`~tunegym.envs.lr.tasks.standard_distribution` has the realistic sizes,
+    200–400 steps of MLP/CNN/char models), ``config`` (:class:`LRScheduleConfig`) or its fields as keywords.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, distribution: Distribution | None = None, config: LRScheduleConfig | None = None, **overrides: Any) -> None:
+        self.distribution = distribution if distribution is not None else tiny_distribution()
+        self.config = _make_config(config, overrides)
+        self.action_space = self.config.action_space()
+        self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
+        self._instance_rng = stream(None, "instances")
+        self.current_instance: TrainingTask | None = None
+        self.trainer: SingleTrainer | None = None
+        self.features: ScheduleFeatures | None = None
+        self._decisions = 0
+        self._done = True
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self._instance_rng = stream(seed, "instances")
+        instance = (options or {}).get("instance")
+        if instance is not None:
+            if not isinstance(instance, TrainingTask):
+                raise ConfigError(f"options['instance'] must be a TrainingTask, got {type(instance).__name__}", value=instance)
+            self.current_instance = instance
+        else:
+            self.current_instance = self.distribution.sample(self._instance_rng)
+        self.trainer = SingleTrainer(self.current_instance, device=self.config.device)
+        self.features = ScheduleFeatures(total_steps=self.current_instance.step_budget)
+        self._decisions = 0
+        self._done = False
+        return self.features.observation(), {"instance_id": self.current_instance.instance_id}
+
+    def step(self, action: Any):
+        if self._done or self.trainer is None:
+            raise ActionError("call reset() before step() (the episode has ended)")
+        cfg, task, feats = self.config, self.current_instance, self.features
+        log10_mult = cfg.to_log10_multiplier(action)
+        lr = task.lr * 10.0**log10_mult
+        feats.multiplier = 10.0**log10_mult
+        n = min(cfg.decision_interval, task.step_budget - feats.steps)
+        diverged = False
+        for _ in range(n):
+            loss, grad_norm = self.trainer.step(lr)
+            feats.record(loss, grad_norm)
+            if self.trainer.diverged:
+                diverged = True
+                break
+        self._decisions += 1
+        finished = diverged or feats.steps >= task.step_budget
+        val_loss = val_acc = None
+        if not diverged and (finished or self._decisions % cfg.val_every == 0):
+            v_loss, v_acc = self.trainer.evaluate()
+            val_loss, val_acc = _none_if_nan(v_loss), _none_if_nan(v_acc)
+            if val_loss is not None:
+                feats.record_validation(val_loss)
+        train_mean = feats.window_mean()
+        grad_mean = float(np.mean(feats.grad_norms)) if feats.grad_norms else None
+        if diverged:
+            reward = -cfg.divergence_penalty
+        else:
+            reward = 0.0
+            if cfg.reward == "shaped" and feats.previous_mean and train_mean:
+                reward += math.log(feats.previous_mean) - math.log(train_mean)
+            if finished:
+                reward -= val_loss if val_loss is not None else cfg.divergence_penalty
+        obs = feats.observation()
+        feats.close_window()
+        self._done = finished
+        info = {
+            "instance_id": task.instance_id,
+            "lr": lr,
+            "log10_multiplier": log10_mult,
+            "optimizer_steps": feats.steps,
+            "train_loss": _none_if_nan(train_mean) if train_mean is not None else None,
+            "grad_norm": grad_mean,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "diverged": diverged,
+        }
+        return obs, float(reward), bool(finished), False, info
+
+
+class LRScheduleVectorEnv(VectorEnv):
+    """``num_envs`` runs of one task trained together in a vmapped batch, each with its own LR.
+
+    Sub-env ``i`` is run ``i`` of the current task (its own initial weights and minibatch order); the
+    spaces, rewards and info keys are those of :class:`LRScheduleEnv`, batched. All runs share the step
+    budget, so they finish together. A run that diverges terminates (reward ``-divergence_penalty``) and
+    then stays frozen, reporting ``terminated=True`` with reward 0 until the batch ends.
+
+    ``autoreset_mode`` is ``DISABLED``: call ``reset()`` when ``terminated.all()``; a new task is drawn
+    (or ``options={"instance": task}``) and all runs restart, because one vmapped batch holds one
+    architecture. A partial ``reset_mask`` raises ``ConfigError``.
+
+    ``common_run=r`` gives every sub-env run ``r`` (identical initial weights and minibatches), so the
+    sub-envs differ only in their LR schedules: common random numbers for comparing K schedulers.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.DISABLED}
+
+    def __init__(self, num_envs: int = 4, distribution: Distribution | None = None, config: LRScheduleConfig | None = None,
+                 *, common_run: int | None = None, **overrides: Any) -> None:
+        if num_envs < 1:
+            raise ConfigError(f"num_envs must be >= 1, got {num_envs}", value=num_envs)
+        self.num_envs = int(num_envs)
+        self.common_run = common_run
+        self.distribution = distribution if distribution is not None else tiny_distribution()
+        self.config = _make_config(config, overrides)
+        self.single_action_space = self.config.action_space()
+        self.single_observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._instance_rng = stream(None, "instances")
+        self.current_instance: TrainingTask | None = None
+        self.trainer: BatchedTrainer | None = None
+        self.features: list[ScheduleFeatures] = []
+        self._done = np.ones(self.num_envs, dtype=bool)
+        self._decisions = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            self._instance_rng = stream(seed, "instances")
+        options = options or {}
+        mask = options.get("reset_mask")
+        if mask is not None and not np.all(mask):
+            raise ConfigError("LRScheduleVectorEnv resets all runs together; reset_mask must be all True", value=mask)
+        instance = options.get("instance")
+        if instance is not None and not isinstance(instance, TrainingTask):
+            raise ConfigError(f"options['instance'] must be a TrainingTask, got {type(instance).__name__}", value=instance)
+        self.current_instance = instance if instance is not None else self.distribution.sample(self._instance_rng)
+        runs = None if self.common_run is None else [int(self.common_run)] * self.num_envs
+        self.trainer = BatchedTrainer(self.current_instance, self.num_envs, device=self.config.device, runs=runs)
+        self.features = [ScheduleFeatures(total_steps=self.current_instance.step_budget) for _ in range(self.num_envs)]
+        self._done = np.zeros(self.num_envs, dtype=bool)
+        self._decisions = 0
+        obs = np.stack([f.observation() for f in self.features])
+        return obs, {"instance_id": self.current_instance.instance_id}
+
+    def step(self, actions: Any):
+        if self.trainer is None or self._done.all():
+            raise ActionError("call reset() before step() (every run has ended)")
+        cfg, task = self.config, self.current_instance
+        actions = np.asarray(actions)
+        if actions.shape[0] != self.num_envs:
+            raise ActionError(f"expected {self.num_envs} actions, got shape {actions.shape}", value=actions)
+        log10_mult = np.array([cfg.to_log10_multiplier(a) for a in actions])
+        lrs = task.lr * 10.0**log10_mult
+        was_done = self._done.copy()
+        n = min(cfg.decision_interval, task.step_budget - self.features[0].steps)
+        window_losses, window_grads = np.empty((n, self.num_envs)), np.empty((n, self.num_envs))
+        for s in range(n):
+            window_losses[s], window_grads[s] = self.trainer.step(lrs)
+        newly_diverged = self.trainer.diverged & ~was_done
+        # Bookkeeping once per window, not per step: a frozen run's later losses are NaN and are skipped.
+        for i, feats in enumerate(self.features):
+            if not was_done[i]:
+                feats.record_many(window_losses[:, i], window_grads[:, i])
+        self._decisions += 1
+        finished = self.trainer.steps >= task.step_budget
+        measure = finished or self._decisions % cfg.val_every == 0
+        val_loss = val_acc = np.full(self.num_envs, np.nan)
+        if measure:
+            val_loss, val_acc = self.trainer.evaluate()
+        rewards = np.zeros(self.num_envs)
+        obs = np.zeros((self.num_envs, OBS_LOW.size), dtype=np.float32)
+        infos: dict[str, Any] = {"val_loss": [], "val_accuracy": [], "train_loss": [], "diverged": [], "lr": lrs.tolist()}
+        for i, feats in enumerate(self.features):
+            feats.multiplier = 10.0 ** log10_mult[i]
+            active = not (was_done[i] or newly_diverged[i])
+            if active and measure and np.isfinite(val_loss[i]):
+                feats.record_validation(val_loss[i])
+            mean = feats.window_mean()
+            if newly_diverged[i]:
+                rewards[i] = -cfg.divergence_penalty
+            elif active:
+                if cfg.reward == "shaped" and feats.previous_mean and mean:
+                    rewards[i] += math.log(feats.previous_mean) - math.log(mean)
+                if finished:
+                    rewards[i] -= val_loss[i] if np.isfinite(val_loss[i]) else cfg.divergence_penalty
+            obs[i] = feats.observation()
+            feats.close_window()
+            infos["val_loss"].append(_none_if_nan(val_loss[i]) if active and measure else None)
+            infos["val_accuracy"].append(_none_if_nan(val_acc[i]) if active and measure else None)
+            infos["train_loss"].append(_none_if_nan(mean) if mean is not None else None)
+            infos["diverged"].append(bool(self.trainer.diverged[i]))
+        self._done = was_done | newly_diverged | finished
+        infos["instance_id"] = task.instance_id
+        return obs, rewards, self._done.copy(), np.zeros(self.num_envs, dtype=bool), infos
+
+
+def make_lr_schedule(**kwargs: Any) -> LRScheduleEnv:
+    """``tunegym/LRSchedule-v0``: discrete log-scale multipliers, sparse reward, tiny tasks by default."""
+    return LRScheduleEnv(**kwargs)
+
+
+def make_lr_schedule_continuous(**kwargs: Any) -> LRScheduleEnv:
+    """``tunegym/LRScheduleContinuous-v0``: the log10 multiplier as a continuous action."""
+    kwargs.setdefault("action", "continuous")
+    return LRScheduleEnv(**kwargs)
+
+
+def make_lr_schedule_vector(num_envs: int = 4, **kwargs: Any) -> LRScheduleVectorEnv:
+    """The vector form: ``num_envs`` vmapped runs of one task (``EnvSpec`` has no vector entry point, so build it here)."""
+    return LRScheduleVectorEnv(num_envs=num_envs, **kwargs)
