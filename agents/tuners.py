@@ -26,6 +26,7 @@ TUNER_LOADERS: dict[str, str] = {
     "sb3-policy": "tunegym.agents.deeprl.policy:SB3Policy.load",
     "bandit": "tunegym.agents.bandits:load_bandit",
     "sor-tuner": "tunegym.agents.sor_tuner:SORTuner.load",
+    "lr-schedule": "tunegym.agents.lr_scheduler:LRSchedulePolicy.load",
 }
 
 
