@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.required = True
     solve = sub.add_parser("solve", help="improve a MIP (MPS/LP file) by LNS within a time limit")
     solve.add_argument("file")
-    solve.add_argument("--tuner", default=None, help="bandit tuner file or pretrained:mip-lns")
+    solve.add_argument("--tuner", default=None, help="bandit tuner file, or pretrained:mip-lns (for now the untrained Balans-style Softmax bandit, also the default)")
     solve.add_argument("--time-limit", type=float, default=10.0)
     solve.add_argument("--out", default=None, help="solution file (JSON, column name -> value)")
     solve.add_argument("--seed", type=int, default=0)
