@@ -2,14 +2,15 @@
 
 - :class:`IndependentLearners`: one learner per knob (any registered agent that learns online through
   ``select(context) -> arm`` / ``update(context, arm, reward)``, i.e. the bandits), each seeing only its own
-  observation and the shared reward.
-- :class:`JointActionEnv`: the whole ``ParallelEnv`` as one ``gymnasium.Env`` with a ``MultiDiscrete`` action
-  (one entry per knob) and the agents' observations concatenated: "one agent sets all knobs" for PPO/A2C.
-- :class:`SharedKnobEnv`: one discrete action applied to every knob; the baseline a per-knob split must beat.
+  observation and the shared reward. Saved as ONE tuner file of kind ``"independent-learners"`` (each
+  learner's state under its agent name), so ``load_tuner`` gives it back and ``predict`` deploys it.
+- :class:`JointActionEnv` / :class:`SharedKnobEnv` (defined in :mod:`tunegym.envs.multiagent.views`): the
+  whole ``ParallelEnv`` as one ``gymnasium.Env``; "one agent sets all knobs", for PPO/A2C or one bandit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,14 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from tunegym.agents.registry import make_agent
-from tunegym.envs.core.errors import ConfigError
+from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
+from tunegym.envs.core.errors import CheckpointError, ConfigError
 from tunegym.envs.core.seeding import spawn_seeds
+from tunegym.envs.multiagent.views import JointActionEnv, SharedKnobEnv
 
 __all__ = ["IndependentLearners", "JointActionEnv", "SharedKnobEnv"]
+
+KIND = "independent-learners"
 
 
 class _SpacesOnly(gym.Env):
@@ -42,95 +47,89 @@ class IndependentLearners:
     """One online learner per agent of a ``ParallelEnv``; each learns from its own observation and reward."""
 
     def __init__(self, env: ParallelEnv, agent: str, config: dict[str, Any] | None = None, *, seed: int = 0) -> None:
+        self.agent, self.config, self.seed = agent, dict(config or {}), int(seed)
         seeds = spawn_seeds(seed, len(env.possible_agents), name="independent-learners")
-        self.learners = {}
+        self.learners: dict[str, Any] = {}
         for name, agent_seed in zip(env.possible_agents, seeds):
             view = _SpacesOnly(env.observation_space(name), env.action_space(name))
-            learner = make_agent(agent, view, config or {}, seed=agent_seed, device="cpu")
+            learner = make_agent(agent, view, self.config, seed=agent_seed, device="cpu")
             if not (hasattr(learner, "select") and hasattr(learner, "update")):
                 raise ConfigError(
                     f"agent {agent!r} does not learn online (needs select/update); use a bandit, or train one "
-                    "agent on JointActionEnv", value=agent,
+                    "agent on JointActionEnv (tunegym train --multiagent joint)", value=agent,
                 )
             self.learners[name] = learner
+        self.provenance: dict[str, Any] = {}
 
-    def learn(self, env: ParallelEnv, total_steps: int, *, seed: int | None = None) -> "IndependentLearners":
-        """Play ``total_steps`` joint steps, each learner updating from its own observation and reward."""
+    def learn(self, env: ParallelEnv, total_steps: int, *, seed: int | None = None,
+              callback: Callable[[dict[str, Any]], None] | None = None) -> "IndependentLearners":
+        """Play ``total_steps`` joint steps, each learner updating from its own observation and reward.
+
+        ``callback(info)`` is called after every joint step with the first agent's info (the shared process
+        info, e.g. ``info["cost"]``), for progress bars and logging.
+        """
+        missing = [name for name in env.possible_agents if name not in self.learners]
+        if missing:
+            raise ConfigError(f"env has agents {missing} these learners were not built for", value=missing)
         observations, _ = env.reset(seed=seed)
         for _ in range(int(total_steps)):
             actions = {name: int(self.learners[name].select(observations[name])) for name in env.agents}
-            next_obs, rewards, terminations, truncations, _ = env.step(actions)
+            next_obs, rewards, terminations, truncations, infos = env.step(actions)
             for name, action in actions.items():
                 self.learners[name].update(observations[name], action, float(rewards[name]))
+            if callback is not None and infos:
+                callback(next(iter(infos.values())))
             observations = next_obs
             if not env.agents:
                 observations, _ = env.reset()
         return self
 
     def predict(self, observations: dict[str, np.ndarray], deterministic: bool = True) -> dict[str, Any]:
+        """Each agent's action for its observation (greedy when ``deterministic``)."""
+        unknown = [name for name in observations if name not in self.learners]
+        if unknown:
+            raise ConfigError(f"no learner for agents {unknown}; known: {sorted(self.learners)}", value=unknown)
         return {
             name: self.learners[name].predict(obs, deterministic=deterministic)[0]
             for name, obs in observations.items()
         }
 
-    def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
+    def save(self, path: str | Path, *, provenance: dict[str, Any] | None = None) -> None:
+        """Write one ``"independent-learners"`` tuner file (atomically) holding every learner's state."""
+        meta: dict[str, Any] = {"agent": self.agent, "config": self.config, "seed": self.seed,
+                                "provenance": provenance or self.provenance, "learners": {}}
+        arrays: dict[str, Any] = {}
         for name, learner in self.learners.items():
-            learner.save(directory / f"{name}.pt")
+            state = learner.state_dict()
+            learner_arrays = state.pop("arrays")
+            meta["learners"][name] = state
+            arrays.update({f"{name}/{key}": value for key, value in learner_arrays.items()})
+        save_tuner_file(path, KIND, meta, arrays)
 
+    @classmethod
+    def load(cls, path: str | Path) -> "IndependentLearners":
+        """Load a file written by :meth:`save`; foreign or malformed files raise :class:`CheckpointError`."""
+        from tunegym.agents.bandits import BANDITS
 
-class JointActionEnv(gym.Env):
-    """A ``ParallelEnv`` seen as one agent: ``MultiDiscrete`` action over the knobs, concatenated observations.
-
-    The reward is the mean of the agents' rewards (equal to each of them in cooperative envs).
-    """
-
-    metadata = {"render_modes": []}
-
-    def __init__(self, parallel_env: ParallelEnv) -> None:
-        self.parallel_env = parallel_env
-        self.names = list(parallel_env.possible_agents)
-        action_spaces = [parallel_env.action_space(name) for name in self.names]
-        if not all(isinstance(space, spaces.Discrete) for space in action_spaces):
-            raise ConfigError("JointActionEnv needs discrete knobs (action='discrete')", value=action_spaces)
-        self.action_space = spaces.MultiDiscrete([space.n for space in action_spaces])
-        obs_spaces = [parallel_env.observation_space(name) for name in self.names]
-        self.observation_space = spaces.Box(
-            np.concatenate([s.low for s in obs_spaces]).astype(np.float32),
-            np.concatenate([s.high for s in obs_spaces]).astype(np.float32),
-            dtype=np.float32,
-        )
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        observations, infos = self.parallel_env.reset(seed=seed, options=options)
-        return self._concat(observations), infos.get(self.names[0], {})
-
-    def step(self, action: Any):
-        actions = {name: int(a) for name, a in zip(self.names, np.asarray(action).reshape(-1))}
-        observations, rewards, terminations, truncations, infos = self.parallel_env.step(actions)
-        reward = float(np.mean([rewards[name] for name in self.names]))
-        return (
-            self._concat(observations),
-            reward,
-            any(terminations.values()),
-            any(truncations.values()),
-            infos.get(self.names[0], {}),
-        )
-
-    def _concat(self, observations: dict[str, np.ndarray]) -> np.ndarray:
-        return np.concatenate([np.asarray(observations[name], dtype=np.float32) for name in self.names])
-
-
-class SharedKnobEnv(JointActionEnv):
-    """One ``Discrete`` action applied to every knob (e.g. one ω for all blocks)."""
-
-    def __init__(self, parallel_env: ParallelEnv) -> None:
-        super().__init__(parallel_env)
-        sizes = set(int(n) for n in self.action_space.nvec)
-        if len(sizes) != 1:
-            raise ConfigError("SharedKnobEnv needs every knob to have the same arms", value=sorted(sizes))
-        self.action_space = spaces.Discrete(sizes.pop())
-
-    def step(self, action: Any):
-        return super().step(np.full(len(self.names), int(np.asarray(action).reshape(()))))
+        _, meta, arrays = load_tuner_file(path, expect_kind=KIND)
+        self = cls.__new__(cls)
+        try:
+            self.agent, self.config, self.seed = meta["agent"], dict(meta["config"]), int(meta["seed"])
+            self.provenance = meta.get("provenance", {})
+            self.learners = {}
+            for name, state in meta["learners"].items():
+                algorithm = state.get("algorithm")
+                if algorithm not in BANDITS:
+                    raise CheckpointError(f"{str(path)!r}: agent {name!r} holds unknown learner {algorithm!r}",
+                                          value=algorithm)
+                learner = BANDITS[algorithm](state["n_arms"], state["config"], seed=state.get("seed"),
+                                             context_low=state.get("context_low"),
+                                             context_high=state.get("context_high"))
+                prefix = f"{name}/"
+                own = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+                learner.load_state_dict({**state, "arrays": own})
+                self.learners[name] = learner
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{str(path)!r} has a malformed independent-learners state: {exc}",
+                                  value=str(path)) from exc
+        return self

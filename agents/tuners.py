@@ -27,6 +27,8 @@ TUNER_LOADERS: dict[str, str] = {
     "bandit": "tunegym.agents.bandits:load_bandit",
     "sor-tuner": "tunegym.agents.sor_tuner:SORTuner.load",
     "lr-schedule": "tunegym.agents.lr_scheduler:LRSchedulePolicy.load",
+    "lr-schedule-bandit": "tunegym.agents.lr_scheduler:ProbeScheduleTuner.load",
+    "independent-learners": "tunegym.agents.multiagent:IndependentLearners.load",
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["EpisodeStats", "evaluate_policy", "evaluate_methods", "markdown_table"]
+__all__ = ["EpisodeStats", "evaluate_policy", "evaluate_parallel", "evaluate_methods", "markdown_table"]
 
 
 @dataclass
@@ -52,12 +52,15 @@ def evaluate_policy(
 ) -> EpisodeStats:
     """Run one episode per seed (or ``steps`` steps, across episode ends) and record the cost.
 
-    Cost per step is ``info["cost"]`` when the env reports it, else ``-reward``.
+    Cost per step is ``info["cost"]`` when the env reports it, else ``-reward``. A multi-agent id is run
+    through its single-agent view (see :func:`tunegym.agents.deeprl.envs.make_env`).
     """
+    from tunegym.agents.deeprl.envs import make_env
+
     seeds = [int(s) for s in seeds]
     stats = EpisodeStats(method, seeds)
     for seed in seeds:
-        env = gym.make(env_id, **dict(env_kwargs or {}))
+        env = make_env(env_id, env_kwargs)
         policy = make_policy(env)
         obs, _ = env.reset(seed=seed)
         costs, total_return, done, count = [], 0.0, False, 0
@@ -78,6 +81,33 @@ def evaluate_policy(
         stats.mean_cost.append(float(np.mean(costs)))
         stats.returns.append(total_return)
     return stats
+
+
+def evaluate_parallel(
+    env_id: str,
+    policy: Any,
+    seeds: Iterable[int],
+    **kwargs: Any,
+) -> EpisodeStats:
+    """:func:`evaluate_policy` for a PettingZoo env id and a per-agent policy (``predict(obs_dict) -> actions``).
+
+    The env runs through its joint single-agent view (:class:`tunegym.envs.multiagent.views.JointActionEnv`),
+    which splits the observation per agent and joins the agents' actions, so the cost and return are
+    counted exactly as for one agent setting every knob.
+    """
+    kwargs["env_kwargs"] = {**dict(kwargs.get("env_kwargs") or {}), "multiagent_view": "joint"}
+    return evaluate_policy(env_id, lambda env: _PerAgentPolicy(env, policy), seeds, **kwargs)
+
+
+class _PerAgentPolicy:
+    """A per-agent policy seen through a :class:`JointActionEnv`: split observations in, joint action out."""
+
+    def __init__(self, view: Any, policy: Any) -> None:
+        self.view, self.policy = view, policy
+
+    def predict(self, observation: Any, deterministic: bool = True) -> tuple[Any, None]:
+        actions = self.policy.predict(self.view.split_observation(observation), deterministic=deterministic)
+        return self.view.join_actions(actions), None
 
 
 def evaluate_methods(

@@ -21,12 +21,19 @@ __all__ = ["make_env", "make_vec_env", "env_identity"]
 def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
     """``gym.make(env_id, **env_kwargs)`` with tunegym's envs registered and one-line errors.
 
+    A multi-agent id (``tunegym.envs.multiagent.ENV_IDS``) gives its single-agent view
+    (:func:`tunegym.envs.multiagent.views.make_view`; ``env_kwargs["multiagent_view"]`` picks ``"joint"``
+    or ``"shared"``), so SB3 agents and bandits train "one agent sets all knobs" through the same path.
+
     An unknown id raises :class:`ConfigError` listing the registered tunegym ids; kwargs the env does not
     accept raise :class:`ConfigError` naming them.
     """
     import tunegym.envs  # noqa: F401  (registers the tunegym ids)
+    from tunegym.envs.multiagent import ENV_IDS as MULTIAGENT_IDS
 
     kwargs = dict(env_kwargs or {})
+    if env_id in MULTIAGENT_IDS:
+        return _make_multiagent_view(env_id, kwargs)
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as exc:
@@ -37,6 +44,17 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.En
         ) from exc
     try:
         return gym.make(spec, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"env {env_id!r} rejects env kwargs {kwargs}: {exc}", value=kwargs) from exc
+
+
+def _make_multiagent_view(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
+    """A PettingZoo env id as one agent: ``multiagent_view`` = ``"joint"`` (default) or ``"shared"``."""
+    from tunegym.envs.multiagent.views import make_view
+
+    view = kwargs.pop("multiagent_view", "joint")
+    try:
+        return make_view(env_id, view, **kwargs)
     except TypeError as exc:
         raise ConfigError(f"env {env_id!r} rejects env kwargs {kwargs}: {exc}", value=kwargs) from exc
 

@@ -93,7 +93,14 @@ def run(args: argparse.Namespace) -> int:
     elif names:
         skipped = names
 
-    results = evaluate_methods(env_id, methods, seeds, env_kwargs=env_kwargs, steps=steps)
+    if run_info.get("multiagent") == "independent":
+        from tunegym.tuning.evaluation import evaluate_parallel
+
+        results = [evaluate_parallel(env_id, policy, seeds, env_kwargs=env_kwargs, steps=steps, method=trained)]
+        others = {name: maker for name, maker in methods.items() if name != trained}
+        results += evaluate_methods(env_id, others, seeds, env_kwargs=env_kwargs, steps=steps)
+    else:
+        results = evaluate_methods(env_id, methods, seeds, env_kwargs=env_kwargs, steps=steps)
     reference = "fixed ω=1" if "fixed ω=1" in methods else None
     report = {
         "run_dir": str(rundir.root),
@@ -113,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
     markdown = "\n".join([
         f"# {run_info['agent']} on {env_id} {env_kwargs or ''}".rstrip(),
         "",
-        f"Seeds {seeds[0]}…{seeds[-1]} ({len(seeds)}), {report['steps_per_seed']} env steps each; train seed "
+        f"Seeds {seeds[0]}…{seeds[-1]} ({len(seeds)}), "
+        f"{'one episode' if report['steps_per_seed'] is None else str(report['steps_per_seed']) + ' env steps'} "
+        f"each; train seed "
         f"{report['train_seed']}, {report['num_timesteps']} training steps. Cost: the env's `info['cost']` per "
         f"step (SOR: sweeps), mean over seeds.",
         "",

@@ -21,6 +21,7 @@ from tunegym.envs.core.errors import CheckpointError, ConfigError
 __all__ = ["register", "run", "load_config_file", "parse_env_kwargs"]
 
 SB3_AGENTS = ("ppo", "a2c", "dqn", "sac")
+MULTIAGENT_MODES = ("independent", "joint", "shared")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="evaluate on validation seeds every STEPS env steps and log eval/* (0: never)")
     parser.add_argument("--logdir", help="TensorBoard directory (default RUN_DIR/tb)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--multiagent", choices=MULTIAGENT_MODES, default=None,
+                        help="for a PettingZoo env (tunegym list): 'independent' = one bandit per agent (default "
+                             "for bandits), 'joint' = one agent sets every knob (default for SB3 agents), "
+                             "'shared' = one action for all knobs")
     parser.set_defaults(func=run)
 
 
@@ -96,14 +101,18 @@ def _resolve(args: argparse.Namespace, rundir: Any) -> dict[str, Any]:
             if value is not None and value != run.get(key):
                 raise ConfigError(f"{flag} {value!r} differs from the run's {run.get(key)!r}; drop it to resume",
                                   value=value)
-        if args.env_kwargs is not None and env_kwargs != run.get("env_kwargs", {}):
+        saved_kwargs = {k: v for k, v in run.get("env_kwargs", {}).items() if k != "multiagent_view"}
+        if args.env_kwargs is not None and env_kwargs != saved_kwargs:
             raise ConfigError(f"--env-kwargs differs from the run's {run.get('env_kwargs')}", value=env_kwargs)
         if config and any(saved_config.get(k) != v for k, v in config.items()):
             raise ConfigError("--config differs from the run's config.json; drop it to resume", value=config)
+        if args.multiagent is not None and args.multiagent != run.get("multiagent"):
+            raise ConfigError(f"--multiagent {args.multiagent!r} differs from the run's {run.get('multiagent')!r}",
+                              value=args.multiagent)
         steps = args.steps if args.steps is not None else int(run["steps"])
         return {"env_id": run["env_id"], "env_kwargs": run.get("env_kwargs", {}), "agent": run["agent"],
                 "config": saved_config, "steps": steps, "seed": int(run.get("seed", 0)),
-                "device": args.device or run.get("device", "auto")}
+                "device": args.device or run.get("device", "auto"), "multiagent": run.get("multiagent")}
     if rundir.exists():
         raise ConfigError(f"{str(rundir.root)!r} already holds a run; pass --resume to continue it or choose "
                           f"another --run-dir", value=str(rundir.root))
@@ -113,9 +122,28 @@ def _resolve(args: argparse.Namespace, rundir: Any) -> dict[str, Any]:
         raise ConfigError(f"missing {', '.join(missing)} (needed for a new run)", value=missing)
     if args.steps <= 0:
         raise ConfigError(f"--steps must be positive, got {args.steps}", value=args.steps)
+    multiagent = _multiagent_mode(args.env, args.agent, args.multiagent)
+    if multiagent in ("joint", "shared"):
+        env_kwargs = {**env_kwargs, "multiagent_view": multiagent}
     return {"env_id": args.env, "env_kwargs": env_kwargs, "agent": args.agent, "config": config,
             "steps": int(args.steps), "seed": 0 if args.seed is None else int(args.seed),
-            "device": args.device or "auto"}
+            "device": args.device or "auto", "multiagent": multiagent}
+
+
+def _multiagent_mode(env_id: str, agent: str, requested: str | None) -> str | None:
+    """How to train on ``env_id``: ``None`` for a single-agent env, else one of :data:`MULTIAGENT_MODES`."""
+    from tunegym.envs.multiagent import ENV_IDS
+
+    if env_id not in ENV_IDS:
+        if requested is not None:
+            raise ConfigError(f"--multiagent applies to PettingZoo envs {list(ENV_IDS)}, not {env_id!r}",
+                              value=requested)
+        return None
+    mode = requested or ("joint" if agent in SB3_AGENTS else "independent")
+    if mode == "independent" and agent in SB3_AGENTS:
+        raise ConfigError(f"--multiagent independent needs an online learner (a bandit), not {agent!r}; use "
+                          "--multiagent joint to train one SB3 policy that sets every knob", value=agent)
+    return mode
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint_every <= 0:
         raise ConfigError(f"--checkpoint-every must be positive, got {args.checkpoint_every}",
                           value=args.checkpoint_every)
+    if spec.get("multiagent") == "independent":
+        return _train_independent(args, rundir, spec)
     if spec["agent"] in SB3_AGENTS:
         return _train_sb3(args, rundir, spec)
     return _train_generic(args, rundir, spec)
@@ -145,6 +175,8 @@ def _write_provenance(args: argparse.Namespace, rundir: Any, spec: dict[str, Any
             rundir.update_run(steps=spec["steps"])
         return
     run_fields = {k: spec[k] for k in ("env_id", "env_kwargs", "agent", "steps", "seed", "device")}
+    if spec.get("multiagent"):
+        run_fields["multiagent"] = spec["multiagent"]
     rundir.write(run_fields, config, _seeds(spec["seed"]), versions())
 
 
@@ -261,6 +293,44 @@ def _train_generic(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) 
         os.replace(temporary, rundir.agent_file)
         rundir.update_run(num_timesteps=len(wrapped.costs) or spec["steps"], completed=True)
         print(f"trained {spec['agent']} on {spec['env_id']}: {spec['steps']} steps; agent file {rundir.agent_file}")
+    finally:
+        env.close()
+    return 0
+
+
+def _train_independent(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> int:
+    """One online learner per agent of a PettingZoo env; all learners go to one tuner file, atomically."""
+    from tqdm.auto import tqdm
+
+    from tunegym.agents.multiagent import IndependentLearners
+    from tunegym.envs.multiagent import make
+
+    if args.resume and rundir.agent_file.is_file() and rundir.read()[0].get("completed"):
+        print(f"run in {rundir.root} is already complete; nothing to do")
+        return 0
+    env = make(spec["env_id"], **spec["env_kwargs"])
+    try:
+        learners = IndependentLearners(env, spec["agent"], spec["config"], seed=spec["seed"])
+        _write_provenance(args, rundir, spec, spec["config"])
+        costs: list[float] = []
+        bar = tqdm(total=spec["steps"], desc=f"{spec['agent']} x{len(env.possible_agents)} {spec['env_id']}",
+                   unit="step", disable=args.no_progress or None, dynamic_ncols=True)
+
+        def on_step(info: dict[str, Any]) -> None:
+            bar.update(1)
+            cost = info.get("cost")
+            if isinstance(cost, (int, float)):
+                costs.append(float(cost))
+
+        learners.learn(env, spec["steps"], seed=spec["seed"], callback=on_step)
+        bar.close()
+        _log_costs(Path(args.logdir) if args.logdir else rundir.tensorboard, costs)
+        rundir.agent_file.parent.mkdir(parents=True, exist_ok=True)
+        learners.save(rundir.agent_file, provenance={"env_id": spec["env_id"], "env_kwargs": spec["env_kwargs"],
+                                                     "steps": spec["steps"], "train_seed": spec["seed"]})
+        rundir.update_run(num_timesteps=spec["steps"], completed=True)
+        print(f"trained {len(learners.learners)} independent {spec['agent']} learners on {spec['env_id']}: "
+              f"{spec['steps']} joint steps; tuner file {rundir.agent_file}")
     finally:
         env.close()
     return 0
