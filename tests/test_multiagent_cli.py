@@ -99,3 +99,16 @@ def test_corrupt_or_foreign_learner_file_is_a_checkpoint_error(tmp_path):
     UCB1(20, {}).save(single)
     with pytest.raises(CheckpointError, match="independent-learners"):
         IndependentLearners.load(single)
+
+
+def test_flat_view_enumerates_every_combination_and_round_trips_actions():
+    from tunegym.envs.multiagent.views import FlatJointEnv
+
+    view = FlatJointEnv(make("tunegym/BlockSOR-v0", **SMALL))
+    assert view.action_space.n == 20 * 20
+    view.reset(seed=0)
+    _, _, _, _, info = view.step(3 * 20 + 17)
+    assert info["omegas"] == pytest.approx([1.0 + 0.05 * 3, 1.0 + 0.05 * 17])
+    assert int(view.join_actions({"block_0": 3, "block_1": 17})) == 77
+    with pytest.raises(ConfigError, match="max_arms"):
+        FlatJointEnv(make("tunegym/BlockSOR-v0", grid=8, blocks=3), max_arms=1000)

@@ -22,7 +22,7 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.En
     """``gym.make(env_id, **env_kwargs)`` with tunegym's envs registered and one-line errors.
 
     A multi-agent id (``tunegym.envs.multiagent.ENV_IDS``) gives its single-agent view
-    (:func:`tunegym.envs.multiagent.views.make_view`; ``env_kwargs["multiagent_view"]`` picks ``"joint"``
+    (:func:`tunegym.envs.multiagent.views.make_view`; ``env_kwargs["multiagent_view"]`` picks ``"joint"``, ``"flat"``
     or ``"shared"``), so SB3 agents and bandits train "one agent sets all knobs" through the same path.
 
     An unknown id raises :class:`ConfigError` listing the registered tunegym ids; kwargs the env does not
@@ -49,7 +49,7 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.En
 
 
 def _make_multiagent_view(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
-    """A PettingZoo env id as one agent: ``multiagent_view`` = ``"joint"`` (default) or ``"shared"``."""
+    """A PettingZoo env id as one agent: ``multiagent_view`` = ``"joint"`` (default), ``"flat"`` or ``"shared"``."""
     from tunegym.envs.multiagent.views import make_view
 
     view = kwargs.pop("multiagent_view", "joint")

@@ -3,6 +3,8 @@
 - :class:`JointActionEnv`: the whole ``ParallelEnv`` as one ``gymnasium.Env``; the action holds one entry per
   knob (``MultiDiscrete`` when every knob is discrete, a concatenated ``Box`` when every knob is continuous)
   and the observation is the agents' observations concatenated in ``possible_agents`` order.
+- :class:`FlatJointEnv`: one ``Discrete`` action over all combinations of the knobs' arms, so a single
+  bandit can set every knob.
 - :class:`SharedKnobEnv`: one ``Discrete`` action applied to every knob (e.g. one ω for all blocks): the
   baseline a per-knob split must beat.
 
@@ -21,7 +23,7 @@ from pettingzoo import ParallelEnv
 
 from tunegym.envs.core.errors import ActionError, ConfigError
 
-__all__ = ["JointActionEnv", "SharedKnobEnv", "VIEWS", "make_view"]
+__all__ = ["FlatJointEnv", "JointActionEnv", "SharedKnobEnv", "VIEWS", "make_view"]
 
 
 class JointActionEnv(gym.Env):
@@ -130,12 +132,40 @@ class SharedKnobEnv(JointActionEnv):
         return super().step(np.full(len(self.names), int(np.asarray(action).reshape(()))))
 
 
+class FlatJointEnv(JointActionEnv):
+    """One ``Discrete`` action over every combination of the knobs' arms (for bandits, which need ``Discrete``).
+
+    Arm ``a`` decodes in ``possible_agents`` order with the last agent's arm varying fastest
+    (``numpy.unravel_index``). Refused above ``max_arms`` combinations, where a flat bandit cannot learn.
+    """
+
+    def __init__(self, parallel_env: ParallelEnv, max_arms: int = 4096) -> None:
+        super().__init__(parallel_env)
+        if self._splits is not None:
+            raise ConfigError("FlatJointEnv needs discrete knobs", value=self.action_space)
+        self._nvec = tuple(int(n) for n in self.action_space.nvec)
+        total = int(np.prod(self._nvec))
+        if total > max_arms:
+            raise ConfigError(f"{total} joint arms ({' x '.join(map(str, self._nvec))}) exceed max_arms={max_arms}; "
+                              "use the 'joint' view with an SB3 agent", value=total)
+        self.action_space = spaces.Discrete(total)
+
+    def step(self, action: Any):
+        arm = np.asarray(action).reshape(-1)
+        if arm.size != 1 or not 0 <= int(arm[0]) < self.action_space.n:
+            raise ActionError(f"flat joint arm must be in 0..{self.action_space.n - 1}, got {action!r}", value=action)
+        return super().step(np.array(np.unravel_index(int(arm[0]), self._nvec)))
+
+    def join_actions(self, actions: dict[str, Any]) -> np.ndarray:
+        return np.array(np.ravel_multi_index(tuple(super().join_actions(actions)), self._nvec))
+
+
 #: view name -> class; ``make_env(multiagent_id, multiagent_view=NAME)`` picks one
-VIEWS: dict[str, type[JointActionEnv]] = {"joint": JointActionEnv, "shared": SharedKnobEnv}
+VIEWS: dict[str, type[JointActionEnv]] = {"joint": JointActionEnv, "flat": FlatJointEnv, "shared": SharedKnobEnv}
 
 
 def make_view(env_id: str, view: str = "joint", **env_kwargs: Any) -> JointActionEnv:
-    """The single-agent ``view`` (``"joint"`` or ``"shared"``) of multi-agent env ``env_id``."""
+    """The single-agent ``view`` (``"joint"``, ``"flat"`` or ``"shared"``) of multi-agent env ``env_id``."""
     from tunegym.envs.multiagent import make
 
     if view not in VIEWS:

@@ -21,7 +21,7 @@ from tunegym.envs.core.errors import CheckpointError, ConfigError
 __all__ = ["register", "run", "load_config_file", "parse_env_kwargs"]
 
 SB3_AGENTS = ("ppo", "a2c", "dqn", "sac")
-MULTIAGENT_MODES = ("independent", "joint", "shared")
+MULTIAGENT_MODES = ("independent", "joint", "flat", "shared")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--multiagent", choices=MULTIAGENT_MODES, default=None,
                         help="for a PettingZoo env (tunegym list): 'independent' = one bandit per agent (default "
                              "for bandits), 'joint' = one agent sets every knob (default for SB3 agents), "
-                             "'shared' = one action for all knobs")
+                             "'flat' = one bandit over all arm combinations, 'shared' = one action for all knobs")
     parser.set_defaults(func=run)
 
 
@@ -123,7 +123,7 @@ def _resolve(args: argparse.Namespace, rundir: Any) -> dict[str, Any]:
     if args.steps <= 0:
         raise ConfigError(f"--steps must be positive, got {args.steps}", value=args.steps)
     multiagent = _multiagent_mode(args.env, args.agent, args.multiagent)
-    if multiagent in ("joint", "shared"):
+    if multiagent in ("joint", "flat", "shared"):
         env_kwargs = {**env_kwargs, "multiagent_view": multiagent}
     return {"env_id": args.env, "env_kwargs": env_kwargs, "agent": args.agent, "config": config,
             "steps": int(args.steps), "seed": 0 if args.seed is None else int(args.seed),
