@@ -3,6 +3,7 @@
 For each env id (default: all of ``tunegym.envs.multiagent.ENV_IDS``) it trains, on tune seed 0 only:
 
 - ``independent``: one bandit per agent (``IndependentLearners``), each seeing its own observation;
+- ``parameter sharing``: one bandit fed by every agent, its index one-hot in the context (``ParameterSharing``);
 - ``flat``: one bandit over every combination of the knobs' arms (``FlatJointEnv``; skipped above 4096);
 - ``shared``: one bandit whose arm is applied to every knob (``SharedKnobEnv``; only for identical knobs);
 - ``ppo-joint`` (``--ppo``): one PPO policy setting all knobs (``JointActionEnv``, ``MultiDiscrete``);
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tunegym.agents.multiagent import IndependentLearners
+from tunegym.agents.multiagent import IndependentLearners, ParameterSharing
 from tunegym.agents.registry import make_agent
 from tunegym.agents.tuner_io import atomic_write_bytes, versions
 from tunegym.envs.core.errors import ConfigError
@@ -57,6 +58,18 @@ def compare(env_id: str, env_kwargs: dict[str, Any], *, agent: str, steps: int, 
     results.append(evaluate_parallel(env_id, learners, seeds, env_kwargs=env_kwargs,
                                      method=f"independent: one {agent} per agent"))
     timings["independent"] = time.perf_counter() - start
+    start = time.perf_counter()
+    env = make(env_id, **env_kwargs)
+    try:
+        sharing = ParameterSharing(env, agent, seed=TUNE_SEED).learn(env, steps, seed=TUNE_SEED)
+    except ConfigError as exc:
+        skipped.append(f"parameter-sharing: {exc}")
+    else:
+        results.append(evaluate_parallel(env_id, sharing, seeds, env_kwargs=env_kwargs,
+                                         method=f"parameter sharing: one {agent} learns from every agent"))
+        timings["parameter-sharing"] = time.perf_counter() - start
+    finally:
+        env.close()
     for view, label in (("flat", f"flat: one {agent} over all arm combinations"),
                         ("shared", f"shared: one {agent}, same arm for every knob")):
         start = time.perf_counter()
@@ -121,10 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         env_kwargs = kwargs_arg.get(env_id, {}) if any(k in ENV_IDS for k in kwargs_arg) else kwargs_arg
         results, timings, skipped = compare(env_id, env_kwargs, agent=args.agent, steps=args.steps, seeds=seeds,
                                             ppo_steps=args.ppo)
-        best_single = min((r for r in results[1:]), key=lambda r: r.cost, default=None)
+        per_knob = [r for r in results if r.method.startswith(("independent", "parameter sharing"))]
+        best_knob = min(per_knob, key=lambda r: r.cost)
+        best_single = min((r for r in results if r not in per_knob), key=lambda r: r.cost, default=None)
         verdict = ("no single-agent method applies" if best_single is None else
-                   f"per-knob agents {'BEAT' if results[0].cost < best_single.cost else 'do NOT beat'} the best "
-                   f"single agent ({results[0].cost:.4g} vs {best_single.cost:.4g}, {best_single.method})")
+                   f"per-knob agents {'BEAT' if best_knob.cost < best_single.cost else 'do NOT beat'} the best "
+                   f"single agent ({best_knob.cost:.4g}, {best_knob.method}, vs {best_single.cost:.4g}, "
+                   f"{best_single.method})")
         sections += ["", f"## {env_id} {json.dumps(env_kwargs) if env_kwargs else ''}".rstrip(), "",
                      _table(results), "", f"**{verdict}.** Wall time (s): "
                      f"{ {k: round(v, 1) for k, v in timings.items()} }."]

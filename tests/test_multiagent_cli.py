@@ -112,3 +112,18 @@ def test_flat_view_enumerates_every_combination_and_round_trips_actions():
     assert int(view.join_actions({"block_0": 3, "block_1": 17})) == 77
     with pytest.raises(ConfigError, match="max_arms"):
         FlatJointEnv(make("tunegym/BlockSOR-v0", grid=8, blocks=3), max_arms=1000)
+
+
+def test_parameter_sharing_trains_one_learner_for_all_agents_and_round_trips(tmp_path):
+    run_dir = _train(tmp_path, "sharing", "--agent", "linucb", "--multiagent", "parameter-sharing")
+    learners = load_tuner(run_dir / "checkpoints" / "agent.pt")
+    assert learners.sharing and learners.learners["block_0"] is learners.learners["block_1"]
+    env = make("tunegym/BlockSOR-v0", **SMALL)
+    from tunegym.agents.multiagent import ParameterSharing
+
+    again = ParameterSharing(env, "linucb", seed=3).learn(env, 200, seed=3)
+    observations, _ = env.reset(seed=100)
+    assert learners.predict(observations) == again.predict(observations)
+    # The agent index is part of the context: a one-hot per agent, after the agent's own observation.
+    context = again._context("block_1", observations["block_1"])
+    assert context.tolist()[-2:] == [0.0, 1.0]

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     elif names:
         skipped = names
 
-    if run_info.get("multiagent") == "independent":
+    if run_info.get("multiagent") in ("independent", "parameter-sharing"):
         from tunegym.tuning.evaluation import evaluate_parallel
 
         results = [evaluate_parallel(env_id, policy, seeds, env_kwargs=env_kwargs, steps=steps, method=trained)]

@@ -21,7 +21,7 @@ from tunegym.envs.core.errors import CheckpointError, ConfigError
 __all__ = ["register", "run", "load_config_file", "parse_env_kwargs"]
 
 SB3_AGENTS = ("ppo", "a2c", "dqn", "sac")
-MULTIAGENT_MODES = ("independent", "joint", "flat", "shared")
+MULTIAGENT_MODES = ("independent", "parameter-sharing", "joint", "flat", "shared")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--multiagent", choices=MULTIAGENT_MODES, default=None,
                         help="for a PettingZoo env (tunegym list): 'independent' = one bandit per agent (default "
-                             "for bandits), 'joint' = one agent sets every knob (default for SB3 agents), "
+                             "for bandits), 'parameter-sharing' = one bandit learns from every agent (its "
+                             "index in the context), 'joint' = one agent sets every knob (default for SB3 agents), "
                              "'flat' = one bandit over all arm combinations, 'shared' = one action for all knobs")
     parser.set_defaults(func=run)
 
@@ -140,8 +141,8 @@ def _multiagent_mode(env_id: str, agent: str, requested: str | None) -> str | No
                               value=requested)
         return None
     mode = requested or ("joint" if agent in SB3_AGENTS else "independent")
-    if mode == "independent" and agent in SB3_AGENTS:
-        raise ConfigError(f"--multiagent independent needs an online learner (a bandit), not {agent!r}; use "
+    if mode in ("independent", "parameter-sharing") and agent in SB3_AGENTS:
+        raise ConfigError(f"--multiagent {mode} needs an online learner (a bandit), not {agent!r}; use "
                           "--multiagent joint to train one SB3 policy that sets every knob", value=agent)
     return mode
 
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint_every <= 0:
         raise ConfigError(f"--checkpoint-every must be positive, got {args.checkpoint_every}",
                           value=args.checkpoint_every)
-    if spec.get("multiagent") == "independent":
+    if spec.get("multiagent") in ("independent", "parameter-sharing"):
         return _train_independent(args, rundir, spec)
     if spec["agent"] in SB3_AGENTS:
         return _train_sb3(args, rundir, spec)
@@ -299,10 +300,10 @@ def _train_generic(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) 
 
 
 def _train_independent(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> int:
-    """One online learner per agent of a PettingZoo env; all learners go to one tuner file, atomically."""
+    """One online learner per agent (or one shared by all) of a PettingZoo env, saved to one tuner file."""
     from tqdm.auto import tqdm
 
-    from tunegym.agents.multiagent import IndependentLearners
+    from tunegym.agents.multiagent import IndependentLearners, ParameterSharing
     from tunegym.envs.multiagent import make
 
     if args.resume and rundir.agent_file.is_file() and rundir.read()[0].get("completed"):
@@ -310,7 +311,8 @@ def _train_independent(args: argparse.Namespace, rundir: Any, spec: dict[str, An
         return 0
     env = make(spec["env_id"], **spec["env_kwargs"])
     try:
-        learners = IndependentLearners(env, spec["agent"], spec["config"], seed=spec["seed"])
+        klass = ParameterSharing if spec["multiagent"] == "parameter-sharing" else IndependentLearners
+        learners = klass(env, spec["agent"], spec["config"], seed=spec["seed"])
         _write_provenance(args, rundir, spec, spec["config"])
         costs: list[float] = []
         bar = tqdm(total=spec["steps"], desc=f"{spec['agent']} x{len(env.possible_agents)} {spec['env_id']}",
@@ -329,7 +331,7 @@ def _train_independent(args: argparse.Namespace, rundir: Any, spec: dict[str, An
         learners.save(rundir.agent_file, provenance={"env_id": spec["env_id"], "env_kwargs": spec["env_kwargs"],
                                                      "steps": spec["steps"], "train_seed": spec["seed"]})
         rundir.update_run(num_timesteps=spec["steps"], completed=True)
-        print(f"trained {len(learners.learners)} independent {spec['agent']} learners on {spec['env_id']}: "
+        print(f"trained {spec['multiagent']} {spec['agent']} for {len(learners.learners)} agents on {spec['env_id']}: "
               f"{spec['steps']} joint steps; tuner file {rundir.agent_file}")
     finally:
         env.close()
