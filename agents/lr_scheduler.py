@@ -6,10 +6,17 @@ tensors + JSON metadata, read back with ``weights_only=True``). :class:`LearnedL
 ``torch.optim.lr_scheduler.LRScheduler``: every ``decision_interval`` calls of ``step()`` it asks the
 policy for a multiplier and applies it to every param group's initial LR (so the groups keep their
 ratios). It trains nothing and never touches the model's weights.
+
+:class:`ProbeScheduleTuner` (kind ``"lr-schedule-bandit"``, what ``pretrained:lr-schedule`` holds) is the
+policy a contextual bandit learns in ``tunegym bench lr``: it trains a short probe at a small LR, reads the
+probe's loss and gradient-norm statistics and whether the optimizer is adaptive, and picks one arm
+(schedule family x peak multiplier) by a per-arm linear model of the reward on that context; it then
+follows that schedule over the remaining steps.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,10 +28,23 @@ from torch.optim.lr_scheduler import LRScheduler
 from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
 from tunegym.envs.core.errors import CheckpointError, ConfigError
 from tunegym.envs.lr.features import FEATURE_NAMES, OBS_HIGH, OBS_LOW, ScheduleFeatures
+from tunegym.envs.lr.schedules import schedule_factor
 
-__all__ = ["KIND", "LRSchedulePolicy", "LearnedLRScheduler", "ScheduleTuner"]
+__all__ = ["BANDIT_KIND", "CONTEXT_NAMES", "KIND", "LRSchedulePolicy", "LearnedLRScheduler", "ProbeScheduleTuner",
+           "ScheduleTuner", "is_adaptive_optimizer", "load_schedule_tuner"]
 
 KIND = "lr-schedule"
+BANDIT_KIND = "lr-schedule-bandit"
+# Optimizers that divide by a running gradient scale; their good LRs sit near 1e-3, not 1e-1.
+_ADAPTIVE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.NAdam, torch.optim.RAdam,
+             torch.optim.Adagrad, torch.optim.Adadelta, torch.optim.RMSprop)
+
+
+def is_adaptive_optimizer(optimizer: torch.optim.Optimizer | str) -> bool:
+    """True for Adam-like optimizers (or the task optimizer name ``"adamw"``); part of a probe tuner's context."""
+    if isinstance(optimizer, str):
+        return optimizer.lower() in ("adam", "adamw")
+    return isinstance(optimizer, _ADAPTIVE) or "adam" in type(optimizer).__name__.lower()
 
 
 class ScheduleTuner(Protocol):
@@ -118,17 +138,170 @@ class LRSchedulePolicy:
         return policy
 
 
+# The probe's features a ProbeScheduleTuner reads (indices into FEATURE_NAMES), after the optimizer flag.
+_CONTEXT_FEATURES = ("log10_train_loss", "train_loss_rel_std", "log_train_loss_change", "log10_grad_norm", "grad_norm_rel_std")
+CONTEXT_NAMES = ("adaptive_optimizer",) + _CONTEXT_FEATURES
+_CONTEXT_INDEX = [FEATURE_NAMES.index(name) for name in _CONTEXT_FEATURES]
+CONTEXT_LOW = np.concatenate([[0.0], OBS_LOW[_CONTEXT_INDEX]]).astype(np.float64)
+CONTEXT_HIGH = np.concatenate([[1.0], OBS_HIGH[_CONTEXT_INDEX]]).astype(np.float64)
+
+
+class ProbeScheduleTuner:
+    """Probe, then pick a schedule family x peak for this run from what the probe showed.
+
+    Decisions are the calls of :meth:`act` (one every ``decision_interval`` optimizer steps, the first at
+    step 0). The first ``probe_decisions`` decisions return ``probe_log10`` (a short, safe warmup). At
+    decision ``probe_decisions`` the tuner builds the context ``[adaptive optimizer?, log10 train loss,
+    loss relative std, log loss change, log10 gradient norm, gradient-norm relative std]`` from that
+    observation and picks ``argmax_a theta[a] . phi(context)`` (``phi``: the additive Chebyshev basis of
+    :func:`~tunegym.agents.bandits.contextual.chebyshev_features` on the context scaled to [-1, 1]; arms
+    never tried during training are excluded). Arm ``a = (family, log10 peak)`` then gives
+    ``log10 multiplier = peak + log10(schedule_factor(family, p'))``, ``p'`` the progress over the steps
+    left after the probe, clipped into ``[log10_low, log10_high]``.
+
+    The choice is state (``arm``, decisions taken): :meth:`reset` starts a new run and takes the
+    optimizer kind; :meth:`state_dict` / :meth:`load_state_dict` carry it with the scheduler's state.
+    ``theta`` comes from a contextual bandit (``tunegym bench lr``); nothing here learns.
+    """
+
+    def __init__(self, arms: list[tuple[str, float]], theta: np.ndarray, counts: np.ndarray, *, degree: int = 1,
+                 decision_interval: int = 10, probe_decisions: int = 2, probe_log10: float = -1.0,
+                 log10_low: float = -3.0, log10_high: float = 1.0, metadata: dict[str, Any] | None = None) -> None:
+        theta = np.asarray(theta, dtype=np.float64)
+        counts = np.asarray(counts, dtype=np.float64)
+        dim = 1 + len(CONTEXT_NAMES) * int(degree)
+        if not arms or theta.shape != (len(arms), dim) or counts.shape != (len(arms),):
+            raise ConfigError(f"theta must be [n_arms, {dim}] and counts [n_arms] for {len(arms)} arms",
+                              value=(theta.shape, counts.shape))
+        if decision_interval < 1 or probe_decisions < 1 or not log10_low < log10_high:
+            raise ConfigError("need decision_interval >= 1, probe_decisions >= 1, log10_low < log10_high",
+                              value=(decision_interval, probe_decisions, log10_low, log10_high))
+        for family, _ in arms:
+            schedule_factor(family, 0.0)  # unknown family -> ConfigError now, not mid-training
+        self.arms = [(str(f), float(p)) for f, p in arms]
+        self.theta, self.counts, self.degree = theta, counts, int(degree)
+        self.decision_interval, self.probe_decisions = int(decision_interval), int(probe_decisions)
+        self.probe_log10, self.log10_low, self.log10_high = float(probe_log10), float(log10_low), float(log10_high)
+        self.metadata = dict(metadata or {})
+        self.reset()
+
+    # ---- per-run state -----------------------------------------------------------------------------------
+    def reset(self, *, adaptive: bool = False) -> None:
+        """Start a new training run; ``adaptive``: the optimizer is Adam-like (see :func:`is_adaptive_optimizer`)."""
+        self.adaptive = bool(adaptive)
+        self.decisions = 0
+        self.arm: int | None = None
+        self.choice_progress = 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"adaptive": self.adaptive, "decisions": self.decisions, "arm": self.arm, "choice_progress": self.choice_progress}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.adaptive, self.decisions = bool(state["adaptive"]), int(state["decisions"])
+        self.arm = None if state["arm"] is None else int(state["arm"])
+        self.choice_progress = float(state["choice_progress"])
+
+    # ---- the policy --------------------------------------------------------------------------------------
+    def context(self, observation: np.ndarray, adaptive: bool | None = None) -> np.ndarray:
+        obs = np.asarray(observation, dtype=np.float64).reshape(-1)
+        flag = self.adaptive if adaptive is None else bool(adaptive)
+        return np.concatenate([[1.0 if flag else 0.0], obs[_CONTEXT_INDEX]])
+
+    def choose(self, context: np.ndarray) -> int:
+        """The greedy arm for a context (the bandit's ``predict(deterministic=True)``)."""
+        from tunegym.agents.bandits.contextual import chebyshev_features
+
+        scaled = 2.0 * (np.clip(context, CONTEXT_LOW, CONTEXT_HIGH) - CONTEXT_LOW) / (CONTEXT_HIGH - CONTEXT_LOW) - 1.0
+        values = self.theta @ chebyshev_features(scaled, self.degree)
+        values = np.where(self.counts > 0, values, -np.inf) if self.counts.any() else values
+        return int(np.argmax(values))
+
+    def arm_log10(self, arm: int, progress: float, choice_progress: float) -> float:
+        """The log10 multiplier arm ``arm`` sets at ``progress`` when it was chosen at ``choice_progress``."""
+        family, peak = self.arms[arm]
+        rest = (float(progress) - choice_progress) / max(1.0 - choice_progress, 1e-9)
+        factor = float(schedule_factor(family, rest))
+        return float(np.clip(peak + np.log10(max(factor, 1e-6)), self.log10_low, self.log10_high))
+
+    def act(self, observation: np.ndarray) -> float:
+        obs = np.asarray(observation, dtype=np.float64).reshape(-1)
+        decision = self.decisions
+        self.decisions += 1
+        if decision < self.probe_decisions:
+            return float(np.clip(self.probe_log10, self.log10_low, self.log10_high))
+        if self.arm is None:
+            self.arm = self.choose(self.context(obs))
+            self.choice_progress = float(obs[0])
+        return self.arm_log10(self.arm, float(obs[0]), self.choice_progress)
+
+    def planned_log10(self, arm: int, steps: int) -> np.ndarray:
+        """The per-optimizer-step log10 multipliers of a run that plays ``arm`` (piecewise constant per decision).
+
+        Equal to what :meth:`act` gives in the env when the bandit picks ``arm``; the bench uses it to train
+        every arm of one task as a single vmapped batch.
+        """
+        out = np.empty(steps)
+        k = self.decision_interval
+        choice = min(self.probe_decisions * k, steps) / steps
+        for d, start in enumerate(range(0, steps, k)):
+            progress = np.float32(start / steps)  # the env's observation is float32
+            value = self.probe_log10 if d < self.probe_decisions else self.arm_log10(arm, float(progress), float(np.float32(choice)))
+            out[start:start + k] = np.clip(value, self.log10_low, self.log10_high)
+        return out
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+        """SB3-style continuous action for one observation (advances the run like :meth:`act`)."""
+        return np.array([self.act(np.asarray(observation))], dtype=np.float32), state
+
+    # ---- files -------------------------------------------------------------------------------------------
+    def save(self, path: str | Path, *, provenance: dict[str, Any] | None = None) -> None:
+        metadata = {
+            "arms": [[f, p] for f, p in self.arms], "degree": self.degree, "decision_interval": self.decision_interval,
+            "probe_decisions": self.probe_decisions, "probe_log10": self.probe_log10, "log10_low": self.log10_low,
+            "log10_high": self.log10_high, "context_names": list(CONTEXT_NAMES), "feature_names": list(FEATURE_NAMES),
+            **self.metadata, **(provenance or {}),
+        }
+        save_tuner_file(path, BANDIT_KIND, metadata, {"theta": self.theta, "counts": self.counts})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ProbeScheduleTuner":
+        _, metadata, arrays = load_tuner_file(path, expect_kind=BANDIT_KIND)
+        try:
+            if list(metadata["context_names"]) != list(CONTEXT_NAMES) or list(metadata["feature_names"]) != list(FEATURE_NAMES):
+                raise CheckpointError(f"{str(path)!r} was trained on another context: {metadata['context_names']}", value=str(path))
+            tuner = cls([(f, p) for f, p in metadata["arms"]], arrays["theta"], arrays["counts"], degree=int(metadata["degree"]),
+                        decision_interval=int(metadata["decision_interval"]), probe_decisions=int(metadata["probe_decisions"]),
+                        probe_log10=float(metadata["probe_log10"]), log10_low=float(metadata["log10_low"]),
+                        log10_high=float(metadata["log10_high"]), metadata=metadata)
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            raise CheckpointError(f"{str(path)!r} is not a valid {BANDIT_KIND} tuner: {exc}", value=str(path)) from exc
+        if not np.all(np.isfinite(tuner.theta)):
+            raise CheckpointError(f"{str(path)!r} holds non-finite weights", value=str(path))
+        return tuner
+
+
+def load_schedule_tuner(path: str | Path) -> Any:
+    """Either kind of LR-schedule tuner file, by the kind it declares."""
+    kind, _, _ = load_tuner_file(path)
+    if kind == BANDIT_KIND:
+        return ProbeScheduleTuner.load(path)
+    return LRSchedulePolicy.load(path)
+
+
 def _resolve_tuner(tuner: Any) -> ScheduleTuner:
     if isinstance(tuner, (str, Path)):
         text = str(tuner)
         if text.startswith("pretrained:"):
             from tunegym.agents.tuners import pretrained_path
 
-            return LRSchedulePolicy.load(pretrained_path(text[len("pretrained:"):]))
-        return LRSchedulePolicy.load(text)
+            return load_schedule_tuner(pretrained_path(text[len("pretrained:"):]))
+        return load_schedule_tuner(text)
     if not callable(getattr(tuner, "act", None)):
         raise ConfigError(f"tuner must have act(observation) -> log10 multiplier, got {type(tuner).__name__}", value=tuner)
-    return tuner
+    # A stateful tuner (one that has reset()) follows one run; copy it so two schedulers never share a run.
+    return copy.deepcopy(tuner) if callable(getattr(tuner, "reset", None)) else tuner
 
 
 class LearnedLRScheduler(LRScheduler):
@@ -145,7 +318,9 @@ class LearnedLRScheduler(LRScheduler):
     param groups' parameters (the ``.grad`` still there after ``optimizer.step()``), and every
     ``decision_interval`` steps sets ``lr = initial_lr * 10**policy(features)`` in every group.
     ``observe_validation(loss)`` is optional. ``state_dict()``/``load_state_dict()`` cover the schedule's
-    own state (windows, multiplier, step count), not the tuner.
+    own state (windows, multiplier, step count) and a stateful tuner's run state (a
+    :class:`ProbeScheduleTuner`'s chosen arm), not the tuner's weights. A stateful tuner is told whether
+    the optimizer is Adam-like (:func:`is_adaptive_optimizer`) and copied, so each scheduler follows its own run.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, tuner: Any, total_steps: int, *,
@@ -153,6 +328,8 @@ class LearnedLRScheduler(LRScheduler):
         if total_steps < 1:
             raise ConfigError(f"total_steps must be >= 1, got {total_steps}", value=total_steps)
         self.tuner = _resolve_tuner(tuner)
+        if callable(getattr(self.tuner, "reset", None)):
+            self.tuner.reset(adaptive=is_adaptive_optimizer(optimizer))
         self.total_steps = int(total_steps)
         self.decision_interval = int(decision_interval or getattr(self.tuner, "decision_interval", 5))
         self.features = ScheduleFeatures(total_steps=self.total_steps)
@@ -193,11 +370,16 @@ class LearnedLRScheduler(LRScheduler):
     def state_dict(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "tuner", "features")}
         state["features"] = self.features.state_dict()
+        if callable(getattr(self.tuner, "state_dict", None)):
+            state["tuner_state"] = self.tuner.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = dict(state_dict)
         features = state.pop("features")
+        tuner_state = state.pop("tuner_state", None)
+        if tuner_state is not None and callable(getattr(self.tuner, "load_state_dict", None)):
+            self.tuner.load_state_dict(tuner_state)
         self.__dict__.update(state)
         self.features = ScheduleFeatures(total_steps=self.total_steps)
         self.features.load_state_dict(features)

@@ -24,6 +24,7 @@ class EnvSpec:
     max_episode_steps: int | None
     summary: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    vector_entry_point: str | None = None  # a native vector env for gym.make_vec(..., "vector_entry_point")
 
 
 ENVS: tuple[EnvSpec, ...] = (
@@ -93,12 +94,14 @@ ENVS: tuple[EnvSpec, ...] = (
         "tunegym.envs.lr.env:make_lr_schedule",
         None,  # the env terminates itself when the task's step budget is used up
         "Learning rate (log-scale multiplier of a base LR, 9 arms) every k optimizer steps of a real torch training run; cost = optimizer steps, objective = final validation loss",
+        vector_entry_point="tunegym.envs.lr.env:make_lr_schedule_vector",
     ),
     EnvSpec(
         "tunegym/LRScheduleContinuous-v0",
         "tunegym.envs.lr.env:make_lr_schedule_continuous",
         None,
         "LRSchedule-v0 with the log10 LR multiplier in [-3, 1] as a continuous action",
+        vector_entry_point="tunegym.envs.lr.env:make_lr_schedule_continuous_vector",
     ),
 )
 
@@ -113,6 +116,7 @@ def register_all() -> None:
             entry_point=spec.entry_point,
             max_episode_steps=spec.max_episode_steps,
             kwargs=dict(spec.kwargs),
+            vector_entry_point=spec.vector_entry_point,
             disable_env_checker=True,  # tests run the full check_env on every env; no per-make warnings
         )
 

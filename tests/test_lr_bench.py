@@ -1,4 +1,5 @@
-"""``tunegym bench lr`` smoke run: every method reports on test tasks and the learned policy is a loadable tuner."""
+"""``tunegym bench lr`` (issue 9): every method reports on test tasks, and the bandit's tuner is a loadable file
+whose in-env behaviour is the arm table it was trained on."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
-from tunegym.agents.lr_scheduler import LRSchedulePolicy
-from tunegym.tuning.benches.lr import SCHEDULES, run, schedule_factors
+from tunegym.agents.lr_scheduler import ProbeScheduleTuner, load_schedule_tuner
+from tunegym.envs.lr.tasks import TrainingTask
+from tunegym.tuning.benches.lr import (
+    LEARNED_ARMS, SCHEDULES, _untrained_tuner, run, run_lr_curves, run_tuner, schedule_factors,
+)
 
 torch.set_num_threads(1)
 
@@ -23,15 +28,33 @@ def test_schedules_start_and_end_where_named() -> None:
     assert schedule_factors("wsd", 100)[0] < 1.0 and schedule_factors("wsd", 100)[50] == 1.0
 
 
-def test_bench_lr_smoke_writes_every_method(tmp_path: Path) -> None:
-    args = argparse.Namespace(out=str(tmp_path), tune_seeds=2, test_seeds=2, generations=1, population=4,
-                              tasks_per_generation=1, save_policy=None, seed=0, smoke=True)
+def test_tuner_in_the_env_reproduces_its_planned_arm() -> None:
+    """The bench trains each arm as a planned LR curve in a batch; the tuner playing it in LRSchedule-v0 must agree."""
+    task = TrainingTask(family="mlp", dataset="blobs", width=16, optimizer="adamw", step_budget=60, n_samples=128, data_seed=5, init_seed=6)
+    tuner = _untrained_tuner()
+    arm = LEARNED_ARMS.index(("cosine", 0.5))
+    loss, _, probe_obs = run_lr_curves(task, np.stack([tuner.planned_log10(arm, 60)]), 0, probe_lane=0)
+    tuner.theta[arm, 0] = 1.0  # make the tuner pick that arm whatever the context
+    tuner.counts[:] = 1
+    env_loss, _ = run_tuner(task, tuner)
+    assert tuner.arm == arm
+    assert env_loss == pytest.approx(loss[0], rel=1e-3)
+    np.testing.assert_allclose(tuner.context(probe_obs)[1:], tuner.context(probe_obs, adaptive=True)[1:])
+
+
+def test_bench_lr_smoke_writes_every_method_and_a_loadable_tuner(tmp_path: Path) -> None:
+    args = argparse.Namespace(out=str(tmp_path), seeds="tune=0-1,test=100-101", runs=1, rounds=60, alpha=0.5,
+                              save_policy=None, seed=0, smoke=True)
     assert run(args) == 0
     payload = json.loads((tmp_path / "lr.json").read_text())
     for split in ("seen", "unseen"):
         methods = payload["results"][split]
         assert {"learned", *SCHEDULES} <= set(methods)
         assert all(np.isfinite(m["iqm_val_loss"]) for m in methods.values())
-    assert set(payload["tune_seeds"]).isdisjoint(payload["test_seeds"])
-    policy = LRSchedulePolicy.load(tmp_path / "lr-schedule.pt")
-    assert -3.0 <= policy.act(np.zeros(9, dtype=np.float32)) <= 1.0
+        assert set(payload["tuned"]["cosine"]["log10_peak"]) == {"sgd", "adamw"}
+    assert set(payload["seed_split"]["tune"]).isdisjoint(payload["seed_split"]["test"])
+    tuner = load_schedule_tuner(tmp_path / "lr-schedule.pt")
+    assert isinstance(tuner, ProbeScheduleTuner) and tuner.counts.sum() == 60
+    tuner.reset(adaptive=True)
+    values = [tuner.act(np.full(9, 0.1, dtype=np.float32)) for _ in range(5)]
+    assert values[0] == tuner.probe_log10 and all(-3.0 <= v <= 1.0 for v in values) and tuner.arm is not None

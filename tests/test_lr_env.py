@@ -100,7 +100,7 @@ def test_reset_options_instance_is_the_task_trained() -> None:
 
 def test_vector_env_runs_equal_single_env_runs() -> None:
     task = TrainingTask("mlp", "blobs", width=16, optimizer="sgd", n_samples=128, step_budget=20)
-    vec = LRScheduleVectorEnv(3, device="cpu", action="continuous")
+    vec = LRScheduleVectorEnv(3, device="cpu", action="continuous", autoreset_mode="disabled")
     single = LRScheduleEnv(device="cpu", action="continuous")
     vec.reset(options={"instance": task})
     single.reset(options={"instance": task})
@@ -116,7 +116,7 @@ def test_vector_env_runs_equal_single_env_runs() -> None:
     with pytest.raises(ActionError):
         vec.step(actions)
     with pytest.raises(ConfigError):
-        vec.reset(options={"reset_mask": np.array([True, False, True])})
+        vec.reset(options={"reset_mask": np.array([1, 0, 1])})  # a mask must be bool
 
 
 def test_invalid_actions_and_tasks_raise_typed_errors() -> None:

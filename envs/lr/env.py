@@ -27,6 +27,7 @@ __all__ = [
     "make_lr_schedule",
     "make_lr_schedule_continuous",
     "make_lr_schedule_vector",
+    "make_lr_schedule_continuous_vector",
 ]
 
 # Discrete arms: LR = base LR x 10**arm, half a decade apart from 1/1000 to 10 times the base LR.
@@ -223,25 +224,46 @@ class LRScheduleEnv(gym.Env):
 class LRScheduleVectorEnv(VectorEnv):
     """``num_envs`` runs of one task trained together in a vmapped batch, each with its own LR.
 
-    Sub-env ``i`` is run ``i`` of the current task (its own initial weights and minibatch order); the
-    spaces, rewards and info keys are those of :class:`LRScheduleEnv`, batched. All runs share the step
-    budget, so they finish together. A run that diverges terminates (reward ``-divergence_penalty``) and
-    then stays frozen, reporting ``terminated=True`` with reward 0 until the batch ends.
+    Sub-env ``i`` is one training run of the current task (its own initial weights and minibatch order);
+    spaces and rewards are those of :class:`LRScheduleEnv`, batched. Infos are Gymnasium vector infos:
+    arrays of length ``num_envs`` (``val_loss``/``val_accuracy``/``train_loss`` are NaN where not measured)
+    with ``_key`` masks.
 
-    ``autoreset_mode`` is ``DISABLED``: call ``reset()`` when ``terminated.all()``; a new task is drawn
-    (or ``options={"instance": task}``) and all runs restart, because one vmapped batch holds one
-    architecture. A partial ``reset_mask`` raises ``ConfigError``.
+    ## Resets
+    ``reset()`` (no mask) draws a new task (or ``options={"instance": task}``) and starts every run; one
+    vmapped batch holds one architecture, so all sub-envs share the task. A sub-env whose run ends (step
+    budget used, or diverged) restarts *alone* on the same task as a fresh run (the next unused run id:
+    new weights and minibatches; with ``common_run`` the same run again) while the others go on; each
+    sub-env keeps its own step count, so after a partial reset the runs are at different points.
+
+    ``autoreset_mode`` (Gymnasium 1.x semantics, also in ``metadata``): ``"next_step"`` (default): the
+    ``step()`` after the one where sub-env ``i`` ended resets it, ignores its action and returns its first
+    observation with reward 0 and ``terminated=False``. ``"same_step"``: it resets within the step that
+    ended it; the final observation and info go to ``info["final_obs"]``/``info["final_info"]``.
+    ``"disabled"``: nothing resets by itself; an ended sub-env stays frozen (reward 0, ``terminated=True``)
+    until ``reset(options={"reset_mask": mask})`` restarts the masked sub-envs (a partial reset).
 
     ``common_run=r`` gives every sub-env run ``r`` (identical initial weights and minibatches), so the
     sub-envs differ only in their LR schedules: common random numbers for comparing K schedulers.
+    ``gym.make_vec("tunegym/LRSchedule-v0", num_envs=K, vectorization_mode="vector_entry_point")`` builds it.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.DISABLED}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 4, distribution: Distribution | None = None, config: LRScheduleConfig | None = None,
-                 *, common_run: int | None = None, **overrides: Any) -> None:
+                 *, common_run: int | None = None, autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+                 **overrides: Any) -> None:
         if num_envs < 1:
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}", value=num_envs)
+        names = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP, "disabled": AutoresetMode.DISABLED}
+        mode = autoreset_mode if isinstance(autoreset_mode, AutoresetMode) else names.get(str(autoreset_mode).lower())
+        if mode is None:
+            mode = next((m for m in AutoresetMode if m.value == autoreset_mode), None)
+        if mode is None:
+            raise ConfigError(f"autoreset_mode must be one of {sorted(names)} (or an AutoresetMode), got {autoreset_mode!r}",
+                              value=autoreset_mode)
+        self.metadata = {"autoreset_mode": mode}
+        self.autoreset_mode = mode
         self.num_envs = int(num_envs)
         self.common_run = common_run
         self.distribution = distribution if distribution is not None else tiny_distribution()
@@ -255,77 +277,147 @@ class LRScheduleVectorEnv(VectorEnv):
         self.trainer: BatchedTrainer | None = None
         self.features: list[ScheduleFeatures] = []
         self._done = np.ones(self.num_envs, dtype=bool)
-        self._decisions = 0
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._decisions = np.zeros(self.num_envs, dtype=np.int64)
+        self._next_run = self.num_envs
+
+    def _run_ids(self, count: int) -> list[int]:
+        if self.common_run is not None:
+            return [int(self.common_run)] * count
+        ids = list(range(self._next_run, self._next_run + count))
+        self._next_run += count
+        return ids
+
+    def _restart(self, mask: np.ndarray) -> None:
+        self.trainer.restart_runs(mask, self._run_ids(int(mask.sum())))
+        for i in np.flatnonzero(mask):
+            self.features[i] = ScheduleFeatures(total_steps=self.current_instance.step_budget)
+        self._decisions[mask] = 0
+        self._done[mask] = False
+        self._autoreset[mask] = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
         if seed is not None:
             self._instance_rng = stream(seed, "instances")
         options = options or {}
         mask = options.get("reset_mask")
-        if mask is not None and not np.all(mask):
-            raise ConfigError("LRScheduleVectorEnv resets all runs together; reset_mask must be all True", value=mask)
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype != bool:
+                raise ConfigError(f"reset_mask must be a bool array of shape ({self.num_envs},)", value=mask)
+        if mask is not None and not mask.all() and self.trainer is not None:
+            if options.get("instance") is not None:
+                raise ConfigError("a partial reset restarts runs of the current task; options['instance'] needs a full reset",
+                                  value=options["instance"])
+            self._restart(mask)
+            obs = np.stack([f.observation() for f in self.features])
+            return obs, self._reset_info()
         instance = options.get("instance")
         if instance is not None and not isinstance(instance, TrainingTask):
             raise ConfigError(f"options['instance'] must be a TrainingTask, got {type(instance).__name__}", value=instance)
         self.current_instance = instance if instance is not None else self.distribution.sample(self._instance_rng)
-        runs = None if self.common_run is None else [int(self.common_run)] * self.num_envs
+        self._next_run = 0
+        runs = self._run_ids(self.num_envs)
         self.trainer = BatchedTrainer(self.current_instance, self.num_envs, device=self.config.device, runs=runs)
         self.features = [ScheduleFeatures(total_steps=self.current_instance.step_budget) for _ in range(self.num_envs)]
         self._done = np.zeros(self.num_envs, dtype=bool)
-        self._decisions = 0
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._decisions = np.zeros(self.num_envs, dtype=np.int64)
         obs = np.stack([f.observation() for f in self.features])
-        return obs, {"instance_id": self.current_instance.instance_id}
+        return obs, self._reset_info()
+
+    def _reset_info(self) -> dict[str, Any]:
+        ids = np.array([self.current_instance.instance_id] * self.num_envs, dtype=object)
+        return {"instance_id": ids, "_instance_id": np.ones(self.num_envs, dtype=bool),
+                "run": np.array(self.trainer.run_ids), "_run": np.ones(self.num_envs, dtype=bool)}
 
     def step(self, actions: Any):
-        if self.trainer is None or self._done.all():
-            raise ActionError("call reset() before step() (every run has ended)")
-        cfg, task = self.config, self.current_instance
+        if self.trainer is None:
+            raise ActionError("call reset() before step()")
+        cfg, task, K = self.config, self.current_instance, self.num_envs
         actions = np.asarray(actions)
-        if actions.shape[0] != self.num_envs:
-            raise ActionError(f"expected {self.num_envs} actions, got shape {actions.shape}", value=actions)
-        log10_mult = np.array([cfg.to_log10_multiplier(a) for a in actions])
+        if actions.shape[:1] != (K,):
+            raise ActionError(f"expected {K} actions, got shape {actions.shape}", value=actions)
+        resetting = self._autoreset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(K, dtype=bool)
+        if self.autoreset_mode == AutoresetMode.DISABLED and self._done.all():
+            raise ActionError("every run has ended; call reset() (autoreset_mode='disabled')")
+        playing = ~self._done & ~resetting
+        log10_mult = np.zeros(K)
+        for i in np.flatnonzero(playing):
+            log10_mult[i] = cfg.to_log10_multiplier(actions[i])
         lrs = task.lr * 10.0**log10_mult
-        was_done = self._done.copy()
-        n = min(cfg.decision_interval, task.step_budget - self.features[0].steps)
-        window_losses, window_grads = np.empty((n, self.num_envs)), np.empty((n, self.num_envs))
+        # Each run's window: k steps or what is left of its budget; runs that are not playing hold still.
+        remaining = np.array([task.step_budget - f.steps for f in self.features])
+        window = np.where(playing, np.minimum(cfg.decision_interval, remaining), 0)
+        n = int(window.max()) if window.size else 0
+        window_losses, window_grads = np.full((n, K), np.nan), np.full((n, K), np.nan)
+        was_active = ~self.trainer.diverged
         for s in range(n):
-            window_losses[s], window_grads[s] = self.trainer.step(lrs)
-        newly_diverged = self.trainer.diverged & ~was_done
-        # Bookkeeping once per window, not per step: a frozen run's later losses are NaN and are skipped.
+            window_losses[s], window_grads[s] = self.trainer.step(lrs, hold=window <= s)
+        newly_diverged = self.trainer.diverged & was_active & playing
+        for i in np.flatnonzero(playing):
+            # Bookkeeping once per window, not per step: a frozen run's later losses are NaN and are skipped.
+            self.features[i].record_many(window_losses[: window[i], i], window_grads[: window[i], i])
+        self._decisions[playing] += 1
+        finished = playing & np.array([f.steps >= task.step_budget for f in self.features])
+        measure = playing & ~newly_diverged & (finished | (self._decisions % cfg.val_every == 0))
+        val_loss = np.full(K, np.nan)
+        val_acc = np.full(K, np.nan)
+        if measure.any():
+            all_loss, all_acc = self.trainer.evaluate()
+            val_loss[measure], val_acc[measure] = all_loss[measure], all_acc[measure]
+        rewards = np.zeros(K)
+        obs = np.zeros((K, OBS_LOW.size), dtype=np.float32)
+        train_loss = np.full(K, np.nan)
         for i, feats in enumerate(self.features):
-            if not was_done[i]:
-                feats.record_many(window_losses[:, i], window_grads[:, i])
-        self._decisions += 1
-        finished = self.trainer.steps >= task.step_budget
-        measure = finished or self._decisions % cfg.val_every == 0
-        val_loss = val_acc = np.full(self.num_envs, np.nan)
-        if measure:
-            val_loss, val_acc = self.trainer.evaluate()
-        rewards = np.zeros(self.num_envs)
-        obs = np.zeros((self.num_envs, OBS_LOW.size), dtype=np.float32)
-        infos: dict[str, Any] = {"val_loss": [], "val_accuracy": [], "train_loss": [], "diverged": [], "lr": lrs.tolist()}
-        for i, feats in enumerate(self.features):
-            feats.multiplier = 10.0 ** log10_mult[i]
-            active = not (was_done[i] or newly_diverged[i])
-            if active and measure and np.isfinite(val_loss[i]):
-                feats.record_validation(val_loss[i])
-            mean = feats.window_mean()
-            if newly_diverged[i]:
-                rewards[i] = -cfg.divergence_penalty
-            elif active:
-                if cfg.reward == "shaped" and feats.previous_mean and mean:
-                    rewards[i] += math.log(feats.previous_mean) - math.log(mean)
-                if finished:
-                    rewards[i] -= val_loss[i] if np.isfinite(val_loss[i]) else cfg.divergence_penalty
+            if playing[i]:
+                feats.multiplier = 10.0 ** log10_mult[i]
+                if measure[i] and np.isfinite(val_loss[i]):
+                    feats.record_validation(val_loss[i])
+                mean = feats.window_mean()
+                train_loss[i] = mean if mean is not None else np.nan
+                if newly_diverged[i]:
+                    rewards[i] = -cfg.divergence_penalty
+                else:
+                    if cfg.reward == "shaped" and feats.previous_mean and mean:
+                        rewards[i] += math.log(feats.previous_mean) - math.log(mean)
+                    if finished[i]:
+                        rewards[i] -= val_loss[i] if np.isfinite(val_loss[i]) else cfg.divergence_penalty
             obs[i] = feats.observation()
-            feats.close_window()
-            infos["val_loss"].append(_none_if_nan(val_loss[i]) if active and measure else None)
-            infos["val_accuracy"].append(_none_if_nan(val_acc[i]) if active and measure else None)
-            infos["train_loss"].append(_none_if_nan(mean) if mean is not None else None)
-            infos["diverged"].append(bool(self.trainer.diverged[i]))
-        self._done = was_done | newly_diverged | finished
-        infos["instance_id"] = task.instance_id
-        return obs, rewards, self._done.copy(), np.zeros(self.num_envs, dtype=bool), infos
+            if playing[i]:
+                feats.close_window()
+        ended = playing & (newly_diverged | finished)
+        terminated = ended.copy()
+        infos: dict[str, Any] = {
+            "val_loss": val_loss, "_val_loss": measure.copy(),
+            "val_accuracy": val_acc, "_val_accuracy": measure.copy(),
+            "train_loss": train_loss, "_train_loss": playing.copy(),
+            "lr": np.where(playing, lrs, np.nan), "_lr": playing.copy(),
+            "diverged": self.trainer.diverged & ~resetting, "_diverged": np.ones(K, dtype=bool),
+            "optimizer_steps": np.array([f.steps for f in self.features]), "_optimizer_steps": np.ones(K, dtype=bool),
+            "instance_id": np.array([task.instance_id] * K, dtype=object), "_instance_id": np.ones(K, dtype=bool),
+        }
+        self._done = (self._done | ended) & ~resetting
+        if self.autoreset_mode == AutoresetMode.DISABLED:
+            terminated = self._done.copy()  # ended sub-envs stay ended until reset(options={"reset_mask": ...})
+        if resetting.any():
+            self._restart(resetting)
+            for i in np.flatnonzero(resetting):
+                obs[i] = self.features[i].observation()
+            infos["diverged"][resetting] = False
+            infos["optimizer_steps"][resetting] = 0
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._autoreset = ended
+        elif self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
+            infos["final_obs"] = np.where(ended[:, None], obs, 0.0).astype(np.float32)
+            infos["_final_obs"] = ended.copy()
+            infos["final_info"] = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in infos.items() if not k.startswith("final")}
+            infos["_final_info"] = ended.copy()
+            self._restart(ended)
+            for i in np.flatnonzero(ended):
+                obs[i] = self.features[i].observation()
+        return obs, rewards, terminated, np.zeros(K, dtype=bool), infos
 
 
 def make_lr_schedule(**kwargs: Any) -> LRScheduleEnv:
@@ -340,5 +432,11 @@ def make_lr_schedule_continuous(**kwargs: Any) -> LRScheduleEnv:
 
 
 def make_lr_schedule_vector(num_envs: int = 4, **kwargs: Any) -> LRScheduleVectorEnv:
-    """The vector form: ``num_envs`` vmapped runs of one task (``EnvSpec`` has no vector entry point, so build it here)."""
+    """Vector entry point of ``tunegym/LRSchedule-v0``: ``num_envs`` vmapped runs of one task (``gym.make_vec``)."""
+    return LRScheduleVectorEnv(num_envs=num_envs, **kwargs)
+
+
+def make_lr_schedule_continuous_vector(num_envs: int = 4, **kwargs: Any) -> LRScheduleVectorEnv:
+    """Vector entry point of ``tunegym/LRScheduleContinuous-v0``."""
+    kwargs.setdefault("action", "continuous")
     return LRScheduleVectorEnv(num_envs=num_envs, **kwargs)

@@ -22,7 +22,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.lr.tasks import TaskData, TrainingTask, build_model, load_task_data
 
-__all__ = ["BatchedTrainer", "SingleTrainer", "resolve_device", "EXPLODE_FACTOR"]
+__all__ = ["BatchedTrainer", "SingleTrainer", "resolve_device", "layer_groups", "EXPLODE_FACTOR"]
 
 # A run has exploded when its train loss exceeds this multiple of its first loss (or is not finite).
 EXPLODE_FACTOR = 10.0
@@ -55,37 +55,83 @@ def _batch_rng(task: TrainingTask, run: int) -> np.random.Generator:
 
 
 class _Update:
-    """SGD-momentum / AdamW on a list of tensors; ``lr`` broadcasts (a scalar, or ``[K, 1, ...]``)."""
+    """SGD-momentum / AdamW on a list of tensors; ``lr`` broadcasts (a scalar, or ``[K, 1, ...]``).
 
-    def __init__(self, task: TrainingTask, params: list[torch.Tensor]) -> None:
+    With ``n_runs`` the tensors carry a leading run dimension and every run keeps its own step count
+    (bias correction, SGD's first-step buffer), so one run can restart (:meth:`restart`) while the others go on.
+    """
+
+    def __init__(self, task: TrainingTask, params: list[torch.Tensor], n_runs: int | None = None) -> None:
         self.task = task
+        self.n_runs = n_runs
         self.state = [torch.zeros_like(p) for p in params]
         self.second = [torch.zeros_like(p) for p in params] if task.optimizer == "adamw" else []
-        self.steps = 0
+        self.run_steps = np.zeros(n_runs if n_runs is not None else 1, dtype=np.int64)
 
-    def apply(self, params: list[torch.Tensor], grads: list[torch.Tensor], lrs: list[torch.Tensor]) -> list[torch.Tensor]:
+    def restart(self, mask: torch.Tensor) -> None:
+        """Zero the optimizer state of the runs in ``mask`` (``[K]`` bool) and restart their step counts."""
+        for buffers in (self.state, self.second):
+            for i, b in enumerate(buffers):
+                buffers[i] = torch.where(mask.reshape((-1,) + (1,) * (b.dim() - 1)), torch.zeros_like(b), b)
+        self.run_steps[mask.cpu().numpy()] = 0
+
+    def _per_run(self, values: np.ndarray, like: torch.Tensor) -> torch.Tensor | float:
+        # float64 on the host, then float32, so a batch and the single path round the same way.
+        if self.n_runs is None:
+            return float(values[0])
+        return torch.as_tensor(values, dtype=like.dtype, device=like.device).reshape((-1,) + (1,) * (like.dim() - 1))
+
+    def apply(self, params: list[torch.Tensor], grads: list[torch.Tensor], lrs: list[torch.Tensor],
+              advance: np.ndarray | None = None) -> list[torch.Tensor]:
+        """One update; ``advance`` (``[K]`` bool) says which runs take it (their step counts move on)."""
         task = self.task
-        self.steps += 1
+        if advance is None:
+            self.run_steps += 1
+        else:
+            self.run_steps[advance] += 1
+        steps = np.maximum(self.run_steps, 1)
         out = []
         if task.optimizer == "sgd":
+            first = steps == 1
             for i, (p, g, lr) in enumerate(zip(params, grads, lrs)):
                 if task.weight_decay:
                     g = g + task.weight_decay * p
                 # torch.optim.SGD: the first step sets the buffer to the gradient.
-                buf = g.clone() if self.steps == 1 else self.state[i] * task.momentum + g
+                if self.n_runs is None:
+                    buf = g.clone() if first[0] else self.state[i] * task.momentum + g
+                else:
+                    first_t = torch.as_tensor(first, device=g.device).reshape((-1,) + (1,) * (g.dim() - 1))
+                    buf = torch.where(first_t, g, self.state[i] * task.momentum + g)
                 self.state[i] = buf
                 out.append(p - lr * buf)
             return out
         beta1, beta2 = ADAM_BETAS
-        c1 = 1.0 - beta1**self.steps
-        c2 = 1.0 - beta2**self.steps
+        c1_host = 1.0 - beta1 ** steps.astype(np.float64)
+        c2_host = 1.0 - beta2 ** steps.astype(np.float64)
         for i, (p, g, lr) in enumerate(zip(params, grads, lrs)):
+            c1, c2 = self._per_run(c1_host, p), self._per_run(c2_host, p)
             p = p * (1.0 - lr * task.weight_decay) if task.weight_decay else p
             m = self.state[i] * beta1 + g * (1.0 - beta1)
             v = self.second[i] * beta2 + g * g * (1.0 - beta2)
             self.state[i], self.second[i] = m, v
             out.append(p - (lr / c1) * m / ((v / c2).sqrt() + ADAM_EPS))
         return out
+
+
+def layer_groups(model: torch.nn.Module) -> tuple[list[str], list[int]]:
+    """Parameter groups by layer: the names of the modules that own parameters, and each parameter's group.
+
+    A per-group LR (the multi-agent ``LRGroups-v0``) sets one LR per layer: ``weight`` and ``bias`` of a
+    ``Linear`` share a group.
+    """
+    names: list[str] = []
+    group_of: list[int] = []
+    for name, _ in model.named_parameters():
+        owner = name.rsplit(".", 1)[0] if "." in name else ""
+        if owner not in names:
+            names.append(owner)
+        group_of.append(names.index(owner))
+    return names, group_of
 
 
 def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -95,8 +141,12 @@ def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 class BatchedTrainer:
     """K runs of ``task`` (run ``r`` draws weights and minibatches from ``init_seed`` and ``r``), trained together.
 
-    ``step(lrs)`` takes one optimizer step of every active run with its own LR and returns the train
-    losses and gradient norms (NaN for frozen runs). ``evaluate()`` returns validation loss and accuracy.
+    ``step(lrs)`` takes one optimizer step of every active run with its own LR (``[K]``, or ``[K, G]`` for
+    one LR per layer group, see :func:`layer_groups`) and returns the train losses and gradient norms (NaN
+    for frozen runs). ``hold`` (``[K]`` bool) skips runs for this step without freezing them (a run whose
+    decision window ended early). ``restart_runs(mask, runs)`` re-initialises some runs (fresh weights,
+    optimizer state and minibatch stream of the given run ids) while the others go on. ``evaluate()``
+    returns validation loss and accuracy.
     """
 
     def __init__(self, task: TrainingTask, n_runs: int, *, device: str | torch.device = "auto", runs: list[int] | None = None) -> None:
@@ -111,16 +161,20 @@ class BatchedTrainer:
         self._x_val = self.data.x_val.to(self.device)
         self._y_val = self.data.y_val.to(self.device)
         self.run_ids = list(range(self.n_runs)) if runs is None else [int(r) for r in runs]
+        if len(self.run_ids) != self.n_runs:
+            raise ConfigError(f"runs must name {self.n_runs} run ids, got {len(self.run_ids)}", value=runs)
         models = [_init_model(task, self.data, r) for r in self.run_ids]
         params, buffers = stack_module_state(models)
         self._names = list(params)
         self.params = [params[n].detach().to(self.device) for n in self._names]
         self.buffers = {k: v.to(self.device) for k, v in buffers.items()}
+        self.group_names, self.group_of_param = layer_groups(models[0])
         self._base = copy.deepcopy(models[0]).to("meta")
         self._rngs = [_batch_rng(task, r) for r in self.run_ids]
-        self._update = _Update(task, self.params)
+        self._update = _Update(task, self.params, n_runs=self.n_runs)
         self.active = torch.ones(self.n_runs, dtype=torch.bool, device=self.device)
         self.first_loss = torch.full((self.n_runs,), float("nan"), device=self.device)
+        self.run_steps = np.zeros(self.n_runs, dtype=np.int64)
         self.steps = 0
 
         def loss_fn(param_list: list[torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -137,31 +191,66 @@ class BatchedTrainer:
         self._eval_fn = vmap(eval_fn, in_dims=(0, 0, None, None))
 
     @property
+    def n_groups(self) -> int:
+        return len(self.group_names)
+
+    @property
     def diverged(self) -> np.ndarray:
         return (~self.active).cpu().numpy()
+
+    def restart_runs(self, mask: np.ndarray, runs: list[int]) -> None:
+        """Re-initialise the runs in ``mask`` as run ids ``runs`` (one per True entry); the others keep going."""
+        mask = np.asarray(mask, dtype=bool).reshape(self.n_runs)
+        slots = np.flatnonzero(mask)
+        if len(runs) != slots.size:
+            raise ConfigError(f"restart_runs needs {slots.size} run ids, got {len(runs)}", value=runs)
+        for slot, run in zip(slots, runs):
+            fresh = dict(_init_model(self.task, self.data, int(run)).named_parameters())
+            for i, name in enumerate(self._names):
+                self.params[i][slot] = fresh[name].detach().to(self.device)
+            self._rngs[slot] = _batch_rng(self.task, int(run))
+            self.run_ids[slot] = int(run)
+        mask_t = torch.as_tensor(mask, device=self.device)
+        self._update.restart(mask_t)
+        self.active = self.active | mask_t
+        self.first_loss = torch.where(mask_t, torch.tensor(float("nan"), device=self.device), self.first_loss)
+        self.run_steps[mask] = 0
 
     def _minibatch(self) -> torch.Tensor:
         n = self._x_train.shape[0]
         size = min(self.task.batch_size, n)
         return torch.as_tensor(np.stack([rng.choice(n, size=size, replace=False) for rng in self._rngs]), device=self.device)
 
-    def step(self, lrs: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        lr = torch.as_tensor(np.asarray(lrs, dtype=np.float32), device=self.device).reshape(self.n_runs)
+    def _lr_per_param(self, lrs: np.ndarray | torch.Tensor) -> list[torch.Tensor]:
+        lr = torch.as_tensor(np.asarray(lrs, dtype=np.float32), device=self.device)
+        if lr.dim() == 2 and lr.shape == (self.n_runs, self.n_groups):
+            return [lr[:, g].reshape((-1,) + (1,) * (p.dim() - 1)) for g, p in zip(self.group_of_param, self.params)]
+        if lr.numel() != self.n_runs:
+            raise ConfigError(f"lrs must be [{self.n_runs}] or [{self.n_runs}, {self.n_groups}], got {tuple(lr.shape)}", value=tuple(lr.shape))
+        lr = lr.reshape(self.n_runs)
+        return [lr.reshape((-1,) + (1,) * (p.dim() - 1)) for p in self.params]
+
+    def step(self, lrs: np.ndarray | torch.Tensor, hold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        lr_list = self._lr_per_param(lrs)
+        hold_np = np.zeros(self.n_runs, dtype=bool) if hold is None else np.asarray(hold, dtype=bool).reshape(self.n_runs)
+        hold_t = torch.as_tensor(hold_np, device=self.device)
         idx = self._minibatch()
         grads, losses = self._grad_fn(self.params, self.buffers, self._x_train[idx], self._y_train[idx])
         grad_norm = torch.sqrt(sum(g.reshape(self.n_runs, -1).pow(2).sum(1) for g in grads))
-        if self.steps == 0:
-            self.first_loss = losses.detach().clone()
-        bad = ~torch.isfinite(losses) | ~torch.isfinite(grad_norm) | (losses > EXPLODE_FACTOR * self.first_loss)
+        starting = torch.as_tensor(self.run_steps == 0, device=self.device) & ~hold_t
+        self.first_loss = torch.where(starting, losses.detach(), self.first_loss)
+        bad = (~torch.isfinite(losses) | ~torch.isfinite(grad_norm) | (losses > EXPLODE_FACTOR * self.first_loss)) & ~hold_t
         self.active = self.active & ~bad
-        lr_list = [lr.reshape((-1,) + (1,) * (p.dim() - 1)) for p in self.params]
-        new = self._update.apply(self.params, grads, lr_list)
-        keep = [self.active.reshape((-1,) + (1,) * (p.dim() - 1)) for p in self.params]
+        moving = self.active & ~hold_t
+        new = self._update.apply(self.params, grads, lr_list, advance=~hold_np)
+        keep = [moving.reshape((-1,) + (1,) * (p.dim() - 1)) for p in self.params]
         self.params = [torch.where(k, n, p) for k, n, p in zip(keep, new, self.params)]
+        self.run_steps[~hold_np] += 1
         self.steps += 1
         nan = torch.tensor(float("nan"), device=self.device)
-        losses = torch.where(self.active | bad, losses, nan)
-        grad_norm = torch.where(self.active | bad, grad_norm, nan)
+        report = (self.active | bad) & ~hold_t
+        losses = torch.where(report, losses, nan)
+        grad_norm = torch.where(report, grad_norm, nan)
         return losses.detach().cpu().numpy().astype(np.float64), grad_norm.detach().cpu().numpy().astype(np.float64)
 
     def evaluate(self) -> tuple[np.ndarray, np.ndarray]:
@@ -189,6 +278,7 @@ class SingleTrainer:
         self.model = _init_model(task, self.data, self.run).to(self.device)
         self._rng = _batch_rng(task, self.run)
         self._update = _Update(task, [p.detach() for p in self.model.parameters()])
+        self.group_names, self.group_of_param = layer_groups(self.model)
         self.active = True
         self.first_loss = float("nan")
         self.steps = 0
@@ -197,8 +287,12 @@ class SingleTrainer:
     def diverged(self) -> bool:
         return not self.active
 
-    def step(self, lr: float) -> tuple[float, float]:
-        """One optimizer step at ``lr``; returns (train loss, gradient norm), NaN once frozen."""
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_names)
+
+    def step(self, lr: float | np.ndarray) -> tuple[float, float]:
+        """One optimizer step at ``lr`` (a float, or one LR per layer group); (train loss, gradient norm), NaN once frozen."""
         if not self.active:
             return float("nan"), float("nan")
         n = self._x_train.shape[0]
@@ -217,8 +311,15 @@ class SingleTrainer:
         if not (np.isfinite(loss_value) and np.isfinite(grad_norm)) or loss_value > EXPLODE_FACTOR * self.first_loss:
             self.active = False
             return loss_value, grad_norm
-        lr_t = torch.tensor(float(lr), dtype=torch.float32, device=self.device)
-        new = self._update.apply([p.detach() for p in params], grads, [lr_t] * len(params))
+        lr_values = np.asarray(lr, dtype=np.float64).reshape(-1)
+        if lr_values.size == 1:
+            lr_list = [torch.tensor(float(lr_values[0]), dtype=torch.float32, device=self.device)] * len(params)
+        elif lr_values.size == self.n_groups:
+            per_group = [torch.tensor(float(v), dtype=torch.float32, device=self.device) for v in lr_values]
+            lr_list = [per_group[g] for g in self.group_of_param]
+        else:
+            raise ConfigError(f"lr must be one value or {self.n_groups} (one per layer group), got {lr_values.size}", value=lr)
+        new = self._update.apply([p.detach() for p in params], grads, lr_list)
         with torch.no_grad():
             for p, value in zip(params, new):
                 p.copy_(value)

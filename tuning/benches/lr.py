@@ -1,32 +1,35 @@
-"""``tunegym bench lr``: tuned LR schedules vs the learned scheduler on real torch training runs (issue 9).
+"""``tunegym bench lr``: tuned LR schedules vs a bandit-learned scheduler on real torch training runs (issue 9).
 
-Protocol. Tune tasks come from :func:`~tunegym.envs.lr.tasks.standard_distribution` with seeds 0..T-1
-only; test tasks from seeds 100.. of the same distribution ("seen family") and of
-:func:`~tunegym.envs.lr.tasks.unseen_distribution` (wine / breast-cancer MLPs, never tuned on).
+Protocol (seeds from :class:`~tunegym.tuning.seeds.SeedSplit`; tuning never sees a test seed):
 
-* Baselines: constant, step decay (x0.1 at 50 % and 75 %), cosine, linear decay, warmup-stable-decay
-  (5 % warmup, linear decay over the last 20 %), OneCycle (the LR curve of ``torch.optim.lr_scheduler.
-  OneCycleLR``, momentum not cycled), each with one peak multiplier of the task's base LR chosen on the
-  tune tasks (grid of half decades, criterion: mean ln(val loss / best val loss on that task)). All
-  schedules x peaks of one task train as one vmapped batch from the same initial weights and minibatches.
-  Schedule-free AdamW (``schedulefree.AdamWScheduleFree``, if installed) replaces the task's optimizer,
-  peak tuned the same way, run with the plain single-run path.
-* Learned: an :class:`~tunegym.agents.lr_scheduler.LRSchedulePolicy` (MLP on the env features, validation
-  masked), initialised by regression onto the best tuned baseline and improved by the cross-entropy
-  method on the tune tasks; population members train as one vmapped batch in ``LRScheduleVectorEnv``.
-  The mean policy of the generation with the best score is kept (scores come from different task draws,
-  so this is a noisy choice).
+* Tasks. Tune tasks: :func:`~tunegym.envs.lr.tasks.standard_distribution` at the tune seeds, each trained
+  ``--runs`` times (run ids 0.., i.e. other initial weights and minibatch orders). Test tasks: the test
+  seeds of the same distribution ("seen") and of :func:`~tunegym.envs.lr.tasks.unseen_distribution`
+  (wine / breast-cancer MLPs of other widths, depths, batch sizes and budgets; never tuned on), run 0.
+* Baselines: constant, step decay (x0.1 at 50 % and 75 %), cosine, linear decay, warmup-stable-decay,
+  OneCycle (:mod:`tunegym.envs.lr.schedules`), and schedule-free AdamW if ``schedulefree`` is installed.
+  Each has one peak multiplier of the base LR *per optimizer* (SGD+momentum, AdamW), chosen on the tune
+  runs of that optimizer from a half-decade grid by the divergence-averse score
+  ``mean ln(val loss / best on that run) + DIVERGENCE_WEIGHT x fraction diverged``.
+* Learned: a :class:`~tunegym.agents.lr_scheduler.ProbeScheduleTuner` whose arms are schedule family x
+  peak (after a 20-step probe at a tenth of the base LR), chosen by a LinUCB contextual bandit
+  (:class:`~tunegym.agents.bandits.contextual.LinUCB`) on the probe's context (optimizer kind, loss level,
+  noise and trend, gradient-norm level and noise). The bandit learns online with bandit feedback (only the
+  played arm's reward) over ``--rounds`` rounds that replay the tune runs; every arm of a run is trained
+  once, as one vmapped batch, so a round costs a table look-up instead of a training run. Reward:
+  ``-min(ln(val loss / best on that run), 5)``, minus 1 more if the run diverged. The shipped tuner is the
+  bandit's greedy policy; at test time it runs in ``LRSchedule-v0`` (continuous action) like any policy.
 * Score: final validation loss and accuracy per test task (a diverged run, or one whose validation loss
-  reaches 10, scores loss 10 and accuracy 0);
-  IQM over tasks with a 95 % percentile bootstrap over tasks (``tunegym.tuning.stats``), plus the IQM of
-  the loss ratio to the best tuned baseline on that task (losses floored at ``LOSS_FLOOR`` = 1e-4 in ratios).
+  reaches 10, scores loss 10 and accuracy 0); IQM over tasks with a 95 % percentile bootstrap
+  (``tunegym.tuning.stats``), the IQM of the loss ratio to the per-task best baseline, and the goal check:
+  paired per-task ratio of the learned loss to that of the best single tuned baseline (chosen on tune
+  runs, and the best on the test split in hindsight), with IQM, bootstrap CI and win/loss counts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -35,60 +38,31 @@ import numpy as np
 import torch
 
 from tunegym.envs.core.seeding import stream
+from tunegym.envs.lr.features import ScheduleFeatures
+from tunegym.envs.lr.schedules import SCHEDULES, schedule_factors
 from tunegym.envs.lr.tasks import LRTaskDistribution, TrainingTask, standard_distribution, tiny_distribution, unseen_distribution
 from tunegym.envs.lr.trainer import BatchedTrainer, SingleTrainer
+from tunegym.tuning.seeds import SeedSplit
 
-__all__ = ["register", "run", "schedule_factors", "SCHEDULES"]
+__all__ = ["register", "run", "schedule_factors", "SCHEDULES", "LEARNED_ARMS", "train_probe_tuner"]
 
-SCHEDULES = ("constant", "step", "cosine", "linear", "wsd", "onecycle")
 PEAKS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0)  # log10 multipliers of the base LR
+LEARNED_FAMILIES = ("constant", "cosine", "linear", "wsd")
+LEARNED_PEAKS = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0)
+LEARNED_ARMS = tuple((family, peak) for family in LEARNED_FAMILIES for peak in LEARNED_PEAKS)
+PROBE_DECISIONS = 2
+PROBE_LOG10 = -1.0
 DIVERGED_LOSS = 10.0
+DIVERGENCE_WEIGHT = 1.0
+REWARD_CAP = 5.0
 # Losses below this count as solved: ratios of float32 losses that underflow to 0 mean nothing.
 LOSS_FLOOR = 1e-4
 DECISION_INTERVAL = 10
-
-
-def schedule_factors(name: str, steps: int) -> np.ndarray:
-    """LR / peak LR at each of ``steps`` optimizer steps."""
-    progress = np.arange(steps) / steps
-    if name == "constant":
-        return np.ones(steps)
-    if name == "step":
-        return np.where(progress < 0.5, 1.0, np.where(progress < 0.75, 0.1, 0.01))
-    if name == "cosine":
-        return 0.5 * (1.0 + np.cos(np.pi * progress))
-    if name == "linear":
-        return 1.0 - progress
-    if name == "wsd":
-        warm = np.minimum(1.0, (np.arange(steps) + 1) / max(1, int(0.05 * steps)))
-        decay = np.clip((1.0 - progress) / 0.2, 0.0, 1.0)
-        return np.minimum(warm, decay)
-    if name == "onecycle":
-        param = torch.nn.Parameter(torch.zeros(1))
-        opt = torch.optim.SGD([param], lr=1.0)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=steps, cycle_momentum=False)
-        out = []
-        for _ in range(steps):
-            out.append(opt.param_groups[0]["lr"])
-            opt.step()
-            sched.step()
-        return np.array(out)
-    raise ValueError(name)
+OPTIMIZERS = ("sgd", "adamw")
 
 
 def _log_ratio(loss: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(loss, LOSS_FLOOR) / np.maximum(reference, LOSS_FLOOR))
-
-
-def run_schedules(task: TrainingTask, candidates: list[tuple[str, float]], run: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Final (val loss, val accuracy) of each (schedule, log10 peak), all in one vmapped batch."""
-    steps = task.step_budget
-    trainer = BatchedTrainer(task, len(candidates), device="cpu", runs=[run] * len(candidates))
-    curves = np.stack([task.lr * 10.0**peak * schedule_factors(name, steps) for name, peak in candidates])
-    for s in range(steps):
-        trainer.step(curves[:, s])
-    loss, acc = trainer.evaluate()
-    return _capped(loss, acc)
 
 
 def _capped(loss: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +72,41 @@ def _capped(loss: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bad, DIVERGED_LOSS, loss), np.where(bad, 0.0, acc)
 
 
+def run_lr_curves(task: TrainingTask, log10_curves: np.ndarray, run: int = 0, *, probe_lane: int | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Train one lane per row of ``log10_curves`` ([lanes, steps], log10 multipliers of the base LR) as one batch.
+
+    All lanes start from run ``run``'s weights and see its minibatches. Returns final (val loss, val
+    accuracy) per lane and, if ``probe_lane`` is given, that lane's observation after ``PROBE_DECISIONS``
+    decision windows (what a :class:`ProbeScheduleTuner` reads its context from in the env).
+    """
+    steps = task.step_budget
+    lanes = log10_curves.shape[0]
+    trainer = BatchedTrainer(task, lanes, device="cpu", runs=[run] * lanes)
+    lrs = task.lr * 10.0 ** log10_curves
+    features = ScheduleFeatures(total_steps=steps) if probe_lane is not None else None
+    probe_obs = None
+    for s in range(steps):
+        loss, grad = trainer.step(lrs[:, s])
+        if features is not None and probe_obs is None:
+            features.record(loss[probe_lane], grad[probe_lane])
+            if features.steps % DECISION_INTERVAL == 0 or features.steps == steps:
+                if features.steps // DECISION_INTERVAL >= PROBE_DECISIONS or features.steps == steps:
+                    probe_obs = features.observation()
+                features.close_window()
+    loss, acc = trainer.evaluate()
+    return (*_capped(loss, acc), probe_obs)
+
+
+def run_schedules(task: TrainingTask, candidates: list[tuple[str, float]], run: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Final (val loss, val accuracy) of each (schedule, log10 peak), all in one vmapped batch."""
+    curves = np.stack([peak + np.log10(np.maximum(schedule_factors(name, task.step_budget), 1e-12)) for name, peak in candidates])
+    loss, acc, _ = run_lr_curves(task, curves, run)
+    return loss, acc
+
+
 def run_schedulefree(task: TrainingTask, log10_peak: float, run: int = 0) -> tuple[float, float]:
+    """Schedule-free AdamW (replacing the task's optimizer) at ``3e-3 x 10**log10_peak``, 5 % warmup."""
     import schedulefree
 
     single = SingleTrainer(task, run=run, device="cpu")
@@ -120,97 +128,66 @@ def run_schedulefree(task: TrainingTask, log10_peak: float, run: int = 0) -> tup
     return float(val_loss), float(val_acc)
 
 
-def run_policies(task: TrainingTask, policies: list[Any], run: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Final (val loss, accuracy) of each policy on ``task``; all policies train one vmapped batch."""
-    from tunegym.envs.lr.env import LRScheduleVectorEnv
+def run_tuner(task: TrainingTask, tuner: Any) -> tuple[float, float]:
+    """Final (val loss, accuracy) of a schedule tuner driving ``LRSchedule-v0`` (continuous action) on run 0 of ``task``."""
+    from tunegym.agents.lr_scheduler import is_adaptive_optimizer
+    from tunegym.envs.lr.env import LRScheduleEnv
 
-    env = LRScheduleVectorEnv(len(policies), action="continuous", decision_interval=policies[0].decision_interval,
-                              val_every=10**6, device="cpu", common_run=run)
+    if callable(getattr(tuner, "reset", None)):
+        tuner.reset(adaptive=is_adaptive_optimizer(task.optimizer))
+    env = LRScheduleEnv(action="continuous", decision_interval=tuner.decision_interval, val_every=10**6, device="cpu")
     obs, _ = env.reset(options={"instance": task})
-    loss = np.full(len(policies), DIVERGED_LOSS)
-    acc = np.zeros(len(policies))
-    done = np.zeros(len(policies), dtype=bool)
-    while not done.all():
-        actions = np.array([[p.act(o)] for p, o in zip(policies, obs)], dtype=np.float32)
-        obs, _, done_now, _, info = env.step(actions)
-        for i in range(len(policies)):
-            if done_now[i] and not done[i] and info["val_loss"][i] is not None:
-                loss[i], acc[i] = info["val_loss"][i], info["val_accuracy"][i]
-        done = done_now
-    return _capped(loss, acc)
+    done, info = False, {}
+    while not done:
+        obs, _, done, _, info = env.step(np.array([tuner.act(obs)], dtype=np.float32))
+    loss, acc = _capped(np.array([np.nan if info.get("val_loss") is None else info["val_loss"]]),
+                        np.array([0.0 if info.get("val_accuracy") is None else info["val_accuracy"]]))
+    return float(loss[0]), float(acc[0])
 
 
-def _tasks(distribution: LRTaskDistribution, seeds: range | list[int]) -> list[TrainingTask]:
+def _tasks(distribution: LRTaskDistribution, seeds: tuple[int, ...] | range) -> list[TrainingTask]:
     return [distribution.sample(stream(seed, "instances")) for seed in seeds]
 
 
-def _fit_policy_to_schedule(policy: Any, tasks: list[TrainingTask], name: str, peak: float, seed: int) -> None:
-    """Behaviour cloning: regress the policy's output onto ``peak * schedule(progress)`` on real observations."""
-    from tunegym.envs.lr.env import LRScheduleEnv
+def _untrained_tuner(degree: int = 1) -> Any:
+    from tunegym.agents.lr_scheduler import CONTEXT_NAMES, ProbeScheduleTuner
 
-    observations, targets = [], []
-    for task in tasks:
-        env = LRScheduleEnv(action="continuous", decision_interval=policy.decision_interval, val_every=10**6, device="cpu")
-        obs, _ = env.reset(options={"instance": task})
-        factors = schedule_factors(name, task.step_budget)
-        done, step = False, 0
-        while not done:
-            target = float(np.clip(peak + np.log10(max(factors[min(step, task.step_budget - 1)], 1e-6)), policy.log10_low, policy.log10_high))
-            observations.append(obs)
-            targets.append(target)
-            obs, _, done, _, _ = env.step(np.array([target], dtype=np.float32))
-            step += policy.decision_interval
-    x = torch.as_tensor(np.array(observations), dtype=torch.float64)
-    low, span = policy._low, policy._span
-    scaled = 2.0 * (x - low) / span - 1.0
-    if not policy.use_validation:
-        scaled = scaled * policy._mask
-    y = torch.as_tensor(np.array(targets), dtype=torch.float64)
-    y_logit = torch.logit(((y - policy.log10_low) / (policy.log10_high - policy.log10_low)).clamp(1e-3, 1 - 1e-3))
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(policy.net.parameters(), lr=1e-2)
-    for _ in range(1500):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(policy.net(scaled)[:, 0], y_logit)
-        loss.backward()
-        opt.step()
+    dim = 1 + len(CONTEXT_NAMES) * degree
+    return ProbeScheduleTuner(list(LEARNED_ARMS), np.zeros((len(LEARNED_ARMS), dim)), np.zeros(len(LEARNED_ARMS)),
+                              degree=degree, decision_interval=DECISION_INTERVAL, probe_decisions=PROBE_DECISIONS,
+                              probe_log10=PROBE_LOG10)
 
 
-def train_learned_policy(tune_tasks: list[TrainingTask], best_loss: np.ndarray, best: tuple[str, float], *,
-                         generations: int, population: int, tasks_per_generation: int, seed: int,
-                         log=print) -> tuple[Any, list[dict[str, float]]]:
-    """Behaviour cloning onto the best tuned baseline, then the cross-entropy method on tune tasks."""
-    from tunegym.agents.lr_scheduler import LRSchedulePolicy
+def arm_rewards(loss: np.ndarray, best: float) -> np.ndarray:
+    """The bandit's reward for each arm's final loss on a run whose best known loss is ``best``."""
+    reward = -np.minimum(_log_ratio(loss, np.full_like(loss, best)), REWARD_CAP)
+    return reward - (loss >= DIVERGED_LOSS) * 1.0
 
-    policy = LRSchedulePolicy(8, decision_interval=DECISION_INTERVAL, seed=seed)
-    _fit_policy_to_schedule(policy, tune_tasks[:2], best[0], best[1], seed)
-    rng = stream(seed, "agent")
-    mean = policy.get_flat()
-    sigma = np.full(mean.size, 0.3)
-    n_elite = max(2, population // 4)
-    history = []
-    kept_mean, kept_score = mean.copy(), np.inf
-    members = [LRSchedulePolicy(8, decision_interval=DECISION_INTERVAL) for _ in range(population)]
-    for gen in range(generations):
-        candidates = mean + sigma * rng.standard_normal((population, mean.size))
-        candidates[0] = mean  # the current mean is always evaluated (elitism)
-        for member, flat in zip(members, candidates):
-            member.set_flat(flat)
-        picks = rng.choice(len(tune_tasks), size=min(tasks_per_generation, len(tune_tasks)), replace=False)
-        scores = np.zeros(population)
-        for t in picks:
-            loss, _ = run_policies(tune_tasks[t], members, run=1 + gen)
-            scores += _log_ratio(loss, best_loss[t]) / len(picks)
-        if scores[0] < kept_score:  # the best-scoring mean so far is what ships (CEM can collapse late)
-            kept_mean, kept_score = candidates[0].copy(), float(scores[0])
-        order = np.argsort(scores)
-        elite = candidates[order[:n_elite]]
-        mean = elite.mean(axis=0)
-        sigma = np.maximum(0.7 * sigma + 0.3 * elite.std(axis=0), 0.02)
-        history.append({"generation": gen, "mean_member_score": float(scores[0]), "best_score": float(scores[order[0]])})
-        log(f"  CEM gen {gen}: mean-policy ln(loss/best)={scores[0]:+.3f}  best member={scores[order[0]]:+.3f}")
-    policy.set_flat(kept_mean)
-    return policy, history
+
+def train_probe_tuner(contexts: np.ndarray, rewards: np.ndarray, *, rounds: int, seed: int, alpha: float = 0.5,
+                      log=print) -> tuple[Any, list[dict[str, float]]]:
+    """LinUCB on replayed tune runs: round t draws a run, the bandit sees its context, plays one arm, and
+    learns only that arm's reward. Returns the greedy :class:`ProbeScheduleTuner` and a learning curve."""
+    from tunegym.agents.bandits.contextual import LinUCB
+    from tunegym.agents.lr_scheduler import CONTEXT_HIGH, CONTEXT_LOW
+
+    tuner = _untrained_tuner()
+    bandit = LinUCB(len(LEARNED_ARMS), {"alpha": alpha, "ridge": 1.0, "degree": tuner.degree}, seed=seed,
+                    context_low=CONTEXT_LOW, context_high=CONTEXT_HIGH)
+    rng = stream(seed, "bandit-replay")
+    history, window = [], []
+    for t in range(int(rounds)):
+        i = int(rng.integers(len(contexts)))
+        arm = bandit.select(contexts[i])
+        bandit.update(contexts[i], arm, float(rewards[i, arm]))
+        window.append(rewards[i, arm] - rewards[i].max())  # regret vs the best arm of that run
+        if (t + 1) % max(1, rounds // 10) == 0:
+            history.append({"round": t + 1, "mean_regret_last": float(np.mean(window))})
+            log(f"  bandit round {t + 1}: mean regret over last {len(window)} rounds {np.mean(window):.3f}")
+            window = []
+    tuner.theta = np.linalg.solve(bandit.gram, bandit.targets[..., None])[..., 0]
+    tuner.counts = bandit.counts.copy()
+    return tuner, history
 
 
 def _summary(losses: np.ndarray, accs: np.ndarray, ratios: np.ndarray) -> dict[str, Any]:
@@ -224,17 +201,25 @@ def _summary(losses: np.ndarray, accs: np.ndarray, ratios: np.ndarray) -> dict[s
     }
 
 
+def _paired(learned: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
+    """IQM (and 95 % bootstrap CI) of the per-task ratio learned / baseline, and win/tie/loss counts (1 % tie band)."""
+    from tunegym.tuning.stats import iqm, stratified_bootstrap_ci
+
+    ratio = np.exp(_log_ratio(learned, baseline))
+    return {"iqm_ratio": iqm(ratio), "ci_ratio": stratified_bootstrap_ci(ratio[:, None]),
+            "wins": int(np.sum(ratio < 0.99)), "ties": int(np.sum(np.abs(ratio - 1) <= 0.01)), "losses": int(np.sum(ratio > 1.01))}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("lr", help="LR schedules (tuned peak) vs the learned LR scheduler on torch training runs")
+    parser = subparsers.add_parser("lr", help="LR schedules (tuned peak per optimizer) vs a bandit-learned LR scheduler")
     parser.add_argument("--out", default="runs/bench-lr")
-    parser.add_argument("--tune-seeds", type=int, default=8, help="tune tasks: standard distribution seeds 0..N-1")
-    parser.add_argument("--test-seeds", type=int, default=10, help="test tasks per distribution, seeds 100..")
-    parser.add_argument("--generations", type=int, default=20)
-    parser.add_argument("--population", type=int, default=16)
-    parser.add_argument("--tasks-per-generation", type=int, default=3)
-    parser.add_argument("--save-policy", default=None, help="also write the learned policy here (tuner file)")
+    parser.add_argument("--seeds", default="tune=0-15,test=100-109", help="SeedSplit: tune tasks and test tasks (per distribution)")
+    parser.add_argument("--runs", type=int, default=2, help="training runs per tune task (other init/minibatches)")
+    parser.add_argument("--rounds", type=int, default=4000, help="bandit rounds (replayed tune runs)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="LinUCB exploration width")
+    parser.add_argument("--save-policy", default=None, help="also write the learned tuner here (e.g. agents/pretrained/lr-schedule.pt)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--smoke", action="store_true", help="tiny tasks and sizes (CI)")
+    parser.add_argument("--smoke", action="store_true", help="tiny tasks (CI)")
     parser.set_defaults(func=run)
 
 
@@ -243,83 +228,139 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    split = SeedSplit.parse(args.seeds)
     seen = tiny_distribution() if args.smoke else standard_distribution()
     unseen = tiny_distribution() if args.smoke else unseen_distribution()
-    tune_tasks = _tasks(seen, range(args.tune_seeds))
-    test_sets = {"seen": _tasks(seen, range(100, 100 + args.test_seeds)),
-                 "unseen": _tasks(unseen, range(100, 100 + args.test_seeds))}
+    tune_tasks = _tasks(seen, split.tune)
+    test_sets = {"seen": _tasks(seen, split.test), "unseen": _tasks(unseen, split.test)}
     try:
         import schedulefree  # noqa: F401
         have_sf = True
     except ImportError:
         have_sf = False
+    probe = _untrained_tuner()
 
-    # 1. Tune every schedule's peak on the tune tasks.
+    # 1. Train every baseline candidate and every learned arm on every tune run (one batch per run).
     candidates = [(name, peak) for name in SCHEDULES for peak in PEAKS]
-    tune_loss = np.array([run_schedules(task, candidates)[0] for task in tune_tasks])  # [tasks, candidates]
-    sf_loss = np.array([[run_schedulefree(task, peak)[0] for peak in PEAKS] for task in tune_tasks]) if have_sf else None
-    best_per_task = tune_loss.min(axis=1)
-    if sf_loss is not None:
-        best_per_task = np.minimum(best_per_task, sf_loss.min(axis=1))
-    tune_score = _log_ratio(tune_loss, best_per_task[:, None]).mean(axis=0)
-    tuned = {}
-    for name in SCHEDULES:
-        idx = [i for i, (n, _) in enumerate(candidates) if n == name]
-        j = idx[int(np.argmin(tune_score[idx]))]
-        tuned[name] = {"log10_peak": candidates[j][1], "tune_score": float(tune_score[j])}
-    if sf_loss is not None:
-        sf_score = _log_ratio(sf_loss, best_per_task[:, None]).mean(axis=0)
-        tuned["schedulefree_adamw"] = {"log10_peak": PEAKS[int(np.argmin(sf_score))], "tune_score": float(sf_score.min())}
-    best_name = min((n for n in SCHEDULES), key=lambda n: tuned[n]["tune_score"])
-    print(f"tuned peaks: { {k: v['log10_peak'] for k, v in tuned.items()} }; best on tune tasks: {best_name}")
+    tune_runs = [(t, r) for t in range(len(tune_tasks)) for r in range(args.runs)]
+    base_loss = np.zeros((len(tune_runs), len(candidates)))
+    arm_loss = np.zeros((len(tune_runs), len(LEARNED_ARMS)))
+    sf_loss = np.zeros((len(tune_runs), len(PEAKS)))
+    contexts = np.zeros((len(tune_runs), 6))
+    optimizer_of = np.array([tune_tasks[t].optimizer for t, _ in tune_runs])
+    for row, (t, r) in enumerate(tune_runs):
+        task = tune_tasks[t]
+        steps = task.step_budget
+        curves = [peak + np.log10(np.maximum(schedule_factors(name, steps), 1e-12)) for name, peak in candidates]
+        curves += [probe.planned_log10(a, steps) for a in range(len(LEARNED_ARMS))]
+        loss, _, probe_obs = run_lr_curves(task, np.stack(curves), r, probe_lane=len(candidates))
+        base_loss[row], arm_loss[row] = loss[: len(candidates)], loss[len(candidates):]
+        contexts[row] = probe.context(probe_obs, adaptive=task.optimizer == "adamw")
+        if have_sf:
+            sf_loss[row] = [run_schedulefree(task, peak, r)[0] for peak in PEAKS]
+        print(f"tune task {t} run {r} ({task.family}/{task.dataset}/{task.optimizer}, {steps} steps): "
+              f"best baseline {base_loss[row].min():.4f}, best arm {arm_loss[row].min():.4f} ({time.time() - started:.0f} s)")
+    best_per_run = np.minimum(base_loss.min(axis=1), arm_loss.min(axis=1))
+    if have_sf:
+        best_per_run = np.minimum(best_per_run, sf_loss.min(axis=1))
 
-    # 2. Learn a policy on the tune tasks.
-    policy, history = train_learned_policy(
-        tune_tasks, best_per_task, (best_name, tuned[best_name]["log10_peak"]),
-        generations=args.generations, population=args.population, tasks_per_generation=args.tasks_per_generation, seed=args.seed,
-    )
-    provenance = {"made_by": f"tunegym bench lr --out {args.out} --tune-seeds {args.tune_seeds} --generations {args.generations} "
-                             f"--population {args.population} --seed {args.seed}" + (" --smoke" if args.smoke else ""),
-                  "tune_seeds": list(range(args.tune_seeds)), "distribution": seen.describe() | {"params": str(seen.params)}}
-    policy.save(out / "lr-schedule.pt", provenance=provenance)
+    # 2. Per-optimizer peaks of the baselines, divergence-averse score.
+    def score(losses: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return (_log_ratio(losses[rows], best_per_run[rows, None]).mean(axis=0)
+                + DIVERGENCE_WEIGHT * (losses[rows] >= DIVERGED_LOSS).mean(axis=0))
+
+    tuned: dict[str, dict[str, Any]] = {}
+    methods_base = list(SCHEDULES) + (["schedulefree_adamw"] if have_sf else [])
+    for name in methods_base:
+        tuned[name] = {"log10_peak": {}, "tune_score": {}}
+        for opt in OPTIMIZERS:
+            rows = np.flatnonzero(optimizer_of == opt)
+            if rows.size == 0:
+                tuned[name]["log10_peak"][opt], tuned[name]["tune_score"][opt] = 0.0, float("nan")
+                continue
+            if name == "schedulefree_adamw":
+                s = score(sf_loss, rows)
+                j = int(np.argmin(s))
+                tuned[name]["log10_peak"][opt], tuned[name]["tune_score"][opt] = PEAKS[j], float(s[j])
+            else:
+                idx = [i for i, (n, _) in enumerate(candidates) if n == name]
+                s = score(base_loss[:, idx], rows)
+                j = int(np.argmin(s))
+                tuned[name]["log10_peak"][opt], tuned[name]["tune_score"][opt] = candidates[idx[j]][1], float(s[j])
+        counts = {opt: int(np.sum(optimizer_of == opt)) for opt in OPTIMIZERS}
+        tuned[name]["overall_score"] = float(sum(counts[o] * tuned[name]["tune_score"][o] for o in OPTIMIZERS if counts[o])
+                                             / max(1, sum(counts.values())))
+    best_name = min(methods_base, key=lambda n: tuned[n]["overall_score"])
+    print(f"tuned peaks: { {k: v['log10_peak'] for k, v in tuned.items()} }; best on tune runs: {best_name}")
+
+    # 3. The bandit learns which arm to play from the probe context (bandit feedback, replayed tune runs).
+    rewards = np.stack([arm_rewards(arm_loss[i], best_per_run[i]) for i in range(len(tune_runs))])
+    tuner, history = train_probe_tuner(contexts, rewards, rounds=args.rounds, seed=args.seed, alpha=args.alpha)
+    chosen = np.array([tuner.choose(c) for c in contexts])
+    tune_learned_score = float(np.mean(_log_ratio(arm_loss[np.arange(len(tune_runs)), chosen], best_per_run)
+                                       + DIVERGENCE_WEIGHT * (arm_loss[np.arange(len(tune_runs)), chosen] >= DIVERGED_LOSS)))
+    command = (f"tunegym bench lr --out {args.out} --seeds {args.seeds} --runs {args.runs} --rounds {args.rounds} "
+               f"--alpha {args.alpha} --seed {args.seed}" + (" --smoke" if args.smoke else "")
+               + (f" --save-policy {args.save_policy}" if args.save_policy else ""))
+    provenance = {"made_by": command, "tune_seeds": list(split.tune), "runs_per_task": args.runs,
+                  "distribution": seen.describe() | {"params": str(seen.params)}, "bandit": "LinUCB", "alpha": args.alpha}
+    tuner.save(out / "lr-schedule.pt", provenance=provenance)
     if args.save_policy:
-        policy.save(args.save_policy, provenance=provenance)
+        tuner.save(args.save_policy, provenance=provenance)
 
-    # 3. Test: every method on every test task (run 0; never seen during tuning).
+    # 4. Test: every method on every test task (run 0 of test seeds; never seen while tuning).
     results: dict[str, Any] = {}
+    goal: dict[str, Any] = {}
     per_task: dict[str, list[dict[str, Any]]] = {}
-    for split, tasks in test_sets.items():
-        methods = list(SCHEDULES) + (["schedulefree_adamw"] if have_sf else []) + ["learned"]
+    methods = methods_base + ["learned"]
+    for split_name, tasks in test_sets.items():
         loss = {m: [] for m in methods}
         acc = {m: [] for m in methods}
         rows = []
         for task in tasks:
-            l_b, a_b = run_schedules(task, [(n, tuned[n]["log10_peak"]) for n in SCHEDULES])
+            l_b, a_b = run_schedules(task, [(n, tuned[n]["log10_peak"][task.optimizer]) for n in SCHEDULES])
             for i, n in enumerate(SCHEDULES):
                 loss[n].append(l_b[i]); acc[n].append(a_b[i])
             if have_sf:
-                l_sf, a_sf = run_schedulefree(task, tuned["schedulefree_adamw"]["log10_peak"])
+                l_sf, a_sf = run_schedulefree(task, tuned["schedulefree_adamw"]["log10_peak"][task.optimizer])
                 loss["schedulefree_adamw"].append(l_sf); acc["schedulefree_adamw"].append(a_sf)
-            l_p, a_p = run_policies(task, [policy])
-            loss["learned"].append(l_p[0]); acc["learned"].append(a_p[0])
-            rows.append({"task": task.describe(), **{m: loss[m][-1] for m in methods}})
-        best = np.min([loss[m] for m in methods if m != "learned"], axis=0)
-        results[split] = {m: _summary(np.array(loss[m]), np.array(acc[m]), np.exp(_log_ratio(np.array(loss[m]), best))) for m in methods}
-        per_task[split] = rows
-    payload = {"tuned": tuned, "best_on_tune": best_name, "cem_history": history, "results": results, "per_task": per_task,
-               "tune_seeds": list(range(args.tune_seeds)), "test_seeds": list(range(100, 100 + args.test_seeds)),
-               "wall_s": time.time() - started, "smoke": bool(args.smoke)}
+            l_p, a_p = run_tuner(task, tuner)
+            loss["learned"].append(l_p); acc["learned"].append(a_p)
+            rows.append({"task": task.describe(), "learned_arm": list(LEARNED_ARMS[tuner.arm]) if tuner.arm is not None else None,
+                         **{m: loss[m][-1] for m in methods}})
+        arrays = {m: np.array(loss[m]) for m in methods}
+        best = np.min([arrays[m] for m in methods_base], axis=0)
+        results[split_name] = {m: _summary(arrays[m], np.array(acc[m]), np.exp(_log_ratio(arrays[m], best))) for m in methods}
+        from tunegym.tuning.stats import iqm
+
+        hindsight = min(methods_base, key=lambda m: iqm(arrays[m]))
+        goal[split_name] = {"best_on_tune": best_name, "vs_best_on_tune": _paired(arrays["learned"], arrays[best_name]),
+                            "best_in_hindsight": hindsight, "vs_best_in_hindsight": _paired(arrays["learned"], arrays[hindsight]),
+                            "learned_iqm_loss": iqm(arrays["learned"]), "best_on_tune_iqm_loss": iqm(arrays[best_name]),
+                            "best_in_hindsight_iqm_loss": iqm(arrays[hindsight])}
+        per_task[split_name] = rows
+    payload = {"command": command, "seed_split": split.as_dict(), "runs_per_task": args.runs, "tuned": tuned,
+               "best_on_tune": best_name, "learned_tune_score": tune_learned_score, "learned_arms": [list(a) for a in LEARNED_ARMS],
+               "tune_arm_choices": [list(LEARNED_ARMS[c]) for c in chosen], "bandit_history": history, "results": results,
+               "goal": goal, "per_task": per_task, "wall_s": time.time() - started, "smoke": bool(args.smoke)}
     (out / "lr.json").write_text(json.dumps(payload, indent=1, default=float))
-    lines = [f"# tunegym bench lr{' (smoke)' if args.smoke else ''}", "",
-             f"Tuned log10 peak multipliers: {json.dumps({k: v['log10_peak'] for k, v in tuned.items()})}; best on tune tasks: {best_name}.", ""]
-    for split in test_sets:
-        lines += [f"## {split} test tasks ({args.test_seeds})", "",
-                  "| method | IQM val loss [95% CI] | IQM val acc [95% CI] | IQM loss / best tuned baseline [95% CI] | diverged |",
+    lines = [f"# tunegym bench lr{' (smoke)' if args.smoke else ''}", "", f"Command: `{command}`", "",
+             f"Tuned log10 peaks per optimizer: {json.dumps({k: v['log10_peak'] for k, v in tuned.items()})}; "
+             f"best on tune runs: {best_name} (score {tuned[best_name]['overall_score']:.3f}); learned on tune runs: {tune_learned_score:.3f}.", ""]
+    for split_name in test_sets:
+        g = goal[split_name]
+        lines += [f"## {split_name} test tasks ({len(test_sets[split_name])})", "",
+                  "| method | IQM val loss [95% CI] | IQM val acc [95% CI] | IQM loss / per-task best baseline [95% CI] | diverged |",
                   "|---|---|---|---|---|"]
-        for m, s in sorted(results[split].items(), key=lambda kv: kv[1]["iqm_loss_ratio_to_best_baseline"]):
+        for m, s in sorted(results[split_name].items(), key=lambda kv: kv[1]["iqm_val_loss"]):
             lines.append(f"| {m} | {s['iqm_val_loss']:.4f} [{s['ci_val_loss'][0]:.4f}, {s['ci_val_loss'][1]:.4f}] | "
                          f"{s['iqm_val_accuracy']:.3f} [{s['ci_val_accuracy'][0]:.3f}, {s['ci_val_accuracy'][1]:.3f}] | "
                          f"{s['iqm_loss_ratio_to_best_baseline']:.3f} [{s['ci_loss_ratio'][0]:.3f}, {s['ci_loss_ratio'][1]:.3f}] | {s['diverged']} |")
+        for key, label in (("vs_best_on_tune", f"best on tune runs ({g['best_on_tune']})"),
+                           ("vs_best_in_hindsight", f"best on this split in hindsight ({g['best_in_hindsight']})")):
+            p = g[key]
+            lines.append(f"\nLearned / {label}: IQM ratio {p['iqm_ratio']:.3f} [{p['ci_ratio'][0]:.3f}, {p['ci_ratio'][1]:.3f}], "
+                         f"wins/ties/losses {p['wins']}/{p['ties']}/{p['losses']}.")
         lines.append("")
     (out / "lr.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
