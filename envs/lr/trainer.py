@@ -279,6 +279,9 @@ class SingleTrainer:
         self._rng = _batch_rng(task, self.run)
         self._update = _Update(task, [p.detach() for p in self.model.parameters()])
         self.group_names, self.group_of_param = layer_groups(self.model)
+        self._group_index = torch.as_tensor(self.group_of_param, dtype=torch.long)
+        # Gradient norm of each layer group at the last step (what a per-layer LR agent observes).
+        self.group_grad_norms = np.full(self.n_groups, np.nan)
         self.active = True
         self.first_loss = float("nan")
         self.steps = 0
@@ -304,7 +307,10 @@ class SingleTrainer:
         loss.backward()
         grads = [p.grad.detach() for p in params]
         loss_value = float(loss.detach())
-        grad_norm = float(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
+        squares = torch.stack([g.pow(2).sum() for g in grads])
+        grad_norm = float(torch.sqrt(squares.sum()))
+        group_squares = torch.zeros(self.n_groups, dtype=squares.dtype).index_add_(0, self._group_index, squares.cpu())
+        self.group_grad_norms = group_squares.sqrt().numpy().astype(np.float64)
         if self.steps == 0:
             self.first_loss = loss_value
         self.steps += 1

@@ -24,6 +24,12 @@ MULTIAGENT_ENVS: tuple[EnvSpec, ...] = (
         None,
         "[PettingZoo] one SOR relaxation factor per block of rows, one agent per block; shared sweep cost",
     ),
+    EnvSpec(
+        "tunegym/LRGroups-v0",
+        "tunegym.envs.multiagent.lr:LRGroupsParallelEnv",
+        None,
+        "[PettingZoo] one LR multiplier per layer of one torch training run, one agent per layer; shared loss reward",
+    ),
 )
 
 ENV_IDS: tuple[str, ...] = tuple(spec.id for spec in MULTIAGENT_ENVS)
