@@ -61,7 +61,8 @@ def env_steps(task: TrainingTask, decision_interval: int, num_envs: int | None) 
                 env.reset(options={"instance": task})
 
         return _rate(step, 2.0)
-    vec = LRScheduleVectorEnv(num_envs, device="cpu", decision_interval=decision_interval)
+    # Autoreset off: every run ends together and the whole batch restarts on the same task, so no step is a bare reset.
+    vec = LRScheduleVectorEnv(num_envs, device="cpu", decision_interval=decision_interval, autoreset_mode="disabled")
     vec.reset(options={"instance": task})
     actions = np.full(num_envs, 3)
 

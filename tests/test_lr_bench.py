@@ -43,7 +43,7 @@ def test_tuner_in_the_env_reproduces_its_planned_arm() -> None:
 
 
 def test_bench_lr_smoke_writes_every_method_and_a_loadable_tuner(tmp_path: Path) -> None:
-    args = argparse.Namespace(out=str(tmp_path), seeds="tune=0-1,test=100-101", runs=1, rounds=60, alpha=0.5,
+    args = argparse.Namespace(out=str(tmp_path), seeds="tune=0-1,test=100-101", runs=1, rounds=60,
                               save_policy=None, seed=0, smoke=True)
     assert run(args) == 0
     payload = json.loads((tmp_path / "lr.json").read_text())

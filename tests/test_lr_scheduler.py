@@ -109,3 +109,34 @@ def test_policy_acts_in_the_continuous_env() -> None:
         action, _ = policy.predict(obs)
         obs, reward, terminated, _, info = env.step(action)
     assert info["optimizer_steps"] == 20 and reward < 0
+
+
+def test_probe_tuner_probes_then_follows_one_arm_and_round_trips(tmp_path) -> None:
+    from tunegym.agents.lr_scheduler import CONTEXT_NAMES, ProbeScheduleTuner, is_adaptive_optimizer
+
+    arms = [("constant", -1.0), ("cosine", 0.0)]
+    theta = np.zeros((2, 1 + len(CONTEXT_NAMES)))
+    theta[1, 1] = 1.0  # arm 1 wins for Adam-like optimizers (context[0] = 1 scales to +1), arm 0 for SGD
+    tuner = ProbeScheduleTuner(arms, theta, np.ones(2), decision_interval=5, probe_decisions=2, probe_log10=-1.5)
+    tuner.save(tmp_path / "probe.pt")
+    model = nn.Linear(4, 2)
+    adam = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    assert is_adaptive_optimizer(adam) and not is_adaptive_optimizer(torch.optim.SGD(model.parameters(), lr=0.1))
+    scheduler = LearnedLRScheduler(adam, str(tmp_path / "probe.pt"), total_steps=40)
+    lrs = []
+    for _ in range(40):
+        adam.zero_grad()
+        loss = model(torch.randn(8, 4)).pow(2).mean()
+        loss.backward()
+        adam.step()
+        scheduler.observe(loss)
+        scheduler.step()
+        lrs.append(adam.param_groups[0]["lr"])
+    assert lrs[0] == pytest.approx(1e-2 * 10**-1.5)  # probe
+    assert scheduler.tuner.arm == 1 and lrs[12] == pytest.approx(1e-2, rel=0.1) and lrs[-1] < 0.1 * lrs[12]  # cosine decays
+    state = scheduler.state_dict()
+    again = LearnedLRScheduler(torch.optim.AdamW(model.parameters(), lr=1e-2), str(tmp_path / "probe.pt"), total_steps=40)
+    again.load_state_dict(state)
+    assert again.tuner.arm == 1 and again.tuner.decisions == scheduler.tuner.decisions
+    sgd_scheduler = LearnedLRScheduler(torch.optim.SGD(model.parameters(), lr=0.1), str(tmp_path / "probe.pt"), total_steps=40)
+    assert sgd_scheduler.tuner.adaptive is False

@@ -16,7 +16,9 @@ Protocol (seeds from :class:`~tunegym.tuning.seeds.SeedSplit`; tuning never sees
   (:class:`~tunegym.agents.bandits.contextual.LinUCB`) on the probe's context (optimizer kind, loss level,
   noise and trend, gradient-norm level and noise). The bandit learns online with bandit feedback (only the
   played arm's reward) over ``--rounds`` rounds that replay the tune runs; every arm of a run is trained
-  once, as one vmapped batch, so a round costs a table look-up instead of a training run. Reward:
+  once, as one vmapped batch, so a round costs a table look-up instead of a training run. LinUCB's
+  exploration width and feature degree come from ``BANDIT_GRID`` by 4-fold cross-validation over the
+  tune *tasks* (train on the runs of three quarters, score the greedy policy on the rest). Reward:
   ``-min(ln(val loss / best on that run), 5)``, minus 1 more if the run diverged. The shipped tuner is the
   bandit's greedy policy; at test time it runs in ``LRSchedule-v0`` (continuous action) like any policy.
 * Score: final validation loss and accuracy per test task (a diverged run, or one whose validation loss
@@ -47,7 +49,7 @@ from tunegym.tuning.seeds import SeedSplit
 __all__ = ["register", "run", "schedule_factors", "SCHEDULES", "LEARNED_ARMS", "train_probe_tuner"]
 
 PEAKS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0)  # log10 multipliers of the base LR
-LEARNED_FAMILIES = ("constant", "cosine", "linear", "wsd")
+LEARNED_FAMILIES = ("constant", "step", "cosine", "linear", "wsd")
 LEARNED_PEAKS = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0)
 LEARNED_ARMS = tuple((family, peak) for family in LEARNED_FAMILIES for peak in LEARNED_PEAKS)
 PROBE_DECISIONS = 2
@@ -165,14 +167,14 @@ def arm_rewards(loss: np.ndarray, best: float) -> np.ndarray:
 
 
 def train_probe_tuner(contexts: np.ndarray, rewards: np.ndarray, *, rounds: int, seed: int, alpha: float = 0.5,
-                      log=print) -> tuple[Any, list[dict[str, float]]]:
+                      degree: int = 1, log=print) -> tuple[Any, list[dict[str, float]]]:
     """LinUCB on replayed tune runs: round t draws a run, the bandit sees its context, plays one arm, and
     learns only that arm's reward. Returns the greedy :class:`ProbeScheduleTuner` and a learning curve."""
     from tunegym.agents.bandits.contextual import LinUCB
     from tunegym.agents.lr_scheduler import CONTEXT_HIGH, CONTEXT_LOW
 
-    tuner = _untrained_tuner()
-    bandit = LinUCB(len(LEARNED_ARMS), {"alpha": alpha, "ridge": 1.0, "degree": tuner.degree}, seed=seed,
+    tuner = _untrained_tuner(degree)
+    bandit = LinUCB(len(LEARNED_ARMS), {"alpha": alpha, "ridge": 1.0, "degree": degree}, seed=seed,
                     context_low=CONTEXT_LOW, context_high=CONTEXT_HIGH)
     rng = stream(seed, "bandit-replay")
     history, window = [], []
@@ -188,6 +190,40 @@ def train_probe_tuner(contexts: np.ndarray, rewards: np.ndarray, *, rounds: int,
     tuner.theta = np.linalg.solve(bandit.gram, bandit.targets[..., None])[..., 0]
     tuner.counts = bandit.counts.copy()
     return tuner, history
+
+
+BANDIT_GRID = tuple((alpha, degree) for alpha in (0.25, 1.0) for degree in (1, 2))
+CV_FOLDS = 4
+
+
+def _policy_score(arm_loss: np.ndarray, best: np.ndarray, chosen: np.ndarray) -> float:
+    """The divergence-averse score of playing ``chosen[i]`` on run i (mean ln ratio + weight x diverged share)."""
+    played = arm_loss[np.arange(len(chosen)), chosen]
+    return float(np.mean(_log_ratio(played, best) + DIVERGENCE_WEIGHT * (played >= DIVERGED_LOSS)))
+
+
+def select_bandit_config(contexts: np.ndarray, rewards: np.ndarray, arm_loss: np.ndarray, best: np.ndarray,
+                         task_of_run: np.ndarray, *, rounds: int, seed: int, log=print) -> tuple[tuple[float, int], dict[str, float]]:
+    """(alpha, degree) of LinUCB by cross-validation over *tune tasks*: train on the runs of 3/4 of the tasks,
+    score the greedy policy on the held-out tasks' runs. Test tasks play no part."""
+    tasks = np.unique(task_of_run)
+    fold_of_task = {int(t): i % CV_FOLDS for i, t in enumerate(tasks)}
+    fold = np.array([fold_of_task[int(t)] for t in task_of_run])
+    scores: dict[str, float] = {}
+    for alpha, degree in BANDIT_GRID:
+        held_out = []
+        for f in range(min(CV_FOLDS, len(tasks))):
+            train, test = fold != f, fold == f
+            if not train.any() or not test.any():
+                continue
+            tuner, _ = train_probe_tuner(contexts[train], rewards[train], rounds=max(1, int(rounds * train.mean())), seed=seed,
+                                         alpha=alpha, degree=degree, log=lambda *_: None)
+            chosen = np.array([tuner.choose(c) for c in contexts[test]])
+            held_out.append(_policy_score(arm_loss[test], best[test], chosen) * test.sum())
+        scores[f"alpha={alpha},degree={degree}"] = float(np.sum(held_out) / len(contexts))
+        log(f"  CV alpha={alpha} degree={degree}: held-out score {scores[f'alpha={alpha},degree={degree}']:.3f}")
+    alpha, degree = min(BANDIT_GRID, key=lambda c: scores[f"alpha={c[0]},degree={c[1]}"])
+    return (alpha, degree), scores
 
 
 def _summary(losses: np.ndarray, accs: np.ndarray, ratios: np.ndarray) -> dict[str, Any]:
@@ -216,7 +252,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", default="tune=0-15,test=100-109", help="SeedSplit: tune tasks and test tasks (per distribution)")
     parser.add_argument("--runs", type=int, default=2, help="training runs per tune task (other init/minibatches)")
     parser.add_argument("--rounds", type=int, default=4000, help="bandit rounds (replayed tune runs)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="LinUCB exploration width")
     parser.add_argument("--save-policy", default=None, help="also write the learned tuner here (e.g. agents/pretrained/lr-schedule.pt)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiny tasks (CI)")
@@ -295,15 +330,18 @@ def run(args: argparse.Namespace) -> int:
 
     # 3. The bandit learns which arm to play from the probe context (bandit feedback, replayed tune runs).
     rewards = np.stack([arm_rewards(arm_loss[i], best_per_run[i]) for i in range(len(tune_runs))])
-    tuner, history = train_probe_tuner(contexts, rewards, rounds=args.rounds, seed=args.seed, alpha=args.alpha)
+    task_of_run = np.array([t for t, _ in tune_runs])
+    (alpha, degree), cv_scores = select_bandit_config(contexts, rewards, arm_loss, best_per_run, task_of_run,
+                                                      rounds=args.rounds, seed=args.seed)
+    tuner, history = train_probe_tuner(contexts, rewards, rounds=args.rounds, seed=args.seed, alpha=alpha, degree=degree)
     chosen = np.array([tuner.choose(c) for c in contexts])
-    tune_learned_score = float(np.mean(_log_ratio(arm_loss[np.arange(len(tune_runs)), chosen], best_per_run)
-                                       + DIVERGENCE_WEIGHT * (arm_loss[np.arange(len(tune_runs)), chosen] >= DIVERGED_LOSS)))
+    tune_learned_score = _policy_score(arm_loss, best_per_run, chosen)
     command = (f"tunegym bench lr --out {args.out} --seeds {args.seeds} --runs {args.runs} --rounds {args.rounds} "
-               f"--alpha {args.alpha} --seed {args.seed}" + (" --smoke" if args.smoke else "")
+               f"--seed {args.seed}" + (" --smoke" if args.smoke else "")
                + (f" --save-policy {args.save_policy}" if args.save_policy else ""))
     provenance = {"made_by": command, "tune_seeds": list(split.tune), "runs_per_task": args.runs,
-                  "distribution": seen.describe() | {"params": str(seen.params)}, "bandit": "LinUCB", "alpha": args.alpha}
+                  "distribution": seen.describe() | {"params": str(seen.params)}, "bandit": "LinUCB", "alpha": alpha,
+                  "degree": degree, "cv_scores": cv_scores}
     tuner.save(out / "lr-schedule.pt", provenance=provenance)
     if args.save_policy:
         tuner.save(args.save_policy, provenance=provenance)
@@ -340,13 +378,15 @@ def run(args: argparse.Namespace) -> int:
                             "best_in_hindsight_iqm_loss": iqm(arrays[hindsight])}
         per_task[split_name] = rows
     payload = {"command": command, "seed_split": split.as_dict(), "runs_per_task": args.runs, "tuned": tuned,
-               "best_on_tune": best_name, "learned_tune_score": tune_learned_score, "learned_arms": [list(a) for a in LEARNED_ARMS],
+               "best_on_tune": best_name, "learned_tune_score": tune_learned_score,
+               "bandit_config": {"alpha": alpha, "degree": degree}, "bandit_cv_scores": cv_scores, "learned_arms": [list(a) for a in LEARNED_ARMS],
                "tune_arm_choices": [list(LEARNED_ARMS[c]) for c in chosen], "bandit_history": history, "results": results,
                "goal": goal, "per_task": per_task, "wall_s": time.time() - started, "smoke": bool(args.smoke)}
     (out / "lr.json").write_text(json.dumps(payload, indent=1, default=float))
     lines = [f"# tunegym bench lr{' (smoke)' if args.smoke else ''}", "", f"Command: `{command}`", "",
              f"Tuned log10 peaks per optimizer: {json.dumps({k: v['log10_peak'] for k, v in tuned.items()})}; "
-             f"best on tune runs: {best_name} (score {tuned[best_name]['overall_score']:.3f}); learned on tune runs: {tune_learned_score:.3f}.", ""]
+             f"best on tune runs: {best_name} (score {tuned[best_name]['overall_score']:.3f}); learned on tune runs: {tune_learned_score:.3f} "
+             f"(LinUCB alpha={alpha}, degree={degree}, chosen by {CV_FOLDS}-fold CV over tune tasks: {json.dumps(cv_scores)}).", ""]
     for split_name in test_sets:
         g = goal[split_name]
         lines += [f"## {split_name} test tasks ({len(test_sets[split_name])})", "",
