@@ -44,7 +44,7 @@ def test_tuner_in_the_env_reproduces_its_planned_arm() -> None:
 
 def test_bench_lr_smoke_writes_every_method_and_a_loadable_tuner(tmp_path: Path) -> None:
     args = argparse.Namespace(out=str(tmp_path), seeds="tune=0-1,test=100-101", runs=1, rounds=60,
-                              save_policy=None, seed=0, smoke=True)
+                              save_policy=str(tmp_path / "shipped.pt"), seed=0, smoke=True)
     assert run(args) == 0
     payload = json.loads((tmp_path / "lr.json").read_text())
     for split in ("seen", "unseen"):
@@ -53,6 +53,11 @@ def test_bench_lr_smoke_writes_every_method_and_a_loadable_tuner(tmp_path: Path)
         assert all(np.isfinite(m["iqm_val_loss"]) for m in methods.values())
         assert set(payload["tuned"]["cosine"]["log10_peak"]) == {"sgd", "adamw"}
     assert set(payload["seed_split"]["tune"]).isdisjoint(payload["seed_split"]["test"])
+    card = json.loads((tmp_path / "shipped.json").read_text())
+    assert card["kind"] == "lr-schedule-bandit" and "--save-policy" in card["made_by"][0]
+    from tunegym.agents.tuners import load_tuner
+
+    assert isinstance(load_tuner(tmp_path / "shipped.pt"), ProbeScheduleTuner)
     tuner = load_schedule_tuner(tmp_path / "lr-schedule.pt")
     assert isinstance(tuner, ProbeScheduleTuner) and tuner.counts.sum() == 60
     tuner.reset(adaptive=True)

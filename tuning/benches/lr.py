@@ -246,6 +246,33 @@ def _paired(learned: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
             "wins": int(np.sum(ratio < 0.99)), "ties": int(np.sum(np.abs(ratio - 1) <= 0.01)), "losses": int(np.sum(ratio > 1.01))}
 
 
+def write_tuner_card(policy_path: str | Path, payload: dict[str, Any]) -> Path:
+    """The ``NAME.json`` beside a saved tuner: what it is, the command that made it, how it scored (from ``payload``)."""
+    policy_path = Path(policy_path)
+    goal = payload["goal"]
+    card = {
+        "name": policy_path.stem,
+        "kind": "lr-schedule-bandit",
+        "summary": ("ProbeScheduleTuner: 20-step probe at 0.1x the initial LR, then one schedule family x peak multiplier "
+                    f"of {len(payload['learned_arms'])} arms chosen from the probe's loss / gradient-norm statistics and the "
+                    "optimizer kind by a LinUCB contextual bandit; for LearnedLRScheduler."),
+        "made_by": [payload["command"]],
+        "training": (f"LinUCB (alpha={payload['bandit_config']['alpha']}, degree={payload['bandit_config']['degree']}, "
+                     f"chosen by CV over tune tasks), {len(payload['bandit_history']) and payload['bandit_history'][-1]['round']} "
+                     f"replayed rounds over standard_distribution tune seeds {payload['seed_split']['tune'][0]}-"
+                     f"{payload['seed_split']['tune'][-1]} x {payload['runs_per_task']} runs"),
+        "evaluation": {
+            "report": "benchmarks/lr.md",
+            **{f"{split}_learned_over_{g['best_on_tune']}_iqm_ratio": g["vs_best_on_tune"]["iqm_ratio"] for split, g in goal.items()},
+            **{f"{split}_learned_over_best_in_hindsight_{g['best_in_hindsight']}_iqm_ratio": g["vs_best_in_hindsight"]["iqm_ratio"]
+               for split, g in goal.items()},
+        },
+    }
+    out = policy_path.with_suffix(".json")
+    out.write_text(json.dumps(card, indent=2) + "\n")
+    return out
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("lr", help="LR schedules (tuned peak per optimizer) vs a bandit-learned LR scheduler")
     parser.add_argument("--out", default="runs/bench-lr")
@@ -383,6 +410,8 @@ def run(args: argparse.Namespace) -> int:
                "tune_arm_choices": [list(LEARNED_ARMS[c]) for c in chosen], "bandit_history": history, "results": results,
                "goal": goal, "per_task": per_task, "wall_s": time.time() - started, "smoke": bool(args.smoke)}
     (out / "lr.json").write_text(json.dumps(payload, indent=1, default=float))
+    if args.save_policy:
+        write_tuner_card(args.save_policy, json.loads((out / "lr.json").read_text()))
     lines = [f"# tunegym bench lr{' (smoke)' if args.smoke else ''}", "", f"Command: `{command}`", "",
              f"Tuned log10 peaks per optimizer: {json.dumps({k: v['log10_peak'] for k, v in tuned.items()})}; "
              f"best on tune runs: {best_name} (score {tuned[best_name]['overall_score']:.3f}); learned on tune runs: {tune_learned_score:.3f} "
