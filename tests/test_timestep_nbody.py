@@ -25,6 +25,17 @@ def test_energy_error_shrinks_sixteenfold_when_eta_halves():
     assert all(12.0 < r < 20.0 for r in ratios), ratios
 
 
+def test_energy_error_keeps_falling_below_the_old_round_off_floor():
+    # Test instance 103 forms a tight binary ~10 au from the origin. Without compensated corrector updates and
+    # offset-based pair differences its error *grew* from 1e-9.2 (η=1e-3) to 1e-8.3 (η=2.15e-4).
+    from tunegym.envs.core.seeding import stream
+
+    inst = next(PaperThreeBodyDistribution().sequence(stream(103, "instances")))
+    coarse, fine = (abs(simulate(inst.masses, inst.positions, inst.velocities, 10.0, eta, G=inst.G).energy_error)
+                    for eta in (1e-3, 2.15e-4))
+    assert fine < 10**-13.5 and fine < coarse / 10**1.5, (coarse, fine)
+
+
 def test_momentum_and_centre_of_mass_velocity_are_conserved():
     inst = PaperThreeBodyDistribution().sample(np.random.default_rng(3))
     result = simulate(inst.masses, inst.positions, inst.velocities, 2.0, 1e-2)
