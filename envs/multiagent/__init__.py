@@ -30,6 +30,12 @@ MULTIAGENT_ENVS: tuple[EnvSpec, ...] = (
         None,
         "[PettingZoo] one LR multiplier per layer of one torch training run, one agent per layer; shared loss reward",
     ),
+    EnvSpec(
+        "tunegym/StepOrder-v0",
+        "tunegym.envs.multiagent.timestep:StepOrderParallelEnv",
+        None,
+        "[PettingZoo] ODE integration: one agent sets the controller gain, one the RK pair (3(2) or 5(4))",
+    ),
 )
 
 ENV_IDS: tuple[str, ...] = tuple(spec.id for spec in MULTIAGENT_ENVS)

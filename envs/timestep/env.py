@@ -25,7 +25,9 @@ __all__ = [
     "DEFAULT_ETAS",
     "OBSERVATION_NAMES",
     "ThreeBodyEnv",
+    "LAGRANGIAN_OBSERVATION_NAMES",
     "energy_reward",
+    "lagrangian_reward",
     "local_reward",
     "make_three_body",
 ]
@@ -40,6 +42,13 @@ OBSERVATION_NAMES = (
     "log10_speed_1", "log10_speed_2", "log10_speed_3",
     "log10_timestep_criterion", "log10_energy_error", "log10_energy_error_change", "log10_previous_eta",
 )
+#: ``observation="lagrangian"``: what the last action cost and how error-prone its interval was (both log10).
+#: ``work = n·η`` (force evaluations times η, ≈ the interval's length in units of the step criterion) and
+#: ``error_per_work = |δE| / (n · η⁵)``: with ``n ≈ work/η`` and ``|δE| ≈ c·η⁴`` the second is ``c / work``,
+#: the one number that fixes the interval's best η under a Lagrangian of cost and error.
+LAGRANGIAN_OBSERVATION_NAMES = ("log10_work", "log10_error_per_work")
+_LAGRANGIAN_LOW = np.array([-3.0, -8.0], dtype=np.float32)
+_LAGRANGIAN_HIGH = np.array([5.0, 14.0], dtype=np.float32)
 _LOW = np.array([-8.0] * 9 + [-12.0, -20.0, -20.0, -4.0], dtype=np.float32)
 _HIGH = np.array([4.0] * 9 + [4.0, 2.0, 2.0, -1.0], dtype=np.float32)
 _FLOOR = 1e-20
@@ -73,6 +82,21 @@ def local_reward(error_change: float, force_evaluations: int, *, local_target: f
     return -cost_weight * math.log10(1.0 + force_evaluations) - local_error_weight * excess
 
 
+def lagrangian_reward(error_change: float, force_evaluations: int, *, lagrange_multiplier: float = 1e14) -> float:
+    """Per-action reward of ``reward_mode="lagrangian"`` (ours)::
+
+        r = -log10(force_evaluations + λ · |δE|)
+
+    Maximising it per interval minimises that interval's term of the Lagrangian ``Σ n_i + λ Σ |δE_i|`` (total
+    force evaluations plus λ times a bound on the final energy error). With ``n ≈ work/η`` and
+    ``|δE| ≈ c·η⁴`` its best η is ``(work / (4 λ c))^(1/5)``: it depends on the interval only through
+    ``c / work``, which ``observation="lagrangian"`` reports for the last interval. The log keeps rewards of
+    intervals with 10 and 10⁵ evaluations on one scale (a per-arm regression of the reward on features of
+    ``c/work`` and ``work`` is then additive).
+    """
+    return -math.log10(max(force_evaluations + lagrange_multiplier * abs(error_change), 1.0))
+
+
 class ThreeBodyEnv(gym.Env):
     """Choose the time-step parameter η of a 4th-order Hermite integrator every ``action_interval`` years.
 
@@ -101,6 +125,11 @@ class ThreeBodyEnv(gym.Env):
     earns ``-failure_penalty`` (5000) and terminates. ``reward_mode="local"``: :func:`local_reward` of this
     action's own energy-error change and force evaluations (``local_target`` 1e-13, ``cost_weight`` 1,
     ``local_error_weight`` 3) — a per-action signal that myopic learners (bandits) can credit.
+    ``reward_mode="lagrangian"``: :func:`lagrangian_reward` (``lagrange_multiplier`` λ, default 1e14), whose
+    per-interval optimum is the η that minimises force evaluations + λ·|ΔE| over a run.
+
+    ``observation="lagrangian"`` replaces the 13 values by the two of :data:`LAGRANGIAN_OBSERVATION_NAMES`
+    (from the last action; ``Box([-3, -8], [5, 14])``), which predict the best η of the next interval.
 
     ## Info
     ``force_evaluations`` (this action), ``total_force_evaluations``, ``steps``, ``eta``, ``energy_error``
@@ -120,10 +149,12 @@ class ThreeBodyEnv(gym.Env):
     ``distribution``, ``action``, ``etas``, ``eta_low``/``eta_high`` (1e-4, 1e-1), ``action_interval`` (0.1),
     ``episode_length`` (100), ``energy_limit`` (0.1), ``failure_penalty`` (5000), ``energy_weight``,
     ``energy_reference``, ``step_weight``, ``reward_mode``, ``local_target``, ``cost_weight``,
-    ``local_error_weight``, ``max_steps_per_action`` (200,000).
+    ``local_error_weight``, ``lagrange_multiplier`` (1e14), ``observation`` ("paper"), ``max_steps_per_action``
+    (200,000).
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. (Later, same id: ``reward_mode="lagrangian"`` and ``observation="lagrangian"`` added,
+      defaults unchanged; the integrator's round-off floor removed, so errors below ~1e-11 differ.)
     """
 
     metadata = {"render_modes": []}
@@ -147,11 +178,20 @@ class ThreeBodyEnv(gym.Env):
         local_target: float = 1e-13,
         cost_weight: float = 1.0,
         local_error_weight: float = 3.0,
+        lagrange_multiplier: float = 1e14,
+        observation: str = "paper",
         max_steps_per_action: int = 200_000,
     ) -> None:
-        if reward_mode not in ("paper", "local"):
-            raise ConfigError(f"reward_mode must be 'paper' or 'local', got {reward_mode!r}", value=reward_mode)
-        self.reward_mode = reward_mode
+        if reward_mode not in ("paper", "local", "lagrangian"):
+            raise ConfigError(f"reward_mode must be 'paper', 'local' or 'lagrangian', got {reward_mode!r}",
+                              value=reward_mode)
+        if observation not in ("paper", "lagrangian"):
+            raise ConfigError(f"observation must be 'paper' or 'lagrangian', got {observation!r}", value=observation)
+        if not (math.isfinite(lagrange_multiplier) and lagrange_multiplier > 0):
+            raise ConfigError(f"lagrange_multiplier must be positive, got {lagrange_multiplier!r}",
+                              value=lagrange_multiplier)
+        self.reward_mode, self.observation_kind = reward_mode, observation
+        self.lagrange_multiplier = float(lagrange_multiplier)
         self.local_weights = {"local_target": float(local_target), "cost_weight": float(cost_weight),
                               "local_error_weight": float(local_error_weight)}
         if action not in ("discrete", "continuous"):
@@ -184,7 +224,10 @@ class ThreeBodyEnv(gym.Env):
             eta_bounds = (self.eta_low, self.eta_high)
         low, high = _LOW.copy(), _HIGH.copy()
         low[-1], high[-1] = math.log10(eta_bounds[0]), math.log10(eta_bounds[1])
+        if observation == "lagrangian":
+            low, high = _LAGRANGIAN_LOW.copy(), _LAGRANGIAN_HIGH.copy()
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self._last_evaluations = 0
         self._stream: Any = None
         self.current_instance: NBodyInstance | None = None
         self.state: HermiteState | None = None
@@ -210,6 +253,7 @@ class ThreeBodyEnv(gym.Env):
         self.state = HermiteState(inst.masses, inst.positions, inst.velocities, G=inst.G)
         self._previous_eta = float(self.etas[0]) if self.action_kind == "discrete" else self.eta_low
         self._last_change = 0.0
+        self._last_evaluations = 0
         self._actions = 0
         return self._observation(), {"instance_id": inst.instance_id}
 
@@ -225,6 +269,7 @@ class ThreeBodyEnv(gym.Env):
         if not math.isfinite(energy_error):  # unreachable in practice: the kernel stops on non-finite states
             energy_error, status = 1.0, "diverged"
         self._last_change = abs(energy_error - before_error)
+        self._last_evaluations = state.force_evaluations - before_evals
         self._previous_eta = eta
         self._actions += 1
         failed = status != "ok" or abs(energy_error) > self.energy_limit
@@ -234,6 +279,9 @@ class ThreeBodyEnv(gym.Env):
             reward = -self.failure_penalty
         elif self.reward_mode == "paper":
             reward = energy_reward(energy_error, eta, **self.reward_weights)
+        elif self.reward_mode == "lagrangian":
+            reward = lagrangian_reward(self._last_change, self._last_evaluations,
+                                       lagrange_multiplier=self.lagrange_multiplier)
         else:
             reward = local_reward(self._last_change, state.force_evaluations - before_evals, **self.local_weights)
         info = {
@@ -275,6 +323,21 @@ class ThreeBodyEnv(gym.Env):
         return np.array([math.log10(eta)], dtype=np.float32)
 
     def _observation(self) -> np.ndarray:
+        if self.observation_kind == "lagrangian":
+            return self._lagrangian_observation()
+        return self._paper_observation()
+
+    def _lagrangian_observation(self) -> np.ndarray:
+        if self._last_evaluations == 0:  # before the first action: the centre of the box
+            obs = (_LAGRANGIAN_LOW + _LAGRANGIAN_HIGH) / 2.0
+        else:
+            eta, n = self._previous_eta, float(self._last_evaluations)
+            work = n * eta
+            error_per_work = max(self._last_change, _FLOOR) / (n * eta**5)
+            obs = np.array([math.log10(work), math.log10(error_per_work)])
+        return np.clip(obs, _LAGRANGIAN_LOW, _LAGRANGIAN_HIGH).astype(np.float32)
+
+    def _paper_observation(self) -> np.ndarray:
         s = self.state
         x, v = s.positions, s.velocities
         pairs = [(0, 1), (0, 2), (1, 2)] if x.shape[0] == 3 else [(i, j) for i in range(x.shape[0])

@@ -36,6 +36,7 @@ __all__ = [
     "make_problem",
     "reference_solution",
     "solve_ivp_baseline",
+    "switch_method",
 ]
 
 
@@ -306,6 +307,25 @@ class BogackiShampine32(EmbeddedRungeKutta):
 
 #: Method names (SciPy's) -> classes.
 METHODS: dict[str, type[EmbeddedRungeKutta]] = {"RK45": DormandPrince54, "RK23": BogackiShampine32}
+
+
+def switch_method(solver: EmbeddedRungeKutta, method: str) -> EmbeddedRungeKutta:
+    """The same integration (t, y, f, counters, tolerances) continued by the pair ``method``.
+
+    Both pairs are FSAL on the same ``f(t, y)``, so the switch costs no RHS evaluation; the counters carry over,
+    so cost stays one total. Returns ``solver`` itself when it already is ``method``. Used by
+    ``tunegym/StepOrder-v0``, whose order agent picks the pair per step.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; choices: {sorted(METHODS)}", value=method)
+    cls = METHODS[method]
+    if type(solver) is cls:
+        return solver
+    other = cls.__new__(cls)
+    other.__dict__.update(solver.__dict__)
+    other.y, other.f = solver.y.copy(), solver.f.copy()
+    other.K = np.empty((cls.n_stages + 1, solver.y.size))
+    return other
 
 
 # -- controllers ------------------------------------------------------------------------------------------
