@@ -13,7 +13,8 @@ from tunegym.envs.core.seeding import stream
 from tunegym.envs.mip.instances import MIPFamilyDistribution, MIPInstance
 from tunegym.envs.mip.lns import OPERATORS, OUTCOMES, LNSConfig, LNSProcess, best_known_objective
 
-__all__ = ["MIPLNSEnv", "DESTROY_RATES", "BALANS_REWARDS", "FEATURE_NAMES", "make_lns", "make_lns_rate"]
+__all__ = ["MIPLNSEnv", "SearchFeatures", "DESTROY_RATES", "BALANS_REWARDS", "FEATURE_NAMES", "make_lns",
+           "make_lns_rate"]
 
 DESTROY_RATES = (0.1, 0.3, 0.5, 0.7, 0.9)
 BALANS_REWARDS = (8.0, 4.0, 2.0, 1.0)  # [new best, better than current, accepted, rejected]
@@ -22,6 +23,46 @@ STATE_FEATURES = ("progress", "best_gap_to_lp_bound", "current_vs_best", "incumb
                   "temperature", "last_destroy_rate")
 FEATURE_NAMES = SHAPE_FEATURES + STATE_FEATURES + tuple(f"reward_ema_{o}" for o in OPERATORS) \
     + tuple(f"success_rate_{o}" for o in OPERATORS)
+
+
+class SearchFeatures:
+    """The observation of an LNS search: model shape, incumbent state and per-operator history.
+
+    Shared by :class:`MIPLNSEnv` and the deploy path (:class:`tunegym.agents.LNSSolver`), so a policy sees
+    the same features in training and in use. ``record`` after each step, ``observe`` for the vector.
+    """
+
+    def __init__(self, max_steps: int, reward_kind: str = "improvement", reward_levels=BALANS_REWARDS,
+                 temperature: float = 0.05, ema: float = 0.3) -> None:
+        self.max_steps, self.reward_kind, self.reward_levels = int(max_steps), reward_kind, tuple(reward_levels)
+        self.temperature, self.ema = float(temperature), float(ema)
+        n = len(OPERATORS)
+        self.reward_avg, self.tries, self.successes = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.steps, self.last_rate = 0, 0.0
+
+    def record(self, operator: str, rate: float, reward: float, outcome: str) -> None:
+        k = OPERATORS.index(operator)
+        self.tries[k] += 1
+        self.successes[k] += outcome in ("new_best", "better")
+        self.reward_avg[k] = (1 - self.ema) * self.reward_avg[k] + self.ema * reward
+        self.steps += 1
+        self.last_rate = rate
+
+    def observe(self, p: LNSProcess) -> np.ndarray:
+        inst = p.inst
+        m = inst.matrix
+        shape = [np.log10(inst.num_cols + 1) / 7, np.log10(inst.num_rows + 1) / 7, inst.integer.mean(),
+                 m.nnz / max(inst.num_cols * inst.num_rows, 1)]
+        best, cur, bound = p.best_objective, p.current_objective, p.lp_bound
+        scale = max(abs(best), abs(bound), 1e-9)
+        idx = p.int_idx
+        disagree = float(np.mean(np.abs(p.current[idx] - np.round(p.lp_solution[idx])) > 0.5)) if len(idx) else 0.0
+        state = [min(self.steps / self.max_steps, 1.0), (best - bound) / scale, (cur - best) / scale, disagree,
+                 p.temperature / max(self.temperature, 1e-12), self.last_rate]
+        top = max(self.reward_levels) if self.reward_kind == "graded" else 1.0
+        hist = list(self.reward_avg / max(top, 1e-12)) + list(self.successes / np.maximum(self.tries, 1))
+        obs = np.nan_to_num(np.array(shape + state + hist, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
+        return np.clip(obs, 0.0, 1.0).astype(np.float32)
 
 
 class MIPLNSEnv(gym.Env):
@@ -129,9 +170,8 @@ class MIPLNSEnv(gym.Env):
         self.instance = inst
         self.reference = best_known_objective(inst)
         self.process = LNSProcess(inst, self._env_rng, self.config, reference=self.reference)
-        n = len(OPERATORS)
-        self.reward_avg, self.tries, self.successes = np.zeros(n), np.zeros(n), np.zeros(n)
-        self.steps, self.last_rate = 0, 0.0
+        self.features = SearchFeatures(self.max_steps, self.reward_kind, self.reward_levels,
+                                       self.config.temperature, self.ema)
         return self._observation(), self._info(None)
 
     def step(self, action: Any):
@@ -146,30 +186,12 @@ class MIPLNSEnv(gym.Env):
         else:
             scale = max(abs(self.reference) if self.reference is not None else 0.0, abs(before), 1e-9)
             reward = (before - p.best_objective) / scale
-        k = OPERATORS.index(operator)
-        self.tries[k] += 1
-        self.successes[k] += result.outcome in ("new_best", "better")
-        self.reward_avg[k] = (1 - self.ema) * self.reward_avg[k] + self.ema * reward
-        self.steps += 1
-        self.last_rate = rate
-        truncated = self.steps >= self.max_steps
+        self.features.record(operator, rate, reward, result.outcome)
+        truncated = self.features.steps >= self.max_steps
         return self._observation(), float(reward), False, truncated, self._info(result)
 
     def _observation(self) -> np.ndarray:
-        p, inst = self.process, self.instance
-        m = inst.matrix
-        shape = [np.log10(inst.num_cols + 1) / 7, np.log10(inst.num_rows + 1) / 7, inst.integer.mean(),
-                 m.nnz / max(inst.num_cols * inst.num_rows, 1)]
-        best, cur, bound = p.best_objective, p.current_objective, p.lp_bound
-        scale = max(abs(best), abs(bound), 1e-9)
-        idx = p.int_idx
-        disagree = float(np.mean(np.abs(p.current[idx] - np.round(p.lp_solution[idx])) > 0.5)) if len(idx) else 0.0
-        state = [self.steps / self.max_steps, (best - bound) / scale, (cur - best) / scale, disagree,
-                 p.temperature / max(self.config.temperature, 1e-12), self.last_rate]
-        top = max(self.reward_levels) if self.reward_kind == "graded" else 1.0
-        hist = list(self.reward_avg / max(top, 1e-12)) + list(self.successes / np.maximum(self.tries, 1))
-        obs = np.nan_to_num(np.array(shape + state + hist, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
-        return np.clip(obs, 0.0, 1.0).astype(np.float32)
+        return self.features.observe(self.process)
 
     def _info(self, result) -> dict[str, Any]:
         p = self.process

@@ -17,9 +17,12 @@ import highspy
 import numpy as np
 
 from tunegym.envs.core.errors import ActionError, ConfigError, InstanceError
-from tunegym.envs.mip.instances import INF, MIPInstance, lp_relaxation, new_highs
+from tunegym.envs.mip.instances import (
+    INF, InfeasibleModelError, MIPInstance, UnboundedRelaxationError, lp_relaxation, new_highs,
+)
 
-__all__ = ["OPERATORS", "LNSConfig", "StepResult", "LNSProcess", "best_known_objective", "primal_gap"]
+__all__ = ["OPERATORS", "LNSConfig", "StepResult", "LNSProcess", "NoFeasibleStartError", "best_known_objective",
+           "primal_gap"]
 
 OPERATORS = ("mutation", "rins", "rens", "dins", "local_branching", "proximity", "random_objective",
              "crossover", "constraint")
@@ -35,6 +38,11 @@ def primal_gap(value: float | None, reference: float | None) -> float:
     if value * reference < 0:
         return 1.0
     return min(1.0, abs(value - reference) / max(abs(value), abs(reference)))
+
+
+class NoFeasibleStartError(InstanceError):
+    """The start (HiGHS on the full model within its limits) found no feasible point and the model has no
+    trivial one."""
 
 
 _BEST_KNOWN: dict[tuple[str, int], float | None] = {}
@@ -58,6 +66,9 @@ class LNSConfig:
     start: str = "auto"  # "trivial": the generator's feasible point; "highs": HiGHS on the full model;
     # "auto": trivial where the generator has one, else HiGHS
     start_nodes: int = 1  # node limit of the HiGHS start
+    # Wall-clock caps (seconds) for the deploy path and benchmarks; None inside the env (determinism).
+    start_time_limit: float | None = None  # the HiGHS start run
+    lp_time_limit: float | None = None  # the LP relaxation RINS/RENS/DINS need (computed on first use)
     sub_nodes: int = 50  # per sub-MIP
     sub_iterations: int = 20000  # simplex iterations per sub-MIP
     acceptance: str = "hill_climbing"  # or "simulated_annealing"
@@ -101,7 +112,7 @@ class LNSProcess:
         self._all_cols = np.arange(inst.num_cols, dtype=np.int32)
         self._csr = inst.matrix.tocsr()
         self.binary = inst.integer & (inst.col_lower == 0) & (inst.col_upper == 1)
-        self.lp_solution, self.lp_bound = lp_relaxation(inst)
+        self._lp: tuple[np.ndarray | None, float] | None = None  # computed on first use (see lp_solution)
         self.highs_time = 0.0
         self.wall_start = time.perf_counter()
         self.nodes = self.lp_iterations = 0
@@ -113,21 +124,51 @@ class LNSProcess:
         self.integral_time = 0.0
         self._last_time = 0.0
 
+    # --- LP relaxation (lazy: only RINS/RENS/DINS and the observation need it) ----------------------
+    def _relaxation(self, time_limit: float | None = None) -> tuple[np.ndarray | None, float]:
+        """Solve the LP relaxation once, within ``lp_time_limit`` and ``time_limit`` (the tighter)."""
+        if self._lp is None:
+            limits = [v for v in (self.config.lp_time_limit, time_limit) if v is not None]
+            t = time.perf_counter()
+            self._lp = lp_relaxation(self.inst, min(limits) if limits else None)
+            self.highs_time += time.perf_counter() - t
+        return self._lp
+
+    @property
+    def lp_solution(self) -> np.ndarray:
+        """LP-relaxation point; the incumbent where the LP was not solved within ``lp_time_limit``."""
+        x, _ = self._relaxation()
+        return self.current if x is None else x
+
+    @property
+    def lp_bound(self) -> float:
+        """LP-relaxation value (a lower bound); ``-inf`` where the LP was not solved in time."""
+        return self._relaxation()[1]
+
     # --- start ---------------------------------------------------------------------------------------
     def _start(self) -> tuple[np.ndarray, np.ndarray]:
         if self.config.start != "highs" and self.inst.feasible_point is not None:
             x = self.inst.feasible_point.astype(float).copy()
             return x, x.copy()
-        h = self.inst.to_highs(mip_max_nodes=self.config.start_nodes)
+        limits = {"mip_max_nodes": self.config.start_nodes}
+        if self.config.start_time_limit is not None:
+            limits["time_limit"] = max(float(self.config.start_time_limit), 1e-3)
+        h = self.inst.to_highs(**limits)
         t = time.perf_counter()
         h.run()
         self.highs_time += time.perf_counter() - t
-        self.nodes += int(h.getInfo().mip_node_count)
+        self.nodes += int(max(h.getInfo().mip_node_count, 0))
+        status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kInfeasible:
+            raise InfeasibleModelError(f"{self.inst.name}: the model is infeasible", value=self.inst.name)
+        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            raise UnboundedRelaxationError(f"{self.inst.name}: the model (or its LP relaxation) is unbounded",
+                                           value=self.inst.name)
         x = np.array(h.getSolution().col_value)
         if len(x) != self.inst.num_cols or self.inst.violation(x) > self.config.feasibility_tol:
             if self.inst.feasible_point is None:
-                raise InstanceError(f"{self.inst.name}: no feasible start within {self.config.start_nodes} nodes",
-                                    value=self.inst.name)
+                raise NoFeasibleStartError(f"{self.inst.name}: no feasible start within {self.config.start_nodes} "
+                                           f"nodes / {self.config.start_time_limit} s", value=self.inst.name)
             x = self.inst.feasible_point.astype(float).copy()
         x[self.inst.integer] = np.round(x[self.inst.integer])
         return x, x.copy()
@@ -154,7 +195,8 @@ class LNSProcess:
         return self.rng.choice(pool, count, replace=False)
 
     def _freed(self, operator: str, rate: float) -> np.ndarray:
-        idx, inc, lp = self.int_idx, self.current, self.lp_solution
+        idx, inc = self.int_idx, self.current
+        lp = self.lp_solution if operator in ("rins", "rens", "dins") else None
         k = int(round(rate * len(idx)))
         if operator in ("mutation", "random_objective", "proximity", "local_branching"):
             return self._sample(idx, k)
@@ -180,13 +222,17 @@ class LNSProcess:
         raise ActionError(f"unknown LNS operator {operator!r}; known: {OPERATORS}", value=operator)
 
     # --- one step -------------------------------------------------------------------------------------
-    def step(self, operator: str, destroy_rate: float) -> StepResult:
+    def step(self, operator: str, destroy_rate: float, time_limit: float | None = None) -> StepResult:
+        """One destroy-and-repair step. ``time_limit`` (seconds) caps the sub-MIP on top of its node limit
+        (deploy path and benchmarks; the env never passes one, so its trajectories are deterministic)."""
         if operator not in OPERATORS:
             raise ActionError(f"unknown LNS operator {operator!r}; known: {OPERATORS}", value=operator)
         if not np.isfinite(destroy_rate) or not 0 < destroy_rate <= 1:
             raise ActionError(f"destroy_rate must be in (0, 1], got {destroy_rate!r}", value=destroy_rate)
         t0 = time.perf_counter()
         inst, h, inc = self.inst, self.highs, self.current
+        if operator in ("rins", "rens", "dins"):
+            self._relaxation(time_limit)  # first use: solve the LP within this step's time
         freed = self._freed(operator, destroy_rate)
         keep = inst.integer.copy()
         keep[freed] = False
@@ -228,6 +274,7 @@ class LNSProcess:
         if objective is not inst.cost:
             h.changeColsCost(inst.num_cols, all_cols, objective)
         t = time.perf_counter()
+        h.setOptionValue("time_limit", INF if time_limit is None else max(float(time_limit), 1e-3))
         h.setSolution(inst.num_cols, all_cols, inc.astype(float))
         h.run()
         info = h.getInfo()

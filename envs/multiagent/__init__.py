@@ -31,6 +31,12 @@ MULTIAGENT_ENVS: tuple[EnvSpec, ...] = (
         "[PettingZoo] one LR multiplier per layer of one torch training run, one agent per layer; shared loss reward",
     ),
     EnvSpec(
+        "tunegym/LNSOperatorRate-v0",
+        "tunegym.envs.multiagent.mip:LNSOperatorRateParallelEnv",
+        None,
+        "[PettingZoo] MIP LNS: one agent picks the destroy operator, one the destroy rate (MIPLNSRate-v0's process)",
+    ),
+    EnvSpec(
         "tunegym/StepOrder-v0",
         "tunegym.envs.multiagent.timestep:StepOrderParallelEnv",
         None,
