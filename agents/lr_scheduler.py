@@ -155,7 +155,8 @@ class ProbeScheduleTuner:
     loss relative std, log loss change, log10 gradient norm, gradient-norm relative std]`` from that
     observation and picks ``argmax_a theta[a] . phi(context)`` (``phi``: the additive Chebyshev basis of
     :func:`~tunegym.agents.bandits.contextual.chebyshev_features` on the context scaled to [-1, 1]; arms
-    never tried during training are excluded). Arm ``a = (family, log10 peak)`` then gives
+    never tried during training are excluded), or, with ``default_arms`` (per optimizer kind: the tuned
+    baseline's arm) and ``pessimism > 0``, the conservative rule of :meth:`choose`. Arm ``a = (family, log10 peak)`` then gives
     ``log10 multiplier = peak + log10(schedule_factor(family, p'))``, ``p'`` the progress over the steps
     left after the probe, clipped into ``[log10_low, log10_high]``.
 
@@ -165,6 +166,7 @@ class ProbeScheduleTuner:
     """
 
     def __init__(self, arms: list[tuple[str, float]], theta: np.ndarray, counts: np.ndarray, *, degree: int = 1,
+                 gram_inv: np.ndarray | None = None, default_arms: tuple[int, int] | None = None, pessimism: float = 0.0,
                  decision_interval: int = 10, probe_decisions: int = 2, probe_log10: float = -1.0,
                  log10_low: float = -3.0, log10_high: float = 1.0, metadata: dict[str, Any] | None = None) -> None:
         theta = np.asarray(theta, dtype=np.float64)
@@ -173,6 +175,17 @@ class ProbeScheduleTuner:
         if not arms or theta.shape != (len(arms), dim) or counts.shape != (len(arms),):
             raise ConfigError(f"theta must be [n_arms, {dim}] and counts [n_arms] for {len(arms)} arms",
                               value=(theta.shape, counts.shape))
+        if gram_inv is not None:
+            gram_inv = np.asarray(gram_inv, dtype=np.float64)
+            if gram_inv.shape != (len(arms), dim, dim):
+                raise ConfigError(f"gram_inv must be [n_arms, {dim}, {dim}]", value=gram_inv.shape)
+        if default_arms is not None and not all(0 <= int(a) < len(arms) for a in default_arms):
+            raise ConfigError(f"default_arms must be arm indices, got {default_arms}", value=default_arms)
+        if not (np.isfinite(pessimism) and pessimism >= 0):
+            raise ConfigError(f"pessimism must be >= 0, got {pessimism}", value=pessimism)
+        self.gram_inv = gram_inv
+        self.default_arms = None if default_arms is None else tuple(int(a) for a in default_arms)
+        self.pessimism = float(pessimism)
         if decision_interval < 1 or probe_decisions < 1 or not log10_low < log10_high:
             raise ConfigError("need decision_interval >= 1, probe_decisions >= 1, log10_low < log10_high",
                               value=(decision_interval, probe_decisions, log10_low, log10_high))
@@ -208,13 +221,26 @@ class ProbeScheduleTuner:
         return np.concatenate([[1.0 if flag else 0.0], obs[_CONTEXT_INDEX]])
 
     def choose(self, context: np.ndarray) -> int:
-        """The greedy arm for a context (the bandit's ``predict(deterministic=True)``)."""
+        """The arm for a context: greedy, or conservative when there is a default arm and ``pessimism > 0``.
+
+        Conservative (safe policy improvement over a tuned baseline, as in conservative contextual bandits,
+        Kazerouni et al., NeurIPS 2017): the tuner leaves the default arm of its optimizer kind (the tuned
+        baseline) only for an arm whose lower confidence bound ``theta_a . phi - pessimism x
+        sqrt(phi' A_a^-1 phi)`` beats the default's estimate; in contexts unlike the training ones the
+        widths grow and it stays with the default.
+        """
         from tunegym.agents.bandits.contextual import chebyshev_features
 
         scaled = 2.0 * (np.clip(context, CONTEXT_LOW, CONTEXT_HIGH) - CONTEXT_LOW) / (CONTEXT_HIGH - CONTEXT_LOW) - 1.0
-        values = self.theta @ chebyshev_features(scaled, self.degree)
+        phi = chebyshev_features(scaled, self.degree)
+        values = self.theta @ phi
         values = np.where(self.counts > 0, values, -np.inf) if self.counts.any() else values
-        return int(np.argmax(values))
+        if self.default_arms is None or self.gram_inv is None or self.pessimism == 0.0:
+            return int(np.argmax(values))
+        default = self.default_arms[1 if context[0] > 0.5 else 0]
+        lower = values - self.pessimism * np.sqrt(np.maximum(np.einsum("i,aij,j->a", phi, self.gram_inv, phi), 0.0))
+        best = int(np.argmax(lower))
+        return best if lower[best] > values[default] else int(default)
 
     def arm_log10(self, arm: int, progress: float, choice_progress: float) -> float:
         """The log10 multiplier arm ``arm`` sets at ``progress`` when it was chosen at ``choice_progress``."""
@@ -259,9 +285,13 @@ class ProbeScheduleTuner:
             "arms": [[f, p] for f, p in self.arms], "degree": self.degree, "decision_interval": self.decision_interval,
             "probe_decisions": self.probe_decisions, "probe_log10": self.probe_log10, "log10_low": self.log10_low,
             "log10_high": self.log10_high, "context_names": list(CONTEXT_NAMES), "feature_names": list(FEATURE_NAMES),
+            "default_arms": None if self.default_arms is None else list(self.default_arms), "pessimism": self.pessimism,
             **self.metadata, **(provenance or {}),
         }
-        save_tuner_file(path, BANDIT_KIND, metadata, {"theta": self.theta, "counts": self.counts})
+        arrays = {"theta": self.theta, "counts": self.counts}
+        if self.gram_inv is not None:
+            arrays["gram_inv"] = self.gram_inv
+        save_tuner_file(path, BANDIT_KIND, metadata, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "ProbeScheduleTuner":
@@ -269,7 +299,10 @@ class ProbeScheduleTuner:
         try:
             if list(metadata["context_names"]) != list(CONTEXT_NAMES) or list(metadata["feature_names"]) != list(FEATURE_NAMES):
                 raise CheckpointError(f"{str(path)!r} was trained on another context: {metadata['context_names']}", value=str(path))
+            defaults = metadata.get("default_arms")
             tuner = cls([(f, p) for f, p in metadata["arms"]], arrays["theta"], arrays["counts"], degree=int(metadata["degree"]),
+                        gram_inv=arrays.get("gram_inv"), default_arms=None if defaults is None else tuple(defaults),
+                        pessimism=float(metadata.get("pessimism", 0.0)),
                         decision_interval=int(metadata["decision_interval"]), probe_decisions=int(metadata["probe_decisions"]),
                         probe_log10=float(metadata["probe_log10"]), log10_low=float(metadata["log10_low"]),
                         log10_high=float(metadata["log10_high"]), metadata=metadata)
@@ -277,7 +310,7 @@ class ProbeScheduleTuner:
             raise
         except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise CheckpointError(f"{str(path)!r} is not a valid {BANDIT_KIND} tuner: {exc}", value=str(path)) from exc
-        if not np.all(np.isfinite(tuner.theta)):
+        if not np.all(np.isfinite(tuner.theta)) or (tuner.gram_inv is not None and not np.all(np.isfinite(tuner.gram_inv))):
             raise CheckpointError(f"{str(path)!r} holds non-finite weights", value=str(path))
         return tuner
 

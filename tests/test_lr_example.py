@@ -16,3 +16,16 @@ def test_example_trains_an_out_of_distribution_regressor_with_the_shipped_schedu
     learned, cosine = module.main(["--steps", "80"])
     assert math.isfinite(learned) and math.isfinite(cosine)
     assert learned < 1.0  # the regressor learned something (the target's variance is about 1)
+
+
+def test_shipped_lr_schedule_is_the_bandit_tuner_made_by_bench_lr():
+    import json
+
+    from tunegym.agents.lr_scheduler import ProbeScheduleTuner
+    from tunegym.agents.tuners import load_tuner, pretrained_path
+
+    tuner = load_tuner("pretrained:lr-schedule")
+    assert isinstance(tuner, ProbeScheduleTuner) and tuner.counts.sum() > 0
+    card = json.loads(pretrained_path("lr-schedule").with_suffix(".json").read_text())
+    assert card["kind"] == "lr-schedule-bandit"
+    assert card["made_by"][0].startswith("tunegym bench lr ") and "--save-policy agents/pretrained/lr-schedule.pt" in card["made_by"][0]

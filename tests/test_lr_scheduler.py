@@ -140,3 +140,19 @@ def test_probe_tuner_probes_then_follows_one_arm_and_round_trips(tmp_path) -> No
     assert again.tuner.arm == 1 and again.tuner.decisions == scheduler.tuner.decisions
     sgd_scheduler = LearnedLRScheduler(torch.optim.SGD(model.parameters(), lr=0.1), str(tmp_path / "probe.pt"), total_steps=40)
     assert sgd_scheduler.tuner.adaptive is False
+
+
+def test_conservative_probe_tuner_keeps_the_baseline_arm_where_it_is_unsure() -> None:
+    from tunegym.agents.lr_scheduler import CONTEXT_NAMES, ProbeScheduleTuner
+
+    dim = 1 + len(CONTEXT_NAMES)
+    theta = np.zeros((2, dim))
+    theta[1, 0] = 0.2  # arm 1 looks a little better than the default arm 0 everywhere
+    sure = ProbeScheduleTuner([("step", 0.0), ("cosine", 0.5)], theta, np.ones(2), gram_inv=np.stack([np.eye(dim) * 1e-4] * 2),
+                              default_arms=(0, 0), pessimism=3.0)
+    unsure = ProbeScheduleTuner([("step", 0.0), ("cosine", 0.5)], theta, np.ones(2), gram_inv=np.stack([np.eye(dim)] * 2),
+                                default_arms=(0, 0), pessimism=3.0)
+    context = np.zeros(dim - 1)
+    assert sure.choose(context) == 1 and unsure.choose(context) == 0
+    unsure.pessimism = 0.0
+    assert unsure.choose(context) == 1  # greedy

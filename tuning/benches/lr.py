@@ -16,9 +16,13 @@ Protocol (seeds from :class:`~tunegym.tuning.seeds.SeedSplit`; tuning never sees
   (:class:`~tunegym.agents.bandits.contextual.LinUCB`) on the probe's context (optimizer kind, loss level,
   noise and trend, gradient-norm level and noise). The bandit learns online with bandit feedback (only the
   played arm's reward) over ``--rounds`` rounds that replay the tune runs; every arm of a run is trained
-  once, as one vmapped batch, so a round costs a table look-up instead of a training run. LinUCB's
-  exploration width and feature degree come from ``BANDIT_GRID`` by 4-fold cross-validation over the
-  tune *tasks* (train on the runs of three quarters, score the greedy policy on the rest). Reward:
+  once, as one vmapped batch, so a round costs a table look-up instead of a training run. The shipped
+  tuner is conservative around the best tuned baseline: per optimizer kind its default arm is that
+  baseline (family and tuned peak), and it leaves it only for an arm whose lower confidence bound beats
+  it (``ProbeScheduleTuner.choose``). LinUCB's exploration width and feature degree and the pessimism
+  come from ``BANDIT_GRID`` x ``PESSIMISM_GRID`` by leave-one-family-out cross-validation over the tune
+  tasks (hold out e.g. every char-model run, train on the rest, score on it): the tune-side stand-in
+  for the unseen distribution. Reward:
   ``-min(ln(val loss / best on that run), 5)``, minus 1 more if the run diverged. The shipped tuner is the
   bandit's greedy policy; at test time it runs in ``LRSchedule-v0`` (continuous action) like any policy.
 * Score: final validation loss and accuracy per test task (a diverged run, or one whose validation loss
@@ -167,9 +171,11 @@ def arm_rewards(loss: np.ndarray, best: float) -> np.ndarray:
 
 
 def train_probe_tuner(contexts: np.ndarray, rewards: np.ndarray, *, rounds: int, seed: int, alpha: float = 0.5,
-                      degree: int = 1, log=print) -> tuple[Any, list[dict[str, float]]]:
+                      degree: int = 1, default_arms: tuple[int, int] | None = None, pessimism: float = 0.0,
+                      log=print) -> tuple[Any, list[dict[str, float]]]:
     """LinUCB on replayed tune runs: round t draws a run, the bandit sees its context, plays one arm, and
-    learns only that arm's reward. Returns the greedy :class:`ProbeScheduleTuner` and a learning curve."""
+    learns only that arm's reward. Returns the :class:`ProbeScheduleTuner` that plays the bandit's estimates
+    (greedy, or conservative around ``default_arms`` with ``pessimism``) and a learning curve."""
     from tunegym.agents.bandits.contextual import LinUCB
     from tunegym.agents.lr_scheduler import CONTEXT_HIGH, CONTEXT_LOW
 
@@ -189,11 +195,14 @@ def train_probe_tuner(contexts: np.ndarray, rewards: np.ndarray, *, rounds: int,
             window = []
     tuner.theta = np.linalg.solve(bandit.gram, bandit.targets[..., None])[..., 0]
     tuner.counts = bandit.counts.copy()
+    tuner.gram_inv = np.linalg.inv(bandit.gram)
+    tuner.default_arms = None if default_arms is None else tuple(int(a) for a in default_arms)
+    tuner.pessimism = float(pessimism)
     return tuner, history
 
 
-BANDIT_GRID = tuple((alpha, degree) for alpha in (0.25, 1.0) for degree in (1, 2))
-CV_FOLDS = 4
+BANDIT_GRID = tuple((alpha, degree) for alpha in (0.25, 1.0, 3.0) for degree in (1, 2))
+PESSIMISM_GRID = (0.0, 1.0, 3.0, 10.0)
 
 
 def _policy_score(arm_loss: np.ndarray, best: np.ndarray, chosen: np.ndarray) -> float:
@@ -203,27 +212,54 @@ def _policy_score(arm_loss: np.ndarray, best: np.ndarray, chosen: np.ndarray) ->
 
 
 def select_bandit_config(contexts: np.ndarray, rewards: np.ndarray, arm_loss: np.ndarray, best: np.ndarray,
-                         task_of_run: np.ndarray, *, rounds: int, seed: int, log=print) -> tuple[tuple[float, int], dict[str, float]]:
-    """(alpha, degree) of LinUCB by cross-validation over *tune tasks*: train on the runs of 3/4 of the tasks,
-    score the greedy policy on the held-out tasks' runs. Test tasks play no part."""
-    tasks = np.unique(task_of_run)
-    fold_of_task = {int(t): i % CV_FOLDS for i, t in enumerate(tasks)}
-    fold = np.array([fold_of_task[int(t)] for t in task_of_run])
+                         group_of_run: np.ndarray, default_arms: tuple[int, int], *, rounds: int, seed: int,
+                         log=print) -> tuple[tuple[float, int, float], dict[str, float]]:
+    """(alpha, degree, pessimism) by leave-one-family-out cross-validation over the *tune* tasks.
+
+    Each fold holds out every run of one task family (e.g. all char-model tasks), trains the bandit on the
+    others and scores the tuner on the held-out family: a stand-in, inside the tune seeds, for the unseen
+    task distribution of the test. Test tasks play no part.
+    """
+    groups = sorted(set(group_of_run.tolist()))
     scores: dict[str, float] = {}
     for alpha, degree in BANDIT_GRID:
-        held_out = []
-        for f in range(min(CV_FOLDS, len(tasks))):
-            train, test = fold != f, fold == f
-            if not train.any() or not test.any():
+        held_out = {beta: 0.0 for beta in PESSIMISM_GRID}
+        for group in groups:
+            test = group_of_run == group
+            train = ~test
+            if not train.any():
                 continue
             tuner, _ = train_probe_tuner(contexts[train], rewards[train], rounds=max(1, int(rounds * train.mean())), seed=seed,
-                                         alpha=alpha, degree=degree, log=lambda *_: None)
-            chosen = np.array([tuner.choose(c) for c in contexts[test]])
-            held_out.append(_policy_score(arm_loss[test], best[test], chosen) * test.sum())
-        scores[f"alpha={alpha},degree={degree}"] = float(np.sum(held_out) / len(contexts))
-        log(f"  CV alpha={alpha} degree={degree}: held-out score {scores[f'alpha={alpha},degree={degree}']:.3f}")
-    alpha, degree = min(BANDIT_GRID, key=lambda c: scores[f"alpha={c[0]},degree={c[1]}"])
-    return (alpha, degree), scores
+                                         alpha=alpha, degree=degree, default_arms=default_arms, log=lambda *_: None)
+            for beta in PESSIMISM_GRID:
+                tuner.pessimism = beta
+                chosen = np.array([tuner.choose(c) for c in contexts[test]])
+                held_out[beta] += _policy_score(arm_loss[test], best[test], chosen) * test.sum() / len(contexts)
+        for beta in PESSIMISM_GRID:
+            scores[f"alpha={alpha},degree={degree},pessimism={beta}"] = float(held_out[beta])
+            log(f"  CV alpha={alpha} degree={degree} pessimism={beta}: held-out-family score {held_out[beta]:.3f}")
+    key = min(scores, key=scores.get)
+    parts = dict(item.split("=") for item in key.split(","))
+    return (float(parts["alpha"]), int(parts["degree"]), float(parts["pessimism"])), scores
+
+
+def default_arms_for(tuned: dict[str, Any], best_name: str, arm_loss: np.ndarray, best: np.ndarray,
+                     optimizer_of: np.ndarray) -> tuple[int, int]:
+    """Per optimizer kind (SGD, AdamW): the arm that is the best tuned baseline (its family at its tuned
+    peak) if the arm set has it, else the arm with the best tune score for that optimizer."""
+    out = []
+    for opt in OPTIMIZERS:
+        target = (best_name, tuned[best_name]["log10_peak"][opt])
+        if target in LEARNED_ARMS:
+            out.append(LEARNED_ARMS.index(target))
+            continue
+        rows = np.flatnonzero(optimizer_of == opt)
+        if rows.size == 0:
+            out.append(0)
+            continue
+        score = _log_ratio(arm_loss[rows], best[rows, None]).mean(axis=0) + DIVERGENCE_WEIGHT * (arm_loss[rows] >= DIVERGED_LOSS).mean(axis=0)
+        out.append(int(np.argmin(score)))
+    return out[0], out[1]
 
 
 def _summary(losses: np.ndarray, accs: np.ndarray, ratios: np.ndarray) -> dict[str, Any]:
@@ -258,7 +294,8 @@ def write_tuner_card(policy_path: str | Path, payload: dict[str, Any]) -> Path:
                     "optimizer kind by a LinUCB contextual bandit; for LearnedLRScheduler."),
         "made_by": [payload["command"]],
         "training": (f"LinUCB (alpha={payload['bandit_config']['alpha']}, degree={payload['bandit_config']['degree']}, "
-                     f"chosen by CV over tune tasks), {len(payload['bandit_history']) and payload['bandit_history'][-1]['round']} "
+                     f"pessimism={payload['bandit_config']['pessimism']} around default arms "
+                     f"{payload['bandit_config']['default_arms']}, chosen by leave-one-family-out CV over tune tasks), {len(payload['bandit_history']) and payload['bandit_history'][-1]['round']} "
                      f"replayed rounds over standard_distribution tune seeds {payload['seed_split']['tune'][0]}-"
                      f"{payload['seed_split']['tune'][-1]} x {payload['runs_per_task']} runs"),
         "evaluation": {
@@ -357,10 +394,12 @@ def run(args: argparse.Namespace) -> int:
 
     # 3. The bandit learns which arm to play from the probe context (bandit feedback, replayed tune runs).
     rewards = np.stack([arm_rewards(arm_loss[i], best_per_run[i]) for i in range(len(tune_runs))])
-    task_of_run = np.array([t for t, _ in tune_runs])
-    (alpha, degree), cv_scores = select_bandit_config(contexts, rewards, arm_loss, best_per_run, task_of_run,
-                                                      rounds=args.rounds, seed=args.seed)
-    tuner, history = train_probe_tuner(contexts, rewards, rounds=args.rounds, seed=args.seed, alpha=alpha, degree=degree)
+    group_of_run = np.array([f"{tune_tasks[t].family}/{tune_tasks[t].dataset}" for t, _ in tune_runs])
+    defaults = default_arms_for(tuned, best_name, arm_loss, best_per_run, optimizer_of)
+    (alpha, degree, pessimism), cv_scores = select_bandit_config(contexts, rewards, arm_loss, best_per_run, group_of_run,
+                                                                 defaults, rounds=args.rounds, seed=args.seed)
+    tuner, history = train_probe_tuner(contexts, rewards, rounds=args.rounds, seed=args.seed, alpha=alpha, degree=degree,
+                                       default_arms=defaults, pessimism=pessimism)
     chosen = np.array([tuner.choose(c) for c in contexts])
     tune_learned_score = _policy_score(arm_loss, best_per_run, chosen)
     command = (f"tunegym bench lr --out {args.out} --seeds {args.seeds} --runs {args.runs} --rounds {args.rounds} "
@@ -368,7 +407,7 @@ def run(args: argparse.Namespace) -> int:
                + (f" --save-policy {args.save_policy}" if args.save_policy else ""))
     provenance = {"made_by": command, "tune_seeds": list(split.tune), "runs_per_task": args.runs,
                   "distribution": seen.describe() | {"params": str(seen.params)}, "bandit": "LinUCB", "alpha": alpha,
-                  "degree": degree, "cv_scores": cv_scores}
+                  "degree": degree, "pessimism": pessimism, "cv_scores": cv_scores}
     tuner.save(out / "lr-schedule.pt", provenance=provenance)
     if args.save_policy:
         tuner.save(args.save_policy, provenance=provenance)
@@ -406,7 +445,9 @@ def run(args: argparse.Namespace) -> int:
         per_task[split_name] = rows
     payload = {"command": command, "seed_split": split.as_dict(), "runs_per_task": args.runs, "tuned": tuned,
                "best_on_tune": best_name, "learned_tune_score": tune_learned_score,
-               "bandit_config": {"alpha": alpha, "degree": degree}, "bandit_cv_scores": cv_scores, "learned_arms": [list(a) for a in LEARNED_ARMS],
+               "bandit_config": {"alpha": alpha, "degree": degree, "pessimism": pessimism,
+                                 "default_arms": {o: list(LEARNED_ARMS[a]) for o, a in zip(OPTIMIZERS, defaults)}},
+               "bandit_cv_scores": cv_scores, "learned_arms": [list(a) for a in LEARNED_ARMS],
                "tune_arm_choices": [list(LEARNED_ARMS[c]) for c in chosen], "bandit_history": history, "results": results,
                "goal": goal, "per_task": per_task, "wall_s": time.time() - started, "smoke": bool(args.smoke)}
     (out / "lr.json").write_text(json.dumps(payload, indent=1, default=float))
@@ -415,7 +456,8 @@ def run(args: argparse.Namespace) -> int:
     lines = [f"# tunegym bench lr{' (smoke)' if args.smoke else ''}", "", f"Command: `{command}`", "",
              f"Tuned log10 peaks per optimizer: {json.dumps({k: v['log10_peak'] for k, v in tuned.items()})}; "
              f"best on tune runs: {best_name} (score {tuned[best_name]['overall_score']:.3f}); learned on tune runs: {tune_learned_score:.3f} "
-             f"(LinUCB alpha={alpha}, degree={degree}, chosen by {CV_FOLDS}-fold CV over tune tasks: {json.dumps(cv_scores)}).", ""]
+             f"(LinUCB alpha={alpha}, degree={degree}, pessimism={pessimism}, default arms "
+             f"{ {o: LEARNED_ARMS[a] for o, a in zip(OPTIMIZERS, defaults)} }, chosen by leave-one-family-out CV over tune tasks).", ""]
     for split_name in test_sets:
         g = goal[split_name]
         lines += [f"## {split_name} test tasks ({len(test_sets[split_name])})", "",
