@@ -20,7 +20,8 @@ import torch
 
 from tunegym.envs.core.errors import CheckpointError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save_tuner_file", "load_tuner_file", "atomic_write_bytes", "versions"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "atomic_write_bytes", "embed_tuner", "load_embedded_tuner", "load_tuner_file",
+           "save_tuner_file", "versions"]
 
 FORMAT = "tunegym-tuner"
 FORMAT_VERSION = 1
@@ -113,3 +114,21 @@ def load_tuner_file(path: str | Path, *, expect_kind: str | None = None) -> tupl
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{str(path)!r} has malformed tuner contents: {exc}", value=str(path)) from exc
     return kind, metadata, arrays
+
+
+def embed_tuner(policy: Any) -> np.ndarray:
+    """``policy.save`` into a temporary file, returned as bytes (uint8) to nest inside another tuner file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        inner = Path(tmp) / "policy.pt"
+        policy.save(inner)
+        return np.frombuffer(inner.read_bytes(), dtype=np.uint8).copy()
+
+
+def load_embedded_tuner(data: np.ndarray) -> Any:
+    """The tuner nested by :func:`embed_tuner`, loaded with ``load_tuner`` (so its own kind is checked)."""
+    from tunegym.agents.tuners import load_tuner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inner = Path(tmp) / "policy.pt"
+        inner.write_bytes(np.asarray(data, dtype=np.uint8).tobytes())
+        return load_tuner(inner)

@@ -1,7 +1,8 @@
 """``load_tuner``: one entry point for every deployable tuner file, dispatching on the file's ``kind``.
 
 Kinds: ``"sb3-policy"`` (:class:`tunegym.agents.deeprl.policy.SB3Policy`), ``"bandit"`` (the bandits
-package's loader), ``"sor-tuner"`` (:class:`tunegym.agents.sor_tuner.SORTuner`). ``"pretrained:NAME"``
+package's loader), ``"sor-tuner"`` (:class:`tunegym.agents.sor_tuner.SORTuner`), ``"step-size-tuner"``
+(:class:`tunegym.agents.step_size_tuner.StepSizeTuner`). ``"pretrained:NAME"``
 names a file shipped in ``tunegym/agents/pretrained/`` (``NAME.pt`` beside ``NAME.json``, which says how
 it was made). Every file is read with ``torch.load(weights_only=True)`` first (see
 :mod:`tunegym.agents.tuner_io`), so a file carrying a pickle payload is refused before any loader runs.
@@ -29,6 +30,7 @@ TUNER_LOADERS: dict[str, str] = {
     "lr-schedule": "tunegym.agents.lr_scheduler:LRSchedulePolicy.load",
     "lr-schedule-bandit": "tunegym.agents.lr_scheduler:ProbeScheduleTuner.load",
     "independent-learners": "tunegym.agents.multiagent:IndependentLearners.load",
+    "step-size-tuner": "tunegym.agents.step_size_tuner:StepSizeTuner.load",
 }
 
 

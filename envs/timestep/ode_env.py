@@ -21,12 +21,45 @@ from tunegym.envs.timestep.ode import (
     global_error,
 )
 
-__all__ = ["DEFAULT_FACTORS", "DEFAULT_SAFETIES", "ODEStepEnv", "make_ode_step", "make_ode_step_continuous"]
+__all__ = ["DEFAULT_FACTORS", "DEFAULT_SAFETIES", "ODEStepEnv", "controlled_attempt", "controller_observation",
+           "make_ode_step", "make_ode_step_continuous"]
 
 #: Step-size factors of the discrete action space for ``knob="factor"`` (``h_next = factor · h``).
 DEFAULT_FACTORS = (0.2, 0.5, 0.7, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0, 4.0)
 #: Safety factors of the I controller for ``knob="safety"`` (``h_next = h · clip(safety · err^(-1/k))``).
 DEFAULT_SAFETIES = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.2)
+
+
+def controlled_attempt(solver: EmbeddedRungeKutta, knob: str, knob_value: float, h: float, last_error: float,
+                       last_accepted: bool, t_end: float) -> tuple[float, float, bool, float, str]:
+    """One attempt of ``solver`` with the step the knob sets; returns ``(h, factor, accepted, error, status)``.
+
+    ``knob="safety"``: ``h · clip(knob_value · err^(-1/k), 0.2, 10)`` (``≤ 1`` after a rejection), ``k = q + 1``;
+    ``knob="factor"``: ``h · knob_value``. A step under ``1e-14 t_end`` is not attempted (``"step_underflow"``).
+    Shared by :class:`ODEStepEnv` and the deployable step-size tuner, so both run the same controller.
+    """
+    if knob == "safety":
+        k = solver.error_estimator_order + 1
+        err = last_error
+        factor = 10.0 if err == 0 else knob_value * err ** (-1.0 / k) if math.isfinite(err) else 0.2
+        factor = min(max(factor, 0.2), 10.0 if last_accepted else 1.0)
+    else:
+        factor = knob_value
+    h = min(h * factor, t_end)
+    if h < 1e-14 * t_end:
+        return h, factor, False, math.inf, "step_underflow"
+    accepted, err = solver.attempt(h)
+    return h, factor, accepted, err, "ok"
+
+
+def controller_observation(solver: EmbeddedRungeKutta, errors: Sequence[float], accepted: bool, h: float,
+                           t_end: float, family: str | None, space: spaces.Box) -> np.ndarray:
+    """ODEStep-v0's observation (see :class:`ODEStepEnv`); ``family=None`` (a user's problem) has no one-hot."""
+    logs = [math.log10(e) if 0 < e < math.inf else (4.0 if e == math.inf else -10.0) for e in errors]
+    onehot = [1.0 if family == name else 0.0 for name in PROBLEMS]
+    raw = np.array([logs[1], logs[0], float(accepted), math.log10(max(h / t_end, 1e-16)), solver.t / t_end] + onehot,
+                   dtype=np.float64)
+    return np.clip(raw, space.low, space.high).astype(np.float32)
 
 
 class ODEStepEnv(gym.Env):
@@ -161,21 +194,10 @@ class ODEStepEnv(gym.Env):
             raise ActionError("call reset() before step()")
         knob_value = self.action_to_factor(action)
         solver, inst = self.solver, self.current_instance
-        if self.knob == "safety":
-            k = solver.error_estimator_order + 1
-            err = self._errors[1]
-            factor = 10.0 if err == 0 else knob_value * err ** (-1.0 / k) if math.isfinite(err) else 0.2
-            factor = min(max(factor, 0.2), 10.0 if self._accepted else 1.0)
-        else:
-            factor = knob_value
         h_previous = self.h
-        self.h = min(self.h * factor, inst.t_end)
         before = solver.rhs_evaluations
-        status = "ok"
-        if self.h < 1e-14 * inst.t_end:
-            accepted, err, status = False, math.inf, "step_underflow"
-        else:
-            accepted, err = solver.attempt(self.h)
+        self.h, factor, accepted, err, status = controlled_attempt(
+            solver, self.knob, knob_value, self.h, self._errors[1], self._accepted, inst.t_end)
         self._attempts += 1
         self._errors = [self._errors[1], err]
         self._accepted = accepted
@@ -229,12 +251,9 @@ class ODEStepEnv(gym.Env):
         return float(10.0 ** min(max(value, -1.0), 1.0))
 
     def _observation(self) -> np.ndarray:
-        inst, solver = self.current_instance, self.solver
-        logs = [math.log10(e) if 0 < e < math.inf else (4.0 if e == math.inf else -10.0) for e in self._errors]
-        onehot = [1.0 if inst.family == name else 0.0 for name in PROBLEMS]
-        raw = np.array([logs[1], logs[0], float(self._accepted), math.log10(max(self.h / inst.t_end, 1e-16)),
-                        solver.t / inst.t_end] + onehot, dtype=np.float64)
-        return np.clip(raw, self.observation_space.low, self.observation_space.high).astype(np.float32)
+        inst = self.current_instance
+        return controller_observation(self.solver, self._errors, self._accepted, self.h, inst.t_end, inst.family,
+                                      self.observation_space)
 
 
 def make_ode_step(families: Sequence[str] = PROBLEMS, **env_kwargs: Any) -> ODEStepEnv:

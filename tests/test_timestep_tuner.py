@@ -1,0 +1,67 @@
+"""StepSizeTuner runs a trained controller outside the gym loop and survives a save/load round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tunegym.agents import StepSizeTuner, load_tuner
+from tunegym.envs.core.errors import ConfigError
+from tunegym.envs.timestep.env import DEFAULT_ETAS
+from tunegym.envs.timestep.instances import PaperThreeBodyDistribution
+from tunegym.envs.timestep.nbody import simulate
+from tunegym.envs.timestep.ode import make_problem, reference_solution
+from tunegym.envs.timestep.ode_env import DEFAULT_SAFETIES
+
+
+class ConstantPolicy:
+    """Always the same arm (a stand-in for a trained policy with a known answer)."""
+
+    def __init__(self, arm: int) -> None:
+        self.arm = arm
+
+    def predict(self, observation, deterministic=True):
+        return self.arm, None
+
+
+def test_constant_safety_tuner_solves_kepler_to_its_tolerance():
+    tuner = StepSizeTuner(ConstantPolicy(DEFAULT_SAFETIES.index(0.9)), env_id="tunegym/ODEStep-v0")
+    problem = make_problem("kepler", e=0.5)
+    result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=1e-8)
+    assert result["status"] == "finished" and result["t"] == pytest.approx(problem.t_end)
+    reference = reference_solution(problem)
+    assert np.linalg.norm(result["y"] - reference) / np.linalg.norm(reference) < 1e-5
+    loose = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=1e-4)
+    assert loose["rhs_evaluations"] < result["rhs_evaluations"]
+
+
+def test_constant_eta_tuner_follows_the_fixed_eta_integration():
+    system = PaperThreeBodyDistribution().sample(np.random.default_rng(1))
+    arm = 6  # eta = 4.64e-3
+    tuner = StepSizeTuner(ConstantPolicy(arm), env_id="tunegym/ThreeBody-v0")
+    result = tuner.integrate(system.masses, system.positions, system.velocities, 1.05)
+    assert result["status"] == "ok" and result["time"] == pytest.approx(1.05) and len(result["etas"]) == 11
+    fixed = simulate(system.masses, system.positions, system.velocities, 1.05, DEFAULT_ETAS[arm])
+    assert np.allclose(result["positions"], fixed.positions, atol=1e-6)
+    assert abs(result["energy_error"]) < 1e-8
+
+
+def test_trained_tuner_round_trips_through_the_tuner_file(tmp_path):
+    tuner = StepSizeTuner.train("tunegym/ODEStep-v0", "linucb", steps=300, seed=0)
+    tuner.save(tmp_path / "step.pt")
+    loaded = load_tuner(tmp_path / "step.pt")
+    assert isinstance(loaded, StepSizeTuner) and loaded.provenance["train_steps"] == 300
+    problem = make_problem("van_der_pol", mu=3.0)
+    first = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0)
+    again = loaded.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0)
+    assert first["rhs_evaluations"] == again["rhs_evaluations"] and np.array_equal(first["y"], again["y"])
+
+
+def test_wrong_problem_kind_is_a_config_error():
+    with pytest.raises(ConfigError):
+        StepSizeTuner(ConstantPolicy(0), env_id="tunegym/SOR-v0")
+    ode = StepSizeTuner(ConstantPolicy(0), env_id="tunegym/ODEStep-v0")
+    with pytest.raises(ConfigError):
+        ode.integrate([1.0, 1.0], [[0, 0, 0], [1, 0, 0]], np.zeros((2, 3)), 1.0)
+    with pytest.raises(ConfigError):
+        ode.solve_ivp(lambda t, y: -y, (1.0, 0.0), [1.0])
