@@ -1,4 +1,8 @@
-"""``tunegym mip solve FILE``: anytime LNS on an MPS/LP file; prints objective, gap, status; writes values."""
+"""``tunegym mip solve FILE``: anytime LNS on an MPS/LP file; prints objective, gap, status; writes values.
+
+Bad models (unreadable, infeasible, unbounded, no integer variables) end with the typed error's message and
+exit code 2 (through :func:`tunegym.tuning.cli.main`); no feasible point in time: status ``no_solution``, 1.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.required = True
     solve = sub.add_parser("solve", help="improve a MIP (MPS/LP file) by LNS within a time limit")
     solve.add_argument("file")
-    solve.add_argument("--tuner", default=None, help="bandit tuner file, or pretrained:mip-lns (for now the untrained Balans-style Softmax bandit, also the default)")
-    solve.add_argument("--time-limit", type=float, default=10.0)
+    solve.add_argument("--tuner", default=None, help="operator tuner file (SB3 policy or bandit), or pretrained:mip-lns (the shipped PPO "
+                            "policy); default: Balans-style Softmax bandit over graded rewards")
+    solve.add_argument("--time-limit", type=float, default=10.0,
+                       help="wall-clock seconds for the whole run: start, LP relaxation and every sub-MIP")
     solve.add_argument("--out", default=None, help="solution file (JSON, column name -> value)")
     solve.add_argument("--seed", type=int, default=0)
     solve.set_defaults(func=run)
