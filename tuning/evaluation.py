@@ -130,7 +130,7 @@ def markdown_table(results: list[EpisodeStats], *, reference: str | None = None,
     for r in results:
         values = np.asarray(r.mean_cost)
         half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-        row = f"| {r.method} | {r.cost:.1f} | ±{half:.1f} |"
+        row = f"| {r.method} | {r.cost:.4g} | ±{half:.2g} |"
         if ref:
             row += f" {r.cost / ref:.2f}x |"
         rows.append(row)
