@@ -71,7 +71,9 @@ class MIPLNSEnv(gym.Env):
     ## Description
     Balans (bandit-driven adaptive LNS for MIP, coin-or ``balans``) on HiGHS. Each episode draws one MIP
     (set cover, CATS combinatorial auction, capacitated facility location, independent set; the families of
-    Gasse et al. 2019) and starts from a trivial feasible point (or a 1-node HiGHS run). Each step the chosen
+    Gasse et al. 2019) and starts from the generator's greedy feasible point (set cover: Chvátal's greedy;
+auction and independent set: greedy packing; facility location: all facilities open, customers assigned
+greedily) or, for a model without one, a 1-node HiGHS run. Each step the chosen
     operator frees a share of the integer variables, the rest are fixed to the current solution by bounds, and
     the sub-MIP is solved by HiGHS (threads=1, fixed seed, ``sub_nodes`` node limit, warm start by
     ``setSolution``); the result is accepted by hill climbing (or simulated annealing). Cost unit: sub-MIP
@@ -114,7 +116,9 @@ class MIPLNSEnv(gym.Env):
     ``max_steps``, ``sub_nodes`` (50), ``acceptance`` ("hill_climbing" | "simulated_annealing"), ``start``.
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. Changed before any release (2026-11-25): auction instances follow Gasse et al.'s
+      CATS generator (substitutable bids, dummy XOR items), starts are greedy points, the LP relaxation is
+      computed on first use; trajectories differ from earlier v0 commits.
     """
 
     metadata = {"render_modes": []}
