@@ -106,11 +106,13 @@ class StepSizeTuner:
 
     # ---- ODEs ----------------------------------------------------------------------------------------
     def solve_ivp(self, fun: Callable[[float, np.ndarray], np.ndarray], t_span: tuple[float, float], y0, *,
-                  rtol: float | None = None, atol: float | None = None, max_attempts: int = 100_000) -> dict[str, Any]:
+                  rtol: float | None = None, atol: float | None = None, max_attempts: int = 100_000,
+                  problem_family: str | None = None) -> dict[str, Any]:
         """Solve ``y' = fun(t, y)`` on ``t_span`` from ``y0`` with the trained controller choosing each step.
 
         The pair and tolerances default to the trained env's (``method``, ``rtol``, ``atol = rtol·1e-3``). The
-        problem-family part of the observation is zero (a user's problem is none of the training families).
+        problem-family one-hot of the observation is zero unless ``problem_family`` names one of the training
+        families (:data:`~tunegym.envs.timestep.ode.PROBLEMS`; a user's own problem is usually none of them).
         Returns ``t``, ``y`` (at ``t_span[1]``), ``rhs_evaluations``, ``accepted``, ``rejected``, ``status``
         (``"finished"``, ``"step_underflow"`` or ``"max_attempts"``).
         """
@@ -125,6 +127,11 @@ class StepSizeTuner:
         y0 = np.asarray(y0, dtype=np.float64).reshape(-1)
         if y0.size == 0 or not np.all(np.isfinite(y0)):
             raise InstanceError(f"y0 must be a non-empty finite vector, got {y0!r}", value=y0)
+        from tunegym.envs.timestep.ode import PROBLEMS
+
+        if problem_family is not None and problem_family not in PROBLEMS:
+            raise ConfigError(f"problem_family must be one of {PROBLEMS} or None, got {problem_family!r}",
+                              value=problem_family)
         env = ODEStepEnv(**self.env_kwargs)  # for its spaces, knob and action decoding only
         rtol = env.rtol if rtol is None else float(rtol)
         atol = rtol * 1e-3 if atol is None else float(atol)
@@ -134,7 +141,8 @@ class StepSizeTuner:
         h = solver.initial_step()
         errors, accepted, status = [1.0, 1.0], True, "max_attempts"
         for _ in range(int(max_attempts)):
-            obs = controller_observation(solver, errors, accepted, h, t1 - t0, None, env.observation_space)
+            obs = controller_observation(solver, errors, accepted, h, t1 - t0, problem_family,
+                                         env.observation_space)
             knob_value = env.action_to_factor(self._action(obs))
             h, _, accepted, err, attempt_status = controlled_attempt(solver, env.knob, knob_value, h, errors[1],
                                                                      accepted, t1 - t0)
