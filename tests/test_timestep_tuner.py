@@ -65,3 +65,19 @@ def test_wrong_problem_kind_is_a_config_error():
         ode.integrate([1.0, 1.0], [[0, 0, 0], [1, 0, 0]], np.zeros((2, 3)), 1.0)
     with pytest.raises(ConfigError):
         ode.solve_ivp(lambda t, y: -y, (1.0, 0.0), [1.0])
+
+
+def test_ppo_trained_from_the_cli_deploys_as_a_step_size_tuner(tmp_path, capsys):
+    import json
+
+    from tunegym.tuning.cli import main
+
+    config = tmp_path / "ppo.json"
+    config.write_text(json.dumps({"n_steps": 64, "batch_size": 64, "n_epochs": 1}))
+    assert main(["train", "--env", "tunegym/ODEStep-v0", "--agent", "ppo", "--config", str(config), "--steps", "128",
+                 "--run-dir", str(tmp_path / "run"), "--device", "cpu", "--no-progress"]) == 0
+    assert main(["deploy", "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "ode-ppo.pt")]) == 0
+    tuner = StepSizeTuner(load_tuner(tmp_path / "ode-ppo.pt"), env_id="tunegym/ODEStep-v0")
+    problem = make_problem("lotka_volterra")
+    result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family=problem.family)
+    assert result["status"] == "finished" and result["rhs_evaluations"] > 0
