@@ -150,15 +150,17 @@ class ProbeScheduleTuner:
     """Probe, then pick a schedule family x peak for this run from what the probe showed.
 
     Decisions are the calls of :meth:`act` (one every ``decision_interval`` optimizer steps, the first at
-    step 0). The first ``probe_decisions`` decisions return ``probe_log10`` (a short, safe warmup). At
-    decision ``probe_decisions`` the tuner builds the context ``[adaptive optimizer?, log10 train loss,
+    step 0). The first ``probe_decisions`` decisions are the probe: the default arm's schedule for this
+    optimizer kind when ``default_arms`` is set (so a tuner that keeps its default runs exactly that
+    schedule, the tuned baseline), else ``probe_log10``. At decision ``probe_decisions`` the tuner builds the context ``[adaptive optimizer?, log10 train loss,
     loss relative std, log loss change, log10 gradient norm, gradient-norm relative std]`` from that
     observation and picks ``argmax_a theta[a] . phi(context)`` (``phi``: the additive Chebyshev basis of
     :func:`~tunegym.agents.bandits.contextual.chebyshev_features` on the context scaled to [-1, 1]; arms
     never tried during training are excluded), or, with ``default_arms`` (per optimizer kind: the tuned
-    baseline's arm) and ``pessimism > 0``, the conservative rule of :meth:`choose`. Arm ``a = (family, log10 peak)`` then gives
-    ``log10 multiplier = peak + log10(schedule_factor(family, p'))``, ``p'`` the progress over the steps
-    left after the probe, clipped into ``[log10_low, log10_high]``.
+    baseline's arm) and ``pessimism > 0``, the conservative rule of :meth:`choose`. Arm ``a = (family,
+    log10 peak)`` then gives ``log10 multiplier = peak + log10(schedule_factor(family, p'))``, clipped into
+    ``[log10_low, log10_high]``; ``p'`` is the progress over the steps left after the probe, or the run's
+    own progress for the default arm (which simply continues).
 
     The choice is state (``arm``, decisions taken): :meth:`reset` starts a new run and takes the
     optimizer kind; :meth:`state_dict` / :meth:`load_state_dict` carry it with the scheduler's state.
@@ -249,29 +251,43 @@ class ProbeScheduleTuner:
         factor = float(schedule_factor(family, rest))
         return float(np.clip(peak + np.log10(max(factor, 1e-6)), self.log10_low, self.log10_high))
 
+    def _default_for(self, adaptive: bool) -> int | None:
+        return None if self.default_arms is None else self.default_arms[1 if adaptive else 0]
+
+    def _probe_value(self, progress: float, adaptive: bool) -> float:
+        """The probe: the default arm's own schedule when there is one (so falling back to it *is* the baseline),
+        else ``probe_log10``."""
+        default = self._default_for(adaptive)
+        if default is None:
+            return float(np.clip(self.probe_log10, self.log10_low, self.log10_high))
+        return self.arm_log10(default, progress, 0.0)
+
     def act(self, observation: np.ndarray) -> float:
         obs = np.asarray(observation, dtype=np.float64).reshape(-1)
         decision = self.decisions
         self.decisions += 1
         if decision < self.probe_decisions:
-            return float(np.clip(self.probe_log10, self.log10_low, self.log10_high))
+            return self._probe_value(float(obs[0]), self.adaptive)
         if self.arm is None:
             self.arm = self.choose(self.context(obs))
-            self.choice_progress = float(obs[0])
+            # The default arm goes on with the schedule it started in the probe; another arm starts its own now.
+            self.choice_progress = 0.0 if self.arm == self._default_for(self.adaptive) else float(obs[0])
         return self.arm_log10(self.arm, float(obs[0]), self.choice_progress)
 
-    def planned_log10(self, arm: int, steps: int) -> np.ndarray:
+    def planned_log10(self, arm: int, steps: int, *, adaptive: bool = False) -> np.ndarray:
         """The per-optimizer-step log10 multipliers of a run that plays ``arm`` (piecewise constant per decision).
 
-        Equal to what :meth:`act` gives in the env when the bandit picks ``arm``; the bench uses it to train
-        every arm of one task as a single vmapped batch.
+        Equal to what :meth:`act` gives in the env when the bandit picks ``arm`` (for an optimizer that is
+        ``adaptive`` or not); the bench uses it to train every arm of one task as a single vmapped batch.
         """
         out = np.empty(steps)
         k = self.decision_interval
-        choice = min(self.probe_decisions * k, steps) / steps
+        choice = float(np.float32(min(self.probe_decisions * k, steps) / steps))
+        if arm == self._default_for(adaptive):
+            choice = 0.0
         for d, start in enumerate(range(0, steps, k)):
-            progress = np.float32(start / steps)  # the env's observation is float32
-            value = self.probe_log10 if d < self.probe_decisions else self.arm_log10(arm, float(progress), float(np.float32(choice)))
+            progress = float(np.float32(start / steps))  # the env's observation is float32
+            value = self._probe_value(progress, adaptive) if d < self.probe_decisions else self.arm_log10(arm, progress, choice)
             out[start:start + k] = np.clip(value, self.log10_low, self.log10_high)
         return out
 

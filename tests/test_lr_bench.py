@@ -42,6 +42,25 @@ def test_tuner_in_the_env_reproduces_its_planned_arm() -> None:
     np.testing.assert_allclose(tuner.context(probe_obs)[1:], tuner.context(probe_obs, adaptive=True)[1:])
 
 
+@pytest.mark.parametrize("pick", [("step", 1.0), ("cosine", 0.5)])
+def test_tuner_with_a_default_probes_with_it_and_keeps_it_seamlessly(pick) -> None:
+    """With a default arm the probe is the default's own schedule, and keeping the default *is* that schedule."""
+    task = TrainingTask(family="mlp", dataset="blobs", width=16, optimizer="adamw", step_budget=60, n_samples=128, data_seed=5, init_seed=6)
+    tuner = _untrained_tuner()
+    default = LEARNED_ARMS.index(("step", 1.0))
+    tuner.default_arms = (default, default)
+    arm = LEARNED_ARMS.index(pick)
+    planned = tuner.planned_log10(arm, 60, adaptive=True)
+    assert np.all(planned[:20] == 1.0)  # the probe follows step at its peak
+    if arm == default:
+        np.testing.assert_allclose(planned, 1.0 + np.log10(schedule_factors("step", 60)[::10].repeat(10)))
+    loss, _, _ = run_lr_curves(task, planned[None, :], 0)
+    tuner.theta[arm, 0] = 1.0
+    tuner.counts[:] = 1
+    env_loss, _ = run_tuner(task, tuner)
+    assert tuner.arm == arm and env_loss == pytest.approx(loss[0], rel=1e-3)
+
+
 def test_bench_lr_smoke_writes_every_method_and_a_loadable_tuner(tmp_path: Path) -> None:
     args = argparse.Namespace(out=str(tmp_path), seeds="tune=0-1,test=100-101", runs=1, rounds=60,
                               save_policy=str(tmp_path / "shipped.pt"), seed=0, smoke=True)
@@ -62,4 +81,5 @@ def test_bench_lr_smoke_writes_every_method_and_a_loadable_tuner(tmp_path: Path)
     assert isinstance(tuner, ProbeScheduleTuner) and tuner.counts.sum() == 60
     tuner.reset(adaptive=True)
     values = [tuner.act(np.full(9, 0.1, dtype=np.float32)) for _ in range(5)]
-    assert values[0] == tuner.probe_log10 and all(-3.0 <= v <= 1.0 for v in values) and tuner.arm is not None
+    assert values[0] == tuner.arm_log10(tuner.default_arms[1], 0.1, 0.0)  # the probe follows the default arm
+    assert all(-3.0 <= v <= 1.0 for v in values) and tuner.arm is not None

@@ -12,7 +12,8 @@ Protocol (seeds from :class:`~tunegym.tuning.seeds.SeedSplit`; tuning never sees
   runs of that optimizer from a half-decade grid by the divergence-averse score
   ``mean ln(val loss / best on that run) + DIVERGENCE_WEIGHT x fraction diverged``.
 * Learned: a :class:`~tunegym.agents.lr_scheduler.ProbeScheduleTuner` whose arms are schedule family x
-  peak (after a 20-step probe at a tenth of the base LR), chosen by a LinUCB contextual bandit
+  peak, played after a 20-step probe that follows the default arm (the best tuned baseline of the run's
+  optimizer kind, so keeping it *is* that baseline), chosen by a LinUCB contextual bandit
   (:class:`~tunegym.agents.bandits.contextual.LinUCB`) on the probe's context (optimizer kind, loss level,
   noise and trend, gradient-norm level and noise). The bandit learns online with bandit feedback (only the
   played arm's reward) over ``--rounds`` rounds that replay the tune runs; every arm of a run is trained
@@ -23,8 +24,10 @@ Protocol (seeds from :class:`~tunegym.tuning.seeds.SeedSplit`; tuning never sees
   come from ``BANDIT_GRID`` x ``PESSIMISM_GRID`` by leave-one-family-out cross-validation over the tune
   tasks (hold out e.g. every char-model run, train on the rest, score on it): the tune-side stand-in
   for the unseen distribution. Reward:
-  ``-min(ln(val loss / best on that run), 5)``, minus 1 more if the run diverged. The shipped tuner is the
-  bandit's greedy policy; at test time it runs in ``LRSchedule-v0`` (continuous action) like any policy.
+  ``-min(ln(val loss / best on that run), 5)``, minus 1 more if the run diverged. At test time the tuner
+  runs in ``LRSchedule-v0`` (continuous action) like any policy. Baseline peaks are tuned first (pass 1);
+  the learned arms are trained on the same tune runs afterwards (pass 2), because their probe follows the
+  tuned baseline.
 * Score: final validation loss and accuracy per test task (a diverged run, or one whose validation loss
   reaches 10, scores loss 10 and accuracy 0); IQM over tasks with a 95 % percentile bootstrap
   (``tunegym.tuning.stats``), the IQM of the loss ratio to the per-task best baseline, and the goal check:
@@ -243,22 +246,15 @@ def select_bandit_config(contexts: np.ndarray, rewards: np.ndarray, arm_loss: np
     return (float(parts["alpha"]), int(parts["degree"]), float(parts["pessimism"])), scores
 
 
-def default_arms_for(tuned: dict[str, Any], best_name: str, arm_loss: np.ndarray, best: np.ndarray,
-                     optimizer_of: np.ndarray) -> tuple[int, int]:
-    """Per optimizer kind (SGD, AdamW): the arm that is the best tuned baseline (its family at its tuned
-    peak) if the arm set has it, else the arm with the best tune score for that optimizer."""
+def default_arms_for(tuned: dict[str, Any], best_name: str) -> tuple[int, int]:
+    """Per optimizer kind (SGD, AdamW): the arm nearest the best tuned baseline (its family, else cosine;
+    the learned peak nearest its tuned peak). A schedule-free baseline maps to cosine at its peak."""
+    family = best_name if best_name in LEARNED_FAMILIES else "cosine"
     out = []
     for opt in OPTIMIZERS:
-        target = (best_name, tuned[best_name]["log10_peak"][opt])
-        if target in LEARNED_ARMS:
-            out.append(LEARNED_ARMS.index(target))
-            continue
-        rows = np.flatnonzero(optimizer_of == opt)
-        if rows.size == 0:
-            out.append(0)
-            continue
-        score = _log_ratio(arm_loss[rows], best[rows, None]).mean(axis=0) + DIVERGENCE_WEIGHT * (arm_loss[rows] >= DIVERGED_LOSS).mean(axis=0)
-        out.append(int(np.argmin(score)))
+        peak = float(tuned[best_name]["log10_peak"][opt])
+        nearest = min(LEARNED_PEAKS, key=lambda p: abs(p - peak))
+        out.append(LEARNED_ARMS.index((family, nearest)))
     return out[0], out[1]
 
 
@@ -289,9 +285,10 @@ def write_tuner_card(policy_path: str | Path, payload: dict[str, Any]) -> Path:
     card = {
         "name": policy_path.stem,
         "kind": "lr-schedule-bandit",
-        "summary": ("ProbeScheduleTuner: 20-step probe at 0.1x the initial LR, then one schedule family x peak multiplier "
-                    f"of {len(payload['learned_arms'])} arms chosen from the probe's loss / gradient-norm statistics and the "
-                    "optimizer kind by a LinUCB contextual bandit; for LearnedLRScheduler."),
+        "summary": ("ProbeScheduleTuner: a 20-step probe that follows the default arm (the best tuned baseline for the "
+                    f"optimizer kind), then one schedule family x peak multiplier of {len(payload['learned_arms'])} arms "
+                    "chosen from the probe's loss / gradient-norm statistics and the optimizer kind by a LinUCB contextual "
+                    "bandit; multipliers of each param group's initial LR, for LearnedLRScheduler."),
         "made_by": [payload["command"]],
         "training": (f"LinUCB (alpha={payload['bandit_config']['alpha']}, degree={payload['bandit_config']['degree']}, "
                      f"pessimism={payload['bandit_config']['pessimism']} around default arms "
@@ -339,33 +336,25 @@ def run(args: argparse.Namespace) -> int:
         have_sf = False
     probe = _untrained_tuner()
 
-    # 1. Train every baseline candidate and every learned arm on every tune run (one batch per run).
+    # 1. Train every baseline candidate on every tune run (one vmapped batch per run).
     candidates = [(name, peak) for name in SCHEDULES for peak in PEAKS]
     tune_runs = [(t, r) for t in range(len(tune_tasks)) for r in range(args.runs)]
     base_loss = np.zeros((len(tune_runs), len(candidates)))
-    arm_loss = np.zeros((len(tune_runs), len(LEARNED_ARMS)))
-    sf_loss = np.zeros((len(tune_runs), len(PEAKS)))
-    contexts = np.zeros((len(tune_runs), 6))
+    sf_loss = np.full((len(tune_runs), len(PEAKS)), np.inf)
     optimizer_of = np.array([tune_tasks[t].optimizer for t, _ in tune_runs])
     for row, (t, r) in enumerate(tune_runs):
         task = tune_tasks[t]
-        steps = task.step_budget
-        curves = [peak + np.log10(np.maximum(schedule_factors(name, steps), 1e-12)) for name, peak in candidates]
-        curves += [probe.planned_log10(a, steps) for a in range(len(LEARNED_ARMS))]
-        loss, _, probe_obs = run_lr_curves(task, np.stack(curves), r, probe_lane=len(candidates))
-        base_loss[row], arm_loss[row] = loss[: len(candidates)], loss[len(candidates):]
-        contexts[row] = probe.context(probe_obs, adaptive=task.optimizer == "adamw")
+        curves = [peak + np.log10(np.maximum(schedule_factors(name, task.step_budget), 1e-12)) for name, peak in candidates]
+        base_loss[row] = run_lr_curves(task, np.stack(curves), r)[0]
         if have_sf:
             sf_loss[row] = [run_schedulefree(task, peak, r)[0] for peak in PEAKS]
-        print(f"tune task {t} run {r} ({task.family}/{task.dataset}/{task.optimizer}, {steps} steps): "
-              f"best baseline {base_loss[row].min():.4f}, best arm {arm_loss[row].min():.4f} ({time.time() - started:.0f} s)")
-    best_per_run = np.minimum(base_loss.min(axis=1), arm_loss.min(axis=1))
-    if have_sf:
-        best_per_run = np.minimum(best_per_run, sf_loss.min(axis=1))
+        print(f"tune task {t} run {r} ({task.family}/{task.dataset}/{task.optimizer}, {task.step_budget} steps): "
+              f"best baseline {base_loss[row].min():.4f} ({time.time() - started:.0f} s)")
+    baseline_best = np.minimum(base_loss.min(axis=1), sf_loss.min(axis=1))
 
     # 2. Per-optimizer peaks of the baselines, divergence-averse score.
     def score(losses: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return (_log_ratio(losses[rows], best_per_run[rows, None]).mean(axis=0)
+        return (_log_ratio(losses[rows], baseline_best[rows, None]).mean(axis=0)
                 + DIVERGENCE_WEIGHT * (losses[rows] >= DIVERGED_LOSS).mean(axis=0))
 
     tuned: dict[str, dict[str, Any]] = {}
@@ -392,16 +381,31 @@ def run(args: argparse.Namespace) -> int:
     best_name = min(methods_base, key=lambda n: tuned[n]["overall_score"])
     print(f"tuned peaks: { {k: v['log10_peak'] for k, v in tuned.items()} }; best on tune runs: {best_name}")
 
+    # 2b. Every learned arm on every tune run, after a probe that follows the default arm (the best tuned
+    #     baseline) of the run's optimizer, so the probe's context is what the deployed tuner will see.
+    defaults = default_arms_for(tuned, best_name)
+    probe = _untrained_tuner()
+    probe.default_arms = defaults
+    arm_loss = np.zeros((len(tune_runs), len(LEARNED_ARMS)))
+    contexts = np.zeros((len(tune_runs), 6))
+    for row, (t, r) in enumerate(tune_runs):
+        task = tune_tasks[t]
+        adaptive = task.optimizer == "adamw"
+        curves = np.stack([probe.planned_log10(a, task.step_budget, adaptive=adaptive) for a in range(len(LEARNED_ARMS))])
+        arm_loss[row], _, probe_obs = run_lr_curves(task, curves, r, probe_lane=0)
+        contexts[row] = probe.context(probe_obs, adaptive=adaptive)
+    best_per_run = np.minimum(baseline_best, arm_loss.min(axis=1))
+    print(f"learned arms trained on the tune runs ({time.time() - started:.0f} s)")
+
     # 3. The bandit learns which arm to play from the probe context (bandit feedback, replayed tune runs).
     rewards = np.stack([arm_rewards(arm_loss[i], best_per_run[i]) for i in range(len(tune_runs))])
     group_of_run = np.array([f"{tune_tasks[t].family}/{tune_tasks[t].dataset}" for t, _ in tune_runs])
-    defaults = default_arms_for(tuned, best_name, arm_loss, best_per_run, optimizer_of)
     (alpha, degree, pessimism), cv_scores = select_bandit_config(contexts, rewards, arm_loss, best_per_run, group_of_run,
                                                                  defaults, rounds=args.rounds, seed=args.seed)
     tuner, history = train_probe_tuner(contexts, rewards, rounds=args.rounds, seed=args.seed, alpha=alpha, degree=degree,
                                        default_arms=defaults, pessimism=pessimism)
     chosen = np.array([tuner.choose(c) for c in contexts])
-    tune_learned_score = _policy_score(arm_loss, best_per_run, chosen)
+    tune_learned_score = _policy_score(arm_loss, baseline_best, chosen)  # on the scale of the baselines' scores
     command = (f"tunegym bench lr --out {args.out} --seeds {args.seeds} --runs {args.runs} --rounds {args.rounds} "
                f"--seed {args.seed}" + (" --smoke" if args.smoke else "")
                + (f" --save-policy {args.save_policy}" if args.save_policy else ""))
