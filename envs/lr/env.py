@@ -137,7 +137,9 @@ class LRScheduleEnv(gym.Env):
     200–400 steps of MLP/CNN/char models), ``config`` (:class:`LRScheduleConfig`) or its fields as keywords.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. Revised before any release (so the id stays v0): features that are constant on
+      a task's train split keep scale 1 (they made digits validation losses ~10^3), and the vector form
+      (``gym.make_vec(..., vectorization_mode="vector_entry_point")``) resets runs one at a time.
     """
 
     metadata = {"render_modes": []}
