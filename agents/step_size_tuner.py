@@ -14,12 +14,18 @@ settings as JSON; :mod:`tunegym.agents.tuner_io`), so ``tunegym.agents.load_tune
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-
-from tunegym.agents.tuner_io import embed_tuner, load_embedded_tuner, load_tuner_file, save_tuner_file, versions
+from tunegym.agents.tuner_io import (
+    embed_tuner,
+    load_embedded_tuner,
+    load_tuner_file,
+    save_tuner_file,
+    versions,
+)
 from tunegym.envs.core.errors import CheckpointError, ConfigError, InstanceError
 
 __all__ = ["KIND", "StepSizeTuner"]
@@ -46,10 +52,9 @@ class StepSizeTuner:
     # ---- building ------------------------------------------------------------------------------------
     @classmethod
     def train(cls, env_id: str = "tunegym/ODEStep-v0", agent: str = "linucb", *, steps: int = 20000, seed: int = 0,
-              env_kwargs: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> "StepSizeTuner":
+              env_kwargs: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> StepSizeTuner:
         """Train ``agent`` on ``env_id`` (instance stream of tune seed ``seed``) for ``steps`` env steps."""
         import gymnasium as gym
-
         import tunegym.envs  # noqa: F401
         from tunegym.agents.registry import make_agent
 
@@ -119,7 +124,11 @@ class StepSizeTuner:
         if self.env_id not in ODE_IDS:
             raise ConfigError(f"solve_ivp needs an ODE policy; this one is for {self.env_id}", value=self.env_id)
         from tunegym.envs.timestep.ode import METHODS
-        from tunegym.envs.timestep.ode_env import ODEStepEnv, controlled_attempt, controller_observation
+        from tunegym.envs.timestep.ode_env import (
+            ODEStepEnv,
+            controlled_attempt,
+            controller_observation,
+        )
 
         t0, t1 = (float(v) for v in t_span)
         if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
@@ -164,7 +173,7 @@ class StepSizeTuner:
         save_tuner_file(path, KIND, metadata, {"policy_file": embed_tuner(self.policy)})
 
     @classmethod
-    def load(cls, path: str | Path) -> "StepSizeTuner":
+    def load(cls, path: str | Path) -> StepSizeTuner:
         """Load a file written by :meth:`save` (``tunegym.agents.load_tuner`` dispatches here)."""
         _, meta, arrays = load_tuner_file(path, expect_kind=KIND)
         try:

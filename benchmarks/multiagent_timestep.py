@@ -20,7 +20,6 @@ import math
 import time
 
 import numpy as np
-
 from tunegym.agents.multiagent import IndependentLearners, JointActionEnv
 from tunegym.agents.registry import make_agent
 from tunegym.agents.tuner_io import versions
@@ -95,9 +94,9 @@ def main() -> None:
     timings["ppo"] = time.perf_counter() - start
 
     lines = ["# Per-knob agents vs one agent: step size + integrator order (StepOrder-v0)", "",
-             "Made by `nice python benchmarks/multiagent_timestep.py --out benchmarks/multiagent_timestep.md`. "
-             f"Test seeds 100-119 (one ODE integration each, rtol 1e-6); bandits trained for {args.train_steps} "
-             f"attempts on the tune stream (seed 0), PPO for {args.ppo_steps}. Versions: {versions()}.", "",
+             ("Made by `nice python benchmarks/multiagent_timestep.py --out benchmarks/multiagent_timestep.md`. "
+              f"Test seeds 100-119 (one ODE integration each, rtol 1e-6); bandits trained for {args.train_steps} "
+              f"attempts on the tune stream (seed 0), PPO for {args.ppo_steps}. Versions: {versions()}."), "",
              "| method | mean return | mean RHS evals | median log10 global error | finished |",
              "|---|---:|---:|---:|---:|"]
     lines += [f"| {n} | {r['mean_return']:.1f} | {r['mean_rhs_evaluations']:,.0f} | {r['median_log10_error']:.2f} | "

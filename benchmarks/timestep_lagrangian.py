@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from tunegym.agents.registry import make_agent
 from tunegym.envs.core.seeding import stream
 from tunegym.envs.timestep.env import DEFAULT_ETAS, make_three_body
@@ -86,7 +85,7 @@ def main() -> None:
             model = make_agent(args.agent, env, seed=TUNE_SEEDS[0])
             env.reset(seed=TUNE_SEEDS[0])
             model.learn(env, total_timesteps=args.train_steps)
-            learned = summary([three_body_rollout(i, lambda o: model.predict(o, deterministic=True)[0],
+            learned = summary([three_body_rollout(i, lambda o, model=model: model.predict(o, deterministic=True)[0],
                                                   args.actions, {**kw, "lagrange_multiplier": lam}) for i in test])
         continuous = {**kw, "lagrange_multiplier": lam, "action": "continuous"}
         analytic = summary([three_body_rollout(i, analytic_policy(lam, None, args.max_change), args.actions,

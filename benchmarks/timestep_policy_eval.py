@@ -17,7 +17,6 @@ import json
 import math
 
 import numpy as np
-
 from tunegym.agents import StepSizeTuner, load_tuner
 from tunegym.envs.core.seeding import stream
 from tunegym.envs.timestep.instances import PaperThreeBodyDistribution

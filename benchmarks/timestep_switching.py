@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from tunegym.envs.core.seeding import stream
 from tunegym.envs.timestep.instances import PaperThreeBodyDistribution
 from tunegym.envs.timestep.nbody import HermiteState

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tunegym.envs.core.errors import ActionError, ConfigError
 from tunegym.envs.multiagent import make
 from tunegym.envs.timestep.ode_env import DEFAULT_SAFETIES, make_ode_step

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from tunegym.agents import StepSizeTuner, load_tuner
 from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.timestep.env import DEFAULT_ETAS
@@ -87,7 +86,12 @@ def test_pretrained_ode_tuner_is_as_cheap_as_pi_at_similar_accuracy():
     import math
 
     from tunegym.envs.core.seeding import stream
-    from tunegym.envs.timestep.ode import ODEProblemDistribution, PIController, global_error, integrate
+    from tunegym.envs.timestep.ode import (
+        ODEProblemDistribution,
+        PIController,
+        global_error,
+        integrate,
+    )
 
     tuner = load_tuner("pretrained:step-size-ode")
     distribution = ODEProblemDistribution()

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
-
 from tunegym.envs.core.errors import ActionError, ConfigError
 from tunegym.envs.timestep.ode import PROBLEMS, ODEProblemDistribution, switch_method
 from tunegym.envs.timestep.ode_env import DEFAULT_SAFETIES, ODEStepEnv
@@ -74,11 +73,11 @@ class StepOrderParallelEnv(ParallelEnv):
                                              np.append(inner_space.high, 1.0).astype(np.float32), dtype=np.float32)
         self._method = "RK45"
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def observation_space(self, agent: str) -> spaces.Space:
         return self._observation_space
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def action_space(self, agent: str) -> spaces.Space:
         if agent == "order":
             return spaces.Discrete(len(ORDER_METHODS))

@@ -23,9 +23,9 @@ from tunegym.envs.timestep.nbody import HermiteState
 
 __all__ = [
     "DEFAULT_ETAS",
+    "LAGRANGIAN_OBSERVATION_NAMES",
     "OBSERVATION_NAMES",
     "ThreeBodyEnv",
-    "LAGRANGIAN_OBSERVATION_NAMES",
     "energy_reward",
     "lagrangian_reward",
     "local_reward",
