@@ -204,7 +204,7 @@ def train_probe_tuner(contexts: np.ndarray, rewards: np.ndarray, *, rounds: int,
     return tuner, history
 
 
-BANDIT_GRID = tuple((alpha, degree) for alpha in (0.25, 1.0, 3.0) for degree in (1, 2))
+BANDIT_GRID = tuple((alpha, degree) for alpha in (0.25, 1.0, 3.0, 10.0) for degree in (1, 2))
 PESSIMISM_GRID = (0.0, 1.0, 3.0, 10.0)
 
 
@@ -310,7 +310,7 @@ def write_tuner_card(policy_path: str | Path, payload: dict[str, Any]) -> Path:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("lr", help="LR schedules (tuned peak per optimizer) vs a bandit-learned LR scheduler")
     parser.add_argument("--out", default="runs/bench-lr")
-    parser.add_argument("--seeds", default="tune=0-15,test=100-109", help="SeedSplit: tune tasks and test tasks (per distribution)")
+    parser.add_argument("--seeds", default="tune=0-15,test=100-119", help="SeedSplit: tune tasks and test tasks (per distribution)")
     parser.add_argument("--runs", type=int, default=2, help="training runs per tune task (other init/minibatches)")
     parser.add_argument("--rounds", type=int, default=4000, help="bandit rounds (replayed tune runs)")
     parser.add_argument("--save-policy", default=None, help="also write the learned tuner here (e.g. agents/pretrained/lr-schedule.pt)")
