@@ -66,6 +66,12 @@ ENVS: tuple[EnvSpec, ...] = (
         "ThreeBody-v0 with log10(eta) as a continuous action in [-4, -1]; cost = force evaluations",
     ),
     EnvSpec(
+        "tunegym/ThreeBodyCommit-v0",
+        "tunegym.envs.timestep.commit:make_three_body_commit",
+        None,  # one decision per episode (terminates after it)
+        "one constant Hermite eta per three-body instance, chosen after a coarse pilot run; cost = force evaluations",
+    ),
+    EnvSpec(
         "tunegym/ODEStep-v0",
         "tunegym.envs.timestep.ode_env:make_ode_step",
         None,  # the env truncates itself after max_attempts (default 400)

@@ -4,6 +4,11 @@ with embedded Runge–Kutta pairs (``tunegym/ODEStep-v0``). See DESIGN §3.2 and
 Importing this package is cheap apart from numba's kernel cache (compiled on first use, cached on disk).
 """
 
+from tunegym.envs.timestep.commit import (
+    COMMIT_ETAS,
+    ThreeBodyCommitEnv,
+    make_three_body_commit,
+)
 from tunegym.envs.timestep.env import (
     DEFAULT_ETAS,
     OBSERVATION_NAMES,
@@ -43,6 +48,7 @@ from tunegym.envs.timestep.ode import (
 from tunegym.envs.timestep.ode_env import ODEStepEnv, make_ode_step
 
 __all__ = [
+    "COMMIT_ETAS",
     "DEFAULT_ETAS",
     "G_AU_MSUN_YR",
     "G_NBODY",
@@ -61,6 +67,7 @@ __all__ = [
     "PIController",
     "PaperThreeBodyDistribution",
     "SimulationResult",
+    "ThreeBodyCommitEnv",
     "ThreeBodyEnv",
     "energy_reward",
     "integrate",
@@ -68,6 +75,7 @@ __all__ = [
     "make_ode_step",
     "make_problem",
     "make_three_body",
+    "make_three_body_commit",
     "reference_solution",
     "simulate",
     "solve_ivp_baseline",

@@ -12,12 +12,12 @@ import numpy as np
 from gymnasium import spaces
 from tunegym.envs.core.errors import ActionError, ConfigError
 from tunegym.envs.core.instances import SequenceDistribution
-from tunegym.envs.core.seeding import stream
 from tunegym.envs.timestep.instances import (
     FixedSystemsDistribution,
     NBodyInstance,
     PaperThreeBodyDistribution,
     load_initial_conditions,
+    next_instance,
 )
 from tunegym.envs.timestep.nbody import HermiteState
 
@@ -238,17 +238,7 @@ class ThreeBodyEnv(gym.Env):
     # -- Gymnasium API -------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if seed is not None or self._stream is None:
-            rng = stream(seed, "instances") if seed is not None else np.random.default_rng(self.np_random.integers(2**63))
-            self._stream = self.distribution.sequence(rng)
-        instance = (options or {}).get("instance")
-        if instance is not None:
-            if not isinstance(instance, NBodyInstance):
-                raise ConfigError(f"options['instance'] must be an NBodyInstance, got {type(instance).__name__}",
-                                  value=instance)
-            self.current_instance = instance
-        else:
-            self.current_instance = next(self._stream)
+        self.current_instance = next_instance(self, seed, options, NBodyInstance)
         inst = self.current_instance
         self.state = HermiteState(inst.masses, inst.positions, inst.velocities, G=inst.G)
         self._previous_eta = float(self.etas[0]) if self.action_kind == "discrete" else self.eta_low

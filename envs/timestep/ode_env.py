@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 from tunegym.envs.core.errors import ActionError, ConfigError
 from tunegym.envs.core.instances import SequenceDistribution
-from tunegym.envs.core.seeding import stream
+from tunegym.envs.timestep.instances import next_instance
 from tunegym.envs.timestep.ode import (
     METHODS,
     PROBLEMS,
@@ -170,17 +170,7 @@ class ODEStepEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if seed is not None or self._stream is None:
-            rng = stream(seed, "instances") if seed is not None else np.random.default_rng(self.np_random.integers(2**63))
-            self._stream = self.distribution.sequence(rng)
-        instance = (options or {}).get("instance")
-        if instance is not None:
-            if not isinstance(instance, ODEInstance):
-                raise ConfigError(f"options['instance'] must be an ODEInstance, got {type(instance).__name__}",
-                                  value=instance)
-            self.current_instance = instance
-        else:
-            self.current_instance = next(self._stream)
+        self.current_instance = next_instance(self, seed, options, ODEInstance)
         inst = self.current_instance
         self.solver = METHODS[self.method](inst.rhs, 0.0, inst.y0, inst.t_end, rtol=self.rtol, atol=self.atol)
         self.h = self.solver.initial_step()

@@ -1,0 +1,72 @@
+"""ThreeBodyCommit-v0: one decision per episode; the chosen η is held for the whole run (its counts equal a fixed-η
+ThreeBody-v0 rollout plus the pilot); same seed, same episode; bad settings and actions raise."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from tunegym.envs import register_all
+from tunegym.envs.core.errors import ActionError, ConfigError
+from tunegym.envs.timestep.commit import COMMIT_ETAS, make_three_body_commit
+from tunegym.envs.timestep.env import make_three_body
+
+HORIZON = 20  # 2 yr keeps the test fast
+
+
+def test_committed_eta_is_held_and_costs_a_fixed_eta_rollout_plus_the_pilot():
+    env = make_three_body_commit(horizon=HORIZON)
+    obs, info = env.reset(seed=3)
+    assert env.observation_space.contains(obs)
+    instance = env.current_instance
+    arm = 3
+    _, reward, terminated, truncated, step_info = env.step(arm)
+    assert terminated and not truncated and step_info["eta"] == pytest.approx(COMMIT_ETAS[arm])
+
+    fixed = make_three_body(episode_length=HORIZON, etas=COMMIT_ETAS)
+    fixed.reset(options={"instance": instance})
+    for _ in range(HORIZON):
+        _, _, term, trunc, fixed_info = fixed.step(arm)  # the same η every interval
+        assert fixed_info["eta"] == step_info["eta"]
+    assert trunc and not term
+    assert step_info["force_evaluations"] == fixed_info["total_force_evaluations"] + info["pilot_evaluations"]
+    assert step_info["energy_error"] == pytest.approx(abs(fixed_info["energy_error"]), rel=0, abs=0)
+    expected = -step_info["force_evaluations"] / env.error_weight - np.log10(max(step_info["energy_error"], 1e-16) / 1e-16)
+    assert reward == pytest.approx(expected)
+
+
+def test_smaller_eta_costs_more_and_is_more_accurate():
+    env = make_three_body_commit(horizon=HORIZON)
+    results = []
+    for arm in (2, 6):
+        env.reset(seed=5)
+        results.append(env.step(arm)[4])
+    assert results[0]["force_evaluations"] > results[1]["force_evaluations"]
+    assert results[0]["energy_error"] < results[1]["energy_error"]
+
+
+def test_same_seed_same_episode_and_registered_id():
+    register_all()
+    runs = []
+    for _ in range(2):
+        env = gym.make("tunegym/ThreeBodyCommit-v0", horizon=HORIZON)
+        obs, _ = env.reset(seed=11)
+        runs.append((obs.tolist(), env.step(4)[1:]))
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("kwargs", [{"probe_eta": 0.0}, {"horizon": 0}, {"horizon": 2.5}, {"error_weight": -1.0},
+                                    {"etas": []}, {"etas": [1e-3, float("nan")]}, {"energy_limit": float("inf")}])
+def test_bad_options_raise_config_error(kwargs):
+    with pytest.raises(ConfigError):
+        make_three_body_commit(**kwargs)
+
+
+def test_bad_actions_raise_action_error():
+    env = make_three_body_commit(horizon=2)
+    with pytest.raises(ActionError):
+        env.step(0)  # before reset
+    env.reset(seed=0)
+    for action in (len(COMMIT_ETAS), -1, 0.5, "a"):
+        with pytest.raises(ActionError):
+            env.step(action)
