@@ -31,7 +31,8 @@ from tunegym.envs.core.errors import CheckpointError, ConfigError, InstanceError
 __all__ = ["KIND", "StepSizeTuner"]
 
 KIND = "step-size-tuner"
-THREE_BODY_IDS = ("tunegym/ThreeBody-v0", "tunegym/ThreeBodyContinuous-v0")
+THREE_BODY_IDS = ("tunegym/ThreeBody-v0", "tunegym/ThreeBodyContinuous-v0", "tunegym/ThreeBodyCommit-v0")
+COMMIT_ID = "tunegym/ThreeBodyCommit-v0"
 ODE_IDS = ("tunegym/ODEStep-v0", "tunegym/ODEStepContinuous-v0")
 
 
@@ -74,6 +75,8 @@ class StepSizeTuner:
     def integrate(self, masses, positions, velocities, t_end: float, *, G: float | None = None) -> dict[str, Any]:
         """Integrate one N-body system from t=0 to ``t_end``, the policy choosing η every decision interval.
 
+        A ThreeBodyCommit-v0 policy instead runs the env's pilot (coarse η over the whole span), picks one η from it
+        and integrates the system from t=0 with that η held (``force_evaluations`` includes the pilot's).
         The interval is the trained env's ``action_interval`` (0.1 yr by default), shrunk evenly so that a whole
         number of intervals lands on ``t_end``. Returns ``positions``, ``velocities``, ``force_evaluations``,
         ``energy_error`` (relative, signed), ``status``, ``etas`` (one per interval) and ``time``. Bad systems
@@ -92,6 +95,8 @@ class StepSizeTuner:
         actions = max(1, math.ceil(t_end / interval - 1e-9))
         system = NBodyInstance(masses=np.asarray(masses, dtype=np.float64), positions=np.asarray(positions, dtype=np.float64),
                                velocities=np.asarray(velocities, dtype=np.float64), G=G_AU_MSUN_YR if G is None else G)
+        if self.env_id == COMMIT_ID:
+            return self._integrate_committed(system, t_end, actions, kwargs)
         if self.env_id.startswith("tunegym/ThreeBodyContinuous"):
             kwargs.setdefault("action", "continuous")
         env = make_three_body(system, centre=False, episode_length=actions, action_interval=t_end / actions,
@@ -108,6 +113,22 @@ class StepSizeTuner:
         return {"positions": state.positions.copy(), "velocities": state.velocities.copy(),
                 "force_evaluations": int(state.force_evaluations), "energy_error": float(state.energy_error),
                 "status": info["status"], "etas": etas, "time": float(state.time)}
+
+    def _integrate_committed(self, system: Any, t_end: float, actions: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+        from tunegym.envs.timestep.commit import (
+            constant_eta_state,
+            make_three_body_commit,
+        )
+
+        kwargs = {k: v for k, v in kwargs.items() if k != "horizon"}
+        env = make_three_body_commit([system], horizon=actions, action_interval=t_end / actions, **kwargs)
+        obs, info = env.reset(seed=0)
+        eta = env.action_to_eta(self._action(obs))
+        state, status = constant_eta_state(system, eta, actions, t_end / actions, env.max_steps_per_action)
+        return {"positions": state.positions.copy(), "velocities": state.velocities.copy(),
+                "force_evaluations": int(state.force_evaluations + info["pilot_evaluations"]),
+                "energy_error": float(state.energy_error), "status": status, "etas": [eta] * actions,
+                "time": float(state.time)}
 
     # ---- ODEs ----------------------------------------------------------------------------------------
     def solve_ivp(self, fun: Callable[[float, np.ndarray], np.ndarray], t_span: tuple[float, float], y0, *,

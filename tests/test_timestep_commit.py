@@ -70,3 +70,33 @@ def test_bad_actions_raise_action_error():
     for action in (len(COMMIT_ETAS), -1, 0.5, "a"):
         with pytest.raises(ActionError):
             env.step(action)
+
+
+class _ConstantPolicy:
+    def __init__(self, arm: int) -> None:
+        self.arm = arm
+
+    def predict(self, observation, deterministic=True):
+        return self.arm, None
+
+
+def test_step_size_tuner_deploys_a_commit_policy_with_the_env_counts(tmp_path):
+    from tunegym.agents import StepSizeTuner, load_tuner
+
+    env = make_three_body_commit(horizon=HORIZON)
+    env.reset(seed=7)
+    _, _, _, _, step_info = env.step(5)
+    system = env.current_instance
+    tuner = StepSizeTuner(_ConstantPolicy(5), env_id="tunegym/ThreeBodyCommit-v0", env_kwargs={"horizon": HORIZON})
+    result = tuner.integrate(system.masses, system.positions, system.velocities, t_end=HORIZON * 0.1)
+    assert result["status"] == "ok" and result["time"] == pytest.approx(HORIZON * 0.1)
+    assert result["etas"] == [COMMIT_ETAS[5]] * HORIZON
+    assert result["force_evaluations"] == step_info["force_evaluations"]
+    assert abs(result["energy_error"]) == step_info["energy_error"]
+
+    trained = StepSizeTuner.train("tunegym/ThreeBodyCommit-v0", "eps_regressor", steps=12, seed=0,
+                                  env_kwargs={"horizon": 3}, config={"epsilon": 1.0, "degree": 1})
+    trained.save(tmp_path / "commit.pt")
+    loaded = load_tuner(tmp_path / "commit.pt")
+    runs = [t.integrate(system.masses, system.positions, system.velocities, t_end=0.3) for t in (trained, loaded)]
+    assert runs[0]["etas"] == runs[1]["etas"] and runs[0]["force_evaluations"] == runs[1]["force_evaluations"]

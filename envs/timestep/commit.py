@@ -39,7 +39,7 @@ from tunegym.envs.timestep.instances import (
 from tunegym.envs.timestep.nbody import HermiteState
 
 __all__ = ["COMMIT_ETAS", "COMMIT_OBSERVATION_NAMES", "ThreeBodyCommitEnv", "constant_eta_run",
-           "make_three_body_commit"]
+           "constant_eta_state", "make_three_body_commit"]
 
 #: Arms: 10 η values, 1/6 decade apart, from 3.16e-4 to 1e-2 (contains 1e-3 and the paper grid's 4.64e-4 … 1e-2).
 COMMIT_ETAS = tuple(float(e) for e in np.logspace(-3.5, -2.0, 10))
@@ -51,18 +51,25 @@ _HIGH = np.array([4.0, 0.0, 6.0], dtype=np.float32)
 _ERROR_FLOOR = 1e-16
 
 
-@lru_cache(maxsize=8192)
-def constant_eta_run(instance: NBodyInstance, eta: float, intervals: int, action_interval: float = 0.1,
-                     max_steps_per_action: int = 200_000) -> tuple[int, float, str]:
-    """Force evaluations, final |ΔE/E0| and status of ``instance`` run at a constant ``eta`` for ``intervals``
-    chunks of ``action_interval`` (the same chunking as ThreeBody-v0, so the counts match a fixed-η rollout).
-    Deterministic, so results are cached (instances hash by content id)."""
+def constant_eta_state(instance: NBodyInstance, eta: float, intervals: int, action_interval: float = 0.1,
+                       max_steps_per_action: int = 200_000) -> tuple[HermiteState, str]:
+    """``instance`` integrated at a constant ``eta`` for ``intervals`` chunks of ``action_interval`` (the same
+    chunking as ThreeBody-v0, so the counts match a fixed-η rollout): the final state and its status."""
     state = HermiteState(instance.masses, instance.positions, instance.velocities, G=instance.G)
     status = "ok"
     for _ in range(intervals):
         status, _ = state.advance(action_interval, eta, max_steps_per_action)
         if status != "ok":
             break
+    return state, status
+
+
+@lru_cache(maxsize=8192)
+def constant_eta_run(instance: NBodyInstance, eta: float, intervals: int, action_interval: float = 0.1,
+                     max_steps_per_action: int = 200_000) -> tuple[int, float, str]:
+    """Force evaluations, final |ΔE/E0| and status of :func:`constant_eta_state`. Deterministic, so results are
+    cached (instances hash by content id)."""
+    state, status = constant_eta_state(instance, eta, intervals, action_interval, max_steps_per_action)
     error = abs(state.energy_error)
     if not math.isfinite(error):
         error, status = 1.0, "diverged"
