@@ -157,7 +157,7 @@ class ThreeBodyCommitEnv(gym.Env):
         total = evals + self._pilot[0]
         scored_error = error if status == "ok" else 1.0
         reward = -total / self.error_weight - math.log10(min(max(scored_error, _ERROR_FLOOR), 1.0) / _ERROR_FLOOR)
-        info = {"force_evaluations": int(total), "pilot_evaluations": int(self._pilot[0]), "eta": eta,
+        info = {"force_evaluations": int(total), "cost": float(total), "pilot_evaluations": int(self._pilot[0]), "eta": eta,
                 "energy_error": error, "status": status, "instance_id": self.current_instance.instance_id}
         obs = self._observation()
         self._pilot = None

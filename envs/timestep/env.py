@@ -276,6 +276,7 @@ class ThreeBodyEnv(gym.Env):
             reward = local_reward(self._last_change, state.force_evaluations - before_evals, **self.local_weights)
         info = {
             "force_evaluations": int(state.force_evaluations - before_evals),
+            "cost": float(state.force_evaluations - before_evals),  # the cost unit every tunegym table reads
             "total_force_evaluations": int(state.force_evaluations),
             "steps": int(steps),
             "eta": eta,

@@ -208,6 +208,7 @@ class ODEStepEnv(gym.Env):
             truncated, status = True, "max_attempts"
         info.update({
             "rhs_evaluations": int(spent),
+            "cost": float(spent),  # the cost unit every tunegym table reads
             "total_rhs_evaluations": int(solver.rhs_evaluations),
             "accepted": bool(accepted),
             "error_norm": float(err) if math.isfinite(err) else None,
