@@ -178,14 +178,18 @@ def run(args: argparse.Namespace) -> int:
                 if make is None:
                     traces[name] = _highs_default(inst, budget)
                 elif make == "balans":
-                    traces[name] = _balans(inst, budget, seed)
+                    try:
+                        traces[name] = _balans(inst, budget, seed)
+                    except Exception as exc:  # noqa: BLE001 - a peer package's crash is a result, not ours
+                        traces[name] = []
+                        meta[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 else:
                     policy, reward, levels = make(seed)
                     traces[name], sol = _lns(inst, budget, policy, seed, args.destroy_rate, reward, levels)
                     meta[name] = {"iterations": sol.iterations, "wall_time": sol.wall_time,
                                   "highs_time": sol.highs_time, "operator_counts": sol.operator_counts}
-                print(f"{family} seed {seed} {name}: best {min([v for _, v in traces[name]], default=None)}",
-                      flush=True)
+                print(f"{family} seed {seed} {name}: best {min([v for _, v in traces[name]], default=None)}"
+                      f"{' ' + meta[name]['error'] if 'error' in meta.get(name, {}) else ''}", flush=True)
             # Reference: the best objective any method found on this instance in its budget (no longer run:
             # at these sizes a HiGHS run long enough to matter would cost more than the whole benchmark).
             found = [v for tr in traces.values() for _, v in tr]
@@ -197,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
                     {"seed": seed, "instance_id": inst.instance_id, "final_gap": float(curve[-1]),
                      "primal_integral": integral, "curve": curve.tolist(), "reference": ref,
                      "trace": tr, **meta.get(name, {})})
+            # partial results after every instance: a crash later does not lose the finished ones
+            (out / "mip.partial.json").write_text(json.dumps({"budget": budget, "results": results}))
     import os
 
     load = os.getloadavg()
