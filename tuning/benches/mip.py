@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tunegym.agents.tuner_io import atomic_write_bytes
+
 __all__ = ["register", "run"]
 
 TEST_SEEDS = tuple(range(100, 110))
@@ -35,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ppo", default="pretrained:mip-lns", help="operator policy file for the 'ppo' method")
     parser.add_argument("--destroy-rate", type=float, default=0.5)
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--merge", nargs="+", metavar="DIR", default=None,
+                        help="combine earlier --out DIRs (e.g. a --singles run) into --out, re-scored on one reference")
     parser.set_defaults(func=run)
 
 
@@ -136,9 +140,10 @@ def run(args: argparse.Namespace) -> int:
     from tunegym.agents.lns_solver import SoftmaxOperatorBandit
     from tunegym.envs.mip.instances import GENERATORS
     from tunegym.envs.mip.lns import OPERATORS
-    from tunegym.tuning.stats import iqm, stratified_bootstrap_ci
 
     out = Path(args.out)
+    if args.merge:
+        return merge(args.merge, out)
     out.mkdir(parents=True, exist_ok=True)
     families = [f for f in args.families.split(",") if f]
     budget = 1.0 if args.smoke else args.budget
@@ -168,7 +173,6 @@ def run(args: argparse.Namespace) -> int:
             from tunegym.envs.core.errors import ConfigError
             raise ConfigError(f"unknown methods {unknown}; choices: {sorted(methods)}", value=unknown)
         methods = {k: v for k, v in methods.items() if k in wanted}
-    grid = np.linspace(0, budget, 51)
     results = {}
     for family in families:
         for seed in seeds:
@@ -190,27 +194,50 @@ def run(args: argparse.Namespace) -> int:
                                   "highs_time": sol.highs_time, "operator_counts": sol.operator_counts}
                 print(f"{family} seed {seed} {name}: best {min([v for _, v in traces[name]], default=None)}"
                       f"{' ' + meta[name]['error'] if 'error' in meta.get(name, {}) else ''}", flush=True)
-            # Reference: the best objective any method found on this instance in its budget (no longer run:
-            # at these sizes a HiGHS run long enough to matter would cost more than the whole benchmark).
-            found = [v for tr in traces.values() for _, v in tr]
-            ref = min(found, default=None)
             for name, tr in traces.items():
-                curve = _gap_curve(tr, ref, grid)
-                integral = float(np.trapezoid(curve, grid)) if hasattr(np, "trapezoid") else float(np.trapz(curve, grid))
                 results.setdefault(family, {}).setdefault(name, []).append(
-                    {"seed": seed, "instance_id": inst.instance_id, "final_gap": float(curve[-1]),
-                     "primal_integral": integral, "curve": curve.tolist(), "reference": ref,
-                     "trace": tr, **meta.get(name, {})})
+                    {"seed": seed, "instance_id": inst.instance_id, "trace": tr, **meta.get(name, {})})
             # partial results after every instance: a crash later does not lose the finished ones
-            (out / "mip.partial.json").write_text(json.dumps({"budget": budget, "results": results}))
+            atomic_write_bytes(out / "mip.partial.json", json.dumps({"budget": budget, "results": results}).encode())
+    header = (f"destroy rate {args.destroy_rate}; ppo = {args.ppo}; test seeds {list(seeds)}; sizes "
+              f"{json.dumps({f: sizes[f] for f in families})}. Balans package (SCIP): "
+              f"{'run' if _balans_available() else 'not installed, not run'}.")
+    write_report(out, results, budget, header, {"seeds": list(seeds), "sizes": {f: sizes[f] for f in families},
+                                                 "destroy_rate": args.destroy_rate, "ppo": args.ppo})
+    return 0
+
+
+def score_runs(results: dict, budget: float) -> dict:
+    """Gap curves and primal integrals against each instance's reference: the best objective any method found.
+
+    ``results[family][method]`` is a list of runs ``{"seed", "trace": [(t, objective), ...], ...}``; the
+    reference is recomputed over every method present, so results of separate invocations (``--merge``)
+    are scored on one scale.
+    """
+    grid = np.linspace(0, budget, 51)
+    for family, by_method in results.items():
+        seeds = sorted({r["seed"] for runs in by_method.values() for r in runs})
+        for seed in seeds:
+            runs = [r for rs in by_method.values() for r in rs if r["seed"] == seed]
+            ref = min((v for r in runs for _, v in r["trace"]), default=None)
+            for r in runs:
+                curve = _gap_curve(r["trace"], ref, grid)
+                r.update(reference=ref, curve=curve.tolist(), final_gap=float(curve[-1]),
+                         primal_integral=float(np.trapezoid(curve, grid)))
+    return results
+
+
+def write_report(out: Path, results: dict, budget: float, header: str, meta: dict) -> None:
+    """Score ``results`` and write ``mip.json``, ``mip.md`` (atomically) and ``mip_gap.png``."""
     import os
 
+    from tunegym.agents.tuner_io import versions
+    from tunegym.tuning.stats import iqm, stratified_bootstrap_ci
+
+    score_runs(results, budget)
     load = os.getloadavg()
-    lines = [f"# tunegym bench mip\n", f"budget {budget} s per instance and method; load average at the end "
-             f"{load[0]:.2f} (1 min) on {os.cpu_count()} cores; destroy rate {args.destroy_rate}; ppo = {args.ppo}; "
-             f"test seeds {list(seeds)}; "
-             f"sizes {json.dumps({f: sizes[f] for f in families})}. Balans package (SCIP): "
-             f"{'run' if _balans_available() else 'not installed, not run'}.\n",
+    lines = ["# tunegym bench mip\n", f"budget {budget} s per instance and method; load average at the end "
+             f"{load[0]:.2f} (1 min) on {os.cpu_count()} cores; {header}\n",
              "| family | method | final gap IQM [95% CI] | primal integral (s) IQM [95% CI] |", "|---|---|---|---|"]
     summary = {}
     for family, by_method in results.items():
@@ -222,16 +249,15 @@ def run(args: argparse.Namespace) -> int:
             summary[f"{family}/{name}"] = {"final_gap_iqm": iqm(g), "primal_integral_iqm": iqm(pi)}
             lines.append(f"| {family} | {name} | {iqm(g):.4f} [{gl:.4f}, {gh:.4f}] | "
                          f"{iqm(pi):.3f} [{pl:.3f}, {ph:.3f}] |")
-    (out / "mip.json").write_text(json.dumps({"budget": budget, "seeds": list(seeds), "summary": summary,
-                                              "sizes": {f: sizes[f] for f in families},
-                                              "destroy_rate": args.destroy_rate, "ppo": args.ppo,
-                                              "results": results}, indent=1))
-    (out / "mip.md").write_text("\n".join(lines) + "\n")
+    report = {"budget": budget, **meta, "summary": summary, "versions": versions(), "results": results}
+    atomic_write_bytes(out / "mip.json", json.dumps(report, indent=1, default=str).encode())
+    atomic_write_bytes(out / "mip.md", ("\n".join(lines) + "\n").encode())
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        grid = np.linspace(0, budget, 51)
         fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
         for ax, (family, by_method) in zip(axes[0], results.items()):
             for name, runs in by_method.items():
@@ -243,4 +269,31 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - plotting is optional
         print(f"no plot: {exc}")
     print("\n".join(lines))
+
+
+def merge(dirs: list[str], out: Path) -> int:
+    """Combine the ``mip.json`` of separate runs (same budget and seeds) and re-score on one reference."""
+    from tunegym.envs.core.errors import ConfigError
+
+    merged: dict = {}
+    budgets, metas = set(), []
+    for d in dirs:
+        path = Path(d) / "mip.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {str(path)!r}: {exc}", value=str(path)) from exc
+        budgets.add(float(data["budget"]))
+        metas.append({k: data.get(k) for k in ("seeds", "sizes", "destroy_rate", "ppo")})
+        for family, by_method in data["results"].items():
+            for name, runs in by_method.items():
+                merged.setdefault(family, {}).setdefault(name, []).extend(runs)
+    if len(budgets) != 1 or any(m["sizes"] != metas[0]["sizes"] for m in metas):
+        raise ConfigError(f"--merge needs runs with one budget and the same sizes, got budgets {sorted(budgets)}",
+                          value=dirs)
+    out.mkdir(parents=True, exist_ok=True)
+    header = (f"merged from {', '.join(dirs)} (reference re-computed over all of them); destroy rate "
+              f"{metas[0]['destroy_rate']}; ppo = {metas[0]['ppo']}; test seeds {metas[0]['seeds']}; sizes "
+              f"{json.dumps(metas[0]['sizes'])}.")
+    write_report(out, merged, budgets.pop(), header, {**metas[0], "merged_from": dirs})
     return 0
