@@ -222,8 +222,9 @@ def score_runs(results: dict, budget: float) -> dict:
             ref = min((v for r in runs for _, v in r["trace"]), default=None)
             for r in runs:
                 curve = _gap_curve(r["trace"], ref, grid)
+                trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
                 r.update(reference=ref, curve=curve.tolist(), final_gap=float(curve[-1]),
-                         primal_integral=float(np.trapezoid(curve, grid)))
+                         primal_integral=float(trapezoid(curve, grid)))
     return results
 
 
