@@ -9,7 +9,8 @@ For each env id (default: all of ``tunegym.envs.multiagent.ENV_IDS``) it trains,
 - ``ppo-joint`` (``--ppo``): one PPO policy setting all knobs (``JointActionEnv``, ``MultiDiscrete``);
 
 then evaluates each on test seeds (one episode per seed) and writes a Markdown table of mean cost per step
-(the env's ``info["cost"]``) and mean episode return. Same path as ``tunegym train --multiagent ...``.
+(the env's ``info["cost"]``) and mean episode return; the verdict compares returns (the env's objective,
+which for some envs also pays for accuracy). Same path as ``tunegym train --multiagent ...``.
 
     python benchmarks/multiagent.py --out benchmarks/multiagent.md --steps 3000 --ppo
     python benchmarks/multiagent.py --env tunegym/BlockSOR-v0 --env-kwargs '{"grid": 12}' --out /tmp/x.md
@@ -135,12 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         results, timings, skipped = compare(env_id, env_kwargs, agent=args.agent, steps=args.steps, seeds=seeds,
                                             ppo_steps=args.ppo)
         per_knob = [r for r in results if r.method.startswith(("independent", "parameter sharing"))]
-        best_knob = min(per_knob, key=lambda r: r.cost)
-        best_single = min((r for r in results if r not in per_knob), key=lambda r: r.cost, default=None)
+        def score(r: EpisodeStats) -> float:  # the env's own objective; cost alone ignores accuracy terms
+            return float(np.mean(r.returns))
+
+        best_knob = max(per_knob, key=score)
+        best_single = max((r for r in results if r not in per_knob), key=score, default=None)
         verdict = ("no single-agent method applies" if best_single is None else
-                   f"per-knob agents {'BEAT' if best_knob.cost < best_single.cost else 'do NOT beat'} the best "
-                   f"single agent ({best_knob.cost:.4g}, {best_knob.method}, vs {best_single.cost:.4g}, "
-                   f"{best_single.method})")
+                   f"per-knob agents {'BEAT' if score(best_knob) > score(best_single) else 'do NOT beat'} the best "
+                   f"single agent in mean return ({score(best_knob):.4g}, {best_knob.method}, vs "
+                   f"{score(best_single):.4g}, {best_single.method})")
         sections += ["", f"## {env_id} {json.dumps(env_kwargs) if env_kwargs else ''}".rstrip(), "",
                      _table(results), "", f"**{verdict}.** Wall time (s): "
                      f"{ {k: round(v, 1) for k, v in timings.items()} }."]
