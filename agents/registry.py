@@ -15,7 +15,7 @@ import gymnasium as gym
 
 from tunegym.envs.core.errors import ConfigError
 
-__all__ = ["AGENT_FACTORIES", "make_agent", "agent_names", "register_agent"]
+__all__ = ["AGENT_FACTORIES", "make_agent", "agent_names", "register_agent", "train_agent"]
 
 #: name -> "module:callable". Bandits and deep RL agents register here.
 AGENT_FACTORIES: dict[str, str] = {}
@@ -49,6 +49,26 @@ def make_agent(
 
 
 _BUILTIN_MODULES = ("tunegym.agents.bandits", "tunegym.agents.deeprl")
+
+
+def train_agent(env_id: str, agent: str, *, steps: int, seed: int, env_kwargs: dict[str, Any] | None = None,
+                config: dict[str, Any] | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Train ``agent`` on ``env_id`` (the instance stream of ``seed``) for ``steps`` env steps on CPU.
+
+    Returns ``(policy, env, provenance)``: the trained agent, the env it trained on (its instance stream
+    continues), and the record a tuner file keeps of how it was made. Tuners' ``train`` classmethods use it.
+    """
+    import gymnasium as gym
+
+    import tunegym.envs  # noqa: F401  (registers the ids)
+
+    env = gym.make(env_id, **dict(env_kwargs or {}))
+    env.reset(seed=seed)
+    policy = make_agent(agent, env, config or {}, seed=seed, device="cpu")
+    policy.learn(env, total_timesteps=steps)
+    provenance = {"env_id": env_id, "env_kwargs": dict(env_kwargs or {}), "agent": agent,
+                  "config": dict(config or {}), "train_seed": seed, "train_steps": steps}
+    return policy, env, provenance
 
 
 def _load_builtin() -> None:

@@ -108,17 +108,10 @@ class SORTuner:
         config: dict[str, Any] | None = None,
     ) -> "SORTuner":
         """Train ``agent`` on ``env_id`` for ``steps`` systems from ``seed`` and wrap it as a tuner."""
-        import gymnasium as gym
+        from tunegym.agents.registry import train_agent
 
-        import tunegym.envs  # noqa: F401
-        from tunegym.agents.registry import make_agent
-
-        env = gym.make(env_id, **dict(env_kwargs or {}))
-        env.reset(seed=seed)
-        policy = make_agent(agent, env, config or {}, seed=seed, device="cpu")
-        policy.learn(env, total_timesteps=steps)
-        provenance = {"env_id": env_id, "env_kwargs": dict(env_kwargs or {}), "agent": agent,
-                      "config": dict(config or {}), "train_seed": seed, "train_steps": steps}
+        policy, env, provenance = train_agent(env_id, agent, steps=steps, seed=seed, env_kwargs=env_kwargs,
+                                              config=config)
         return cls.from_env(policy, env, provenance=provenance)
 
     # ---- using ---------------------------------------------------------------------------------------

@@ -55,16 +55,11 @@ class StepSizeTuner:
     def train(cls, env_id: str = "tunegym/ODEStep-v0", agent: str = "linucb", *, steps: int = 20000, seed: int = 0,
               env_kwargs: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> StepSizeTuner:
         """Train ``agent`` on ``env_id`` (instance stream of tune seed ``seed``) for ``steps`` env steps."""
-        import gymnasium as gym
-        import tunegym.envs  # noqa: F401
-        from tunegym.agents.registry import make_agent
+        from tunegym.agents.registry import train_agent
 
-        env = gym.make(env_id, **dict(env_kwargs or {}))
-        env.reset(seed=seed)
-        policy = make_agent(agent, env, config or {}, seed=seed, device="cpu")
-        policy.learn(env, total_timesteps=steps)
-        provenance = {"env_id": env_id, "env_kwargs": dict(env_kwargs or {}), "agent": agent,
-                      "config": dict(config or {}), "train_seed": seed, "train_steps": steps}
+        policy, env, provenance = train_agent(env_id, agent, steps=steps, seed=seed, env_kwargs=env_kwargs,
+                                              config=config)
+        env.close()
         return cls(policy, env_id=env_id, env_kwargs=env_kwargs, provenance=provenance)
 
     def _action(self, observation: np.ndarray) -> Any:

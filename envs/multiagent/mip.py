@@ -18,6 +18,7 @@ from pettingzoo import ParallelEnv
 from tunegym.envs.core.errors import ActionError
 from tunegym.envs.mip.env import DESTROY_RATES, MIPLNSEnv
 from tunegym.envs.mip.lns import OPERATORS
+from tunegym.envs.multiagent.common import broadcast_step
 
 __all__ = ["LNSOperatorRateParallelEnv"]
 
@@ -97,14 +98,11 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
             chosen[agent] = value
         joint = chosen["operator"] * len(DESTROY_RATES) + chosen["destroy_rate"]
         observation, reward, terminated, truncated, info = self.env.step(joint)
-        observations = {a: observation.copy() for a in self.agents}
-        rewards = {a: float(reward) for a in self.agents}
-        terminations = {a: bool(terminated) for a in self.agents}
-        truncations = {a: bool(truncated) for a in self.agents}
-        infos = {a: dict(info) for a in self.agents}
+        result = broadcast_step(self.agents, {a: observation.copy() for a in self.agents}, reward, terminated,
+                                truncated, info)
         if terminated or truncated:
             self.agents = []
-        return observations, rewards, terminations, truncations, infos
+        return result
 
     def close(self) -> None:
         self.env.close()

@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 from tunegym.envs.core.errors import ActionError, ConfigError
+from tunegym.envs.multiagent.common import broadcast_step
 from tunegym.envs.timestep.ode import PROBLEMS, ODEProblemDistribution, switch_method
 from tunegym.envs.timestep.ode_env import DEFAULT_SAFETIES, ODEStepEnv
 
@@ -101,14 +102,10 @@ class StepOrderParallelEnv(ParallelEnv):
         self.inner.solver = switch_method(self.inner.solver, self._method)
         obs, reward, terminated, truncated, info = self.inner.step(actions["step_size"])
         info = {**info, "method": self._method}
-        observations = self._observations(obs)
-        rewards = {a: float(reward) for a in self.agents}
-        terminations = {a: bool(terminated) for a in self.agents}
-        truncations = {a: bool(truncated) for a in self.agents}
-        infos = {a: dict(info) for a in self.agents}
+        result = broadcast_step(self.agents, self._observations(obs), reward, terminated, truncated, info)
         if terminated or truncated:
             self.agents = []
-        return observations, rewards, terminations, truncations, infos
+        return result
 
     def _observations(self, inner_obs: np.ndarray) -> dict[str, np.ndarray]:
         obs = np.append(inner_obs, 1.0 if self._method == "RK45" else 0.0).astype(np.float32)
