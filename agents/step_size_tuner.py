@@ -142,6 +142,7 @@ class StepSizeTuner:
         from tunegym.envs.timestep.ode import METHODS
         from tunegym.envs.timestep.ode_env import (
             ODEStepEnv,
+            PIMemory,
             controlled_attempt,
             controller_observation,
         )
@@ -165,12 +166,16 @@ class StepSizeTuner:
                                      rtol=rtol, atol=atol)
         h = solver.initial_step()
         errors, accepted, status = [1.0, 1.0], True, "max_attempts"
-        for _ in range(int(max_attempts)):
+        memory = PIMemory()
+        for attempt in range(int(max_attempts)):
             obs = controller_observation(solver, errors, accepted, h, t1 - t0, problem_family,
                                          env.observation_space)
             knob_value = env.action_to_factor(self._action(obs))
-            h, _, accepted, err, attempt_status = controlled_attempt(solver, env.knob, knob_value, h, errors[1],
-                                                                     accepted, t1 - t0)
+            h, _, now_accepted, err, attempt_status = controlled_attempt(
+                solver, env.knob, knob_value, h, errors[1], accepted, t1 - t0,
+                previous_error=memory.previous_error, first=attempt == 0)
+            memory.after_factor(errors[1], accepted, attempt == 0)
+            accepted = now_accepted
             errors = [errors[1], err]
             if attempt_status != "ok":
                 status = attempt_status

@@ -112,3 +112,25 @@ def test_ode_env_rejects_bad_actions_and_instances():
         env.reset(options={"instance": object()})
     with pytest.raises(ConfigError):
         make_ode_step(method="Euler")
+
+
+@pytest.mark.parametrize("family", ["van_der_pol", "arenstorf", "brusselator"])
+def test_pi_knob_at_constant_safety_is_the_pi_controller_attempt_for_attempt(family):
+    # The "pi_safety" knob lets an agent modulate Gustafsson's PI rule; playing its default (0.9) must *be* the
+    # PI baseline, so a learned gain can only improve on it by deviating, never by a different driver.
+    from tunegym.envs.timestep.ode_env import DEFAULT_SAFETIES
+
+    inst = make_problem(family)
+    for rtol in (1e-4, 1e-8):
+        reference = integrate(inst, controller=PIController(), rtol=rtol)
+        env = make_ode_step(knob="pi_safety", rtol=rtol, max_attempts=100_000)
+        env.reset(options={"instance": inst})
+        done = False
+        while not done:
+            _, _, terminated, truncated, info = env.step(DEFAULT_SAFETIES.index(0.9))
+            done = terminated or truncated
+        assert info["status"] == "finished"
+        assert (info["total_rhs_evaluations"], env.solver.rejected) == (reference.rhs_evaluations, reference.rejected)
+        assert info["global_error"] == reference.global_error
+    with pytest.raises(ConfigError, match="knob"):
+        make_ode_step(knob="pid")

@@ -105,3 +105,20 @@ def test_pretrained_ode_tuner_is_as_cheap_as_pi_at_similar_accuracy():
     # test seeds 100-103: 0.93x PI's evaluations, median error 0.1 decades worse
     assert sum(c for c, _ in tuned) <= 1.0 * sum(c for c, _ in pi)
     assert np.median([e for _, e in tuned]) <= np.median([e for _, e in pi]) + 0.3
+
+
+def test_pi_knob_tuner_outside_the_gym_loop_equals_the_env():
+    problem = make_problem("van_der_pol", mu=5.0)
+    tuner = StepSizeTuner(ConstantPolicy(DEFAULT_SAFETIES.index(0.8)), env_id="tunegym/ODEStep-v0",
+                          env_kwargs={"knob": "pi_safety", "rtol": 1e-6})
+    result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, max_attempts=100_000)
+    from tunegym.envs.timestep.ode_env import make_ode_step
+
+    env = make_ode_step(knob="pi_safety", rtol=1e-6, max_attempts=100_000)
+    env.reset(options={"instance": problem})
+    done = False
+    while not done:
+        _, _, terminated, truncated, info = env.step(DEFAULT_SAFETIES.index(0.8))
+        done = terminated or truncated
+    assert result["status"] == "finished"
+    assert result["rhs_evaluations"] == info["total_rhs_evaluations"] and np.array_equal(result["y"], env.solver.y)

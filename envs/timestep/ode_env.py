@@ -21,28 +21,51 @@ from tunegym.envs.timestep.ode import (
     global_error,
 )
 
-__all__ = ["DEFAULT_FACTORS", "DEFAULT_SAFETIES", "ODEStepEnv", "controlled_attempt", "controller_observation",
-           "make_ode_step", "make_ode_step_continuous"]
+__all__ = ["DEFAULT_FACTORS", "DEFAULT_SAFETIES", "KNOBS", "ODEStepEnv", "PIMemory", "controlled_attempt",
+           "controller_observation", "make_ode_step", "make_ode_step_continuous"]
 
 #: Step-size factors of the discrete action space for ``knob="factor"`` (``h_next = factor · h``).
 DEFAULT_FACTORS = (0.2, 0.5, 0.7, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0, 4.0)
-#: Safety factors of the I controller for ``knob="safety"`` (``h_next = h · clip(safety · err^(-1/k))``).
+#: Safety factors of the I controller for ``knob="safety"`` (``h_next = h · clip(safety · err^(-1/k))``), and of
+#: the PI controller for ``knob="pi_safety"``.
 DEFAULT_SAFETIES = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.2)
+#: The PI rule's gains (``kI = 0.3/k``, ``kP = 0.4/k``), as in :class:`~tunegym.envs.timestep.ode.PIController`.
+PI_KI_SCALE, PI_KP_SCALE = 0.3, 0.4
+#: The knobs of ODEStep-v0.
+KNOBS = ("safety", "pi_safety", "factor")
 
 
 def controlled_attempt(solver: EmbeddedRungeKutta, knob: str, knob_value: float, h: float, last_error: float,
-                       last_accepted: bool, t_end: float) -> tuple[float, float, bool, float, str]:
+                       last_accepted: bool, t_end: float, *, previous_error: float = 1.0,
+                       first: bool = False) -> tuple[float, float, bool, float, str]:
     """One attempt of ``solver`` with the step the knob sets; returns ``(h, factor, accepted, error, status)``.
 
     ``knob="safety"``: ``h · clip(knob_value · err^(-1/k), 0.2, 10)`` (``≤ 1`` after a rejection), ``k = q + 1``;
+    ``knob="pi_safety"``: Gustafsson's PI rule of :class:`~tunegym.envs.timestep.ode.PIController` with
+    ``knob_value`` as its safety factor, ``h · clip(knob_value · err^(-0.3/k) · (previous_error / err)^(0.4/k),
+    0.2, 10)`` (the I rule, capped at 1, after a rejection; ``err`` floored at 1e-10 as there), where
+    ``previous_error`` is the error of the accepted step before the last one (:class:`PIMemory` keeps it); the
+    ``first`` attempt of a run takes the initial step estimate ``h`` itself, as :func:`~tunegym.envs.timestep.ode.integrate`
+    does, so a constant ``knob_value = 0.9`` *is* the PI baseline, attempt for attempt;
     ``knob="factor"``: ``h · knob_value``. A step under ``1e-14 t_end`` is not attempted (``"step_underflow"``).
     Shared by :class:`ODEStepEnv` and the deployable step-size tuner, so both run the same controller.
     """
+    k = solver.error_estimator_order + 1
     if knob == "safety":
-        k = solver.error_estimator_order + 1
         err = last_error
         factor = 10.0 if err == 0 else knob_value * err ** (-1.0 / k) if math.isfinite(err) else 0.2
         factor = min(max(factor, 0.2), 10.0 if last_accepted else 1.0)
+    elif knob == "pi_safety":
+        err = max(last_error, 1e-10)
+        if first:
+            factor = 1.0
+        elif not math.isfinite(err):
+            factor = 0.2
+        elif not last_accepted:
+            factor = min(max(knob_value * err ** (-1.0 / k), 0.2), 1.0)
+        else:
+            factor = knob_value * err ** (-PI_KI_SCALE / k) * (previous_error / err) ** (PI_KP_SCALE / k)
+            factor = min(max(factor, 0.2), 10.0)
     else:
         factor = knob_value
     h = min(h * factor, t_end)
@@ -50,6 +73,19 @@ def controlled_attempt(solver: EmbeddedRungeKutta, knob: str, knob_value: float,
         return h, factor, False, math.inf, "step_underflow"
     accepted, err = solver.attempt(h)
     return h, factor, accepted, err, "ok"
+
+
+class PIMemory:
+    """What the ``pi_safety`` knob remembers between attempts: the error of the last accepted step, updated
+    exactly when :class:`~tunegym.envs.timestep.ode.PIController` updates its own (after the factor that used it)."""
+
+    def __init__(self) -> None:
+        self.previous_error = 1.0
+
+    def after_factor(self, last_error: float, last_accepted: bool, first: bool) -> None:
+        """Call after :func:`controlled_attempt` with the error/acceptance it was given."""
+        if not first and last_accepted and math.isfinite(last_error):
+            self.previous_error = max(last_error, 1e-10)
 
 
 def controller_observation(solver: EmbeddedRungeKutta, errors: Sequence[float], accepted: bool, h: float,
@@ -68,7 +104,9 @@ class ODEStepEnv(gym.Env):
     ## Description
     Each step the agent sets the next step size, either directly as a factor of the last one
     (``knob="factor"``) or as the safety factor (gain) of the classical controller
-    ``h_next = h · clip(safety · err^(-1/k), 0.2, 10)`` with ``k = q + 1`` (``knob="safety"``, the default);
+    ``h_next = h · clip(safety · err^(-1/k), 0.2, 10)`` with ``k = q + 1`` (``knob="safety"``, the default),
+    or the safety factor of Gustafsson's PI controller (``knob="pi_safety"``: the agent modulates the PI
+    baseline, which a constant 0.9 reproduces exactly; see :func:`controlled_attempt`);
     the pair (Dormand–Prince 5(4) by
     default, or Bogacki–Shampine 3(2)) attempts that step and accepts it iff its scaled error norm is ≤ 1.
     Problems are drawn from the classic set (Van der Pol, Robertson, Brusselator, Lotka–Volterra, Kepler,
@@ -77,7 +115,7 @@ class ODEStepEnv(gym.Env):
     :class:`~tunegym.envs.timestep.ode.PIController` (related work: Dellnitz et al., arXiv 2104.03562).
 
     ## Action Space
-    ``action="discrete"``: ``Discrete(len(arms))`` over :data:`DEFAULT_SAFETIES` (``knob="safety"``) or
+    ``action="discrete"``: ``Discrete(len(arms))`` over :data:`DEFAULT_SAFETIES` (``knob="safety"``/``"pi_safety"``) or
     :data:`DEFAULT_FACTORS` (``knob="factor"``), or your ``arms``. ``action="continuous"``: ``Box(0.2, 1.5, (1,))``
     holding the safety factor, or ``Box(-1, 1, (1,))`` holding ``log10 factor`` (clipped).
 
@@ -105,7 +143,7 @@ class ODEStepEnv(gym.Env):
     Terminates at ``t_end`` or on failure; truncated after ``max_attempts`` attempts (default 400).
 
     ## Arguments
-    ``distribution``, ``method`` ("RK45"), ``rtol`` (1e-6), ``atol`` (rtol·1e-3), ``knob`` ("safety"),
+    ``distribution``, ``method`` ("RK45"), ``rtol`` (1e-6), ``atol`` (rtol·1e-3), ``knob`` ("safety", "pi_safety" or "factor"),
     ``action``, ``arms``, ``reward_scale`` (100), ``rejection_penalty`` (3), ``error_weight`` (10), ``target_error`` (rtol), ``failure_penalty`` (50),
     ``max_attempts`` (400).
 
@@ -136,11 +174,11 @@ class ODEStepEnv(gym.Env):
             raise ConfigError(f"unknown method {method!r}; choices: {sorted(METHODS)}", value=method)
         if action not in ("discrete", "continuous"):
             raise ConfigError(f"action must be 'discrete' or 'continuous', got {action!r}", value=action)
-        if knob not in ("safety", "factor"):
-            raise ConfigError(f"knob must be 'safety' or 'factor', got {knob!r}", value=knob)
+        if knob not in KNOBS:
+            raise ConfigError(f"knob must be one of {KNOBS}, got {knob!r}", value=knob)
         self.knob = knob
         if arms is None:
-            arms = DEFAULT_SAFETIES if knob == "safety" else DEFAULT_FACTORS
+            arms = DEFAULT_FACTORS if knob == "factor" else DEFAULT_SAFETIES
         self.factors = np.asarray(arms, dtype=np.float64)
         if self.factors.ndim != 1 or self.factors.size == 0 or np.any(~np.isfinite(self.factors)) or np.any(self.factors <= 0):
             raise ConfigError(f"arms must be positive floats, got {arms!r}", value=arms)
@@ -157,7 +195,7 @@ class ODEStepEnv(gym.Env):
         self.failure_penalty, self.max_attempts = float(failure_penalty), int(max_attempts)
         if action == "discrete":
             self.action_space: spaces.Space = spaces.Discrete(self.factors.size)
-        elif knob == "safety":
+        elif knob != "factor":
             self.action_space = spaces.Box(0.2, 1.5, shape=(1,), dtype=np.float32)
         else:
             self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
@@ -177,6 +215,7 @@ class ODEStepEnv(gym.Env):
         self._errors = [1.0, 1.0]
         self._accepted = True
         self._attempts = 0
+        self._pi = PIMemory()
         return self._observation(), {"instance_id": inst.instance_id}
 
     def step(self, action: Any):
@@ -186,8 +225,11 @@ class ODEStepEnv(gym.Env):
         solver, inst = self.solver, self.current_instance
         h_previous = self.h
         before = solver.rhs_evaluations
+        first = self._attempts == 0
         self.h, factor, accepted, err, status = controlled_attempt(
-            solver, self.knob, knob_value, self.h, self._errors[1], self._accepted, inst.t_end)
+            solver, self.knob, knob_value, self.h, self._errors[1], self._accepted, inst.t_end,
+            previous_error=self._pi.previous_error, first=first)
+        self._pi.after_factor(self._errors[1], self._accepted, first)
         self._attempts += 1
         self._errors = [self._errors[1], err]
         self._accepted = accepted
@@ -237,7 +279,7 @@ class ODEStepEnv(gym.Env):
             raise ActionError(f"continuous action must be a number (log10 factor), got {action!r}", value=action) from exc
         if not math.isfinite(value):
             raise ActionError(f"continuous action must be finite, got {action!r}", value=action)
-        if self.knob == "safety":
+        if self.knob != "factor":
             return float(min(max(value, 0.2), 1.5))
         return float(10.0 ** min(max(value, -1.0), 1.0))
 
