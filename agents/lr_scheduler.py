@@ -17,6 +17,7 @@ follows that schedule over the remaining steps.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,7 +31,7 @@ from tunegym.envs.core.errors import CheckpointError, ConfigError
 from tunegym.envs.lr.features import FEATURE_NAMES, OBS_HIGH, OBS_LOW, ScheduleFeatures
 from tunegym.envs.lr.schedules import schedule_factor
 
-__all__ = ["BANDIT_KIND", "CONTEXT_NAMES", "KIND", "LRSchedulePolicy", "LearnedLRScheduler", "ProbeScheduleTuner",
+__all__ = ["BANDIT_KIND", "CONTEXT_NAMES", "DivergenceGuard", "KIND", "LRSchedulePolicy", "LearnedLRScheduler", "ProbeScheduleTuner",
            "ScheduleTuner", "is_adaptive_optimizer", "load_schedule_tuner"]
 
 KIND = "lr-schedule"
@@ -146,6 +147,42 @@ CONTEXT_LOW = np.concatenate([[0.0], OBS_LOW[_CONTEXT_INDEX]]).astype(np.float64
 CONTEXT_HIGH = np.concatenate([[1.0], OBS_HIGH[_CONTEXT_INDEX]]).astype(np.float64)
 
 
+@dataclass(frozen=True)
+class DivergenceGuard:
+    """Feedback after a :class:`ProbeScheduleTuner` leaves its default arm (the tuned baseline).
+
+    ``ramp_log10``: an arm whose LR starts more than this many decades above the probe's last LR climbs
+    to it geometrically, at most ``ramp_log10`` decades per decision (``None``: jump at once). The ramp
+    is open-loop, so :meth:`ProbeScheduleTuner.planned_log10` includes it.
+    ``loss_factor``: at every later decision, if the window's mean train loss exceeds ``loss_factor`` x the
+    window mean seen at the switch, or is at the observation's clip, or the window recorded no finite loss
+    at all, the tuner *reverts* for the rest of the run to the default arm's own schedule (what the tuned
+    baseline would set at that progress). ``None``: no reverting. This part is feedback, which the
+    planned (open-loop) table cannot include; the two agree whenever the guard does not fire.
+    """
+
+    loss_factor: float | None = 2.0
+    ramp_log10: float | None = 0.5
+
+    def __post_init__(self) -> None:
+        if self.loss_factor is not None and not (np.isfinite(self.loss_factor) and self.loss_factor > 1.0):
+            raise ConfigError(f"loss_factor must be > 1 or None, got {self.loss_factor}", value=self.loss_factor)
+        if self.ramp_log10 is not None and not (np.isfinite(self.ramp_log10) and self.ramp_log10 > 0.0):
+            raise ConfigError(f"ramp_log10 must be > 0 or None, got {self.ramp_log10}", value=self.ramp_log10)
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"loss_factor": self.loss_factor, "ramp_log10": self.ramp_log10}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "DivergenceGuard | None":
+        return None if data is None else cls(loss_factor=data.get("loss_factor"), ramp_log10=data.get("ramp_log10"))
+
+
+_LOSS_INDEX = FEATURE_NAMES.index("log10_train_loss")
+_GRAD_INDEX = FEATURE_NAMES.index("log10_grad_norm")
+_NO_FEEDBACK_INDEX = [FEATURE_NAMES.index(n) for n in ("train_loss_rel_std", "log_train_loss_change", "grad_norm_rel_std")]
+
+
 class ProbeScheduleTuner:
     """Probe, then pick a schedule family x peak for this run from what the probe showed.
 
@@ -162,6 +199,10 @@ class ProbeScheduleTuner:
     ``[log10_low, log10_high]``; ``p'`` is the progress over the steps left after the probe, or the run's
     own progress for the default arm (which simply continues).
 
+    ``guard`` (a :class:`DivergenceGuard`, ``None``: off; needs ``default_arms``) protects a run that
+    leaves the default: a geometric ramp up to an arm far above the probe's LR, and a revert to the
+    default arm's schedule when the train loss blows up after the switch (``guard_fired`` says so).
+
     The choice is state (``arm``, decisions taken): :meth:`reset` starts a new run and takes the
     optimizer kind; :meth:`state_dict` / :meth:`load_state_dict` carry it with the scheduler's state.
     ``theta`` comes from a contextual bandit (``tunegym bench lr``); nothing here learns.
@@ -170,7 +211,8 @@ class ProbeScheduleTuner:
     def __init__(self, arms: list[tuple[str, float]], theta: np.ndarray, counts: np.ndarray, *, degree: int = 1,
                  gram_inv: np.ndarray | None = None, default_arms: tuple[int, int] | None = None, pessimism: float = 0.0,
                  decision_interval: int = 10, probe_decisions: int = 2, probe_log10: float = -1.0,
-                 log10_low: float = -3.0, log10_high: float = 1.0, metadata: dict[str, Any] | None = None) -> None:
+                 log10_low: float = -3.0, log10_high: float = 1.0, guard: DivergenceGuard | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
         theta = np.asarray(theta, dtype=np.float64)
         counts = np.asarray(counts, dtype=np.float64)
         dim = 1 + len(CONTEXT_NAMES) * int(degree)
@@ -197,7 +239,10 @@ class ProbeScheduleTuner:
         self.theta, self.counts, self.degree = theta, counts, int(degree)
         self.decision_interval, self.probe_decisions = int(decision_interval), int(probe_decisions)
         self.probe_log10, self.log10_low, self.log10_high = float(probe_log10), float(log10_low), float(log10_high)
-        self.metadata = dict(metadata or {})
+        if guard is not None and not isinstance(guard, DivergenceGuard):
+            raise ConfigError(f"guard must be a DivergenceGuard or None, got {type(guard).__name__}", value=guard)
+        self.guard = guard
+        self.metadata = {k: v for k, v in (metadata or {}).items() if k != "guard"}
         self.reset()
 
     # ---- per-run state -----------------------------------------------------------------------------------
@@ -207,14 +252,27 @@ class ProbeScheduleTuner:
         self.decisions = 0
         self.arm: int | None = None
         self.choice_progress = 0.0
+        self.last_log10 = 0.0  # the value of the last decision (the ramp starts from the probe's last one)
+        self.switch_loss: float | None = None  # log10 train loss seen when leaving the default (guard reference)
+        self.switch_decision: int | None = None
+        self.ramp_start = 0.0  # the probe's last value, where a ramp starts
+        self.guard_fired = False
 
     def state_dict(self) -> dict[str, Any]:
-        return {"adaptive": self.adaptive, "decisions": self.decisions, "arm": self.arm, "choice_progress": self.choice_progress}
+        return {"adaptive": self.adaptive, "decisions": self.decisions, "arm": self.arm, "choice_progress": self.choice_progress,
+                "last_log10": self.last_log10, "switch_loss": self.switch_loss, "switch_decision": self.switch_decision,
+                "ramp_start": self.ramp_start, "guard_fired": self.guard_fired}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.adaptive, self.decisions = bool(state["adaptive"]), int(state["decisions"])
         self.arm = None if state["arm"] is None else int(state["arm"])
         self.choice_progress = float(state["choice_progress"])
+        # States saved before the guard existed lack these keys: no switch seen, guard not fired.
+        self.last_log10 = float(state.get("last_log10", 0.0))
+        self.switch_loss = None if state.get("switch_loss") is None else float(state["switch_loss"])
+        self.switch_decision = None if state.get("switch_decision") is None else int(state["switch_decision"])
+        self.ramp_start = float(state.get("ramp_start", 0.0))
+        self.guard_fired = bool(state.get("guard_fired", False))
 
     # ---- the policy --------------------------------------------------------------------------------------
     def context(self, observation: np.ndarray, adaptive: bool | None = None) -> np.ndarray:
@@ -262,33 +320,84 @@ class ProbeScheduleTuner:
             return float(np.clip(self.probe_log10, self.log10_low, self.log10_high))
         return self.arm_log10(default, progress, 0.0)
 
+    def _guarded(self, adaptive: bool) -> bool:
+        return self.guard is not None and self._default_for(adaptive) is not None
+
+    def _ramp_cap(self, since_switch: int, start_log10: float) -> float:
+        """The highest log10 multiplier the ramp allows ``since_switch`` decisions after leaving the default."""
+        if self.guard is None or self.guard.ramp_log10 is None:
+            return np.inf
+        return start_log10 + self.guard.ramp_log10 * (since_switch + 1)
+
+    def guard_trips(self, observation: np.ndarray) -> bool:
+        """Whether the guard reverts at this observation (a decision after leaving the default arm)."""
+        if self.guard is None or self.guard.loss_factor is None or self.switch_loss is None:
+            return False
+        obs = np.asarray(observation, dtype=np.float64).reshape(-1)
+        loss = float(obs[_LOSS_INDEX])
+        if not np.isfinite(loss) or loss >= float(OBS_HIGH[_LOSS_INDEX]):
+            return True
+        if obs[_GRAD_INDEX] <= OBS_LOW[_GRAD_INDEX]:
+            return False  # gradients vanished: solved (a zero mean loss reads as log10 loss 0), not diverging
+        # A window with no finite loss (weights already NaN in a plain loop): the features fall back to the
+        # previous mean with zero noise and change and a gradient norm of 1; a run that trains has noise.
+        if self.decision_interval > 1 and np.all(obs[_NO_FEEDBACK_INDEX] == 0.0) and obs[_GRAD_INDEX] == 0.0:
+            return True
+        return loss - self.switch_loss > float(np.log10(self.guard.loss_factor))
+
     def act(self, observation: np.ndarray) -> float:
         obs = np.asarray(observation, dtype=np.float64).reshape(-1)
+        progress = float(obs[0])
         decision = self.decisions
         self.decisions += 1
+        default = self._default_for(self.adaptive)
         if decision < self.probe_decisions:
-            return self._probe_value(float(obs[0]), self.adaptive)
+            self.last_log10 = self._probe_value(progress, self.adaptive)
+            return self.last_log10
         if self.arm is None:
             self.arm = self.choose(self.context(obs))
             # The default arm goes on with the schedule it started in the probe; another arm starts its own now.
-            self.choice_progress = 0.0 if self.arm == self._default_for(self.adaptive) else float(obs[0])
-        return self.arm_log10(self.arm, float(obs[0]), self.choice_progress)
+            self.choice_progress = 0.0 if self.arm == default else progress
+            if self.arm != default and self._guarded(self.adaptive):
+                self.switch_loss, self.switch_decision = float(obs[_LOSS_INDEX]), decision
+                self.ramp_start = self.last_log10
+        elif self.switch_decision is not None and not self.guard_fired and self.guard_trips(obs):
+            self.guard_fired = True
+        if self.guard_fired:
+            value = self.arm_log10(default, progress, 0.0)
+        else:
+            value = self.arm_log10(self.arm, progress, self.choice_progress)
+            if self.switch_decision is not None:
+                value = min(value, self._ramp_cap(decision - self.switch_decision, self.ramp_start))
+        self.last_log10 = value
+        return value
 
     def planned_log10(self, arm: int, steps: int, *, adaptive: bool = False) -> np.ndarray:
         """The per-optimizer-step log10 multipliers of a run that plays ``arm`` (piecewise constant per decision).
 
         Equal to what :meth:`act` gives in the env when the bandit picks ``arm`` (for an optimizer that is
-        ``adaptive`` or not); the bench uses it to train every arm of one task as a single vmapped batch.
+        ``adaptive`` or not) and the guard's loss check does not fire (the ramp is open-loop and included);
+        the bench uses it to train every arm of one task as a single vmapped batch.
         """
         out = np.empty(steps)
         k = self.decision_interval
         choice = float(np.float32(min(self.probe_decisions * k, steps) / steps))
-        if arm == self._default_for(adaptive):
+        default = self._default_for(adaptive)
+        if arm == default:
             choice = 0.0
-        for d, start in enumerate(range(0, steps, k)):
-            progress = float(np.float32(start / steps))  # the env's observation is float32
-            value = self._probe_value(progress, adaptive) if d < self.probe_decisions else self.arm_log10(arm, progress, choice)
-            out[start:start + k] = np.clip(value, self.log10_low, self.log10_high)
+        ramp = arm != default and self._guarded(adaptive)
+        last = start = 0.0
+        for d, begin in enumerate(range(0, steps, k)):
+            progress = float(np.float32(begin / steps))  # the env's observation is float32
+            if d < self.probe_decisions:
+                value = self._probe_value(progress, adaptive)
+                start = value
+            else:
+                value = self.arm_log10(arm, progress, choice)
+                if ramp:
+                    value = min(value, self._ramp_cap(d - self.probe_decisions, start))
+            last = value
+            out[begin:begin + k] = np.clip(last, self.log10_low, self.log10_high)
         return out
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
@@ -303,6 +412,7 @@ class ProbeScheduleTuner:
             "log10_high": self.log10_high, "context_names": list(CONTEXT_NAMES), "feature_names": list(FEATURE_NAMES),
             "default_arms": None if self.default_arms is None else list(self.default_arms), "pessimism": self.pessimism,
             **self.metadata, **(provenance or {}),
+            "guard": None if self.guard is None else self.guard.as_dict(),
         }
         arrays = {"theta": self.theta, "counts": self.counts}
         if self.gram_inv is not None:
@@ -321,7 +431,9 @@ class ProbeScheduleTuner:
                         pessimism=float(metadata.get("pessimism", 0.0)),
                         decision_interval=int(metadata["decision_interval"]), probe_decisions=int(metadata["probe_decisions"]),
                         probe_log10=float(metadata["probe_log10"]), log10_low=float(metadata["log10_low"]),
-                        log10_high=float(metadata["log10_high"]), metadata=metadata)
+                        log10_high=float(metadata["log10_high"]),
+                        guard=DivergenceGuard.from_dict(metadata.get("guard")),  # files without it: no guard
+                        metadata=metadata)
         except CheckpointError:
             raise
         except (KeyError, TypeError, ValueError, ConfigError) as exc:

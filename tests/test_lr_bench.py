@@ -59,6 +59,23 @@ def test_tuner_with_a_default_probes_with_it_and_keeps_it_seamlessly(pick) -> No
     tuner.counts[:] = 1
     env_loss, _ = run_tuner(task, tuner)
     assert tuner.arm == arm and env_loss == pytest.approx(loss[0], rel=1e-3)
+    assert tuner.guard is not None and not tuner.guard_fired  # the table holds while the guard's loss check stays quiet
+
+
+def test_guarded_tuner_in_the_env_reproduces_its_ramped_planned_arm() -> None:
+    """An arm far above the default is ramped up; the ramp is open-loop, so the planned table includes it."""
+    task = TrainingTask(family="mlp", dataset="blobs", width=16, optimizer="sgd", step_budget=60, n_samples=128, data_seed=5, init_seed=6)
+    tuner = _untrained_tuner()
+    default = LEARNED_ARMS.index(("step", -1.0))
+    tuner.default_arms = (default, default)
+    arm = LEARNED_ARMS.index(("cosine", 0.5))
+    planned = tuner.planned_log10(arm, 60)
+    assert np.all(planned[:20] == -1.0) and np.all(planned[20:30] == -0.5) and np.all(planned[30:40] == 0.0)  # ramp
+    loss, _, _ = run_lr_curves(task, planned[None, :], 0)
+    tuner.theta[arm, 0] = 1.0
+    tuner.counts[:] = 1
+    env_loss, _ = run_tuner(task, tuner)
+    assert tuner.arm == arm and not tuner.guard_fired and env_loss == pytest.approx(loss[0], rel=1e-3)
 
 
 def test_bench_lr_smoke_writes_every_method_and_a_loadable_tuner(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ def test_shipped_lr_schedule_is_the_bandit_tuner_made_by_bench_lr():
 
     tuner = load_tuner("pretrained:lr-schedule")
     assert isinstance(tuner, ProbeScheduleTuner) and tuner.counts.sum() > 0
+    assert tuner.guard is not None and tuner.default_arms is not None  # shipped with its divergence guard
     card = json.loads(pretrained_path("lr-schedule").with_suffix(".json").read_text())
     assert card["kind"] == "lr-schedule-bandit"
     assert card["made_by"][0].startswith("tunegym bench lr ") and "--save-policy agents/pretrained/lr-schedule.pt" in card["made_by"][0]

@@ -29,11 +29,11 @@ def _two_group_setup(seed: int = 0):
     return model, optimizer, x, y
 
 
-def _train(model, optimizer, scheduler, x, y, steps: int) -> list[list[float]]:
+def _train(model, optimizer, scheduler, x, y, steps: int, loss_fn=nn.functional.cross_entropy) -> list[list[float]]:
     lrs = []
     for _ in range(steps):
         optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
+        loss = loss_fn(model(x), y)
         loss.backward()
         optimizer.step()
         scheduler.observe(loss)
@@ -156,3 +156,137 @@ def test_conservative_probe_tuner_keeps_the_baseline_arm_where_it_is_unsure() ->
     assert sure.choose(context) == 1 and unsure.choose(context) == 0
     unsure.pessimism = 0.0
     assert unsure.choose(context) == 1  # greedy
+
+
+# ---- the divergence guard of ProbeScheduleTuner -------------------------------------------------------------
+
+def _guarded_tuner(arms, guard, *, default: int = 0, pick: int = 1, interval: int = 10):
+    from tunegym.agents.lr_scheduler import CONTEXT_NAMES, ProbeScheduleTuner
+
+    theta = np.zeros((len(arms), 1 + len(CONTEXT_NAMES)))
+    theta[pick, 0] = 1.0  # the bandit picks arm `pick` whatever the context
+    return ProbeScheduleTuner(arms, theta, np.ones(len(arms)), default_arms=(default, default), decision_interval=interval,
+                              probe_decisions=2, guard=guard)
+
+
+def _obs(progress: float, log10_loss: float) -> np.ndarray:
+    obs = np.zeros(9, dtype=np.float32)
+    obs[[0, 1, 2, 3, 4, 5]] = [progress, log10_loss, 0.1, -0.05, -0.5, 0.2]  # a run that trains: some noise
+    return obs
+
+
+def test_guard_ramps_up_then_reverts_to_the_default_after_a_loss_blow_up() -> None:
+    from tunegym.agents.lr_scheduler import DivergenceGuard
+
+    tuner = _guarded_tuner([("step", -0.5), ("constant", 0.5)], DivergenceGuard(loss_factor=2.0, ramp_log10=0.5))
+    tuner.reset(adaptive=False)
+    losses = [0.0, -0.5, -1.0, -0.9, -0.5, -2.0, -2.0, -2.0, -2.0, -2.0]  # x2.5 above the switch loss at decision 4
+    values = [tuner.act(_obs(d / 10, loss)) for d, loss in enumerate(losses)]
+    assert values[:2] == [-0.5, -0.5]  # probe: the default arm (step at 10^-0.5)
+    assert values[2] == pytest.approx(0.0) and values[3] == pytest.approx(0.5)  # ramp: half a decade per decision
+    assert tuner.guard_fired and tuner.arm == 1
+    # From decision 4 on: the default arm's own schedule (step decay: x0.1 at 50 %, x0.01 at 75 %), for good.
+    np.testing.assert_allclose(values[4:], [-0.5, -1.5, -1.5, -1.5, -2.5, -2.5])
+
+
+def test_guard_does_not_fire_on_a_normal_run_and_matches_the_planned_table() -> None:
+    from tunegym.agents.lr_scheduler import DivergenceGuard
+
+    tuner = _guarded_tuner([("step", -0.5), ("linear", 0.5)], DivergenceGuard(loss_factor=2.0, ramp_log10=0.5))
+    tuner.reset(adaptive=False)
+    steps = 100
+    values = [tuner.act(_obs(np.float32(d * 10 / steps), -0.1 * d)) for d in range(10)]
+    assert not tuner.guard_fired
+    np.testing.assert_allclose(np.repeat(values, 10), tuner.planned_log10(1, steps))
+    assert values[2] == pytest.approx(0.0)  # ramped, then the arm's own linear decay
+    # Without a guard the same tuner jumps to the arm at once, and the table says so too.
+    tuner.guard = None
+    tuner.reset(adaptive=False)
+    unguarded = [tuner.act(_obs(np.float32(d * 10 / steps), -0.1 * d)) for d in range(10)]
+    assert unguarded[2] == pytest.approx(0.5)
+    np.testing.assert_allclose(np.repeat(unguarded, 10), tuner.planned_log10(1, steps))
+
+
+def test_guard_state_round_trips_mid_run() -> None:
+    from tunegym.agents.lr_scheduler import DivergenceGuard
+
+    arms = [("step", -0.5), ("constant", 0.5)]
+    losses = [0.0, -0.5, -1.0, -0.9, -0.5, -2.0, -2.0, -2.0]
+    for cut in (3, 5):  # before and after the guard fires
+        tuner = _guarded_tuner(arms, DivergenceGuard(2.0, 0.5))
+        tuner.reset()
+        head = [tuner.act(_obs(d / 8, loss)) for d, loss in enumerate(losses[:cut])]
+        state = copy.deepcopy(tuner.state_dict())
+        tail = [tuner.act(_obs((cut + d) / 8, loss)) for d, loss in enumerate(losses[cut:])]
+        other = _guarded_tuner(arms, DivergenceGuard(2.0, 0.5))
+        other.load_state_dict(state)
+        assert [other.act(_obs((cut + d) / 8, loss)) for d, loss in enumerate(losses[cut:])] == tail
+        assert other.guard_fired == tuner.guard_fired and len(head) == cut
+
+
+def _diverging_setup():
+    torch.manual_seed(0)
+    x = torch.randn(128, 8, generator=torch.Generator().manual_seed(1))
+    y = x @ torch.randn(8, 1, generator=torch.Generator().manual_seed(2))
+    model = nn.Linear(8, 1)
+    return model, torch.optim.SGD(model.parameters(), lr=0.1), x, y
+
+
+def _final_loss(tuner, steps: int = 120) -> tuple[float, list[float], LearnedLRScheduler]:
+    model, optimizer, x, y = _diverging_setup()
+    scheduler = LearnedLRScheduler(optimizer, tuner, total_steps=steps)
+    lrs = [group[0] for group in _train(model, optimizer, scheduler, x, y, steps, loss_fn=nn.functional.mse_loss)]
+    with torch.no_grad():
+        return float(nn.functional.mse_loss(model(x), y)), lrs, scheduler
+
+
+def test_guard_saves_a_real_torch_run_that_diverges_at_the_high_lr() -> None:
+    """Full-batch least squares: stable at LR 0.1 and 0.32, divergent at 1.0 (10x the base LR)."""
+    from tunegym.agents.lr_scheduler import DivergenceGuard
+
+    arms = [("constant", 0.0), ("constant", 1.0), ("constant", 0.5)]
+    unguarded_loss, _, _ = _final_loss(_guarded_tuner(arms, None))
+    assert not np.isfinite(unguarded_loss) or unguarded_loss > 1e6
+    loss, lrs, scheduler = _final_loss(_guarded_tuner(arms, DivergenceGuard(2.0, 0.5)))
+    assert scheduler.tuner.guard_fired and loss < 1e-3
+    assert lrs[-1] == pytest.approx(0.1)  # back on the default arm (constant 10^0 x the base LR 0.1)
+    assert max(lrs) == pytest.approx(1.0)  # it did try the chosen arm's LR, after the ramp step at 0.32
+    # A switch to an LR that trains fine (10^0.5) never trips it.
+    loss, lrs, scheduler = _final_loss(_guarded_tuner(arms, DivergenceGuard(2.0, 0.5), pick=2))
+    assert scheduler.tuner.arm == 2 and not scheduler.tuner.guard_fired and loss < 1e-3
+    assert lrs[-1] == pytest.approx(0.1 * 10**0.5)
+
+
+def test_tuner_files_without_guard_metadata_still_load(tmp_path: Path) -> None:
+    from tunegym.agents.lr_scheduler import BANDIT_KIND, DivergenceGuard, ProbeScheduleTuner
+    from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
+
+    tuner = _guarded_tuner([("step", -0.5), ("constant", 0.5)], DivergenceGuard(3.0, None))
+    tuner.save(tmp_path / "new.pt")
+    loaded = ProbeScheduleTuner.load(tmp_path / "new.pt")
+    assert loaded.guard == DivergenceGuard(3.0, None)
+    _, metadata, arrays = load_tuner_file(tmp_path / "new.pt")
+    metadata.pop("guard")  # what a file written before the guard existed holds
+    save_tuner_file(tmp_path / "old.pt", BANDIT_KIND, metadata, arrays)
+    old = ProbeScheduleTuner.load(tmp_path / "old.pt")
+    assert old.guard is None and old.default_arms == (0, 0)
+    old.reset()
+    old.load_state_dict({"adaptive": False, "decisions": 3, "arm": 1, "choice_progress": 0.2})  # an old scheduler state
+    assert old.act(_obs(0.3, 5.0)) == pytest.approx(0.5) and not old.guard_fired  # no guard: follows its arm
+
+
+def test_guard_reads_a_window_without_finite_losses_as_a_blow_up_and_a_solved_run_as_fine() -> None:
+    from tunegym.agents.lr_scheduler import DivergenceGuard
+    from tunegym.envs.lr.features import ScheduleFeatures
+
+    tuner = _guarded_tuner([("step", -0.5), ("constant", 0.5)], DivergenceGuard(2.0, 0.5))
+    tuner.reset()
+    for d, loss in enumerate([0.0, -0.5, -1.0]):
+        tuner.act(_obs(d / 10, loss))
+    features = ScheduleFeatures(total_steps=100, losses=[0.1, 0.12], grad_norms=[1.0, 1.1])
+    features.close_window()
+    features.record_many(np.full(10, np.nan), np.full(10, np.inf))  # weights went NaN in a plain loop
+    assert tuner.guard_trips(features.observation())
+    solved = ScheduleFeatures(total_steps=100)
+    solved.record_many(np.zeros(10), np.zeros(10))  # loss exactly 0: log10 loss reads 0, gradients vanished
+    assert not tuner.guard_trips(solved.observation())

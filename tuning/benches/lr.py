@@ -68,6 +68,11 @@ REWARD_CAP = 5.0
 LOSS_FLOOR = 1e-4
 DECISION_INTERVAL = 10
 OPTIMIZERS = ("sgd", "adamw")
+# The divergence guard of newly trained tuners (``--no-guard`` turns it off): ramp up to an arm far above the
+# probe's LR by at most half a decade per decision, and revert to the default arm (the tuned baseline) when the
+# train loss after leaving it exceeds GUARD_LOSS_FACTOR x the loss at the switch. Chosen on tune runs only.
+GUARD_LOSS_FACTOR = 2.0
+GUARD_RAMP_LOG10 = 0.5
 
 
 def _log_ratio(loss: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -158,13 +163,14 @@ def _tasks(distribution: LRTaskDistribution, seeds: tuple[int, ...] | range) -> 
     return [distribution.sample(stream(seed, "instances")) for seed in seeds]
 
 
-def _untrained_tuner(degree: int = 1) -> Any:
-    from tunegym.agents.lr_scheduler import CONTEXT_NAMES, ProbeScheduleTuner
+def _untrained_tuner(degree: int = 1, *, guard: bool = True) -> Any:
+    from tunegym.agents.lr_scheduler import CONTEXT_NAMES, DivergenceGuard, ProbeScheduleTuner
 
     dim = 1 + len(CONTEXT_NAMES) * degree
     return ProbeScheduleTuner(list(LEARNED_ARMS), np.zeros((len(LEARNED_ARMS), dim)), np.zeros(len(LEARNED_ARMS)),
                               degree=degree, decision_interval=DECISION_INTERVAL, probe_decisions=PROBE_DECISIONS,
-                              probe_log10=PROBE_LOG10)
+                              probe_log10=PROBE_LOG10,
+                              guard=DivergenceGuard(GUARD_LOSS_FACTOR, GUARD_RAMP_LOG10) if guard else None)
 
 
 def arm_rewards(loss: np.ndarray, best: float) -> np.ndarray:
@@ -175,14 +181,14 @@ def arm_rewards(loss: np.ndarray, best: float) -> np.ndarray:
 
 def train_probe_tuner(contexts: np.ndarray, rewards: np.ndarray, *, rounds: int, seed: int, alpha: float = 0.5,
                       degree: int = 1, default_arms: tuple[int, int] | None = None, pessimism: float = 0.0,
-                      log=print) -> tuple[Any, list[dict[str, float]]]:
+                      guard: bool = True, log=print) -> tuple[Any, list[dict[str, float]]]:
     """LinUCB on replayed tune runs: round t draws a run, the bandit sees its context, plays one arm, and
     learns only that arm's reward. Returns the :class:`ProbeScheduleTuner` that plays the bandit's estimates
     (greedy, or conservative around ``default_arms`` with ``pessimism``) and a learning curve."""
     from tunegym.agents.bandits.contextual import LinUCB
     from tunegym.agents.lr_scheduler import CONTEXT_HIGH, CONTEXT_LOW
 
-    tuner = _untrained_tuner(degree)
+    tuner = _untrained_tuner(degree, guard=guard)
     bandit = LinUCB(len(LEARNED_ARMS), {"alpha": alpha, "ridge": 1.0, "degree": degree}, seed=seed,
                     context_low=CONTEXT_LOW, context_high=CONTEXT_HIGH)
     rng = stream(seed, "bandit-replay")
@@ -288,7 +294,10 @@ def write_tuner_card(policy_path: str | Path, payload: dict[str, Any]) -> Path:
         "summary": ("ProbeScheduleTuner: a 20-step probe that follows the default arm (the best tuned baseline for the "
                     f"optimizer kind), then one schedule family x peak multiplier of {len(payload['learned_arms'])} arms "
                     "chosen from the probe's loss / gradient-norm statistics and the optimizer kind by a LinUCB contextual "
-                    "bandit; multipliers of each param group's initial LR, for LearnedLRScheduler."),
+                    "bandit; multipliers of each param group's initial LR, for LearnedLRScheduler."
+                    + ("" if not payload["bandit_config"].get("guard") else
+                       f" Divergence guard {payload['bandit_config']['guard']}: ramp up to an arm far above the probe's LR, and "
+                       "revert to the default arm when the train loss after the switch exceeds loss_factor x its value at the switch.")),
         "made_by": [payload["command"]],
         "training": (f"LinUCB (alpha={payload['bandit_config']['alpha']}, degree={payload['bandit_config']['degree']}, "
                      f"pessimism={payload['bandit_config']['pessimism']} around default arms "
@@ -316,6 +325,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--save-policy", default=None, help="also write the learned tuner here (e.g. agents/pretrained/lr-schedule.pt)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiny tasks (CI)")
+    parser.add_argument("--no-guard", action="store_true", help="train and ship the tuner without its divergence guard")
     parser.set_defaults(func=run)
 
 
@@ -334,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
         have_sf = True
     except ImportError:
         have_sf = False
-    probe = _untrained_tuner()
+    guard = not getattr(args, "no_guard", False)
 
     # 1. Train every baseline candidate on every tune run (one vmapped batch per run).
     candidates = [(name, peak) for name in SCHEDULES for peak in PEAKS]
@@ -383,8 +393,10 @@ def run(args: argparse.Namespace) -> int:
 
     # 2b. Every learned arm on every tune run, after a probe that follows the default arm (the best tuned
     #     baseline) of the run's optimizer, so the probe's context is what the deployed tuner will see.
+    #     With the guard on, an arm far above the probe's LR is trained with the guard's (open-loop) ramp; the
+    #     guard's loss check is feedback and is not in this table: it acts only when the tuner is deployed.
     defaults = default_arms_for(tuned, best_name)
-    probe = _untrained_tuner()
+    probe = _untrained_tuner(guard=guard)
     probe.default_arms = defaults
     arm_loss = np.zeros((len(tune_runs), len(LEARNED_ARMS)))
     contexts = np.zeros((len(tune_runs), 6))
@@ -403,11 +415,11 @@ def run(args: argparse.Namespace) -> int:
     (alpha, degree, pessimism), cv_scores = select_bandit_config(contexts, rewards, arm_loss, best_per_run, group_of_run,
                                                                  defaults, rounds=args.rounds, seed=args.seed)
     tuner, history = train_probe_tuner(contexts, rewards, rounds=args.rounds, seed=args.seed, alpha=alpha, degree=degree,
-                                       default_arms=defaults, pessimism=pessimism)
+                                       default_arms=defaults, pessimism=pessimism, guard=guard)
     chosen = np.array([tuner.choose(c) for c in contexts])
     tune_learned_score = _policy_score(arm_loss, baseline_best, chosen)  # on the scale of the baselines' scores
     command = (f"tunegym bench lr --out {args.out} --seeds {args.seeds} --runs {args.runs} --rounds {args.rounds} "
-               f"--seed {args.seed}" + (" --smoke" if args.smoke else "")
+               f"--seed {args.seed}" + (" --smoke" if args.smoke else "") + ("" if guard else " --no-guard")
                + (f" --save-policy {args.save_policy}" if args.save_policy else ""))
     provenance = {"made_by": command, "tune_seeds": list(split.tune), "runs_per_task": args.runs,
                   "distribution": seen.describe() | {"params": str(seen.params)}, "bandit": "LinUCB", "alpha": alpha,
@@ -435,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
             l_p, a_p = run_tuner(task, tuner)
             loss["learned"].append(l_p); acc["learned"].append(a_p)
             rows.append({"task": task.describe(), "learned_arm": list(LEARNED_ARMS[tuner.arm]) if tuner.arm is not None else None,
-                         **{m: loss[m][-1] for m in methods}})
+                         "guard_fired": bool(tuner.guard_fired), **{m: loss[m][-1] for m in methods}})
         arrays = {m: np.array(loss[m]) for m in methods}
         best = np.min([arrays[m] for m in methods_base], axis=0)
         results[split_name] = {m: _summary(arrays[m], np.array(acc[m]), np.exp(_log_ratio(arrays[m], best))) for m in methods}
@@ -450,7 +462,8 @@ def run(args: argparse.Namespace) -> int:
     payload = {"command": command, "seed_split": split.as_dict(), "runs_per_task": args.runs, "tuned": tuned,
                "best_on_tune": best_name, "learned_tune_score": tune_learned_score,
                "bandit_config": {"alpha": alpha, "degree": degree, "pessimism": pessimism,
-                                 "default_arms": {o: list(LEARNED_ARMS[a]) for o, a in zip(OPTIMIZERS, defaults)}},
+                                 "default_arms": {o: list(LEARNED_ARMS[a]) for o, a in zip(OPTIMIZERS, defaults)},
+                                 "guard": None if tuner.guard is None else tuner.guard.as_dict()},
                "bandit_cv_scores": cv_scores, "learned_arms": [list(a) for a in LEARNED_ARMS],
                "tune_arm_choices": [list(LEARNED_ARMS[c]) for c in chosen], "bandit_history": history, "results": results,
                "goal": goal, "per_task": per_task, "wall_s": time.time() - started, "smoke": bool(args.smoke)}
