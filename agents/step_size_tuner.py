@@ -118,12 +118,12 @@ class StepSizeTuner:
         kwargs = {k: v for k, v in kwargs.items() if k != "horizon"}
         env = make_three_body_commit([system], horizon=actions, action_interval=t_end / actions, **kwargs)
         obs, info = env.reset(seed=0)
-        eta = env.action_to_eta(self._action(obs))
-        state, status = constant_eta_state(system, eta, actions, t_end / actions, env.max_steps_per_action)
+        eta, beta = env.action_to_arm(self._action(obs))
+        state, status = constant_eta_state(system, eta, actions, t_end / actions, env.max_steps_per_action, beta)
         return {"positions": state.positions.copy(), "velocities": state.velocities.copy(),
                 "force_evaluations": int(state.force_evaluations + info["pilot_evaluations"]),
                 "energy_error": float(state.energy_error), "status": status, "etas": [eta] * actions,
-                "time": float(state.time)}
+                "criterion_exponent": beta, "time": float(state.time)}
 
     # ---- ODEs ----------------------------------------------------------------------------------------
     def solve_ivp(self, fun: Callable[[float, np.ndarray], np.ndarray], t_span: tuple[float, float], y0, *,

@@ -11,8 +11,7 @@ front's at the same mean cost (log-log interpolation; negative = better than fix
 
     nice python benchmarks/timestep_criterion_exponent.py --out benchmarks/timestep_results   # ≈6 min here
 
-The kernel below is ``nbody._advance`` (compensated Hermite PEC step) with the one-line change to ``dt``; it reuses
-the package's force kernel.
+The family is the integrator's own ``criterion_exponent`` (``simulate(..., criterion_exponent=β)``).
 """
 
 from __future__ import annotations
@@ -22,67 +21,10 @@ import json
 import math
 from pathlib import Path
 
-import numba
 import numpy as np
 from tunegym.envs.core.seeding import stream
 from tunegym.envs.timestep.instances import PaperThreeBodyDistribution
-from tunegym.envs.timestep.nbody import _criterion, _force, total_energy
-
-
-@numba.njit(cache=True)
-def run_with_exponent(m, x, v, t_end, eta, beta, t_ref, G, max_steps):
-    """Integrate in place to ``t_end`` with ``dt = eta·τ·(τ/t_ref)^beta``; returns force evaluations (-1: failed)."""
-    n = x.shape[0]
-    acc = np.zeros((n, 3))
-    jerk = np.zeros((n, 3))
-    zero = np.zeros((n, 3))
-    _force(m, x, zero, v, zero, G, acc, jerk)
-    xc = np.zeros((n, 3))
-    vc = np.zeros((n, 3))
-    xp = np.empty_like(x)
-    vp = np.empty_like(v)
-    a1 = np.empty_like(acc)
-    j1 = np.empty_like(jerk)
-    xcn = np.empty_like(x)
-    vcn = np.empty_like(v)
-    t = 0.0
-    steps = 0
-    while t_end - t > 1e-14 * t_end:
-        tau = _criterion(m, x, v, G)
-        dt = eta * tau * (tau / t_ref) ** beta
-        if not (dt >= 1e-14 * t_end) or steps >= max_steps:
-            return -1
-        dt = min(dt, t_end - t)
-        dt2 = dt * dt
-        dt3 = dt2 * dt
-        for i in range(n):
-            for k in range(3):
-                xp[i, k] = v[i, k] * dt + acc[i, k] * dt2 / 2.0 + jerk[i, k] * dt3 / 6.0 - xc[i, k]
-                vp[i, k] = acc[i, k] * dt + jerk[i, k] * dt2 / 2.0 - vc[i, k]
-        _force(m, x, xp, v, vp, G, a1, j1)
-        steps += 1
-        for i in range(n):
-            for k in range(3):
-                dv = (acc[i, k] + a1[i, k]) * dt / 2.0 + (jerk[i, k] - j1[i, k]) * dt2 / 12.0 - vc[i, k]
-                vnew = v[i, k] + dv
-                v_round = (vnew - v[i, k]) - dv
-                v_true = v[i, k] - vc[i, k]
-                dx = (v_true + vnew - v_round) * dt / 2.0 + (acc[i, k] - a1[i, k]) * dt2 / 12.0 - xc[i, k]
-                xnew = x[i, k] + dx
-                xp[i, k] = xnew
-                vp[i, k] = vnew
-                xcn[i, k] = (xnew - x[i, k]) - dx
-                vcn[i, k] = v_round
-        for i in range(n):
-            for k in range(3):
-                x[i, k] = xp[i, k]
-                v[i, k] = vp[i, k]
-                xc[i, k] = xcn[i, k]
-                vc[i, k] = vcn[i, k]
-                acc[i, k] = a1[i, k]
-                jerk[i, k] = j1[i, k]
-        t += dt
-    return steps + 1
+from tunegym.envs.timestep.nbody import simulate
 
 
 def per_instance_oracle(runs: list[dict], betas: list[float], eta_ref: float = 1e-3) -> dict[str, float]:
@@ -130,16 +72,14 @@ def main() -> None:
     runs = []
     for seed in range(args.seeds):
         inst = next(dist.sequence(stream(seed, "instances")))
-        m = np.array(inst.masses)
-        e0 = float(total_energy(m[None], np.array(inst.positions)[None], np.array(inst.velocities)[None], inst.G)[0])
-        t_ref = inst.G * m.sum() ** 2.5 / (2.0 * abs(e0)) ** 1.5
         for beta in betas:
             for eta in etas:
-                x, v = np.array(inst.positions), np.array(inst.velocities)
-                evals = int(run_with_exponent(m, x, v, args.t_end, float(eta), beta, t_ref, inst.G, 5_000_000))
-                e1 = float(total_energy(m[None], x[None], v[None], inst.G)[0])
-                error = abs(e1 - e0) / abs(e0) if evals > 0 and math.isfinite(e1) else 1.0
-                runs.append({"seed": seed, "beta": beta, "eta": float(eta), "evaluations": evals, "energy_error": error})
+                res = simulate(inst.masses, inst.positions, inst.velocities, args.t_end, float(eta), G=inst.G,
+                               max_steps=5_000_000, criterion_exponent=beta)
+                ok = res.status == "ok" and math.isfinite(res.energy_error)
+                runs.append({"seed": seed, "beta": beta, "eta": float(eta),
+                             "evaluations": int(res.force_evaluations) if ok else -1,
+                             "energy_error": abs(res.energy_error) if ok else 1.0})
     fronts: dict[str, list[dict[str, float]]] = {}
     for beta in betas:
         pts = []

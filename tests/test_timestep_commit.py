@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 from tunegym.envs import register_all
 from tunegym.envs.core.errors import ActionError, ConfigError
-from tunegym.envs.timestep.commit import COMMIT_ETAS, make_three_body_commit
+from tunegym.envs.timestep.commit import (
+    COMMIT_ETAS,
+    constant_eta_state,
+    make_three_body_commit,
+)
 from tunegym.envs.timestep.env import make_three_body
 
 HORIZON = 20  # 2 yr keeps the test fast
@@ -33,6 +37,25 @@ def test_committed_eta_is_held_and_costs_a_fixed_eta_rollout_plus_the_pilot():
     assert step_info["energy_error"] == pytest.approx(abs(fixed_info["energy_error"]), rel=0, abs=0)
     expected = -step_info["force_evaluations"] / env.error_weight - np.log10(max(step_info["energy_error"], 1e-16) / 1e-16)
     assert reward == pytest.approx(expected)
+
+
+def test_criterion_exponent_arms_are_beta_major_and_run_that_criterion():
+    env = make_three_body_commit(horizon=HORIZON, criterion_exponents=(0.0, 0.1))
+    assert env.action_space.n == 2 * len(COMMIT_ETAS)
+    assert env.arm(3) == (COMMIT_ETAS[3], 0.0) and env.arm(len(COMMIT_ETAS) + 3) == (COMMIT_ETAS[3], 0.1)
+    _, info = env.reset(seed=3)
+    _, _, _, _, plain = env.step(3)
+    env.reset(seed=3)
+    _, _, _, _, bent = env.step(len(COMMIT_ETAS) + 3)
+    assert bent["criterion_exponent"] == 0.1 and plain["criterion_exponent"] == 0.0 and bent["eta"] == plain["eta"]
+    state, _ = constant_eta_state(env.current_instance, COMMIT_ETAS[3], HORIZON, 0.1, env.max_steps_per_action, 0.1)
+    assert bent["force_evaluations"] == state.force_evaluations + info["pilot_evaluations"] > plain["force_evaluations"]
+    assert bent["energy_error"] == abs(state.energy_error)
+    with pytest.raises(ActionError):
+        env.reset(seed=3)
+        env.step(2 * len(COMMIT_ETAS))
+    with pytest.raises(ConfigError):
+        make_three_body_commit(criterion_exponents=(0.0, 3.0))
 
 
 def test_smaller_eta_costs_more_and_is_more_accurate():
@@ -80,17 +103,19 @@ class _ConstantPolicy:
         return self.arm, None
 
 
-def test_step_size_tuner_deploys_a_commit_policy_with_the_env_counts(tmp_path):
+@pytest.mark.parametrize("betas, arm", [((0.0,), 5), ((0.0, 0.05), len(COMMIT_ETAS) + 5)])
+def test_step_size_tuner_deploys_a_commit_policy_with_the_env_counts(tmp_path, betas, arm):
     from tunegym.agents import StepSizeTuner, load_tuner
 
-    env = make_three_body_commit(horizon=HORIZON)
+    env = make_three_body_commit(horizon=HORIZON, criterion_exponents=betas)
     env.reset(seed=7)
-    _, _, _, _, step_info = env.step(5)
+    _, _, _, _, step_info = env.step(arm)
     system = env.current_instance
-    tuner = StepSizeTuner(_ConstantPolicy(5), env_id="tunegym/ThreeBodyCommit-v0", env_kwargs={"horizon": HORIZON})
+    tuner = StepSizeTuner(_ConstantPolicy(arm), env_id="tunegym/ThreeBodyCommit-v0",
+                          env_kwargs={"horizon": HORIZON, "criterion_exponents": betas})
     result = tuner.integrate(system.masses, system.positions, system.velocities, t_end=HORIZON * 0.1)
     assert result["status"] == "ok" and result["time"] == pytest.approx(HORIZON * 0.1)
-    assert result["etas"] == [COMMIT_ETAS[5]] * HORIZON
+    assert result["etas"] == [COMMIT_ETAS[5]] * HORIZON and result["criterion_exponent"] == betas[-1]
     assert result["force_evaluations"] == step_info["force_evaluations"]
     assert abs(result["energy_error"]) == step_info["energy_error"]
 
@@ -100,3 +125,28 @@ def test_step_size_tuner_deploys_a_commit_policy_with_the_env_counts(tmp_path):
     loaded = load_tuner(tmp_path / "commit.pt")
     runs = [t.integrate(system.masses, system.positions, system.velocities, t_end=0.3) for t in (trained, loaded)]
     assert runs[0]["etas"] == runs[1]["etas"] and runs[0]["force_evaluations"] == runs[1]["force_evaluations"]
+
+
+def test_pretrained_three_body_tuner_is_the_documented_commit_policy():
+    import json
+
+    from tunegym.agents import StepSizeTuner, load_tuner
+    from tunegym.agents.tuners import pretrained_path
+    from tunegym.envs.core.seeding import stream
+    from tunegym.envs.timestep.instances import PaperThreeBodyDistribution
+
+    tuner = load_tuner("pretrained:step-size-three-body")
+    card = json.loads(pretrained_path("step-size-three-body").with_suffix(".json").read_text())
+    assert isinstance(tuner, StepSizeTuner) and tuner.env_id == "tunegym/ThreeBodyCommit-v0"
+    assert tuner.env_kwargs == card["env_kwargs"]
+    assert "--save-policy agents/pretrained/step-size-three-body.pt" in card["made_by"][0]
+    assert tuner.provenance["mu"] == card["env_kwargs"]["error_weight"]
+    # A held-out instance (seed 300; tune seeds are 0-99), 5 yr to keep the test short: the run it reports is the
+    # env's run for the arm it picks, pilot included.
+    system = PaperThreeBodyDistribution().sample(stream(300, "instances"))
+    result = tuner.integrate(system.masses, system.positions, system.velocities, t_end=5.0)
+    env = make_three_body_commit([system], horizon=50, criterion_exponents=tuner.env_kwargs["criterion_exponents"])
+    env.reset(seed=0)
+    arm = [i for i in range(env.action_space.n) if env.arm(i) == (result["etas"][0], result["criterion_exponent"])]
+    _, _, _, _, info = env.step(arm[0])
+    assert result["status"] == "ok" and result["force_evaluations"] == info["force_evaluations"]

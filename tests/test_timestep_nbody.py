@@ -12,7 +12,13 @@ from tunegym.envs.timestep.instances import (
     PaperThreeBodyDistribution,
     load_initial_conditions,
 )
-from tunegym.envs.timestep.nbody import G_NBODY, simulate
+from tunegym.envs.timestep.nbody import (
+    G_NBODY,
+    HermiteState,
+    crossing_time,
+    simulate,
+    total_energy,
+)
 
 PYTHAGOREAN = (np.array([3.0, 4.0, 5.0]), np.array([[1.0, 3.0, 0.0], [-2.0, -1.0, 0.0], [1.0, -1.0, 0.0]]),
                np.zeros((3, 3)))
@@ -64,6 +70,38 @@ def test_batched_run_equals_looped_runs():
         assert np.array_equal(single.positions, batch.positions[k])
         assert single.force_evaluations == batch.force_evaluations[k] == single.steps + 1
         assert single.energy_error == batch.energy_error[k]
+
+
+def test_criterion_exponent_spends_more_steps_at_short_timescales_and_stays_fourth_order():
+    # β = 0 is the default criterion, bit for bit; β > 0 shrinks the step where τ < t_ref (close encounters), so the
+    # same η costs more; the scheme's order is unchanged (halving η still cuts the error ~16x).
+    m, x, v = PYTHAGOREAN
+    plain = simulate(m, x, v, 1.0, 0.01, G=G_NBODY)
+    zero = simulate(m, x, v, 1.0, 0.01, G=G_NBODY, criterion_exponent=0.0)
+    assert np.array_equal(plain.positions, zero.positions) and plain.steps == zero.steps
+    bent = simulate(m, x, v, 1.0, 0.01, G=G_NBODY, criterion_exponent=0.2)
+    assert bent.steps > plain.steps and bent.status == "ok"
+    errors = [abs(simulate(m, x, v, 1.0, eta, G=G_NBODY, criterion_exponent=0.1).energy_error) for eta in (0.02, 0.01)]
+    assert 10.0 < errors[0] / errors[1] < 24.0
+    state = HermiteState(m, x, v, G=G_NBODY)
+    state.advance(1.0, 0.01, criterion_exponent=0.2)
+    assert state.steps == bent.steps and np.array_equal(state.positions, bent.positions)
+    assert crossing_time(m, x, v, G=G_NBODY) > 0
+
+
+def test_bad_criterion_exponent_or_zero_energy_raise_typed_errors():
+    m, x, v = PYTHAGOREAN
+    for bad in (np.nan, 2.0, [0.1, 0.2]):
+        with pytest.raises(ConfigError):
+            simulate(m, x, v, 1.0, 0.01, G=G_NBODY, criterion_exponent=bad)
+    with pytest.raises(ConfigError):
+        HermiteState(m, x, v, G=G_NBODY).advance(1.0, 0.01, criterion_exponent=np.inf)
+    # A binary with exactly zero total energy (parabolic) has no crossing time: a clear error, not a division by 0.
+    m2, x2 = np.array([1.0, 1.0]), np.array([[-0.5, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    v2 = np.array([[0.0, 1.0, 0.0], [0.0, -1.0, 0.0]])  # kinetic 2·½·1² = 1 = -potential (G m² / r = 1)
+    assert abs(float(total_energy(m2, x2, v2, G_NBODY))) < 1e-15
+    with pytest.raises(InstanceError):
+        simulate(m2, x2, v2, 1.0, 0.01, G=G_NBODY, criterion_exponent=0.1)
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,7 @@ __all__ = [
     "STATUS_NAMES",
     "SimulationResult",
     "accelerations_and_jerks",
+    "crossing_time",
     "simulate",
     "timestep_criterion",
     "total_energy",
@@ -134,8 +135,11 @@ def _criterion(m, x, v, G):
 
 
 @numba.njit(cache=True)
-def _advance(m, x, v, acc, jerk, x_comp, v_comp, t, t_end, eta, G, max_steps, min_sep2, min_dt):
+def _advance(m, x, v, acc, jerk, x_comp, v_comp, t, t_end, eta, G, max_steps, min_sep2, min_dt, beta, t_ref):
     """Advance one system in place from ``t`` to ``t_end``; ``acc``/``jerk`` must be valid for (x, v).
+
+    The step is ``dt = eta·τ`` (τ: :func:`_criterion`), or ``eta·τ·(τ/t_ref)^beta`` with a criterion exponent
+    ``beta != 0`` (see :func:`simulate`).
 
     ``x_comp``/``v_comp`` carry the Kahan compensation of the corrector updates (the low-order bits that
     ``x + Δx`` rounded away; zeros for a fresh run) and are updated in place. Without them the energy error
@@ -156,7 +160,8 @@ def _advance(m, x, v, acc, jerk, x_comp, v_comp, t, t_end, eta, G, max_steps, mi
     while t_end - t > 1e-14 * span:
         if steps >= max_steps:
             return STATUS_MAX_STEPS, steps, t
-        dt = eta * _criterion(m, x, v, G)
+        tau = _criterion(m, x, v, G)
+        dt = eta * tau if beta == 0.0 else eta * tau * (tau / t_ref) ** beta
         if not (dt >= min_dt):  # also catches NaN
             return STATUS_CLOSE, steps, t
         dt = min(dt, t_end - t)
@@ -203,7 +208,7 @@ def _advance(m, x, v, acc, jerk, x_comp, v_comp, t, t_end, eta, G, max_steps, mi
 
 
 @numba.njit(cache=True)
-def _simulate_batch(m, x, v, t_end, eta, G, max_steps, min_sep2, min_dt, status, steps, times):
+def _simulate_batch(m, x, v, t_end, eta, G, max_steps, min_sep2, min_dt, beta, t_ref, status, steps, times):
     batch = x.shape[0]
     acc = np.empty((x.shape[1], 3))
     jerk = np.empty((x.shape[1], 3))
@@ -215,7 +220,8 @@ def _simulate_batch(m, x, v, t_end, eta, G, max_steps, min_sep2, min_dt, status,
         _force(m[b], x[b], zeros, v[b], zeros, G, acc, jerk)
         x_comp[:] = 0.0
         v_comp[:] = 0.0
-        s, k, t = _advance(m[b], x[b], v[b], acc, jerk, x_comp, v_comp, 0.0, t_end[b], eta[b], G, max_steps, min_sep2[b], min_dt)
+        s, k, t = _advance(m[b], x[b], v[b], acc, jerk, x_comp, v_comp, 0.0, t_end[b], eta[b], G, max_steps, min_sep2[b],
+                           min_dt, beta[b], t_ref[b])
         status[b] = s
         steps[b] = k
         times[b] = t
@@ -305,6 +311,33 @@ def timestep_criterion(masses, positions, velocities, G: float = G_AU_MSUN_YR) -
     return float(_criterion(m[0], x[0], v[0], float(G)))
 
 
+def crossing_time(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> np.ndarray | float:
+    """``G M^{5/2} / (2|E|)^{3/2}``, the system's crossing time (Hénon units: 2√2): the scale-free reference
+    of the criterion exponent. Raises :class:`InstanceError` for a system with zero total energy."""
+    m, x, v, batched = validate_system(masses, positions, velocities)
+    energy = np.atleast_1d(total_energy(m, x, v, G))
+    if np.any(energy == 0) or not np.all(np.isfinite(energy)):
+        raise InstanceError("the crossing time needs a finite, non-zero total energy", value=energy)
+    out = G * m.sum(axis=1) ** 2.5 / (2.0 * np.abs(energy)) ** 1.5
+    return out if batched else float(out[0])
+
+
+def _criterion_exponent(value, batch: int, m, x, v, G) -> tuple[np.ndarray, np.ndarray]:
+    """Validated per-system β and ``t_ref`` (ones where β = 0, so no energy is needed there)."""
+    try:
+        beta = np.broadcast_to(np.asarray(value, dtype=np.float64), (batch,)).copy() if np.ndim(value) <= 1 else None
+    except (TypeError, ValueError):
+        beta = None
+    if beta is None:
+        raise ConfigError(f"criterion_exponent must be a scalar or one value per system, got {value!r}", value=value)
+    if not np.all(np.isfinite(beta)) or np.any(np.abs(beta) > 1.0):
+        raise ConfigError(f"criterion_exponent must be finite and within [-1, 1], got {value!r}", value=value)
+    t_ref = np.ones(batch)
+    if np.any(beta != 0):
+        t_ref = np.asarray(crossing_time(m, x, v, G), dtype=np.float64).reshape(batch)
+    return beta, t_ref
+
+
 def _check_positive(name: str, value, batch: int) -> np.ndarray:
     arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (batch,)).copy() if np.ndim(value) <= 1 else None
     if arr is None or arr.shape != (batch,):
@@ -325,13 +358,17 @@ def simulate(
     max_steps: int = 10_000_000,
     min_separation: float | np.ndarray | None = None,
     min_timestep: float = 0.0,
+    criterion_exponent: float | np.ndarray = 0.0,
 ) -> SimulationResult:
     """Integrate one system (``[bodies, 3]``) or a batch (``[batch, bodies, 3]``) from t=0 to ``t_end``.
 
     ``eta`` and ``t_end`` are scalars or one value per system. ``min_separation`` (default ``1e-6`` times
     each system's initial largest pair distance) and ``min_timestep`` define a close encounter; ``max_steps``
-    caps the steps per system. Inputs are not modified. Bad inputs raise :class:`InstanceError` (the system)
-    or :class:`ConfigError` (the settings); a run that cannot go on ends with a status, never NaN.
+    caps the steps per system. ``criterion_exponent`` β (scalar or per system, default 0) bends the step
+    criterion to ``dt = η·τ·(τ/t_ref)^β`` with ``t_ref`` = :func:`crossing_time` of the initial state: β > 0
+    spends relatively more steps where τ is short (close encounters), and it stays a smooth function of the
+    state (``benchmarks/timestep.md``). Inputs are not modified. Bad inputs raise :class:`InstanceError` (the
+    system) or :class:`ConfigError` (the settings); a run that cannot go on ends with a status, never NaN.
     """
     m, x, v, batched = validate_system(masses, positions, velocities)
     batch = x.shape[0]
@@ -347,12 +384,13 @@ def simulate(
         min_sep = 1e-6 * size
     else:
         min_sep = np.broadcast_to(np.asarray(min_separation, dtype=np.float64), (batch,)).copy()
+    beta_arr, t_ref = _criterion_exponent(criterion_exponent, batch, m, x, v, G)
     x_out, v_out = x.copy(), v.copy()
     status = np.zeros(batch, dtype=np.int64)
     steps = np.zeros(batch, dtype=np.int64)
     times = np.zeros(batch, dtype=np.float64)
     _simulate_batch(m, x_out, v_out, t_end_arr, eta_arr, float(G), int(max_steps), min_sep**2, float(min_timestep),
-                    status, steps, times)
+                    beta_arr, t_ref, status, steps, times)
     e0 = total_energy(m, x, v, G)
     e1 = total_energy(m, x_out, v_out, G)
     energy_error = (e1 - e0) / np.abs(e0)
@@ -388,13 +426,24 @@ class HermiteState:
         self.min_separation = 1e-6 * size if min_separation is None else float(min_separation)
         self.min_timestep = float(min_timestep)
         self.status = "ok"
+        self.positions0, self.velocities0 = self.positions.copy(), self.velocities.copy()
+        self._t_ref: float | None = None  # crossing time, computed when a criterion exponent is first used
 
-    def advance(self, duration: float, eta: float, max_steps: int = 10_000_000) -> tuple[str, int]:
-        """Integrate ``duration`` more time units with parameter ``eta``; returns ``(status, steps)``."""
+    def advance(self, duration: float, eta: float, max_steps: int = 10_000_000, *,
+                criterion_exponent: float = 0.0) -> tuple[str, int]:
+        """Integrate ``duration`` more time units with parameter ``eta`` (and criterion exponent β, see
+        :func:`simulate`; ``t_ref`` is the crossing time of the state this object started from); returns
+        ``(status, steps)``."""
+        beta = float(criterion_exponent)
+        if not (math.isfinite(beta) and abs(beta) <= 1.0):
+            raise ConfigError(f"criterion_exponent must be finite and within [-1, 1], got {criterion_exponent!r}",
+                              value=criterion_exponent)
+        if beta != 0.0 and self._t_ref is None:
+            self._t_ref = float(crossing_time(self.masses, self.positions0, self.velocities0, self.G))
         status, steps, t = _advance(self.masses, self.positions, self.velocities, self.acc, self.jerk,
                                     self._x_comp, self._v_comp, 0.0,
                                     float(duration), float(eta), self.G, int(max_steps), self.min_separation**2,
-                                    self.min_timestep)
+                                    self.min_timestep, beta, self._t_ref or 1.0)
         self.steps += steps
         self.force_evaluations += steps
         self.time += t

@@ -27,6 +27,8 @@ __all__ = ["ias15_run", "pareto_front", "register", "run", "three_body_rollout"]
 
 TUNE_SEEDS = tuple(range(10))
 TEST_SEEDS = tuple(range(100, 110))
+#: μ grid of the per-instance η controller (ThreeBodyCommit-v0): evaluations one decade of energy error is worth.
+COMMIT_MUS = (3.5e4, 3.75e4, 4e4, 4.25e4, 4.5e4, 4.75e4, 5e4)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="ThreeBody-v0 reward the learned controller trains on (default local)")
     parser.add_argument("--local-target", type=float, default=1e-12, help="per-action |dE| target (reward local)")
     parser.add_argument("--agent", default="linucb", help="registered agent name (a discrete-action bandit)")
-    parser.add_argument("--test-seeds", type=int, default=len(TEST_SEEDS), help="how many test seeds (from 100)")
+    parser.add_argument("--test-seeds", type=int, default=len(TEST_SEEDS), help="how many test seeds")
+    parser.add_argument("--test-start", type=int, default=TEST_SEEDS[0], help="first test seed (default 100)")
+    parser.add_argument("--commit-episodes", type=int, default=30000,
+                        help="training episodes of the per-instance η controller (ThreeBodyCommit-v0); 0 skips it")
+    parser.add_argument("--commit-tune-seeds", type=int, default=100, help="its tune seeds 0..N-1")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
     parser.set_defaults(func=run)
 
@@ -98,6 +104,47 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "failures": int(sum(r["status"] != "ok" for r in runs)), "runs": runs}
 
 
+def fit_commit_controller(tune: list[Any], *, horizon: int, reference_evaluations: float, episodes: int,
+                          mus: tuple[float, ...] = COMMIT_MUS, agent: str = "eps_regressor",
+                          agent_config: dict[str, Any] | None = None, seed: int = 0) -> tuple[float, Any, dict[str, Any]]:
+    """The per-instance η controller of ThreeBodyCommit-v0, trained on ``tune`` instances only.
+
+    One ``agent`` (default: ε-greedy over per-arm ridge regressions of the reward on the pilot's features, ε = 1, i.e.
+    uniform exploration, linear features) per μ of ``mus``, ``episodes`` episodes each, replayed over ``tune`` (runs
+    are deterministic and cached, so every (instance, arm) pair is seen ~episodes/(len(tune)·arms) times). μ is then
+    chosen by the *iso-cost* rule: the largest μ whose mean force evaluations on ``tune`` (pilot included) are at most
+    ``reference_evaluations`` (the best fixed η's on the same instances): spend no more than the fixed η, be as
+    accurate as possible. Returns ``(mu, model, {mu: tune summary})``.
+    """
+    from tunegym.agents.registry import make_agent
+    from tunegym.envs.timestep.commit import make_three_body_commit
+
+    config = {"epsilon": 1.0, "degree": 1} if agent_config is None else agent_config
+    models, tune_summaries = {}, {}
+    for mu in mus:
+        env = make_three_body_commit(tune, horizon=horizon, error_weight=mu)
+        model = make_agent(agent, env, config, seed=seed)
+        env.reset(seed=seed)
+        model.learn(env, total_timesteps=episodes)
+        models[mu] = model
+        tune_summaries[mu] = {k: v for k, v in _summary(commit_rollouts(model, env, tune)).items() if k != "runs"}
+    fits = [mu for mu in mus if tune_summaries[mu]["mean_evaluations"] <= reference_evaluations]
+    chosen = max(fits) if fits else min(mus)
+    return chosen, models[chosen], tune_summaries
+
+
+def commit_rollouts(model: Any, env: Any, instances: list[Any]) -> list[dict[str, Any]]:
+    """One ThreeBodyCommit-v0 episode per instance with ``model``'s greedy arm: force evaluations (pilot included),
+    final |ΔE/E0|, status and the chosen η."""
+    runs = []
+    for inst in instances:
+        obs, _ = env.reset(options={"instance": inst})
+        _, _, _, _, info = env.step(model.predict(obs, deterministic=True)[0])
+        runs.append({"force_evaluations": int(info["force_evaluations"]), "energy_error": float(info["energy_error"]),
+                     "status": info["status"], "eta": info["eta"]})
+    return runs
+
+
 def _train_bandit(env: Any, agent: str, steps: int, seed: int) -> Any:
     from tunegym.agents.registry import make_agent
 
@@ -125,9 +172,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.smoke:
         args.actions, args.train_steps, args.ode_train_steps, args.test_seeds = 10, 200, 300, 2
+        args.commit_episodes, args.commit_tune_seeds = min(args.commit_episodes, 60), 3
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    test_seeds = list(TEST_SEEDS[: args.test_seeds])
+    test_seeds = list(range(args.test_start, args.test_start + args.test_seeds))
     dist = PaperThreeBodyDistribution()
     test_instances = [dist.sample(stream(seed, "instances")) for seed in test_seeds]
     tune_instances = [dist.sample(stream(seed, "instances")) for seed in TUNE_SEEDS[: max(2, args.test_seeds)]]
@@ -151,6 +199,24 @@ def run(args: argparse.Namespace) -> int:
     learned_name = f"learned ({args.agent}, reward {args.reward_mode})"
     tb[learned_name] = _summary([three_body_rollout(inst, lambda obs: model.predict(obs, deterministic=True)[0],
                                                     args.actions, learn_kwargs) for inst in test_instances])
+    commit_name, commit = None, None
+    if args.commit_episodes > 0:
+        from tunegym.envs.timestep.commit import (
+            constant_eta_run,
+            make_three_body_commit,
+        )
+
+        commit_tune = [dist.sample(stream(seed, "instances")) for seed in range(args.commit_tune_seeds)]
+        best_eta = DEFAULT_ETAS[list(tune_objective).index(best_fixed)]
+        reference = float(np.mean([constant_eta_run(inst, best_eta, args.actions)[0] for inst in commit_tune]))
+        mu, commit_model, commit_tune_summaries = fit_commit_controller(
+            commit_tune, horizon=args.actions, reference_evaluations=reference, episodes=args.commit_episodes)
+        commit_name = f"learned per-instance eta (ThreeBodyCommit-v0, eps_regressor, mu={mu:g})"
+        env = make_three_body_commit(commit_tune, horizon=args.actions, error_weight=mu)
+        tb[commit_name] = _summary(commit_rollouts(commit_model, env, test_instances))
+        commit = {"mu": mu, "mu_rule": "largest mu whose tune mean force evaluations (pilot included) <= the best "
+                  f"fixed eta's on the same tune seeds 0-{args.commit_tune_seeds - 1}: {reference:.0f}",
+                  "tune": commit_tune_summaries, "episodes": args.commit_episodes}
     ias = [ias15_run(inst, 0.1 * args.actions) for inst in test_instances]
     if all(r is not None for r in ias):
         tb["IAS15 (rebound)"] = _summary(ias)
@@ -166,6 +232,10 @@ def run(args: argparse.Namespace) -> int:
         "learned_dominates_best_fixed": bool(lc <= bc and le <= be and (lc < bc or le < be)),
         "pareto_front": pareto_front(tb_points),
     }
+    if commit_name is not None:
+        cc, ce = tb_points[commit_name]
+        three_body["per_instance_controller"] = {
+            **commit, "name": commit_name, "dominates_best_fixed": bool(cc <= bc and ce <= be and (cc < bc or ce < be))}
 
     # ODEs
     from tunegym.envs.timestep.ode import (
@@ -252,7 +322,12 @@ def _markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {s['mean_evaluations']:.0f} | {s['median_log10_error']:.2f} | {s['failures']} |")
     lines += ["", (f"best fixed η on tune seeds ({tb['best_fixed_rule']}): {tb['best_fixed_on_tune_seeds']}; "
                    f"learned Pareto-dominates it: "
-                   f"{tb['learned_dominates_best_fixed']}; Pareto front: {', '.join(tb['pareto_front'])}"), "",
+                   f"{tb['learned_dominates_best_fixed']}; Pareto front: {', '.join(tb['pareto_front'])}"), ""]
+    if "per_instance_controller" in tb:
+        pc = tb["per_instance_controller"]
+        lines += [(f"per-instance η controller ({pc['mu_rule']}; mu={pc['mu']:g}) Pareto-dominates the best fixed η: "
+                   f"{pc['dominates_best_fixed']}"), ""]
+    lines += [
               "## ODEs (ODEStep-v0 problems), cost = RHS evaluations, accuracy = global error at t_end", "",
               "| method | mean RHS evals | median log10 error | rejected steps | failures |", "|---|---:|---:|---:|---:|"]
     for name, s in ode["methods"].items():
