@@ -15,52 +15,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tunegym.agents.registry import make_agent
-from tunegym.envs.core.seeding import stream
-from tunegym.envs.timestep.ode import ODEProblemDistribution, PIController, integrate
 from tunegym.envs.timestep.ode_env import make_ode_step
-
-#: PI runs for the front, as multiples of the controller's rtol (3e-7 … 3e-9 at rtol 1e-8).
-PI_RTOL_FACTORS = (30.0, 10.0, 3.0, 1.0, 0.3)
-
-
-def instances(seeds: range) -> list[Any]:
-    dist = ODEProblemDistribution()
-    return ([dist.sample(stream(s, "instances")) for s in seeds]
-            + [dist.sample(stream(s + 1000, "instances")) for s in seeds])
-
-
-def pi_front(insts: list[Any], rtol: float) -> list[tuple[float, float]]:
-    pts = []
-    for pi_rtol in [f * rtol for f in PI_RTOL_FACTORS]:
-        runs = [integrate(i, controller=PIController(), rtol=pi_rtol) for i in insts]
-        pts.append((float(np.mean([r.rhs_evaluations for r in runs])),
-                    float(np.median(np.log10([r.global_error for r in runs])))))
-    return sorted(pts)
+from tunegym.tuning.benches.timestep import (
+    PI_FRONT_RTOL_FACTORS,
+    gap_to_front,
+    ode_instances,
+    ode_policy_runs,
+    pi_front,
+)
 
 
 def evaluate(model: Any, insts: list[Any], front: list[tuple[float, float]], rtol: float,
              env_kwargs: dict[str, Any]) -> dict[str, float]:
-    evals, errors, rejected = [], [], 0
-    for inst in insts:
-        env = make_ode_step(max_attempts=20000, rtol=rtol, **env_kwargs)
-        obs, _ = env.reset(seed=0, options={"instance": inst})
-        while True:
-            obs, _, terminated, truncated, info = env.step(model.predict(obs, deterministic=True)[0])
-            if terminated or truncated:
-                break
-        evals.append(info["total_rhs_evaluations"])
-        errors.append(info.get("global_error") or 1.0)
-        rejected += env.solver.rejected
-    cost, err = float(np.mean(evals)), float(np.median(np.log10(errors)))
-    at = float(np.interp(math.log(cost), [math.log(c) for c, _ in front], [e for _, e in front]))
-    return {"mean_rhs_evaluations": cost, "median_log10_error": err, "rejected": int(rejected),
-            "gap_to_pi_front": err - at}
+    runs = ode_policy_runs(model, insts, rtol=rtol, env_kwargs=env_kwargs)
+    errors = [r["global_error"] or 1.0 for r in runs]
+    cost, err = float(np.mean([r["rhs_evaluations"] for r in runs])), float(np.median(np.log10(errors)))
+    return {"mean_rhs_evaluations": cost, "median_log10_error": err, "rejected": int(sum(r["rejected"] for r in runs)),
+            "gap_to_pi_front": gap_to_front(front, cost, err)}
 
 
 def main() -> None:
@@ -73,7 +49,7 @@ def main() -> None:
                         help="the gain the bandit sets: the I controller's (bench default) or the PI controller's")
     parser.add_argument("--out", default="benchmarks/timestep_results")
     args = parser.parse_args()
-    tune, test = instances(range(10)), instances(range(100, 110))
+    tune, test = ode_instances(range(10)), ode_instances(range(100, 110))
     fronts = {"tune": pi_front(tune, args.rtol), "test": pi_front(test, args.rtol)}
     rows = []
     for penalty in args.rejection_penalties:
@@ -102,7 +78,7 @@ def main() -> None:
     name = "timestep_ode_rtol8" if (args.knob, args.rtol) == ("safety", 1e-8) else f"timestep_ode_{args.knob}_rtol{args.rtol:.0e}"
     (out / f"{name}.json").write_text(json.dumps(
         {"rtol": args.rtol, "knob": args.knob, "steps": args.steps, "pi_front": fronts,
-         "pi_rtols": [f * args.rtol for f in PI_RTOL_FACTORS], "rows": rows,
+         "pi_rtols": [f * args.rtol for f in PI_FRONT_RTOL_FACTORS], "rows": rows,
          "chosen_on_tune": {"rejection_penalty": chosen["rejection_penalty"], "degree": chosen["degree"]}},
         indent=1))
 

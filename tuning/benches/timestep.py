@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--actions", type=int, default=300, help="three-body actions (0.1 yr each) per test run")
     parser.add_argument("--train-steps", type=int, default=6000, help="bandit training steps on ThreeBody-v0")
     parser.add_argument("--ode-train-steps", type=int, default=20000, help="bandit training steps on ODEStep-v0")
+    parser.add_argument("--ode-knob", default="pi_safety", choices=("pi_safety", "safety"),
+                        help="the gain the learned ODE controller sets: the PI rule's (default) or the I rule's")
+    parser.add_argument("--ode-rejection-penalties", type=float, nargs="+", default=[3.0, 5.0, 8.0, 12.0],
+                        help="reward variants tried on tune seeds (price of a rejected step)")
+    parser.add_argument("--ode-degrees", type=int, nargs="+", default=[1, 3], help="feature degrees tried on tune seeds")
     parser.add_argument("--lagrange-multiplier", type=float, default=1e14,
                         help="λ of the trade-off force evaluations + λ·|ΔE/E0| that picks the best fixed η on tune "
                              "seeds (and of reward 'lagrangian')")
@@ -145,6 +150,88 @@ def commit_rollouts(model: Any, env: Any, instances: list[Any]) -> list[dict[str
     return runs
 
 
+#: PI runs through which the PI front is drawn, as multiples of the controller's rtol.
+PI_FRONT_RTOL_FACTORS = (30.0, 10.0, 3.0, 1.0, 0.3)
+
+
+def ode_instances(seeds: Any) -> list[Any]:
+    """Two ODEStep-v0 problems per seed (seeds ``s`` and ``s + 1000``): the bench's tune and test sets."""
+    from tunegym.envs.core.seeding import stream
+    from tunegym.envs.timestep.ode import ODEProblemDistribution
+
+    dist = ODEProblemDistribution()
+    return ([dist.sample(stream(s, "instances")) for s in seeds]
+            + [dist.sample(stream(s + 1000, "instances")) for s in seeds])
+
+
+def pi_front(instances: list[Any], rtol: float) -> list[tuple[float, float]]:
+    """(mean RHS evaluations, median log10 global error) of the PI controller at rtol × :data:`PI_FRONT_RTOL_FACTORS`."""
+    from tunegym.envs.timestep.ode import PIController, integrate
+
+    points = []
+    for pi_rtol in [f * rtol for f in PI_FRONT_RTOL_FACTORS]:
+        runs = [integrate(inst, controller=PIController(), rtol=pi_rtol) for inst in instances]
+        points.append((float(np.mean([r.rhs_evaluations for r in runs])),
+                       float(np.median(np.log10([max(r.global_error or 1.0, 1e-300) for r in runs])))))
+    return sorted(points)
+
+
+def gap_to_front(front: list[tuple[float, float]], cost: float, error: float) -> float:
+    """``error`` minus the front's median log10 error at ``cost`` (log-log interpolation); negative = below it."""
+    return error - float(np.interp(np.log(cost), [np.log(c) for c, _ in front], [e for _, e in front]))
+
+
+def ode_policy_runs(model: Any, instances: list[Any], *, rtol: float, env_kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ODEStep-v0 episode per instance with ``model``'s greedy actions."""
+    from tunegym.envs.timestep.ode_env import make_ode_step
+
+    runs = []
+    for inst in instances:
+        env = make_ode_step(max_attempts=20000, rtol=rtol, **env_kwargs)
+        obs, _ = env.reset(seed=0, options={"instance": inst})
+        while True:
+            obs, _, terminated, truncated, info = env.step(model.predict(obs, deterministic=True)[0])
+            if terminated or truncated:
+                break
+        runs.append({"instance_id": inst.instance_id, "family": inst.family,
+                     "rhs_evaluations": info["total_rhs_evaluations"], "global_error": info.get("global_error"),
+                     "rejected": env.solver.rejected,
+                     "status": "ok" if info["status"] == "finished" else info["status"]})
+    return runs
+
+
+def _cost_error(runs: list[dict[str, Any]]) -> tuple[float, float]:
+    errors = [r["global_error"] if r["global_error"] is not None else 1.0 for r in runs]
+    return float(np.mean([r["rhs_evaluations"] for r in runs])), float(np.median(np.log10(np.maximum(errors, 1e-300))))
+
+
+def fit_ode_gain_controller(tune: list[Any], *, rtol: float, knob: str = "pi_safety",
+                            variants: list[tuple[float, int]] | None = None, agent: str = "linucb",
+                            steps: int = 20000, seed: int = 0) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """A bandit that sets the step controller's gain (ODEStep-v0 ``knob``) at ``rtol``, trained on the env's tune
+    stream (``seed``) once per reward/feature variant ``(rejection penalty, feature degree)``; the variant whose
+    median error on the ``tune`` instances lies furthest below (least above) the PI controller's front there is
+    kept. Test instances are never read. Returns ``(model, env kwargs, {variants, chosen})``."""
+    from tunegym.agents.registry import make_agent
+    from tunegym.envs.timestep.ode_env import make_ode_step
+
+    front = pi_front(tune, rtol)
+    rows, best = [], None
+    for penalty, degree in variants or [(3.0, 1)]:
+        env_kwargs = {"knob": knob, "rejection_penalty": penalty}
+        env = make_ode_step(max_attempts=2000, rtol=rtol, **env_kwargs)
+        model = make_agent(agent, env, {"degree": degree}, seed=seed)
+        env.reset(seed=seed)
+        model.learn(env, total_timesteps=steps)
+        cost, error = _cost_error(ode_policy_runs(model, tune, rtol=rtol, env_kwargs=env_kwargs))
+        row = {"rejection_penalty": penalty, "degree": degree, "tune_mean_rhs_evaluations": cost,
+               "tune_median_log10_error": error, "tune_gap_to_pi_front": gap_to_front(front, cost, error)}
+        rows.append(row)
+        if best is None or row["tune_gap_to_pi_front"] < best[2]["tune_gap_to_pi_front"]:
+            best = (model, env_kwargs, row)
+    return best[0], best[1], {"variants": rows, "chosen": best[2], "knob": knob, "pi_front_on_tune": front}
+
+
 def _train_bandit(env: Any, agent: str, steps: int, seed: int) -> Any:
     from tunegym.agents.registry import make_agent
 
@@ -240,16 +327,12 @@ def run(args: argparse.Namespace) -> int:
     # ODEs
     from tunegym.envs.timestep.ode import (
         IController,
-        ODEProblemDistribution,
         PIController,
         integrate,
         solve_ivp_baseline,
     )
-    from tunegym.envs.timestep.ode_env import make_ode_step
 
-    odist = ODEProblemDistribution()
-    ode_test = [odist.sample(stream(seed, "instances")) for seed in test_seeds for _ in range(1)]
-    ode_test += [odist.sample(stream(seed + 1000, "instances")) for seed in test_seeds]
+    ode_test = ode_instances(test_seeds)
     rtols = (1e-4, 1e-6, 1e-8) if not args.smoke else (1e-4,)
     od: dict[str, Any] = {}
     for rtol in rtols:
@@ -264,25 +347,19 @@ def run(args: argparse.Namespace) -> int:
                              "rejected": None if label.startswith("solve_ivp") else res.rejected,  # not exposed
                              "status": res.status})
             od[f"{label} rtol={rtol:.0e}"] = runs
-    # one learned controller per tolerance, each trained on tune seeds at that rtol
-    learned_names = {}
+    # one learned controller per tolerance, each trained (and its variant chosen) on tune seeds at that rtol
+    ode_tune = ode_instances(range(len(TUNE_SEEDS)))
+    learned_names, ode_variants = {}, {}
     for rtol in rtols:
-        ode_env = make_ode_step(max_attempts=2000, rtol=rtol)
-        ode_model = _train_bandit(ode_env, args.agent, args.ode_train_steps, seed=TUNE_SEEDS[0])
-        runs = []
-        for inst in ode_test:
-            env = make_ode_step(max_attempts=20000, rtol=rtol)
-            obs, _ = env.reset(seed=0, options={"instance": inst})
-            while True:
-                obs, _, terminated, truncated, info = env.step(ode_model.predict(obs, deterministic=True)[0])
-                if terminated or truncated:
-                    break
-            runs.append({"instance_id": inst.instance_id, "family": inst.family,
-                         "rhs_evaluations": info["total_rhs_evaluations"], "global_error": info.get("global_error"),
-                         "rejected": env.solver.rejected,
-                         "status": "ok" if info["status"] == "finished" else info["status"]})
-        learned_names[rtol] = f"learned ({args.agent}) rtol={rtol:.0e}"
-        od[learned_names[rtol]] = runs
+        variants = ([(3.0, 1)] if args.smoke else
+                    [(p, d) for p in args.ode_rejection_penalties for d in args.ode_degrees])
+        ode_model, env_kwargs, table = fit_ode_gain_controller(
+            ode_tune, rtol=rtol, knob=args.ode_knob, variants=variants, agent=args.agent,
+            steps=args.ode_train_steps, seed=TUNE_SEEDS[0])
+        ode_variants[f"{rtol:.0e}"] = table
+        learned_names[rtol] = (f"learned ({args.agent}, {args.ode_knob}, penalty {env_kwargs['rejection_penalty']:g}, "
+                               f"degree {table['chosen']['degree']}) rtol={rtol:.0e}")
+        od[learned_names[rtol]] = ode_policy_runs(ode_model, ode_test, rtol=rtol, env_kwargs=env_kwargs)
 
     def ode_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         errors = [r["global_error"] if r["global_error"] is not None else 1.0 for r in runs]
@@ -293,7 +370,8 @@ def run(args: argparse.Namespace) -> int:
 
     ode_methods = {n: ode_summary(r) for n, r in od.items()}
     ode_points = {n: (s["mean_rhs_evaluations"], s["median_log10_error"]) for n, s in ode_methods.items()}
-    ode = {"methods": ode_methods, "runs": od, "pareto_front": pareto_front(ode_points), "learned_vs_pi": {}}
+    ode = {"methods": ode_methods, "runs": od, "pareto_front": pareto_front(ode_points), "learned_vs_pi": {},
+           "learned_variants_on_tune": ode_variants}
     for rtol, lname in learned_names.items():
         (lc2, le2), (pc2, pe2) = ode_points[lname], ode_points[f"PI controller rtol={rtol:.0e}"]
         # "matches PI": not dominated by PI's point at the same rtol, and within 5% cost / 0.3 decades of it
@@ -302,6 +380,7 @@ def run(args: argparse.Namespace) -> int:
             "dominated_by_pi": bool(pc2 <= lc2 and pe2 <= le2 and (pc2 < lc2 or pe2 < le2)),
             "matches_pi": bool(lc2 <= 1.05 * pc2 and le2 <= pe2 + 0.3),
             "dominates_pi": bool(lc2 <= pc2 and le2 <= pe2 and (lc2 < pc2 or le2 < pe2)),
+            "gap_to_pi_front": gap_to_front(pi_front(ode_test, rtol), lc2, le2),
         }
 
     result = {"bench": "timestep", "version": 0, "tune_seeds": list(TUNE_SEEDS), "test_seeds": test_seeds,
@@ -334,10 +413,11 @@ def _markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {s['mean_rhs_evaluations']:.0f} | {s['median_log10_error']:.2f} | "
                      f"{'n/a' if s['rejected'] is None else s['rejected']} | {s['failures']} |")
     lines += ["", ("| rtol | learned (evals, log10 error) | PI (evals, log10 error) | dominated by PI | "
-                   "matches PI (≤1.05x cost, ≤+0.3 dec) | dominates PI |"), "|---|---|---|---|---|---|"]
+                   "matches PI (≤1.05x cost, ≤+0.3 dec) | dominates PI | gap to PI's front (dec) |"),
+              "|---|---|---|---|---|---|---:|"]
     for rtol, c in ode["learned_vs_pi"].items():
         lines.append(f"| {rtol} | {c['learned'][0]:.0f}, {c['learned'][1]:.2f} | {c['pi'][0]:.0f}, {c['pi'][1]:.2f} | "
-                     f"{c['dominated_by_pi']} | {c['matches_pi']} | {c['dominates_pi']} |")
+                     f"{c['dominated_by_pi']} | {c['matches_pi']} | {c['dominates_pi']} | {c['gap_to_pi_front']:+.2f} |")
     lines += ["", f"Pareto front: {', '.join(ode['pareto_front'])}", ""]
     return "\n".join(lines)
 

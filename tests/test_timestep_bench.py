@@ -1,0 +1,35 @@
+"""`tunegym bench timestep` runs end to end (smoke sizes) and reports what the time-step report relies on: the
+per-instance η controller with its μ rule and dominance flag, and the PI-gain ODE controller with its tune-side
+variant choice and its distance to PI's front."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tunegym.tuning.benches.timestep import COMMIT_MUS, gap_to_front
+from tunegym.tuning.cli import main
+
+
+def test_gap_to_front_interpolates_log_log():
+    front = [(100.0, -4.0), (1000.0, -6.0)]
+    assert gap_to_front(front, 100.0, -4.5) == pytest.approx(-0.5)
+    assert gap_to_front(front, 10 ** 2.5, -5.0) == pytest.approx(0.0)
+    assert gap_to_front(front, 1000.0, -5.0) == pytest.approx(1.0)
+
+
+def test_smoke_bench_reports_both_learned_controllers(tmp_path):
+    assert main(["bench", "timestep", "--smoke", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "timestep.json").read_text())
+    assert (tmp_path / "timestep.md").exists() and (tmp_path / "timestep_pareto.png").exists()
+    tb = result["three_body"]
+    controller = tb["per_instance_controller"]
+    assert controller["mu"] in COMMIT_MUS and isinstance(controller["dominates_best_fixed"], bool)
+    assert controller["name"] in tb["methods"] and controller["mu_rule"].startswith("largest mu whose tune mean")
+    assert tb["methods"][controller["name"]]["mean_evaluations"] > 0
+    ode = result["ode"]
+    (rtol, comparison), = ode["learned_vs_pi"].items()
+    assert isinstance(comparison["gap_to_pi_front"], float)
+    variants = ode["learned_variants_on_tune"][rtol]
+    assert variants["knob"] == "pi_safety" and variants["chosen"] in variants["variants"]
+    assert any("pi_safety" in name for name in ode["methods"])
