@@ -315,11 +315,14 @@ def crossing_time(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> np.
     """``G M^{5/2} / (2|E|)^{3/2}``, the system's crossing time (Hénon units: 2√2): the scale-free reference
     of the criterion exponent. Raises :class:`InstanceError` for a system with zero total energy."""
     m, x, v, batched = validate_system(masses, positions, velocities)
-    energy = np.atleast_1d(total_energy(m, x, v, G))
+    out = _crossing_time(G, m.sum(axis=1), np.atleast_1d(total_energy(m, x, v, G)))
+    return out if batched else float(out[0])
+
+
+def _crossing_time(G: float, total_mass: np.ndarray, energy: np.ndarray) -> np.ndarray:
     if np.any(energy == 0) or not np.all(np.isfinite(energy)):
         raise InstanceError("the crossing time needs a finite, non-zero total energy", value=energy)
-    out = G * m.sum(axis=1) ** 2.5 / (2.0 * np.abs(energy)) ** 1.5
-    return out if batched else float(out[0])
+    return G * total_mass ** 2.5 / (2.0 * np.abs(energy)) ** 1.5
 
 
 def _criterion_exponent(value, batch: int, m, x, v, G) -> tuple[np.ndarray, np.ndarray]:
@@ -426,24 +429,21 @@ class HermiteState:
         self.min_separation = 1e-6 * size if min_separation is None else float(min_separation)
         self.min_timestep = float(min_timestep)
         self.status = "ok"
-        self.positions0, self.velocities0 = self.positions.copy(), self.velocities.copy()
-        self._t_ref: float | None = None  # crossing time, computed when a criterion exponent is first used
 
     def advance(self, duration: float, eta: float, max_steps: int = 10_000_000, *,
                 criterion_exponent: float = 0.0) -> tuple[str, int]:
         """Integrate ``duration`` more time units with parameter ``eta`` (and criterion exponent β, see
-        :func:`simulate`; ``t_ref`` is the crossing time of the state this object started from); returns
+        :func:`simulate`; ``t_ref`` is the crossing time of the initial state, from its energy); returns
         ``(status, steps)``."""
         beta = float(criterion_exponent)
         if not (math.isfinite(beta) and abs(beta) <= 1.0):
             raise ConfigError(f"criterion_exponent must be finite and within [-1, 1], got {criterion_exponent!r}",
                               value=criterion_exponent)
-        if beta != 0.0 and self._t_ref is None:
-            self._t_ref = float(crossing_time(self.masses, self.positions0, self.velocities0, self.G))
+        t_ref = 1.0 if beta == 0.0 else float(_crossing_time(self.G, self.masses.sum(), np.array([self.initial_energy]))[0])
         status, steps, t = _advance(self.masses, self.positions, self.velocities, self.acc, self.jerk,
                                     self._x_comp, self._v_comp, 0.0,
                                     float(duration), float(eta), self.G, int(max_steps), self.min_separation**2,
-                                    self.min_timestep, beta, self._t_ref or 1.0)
+                                    self.min_timestep, beta, t_ref)
         self.steps += steps
         self.force_evaluations += steps
         self.time += t

@@ -1,13 +1,16 @@
 """``tunegym bench timestep``: cost–accuracy of time-step control on the three-body problem and classic ODEs.
 
 Three-body (``tunegym/ThreeBody-v0``, Saz Ulibarrena & Portegies Zwart, arXiv 2502.12809): every fixed η of
-the paper's grid, a contextual bandit trained on tune seeds, and REBOUND's IAS15 when ``rebound`` is
-installed, each integrating the same test-seed instances for ``--actions`` × 0.1 yr. Cost = force
-evaluations, accuracy = final ``|ΔE/E0|`` (median over instances; failed runs count with their error).
+the paper's grid, a contextual bandit that switches η every 0.1 yr, the per-instance η controller of
+``tunegym/ThreeBodyCommit-v0`` (:func:`fit_commit_controller`: a pilot run, then one η per instance; μ chosen on tune
+seeds so that it spends no more than the best fixed η) and REBOUND's IAS15 when ``rebound`` is installed, each
+integrating the same test-seed instances for ``--actions`` × 0.1 yr. Cost = force evaluations, accuracy = final
+``|ΔE/E0|`` (median over instances; failed runs count with their error).
 
 ODEs (``tunegym/ODEStep-v0``): the classical I controller, Gustafsson's PI controller and SciPy ``solve_ivp``
-over a tolerance grid, against a contextual bandit that sets the step factor, trained on tune seeds.
-Cost = RHS evaluations, accuracy = relative global error at ``t_end`` (median).
+over a tolerance grid, against a contextual bandit that sets the PI controller's gain (``--ode-knob``), its
+reward/feature variant chosen on tune problems (:func:`fit_ode_gain_controller`). Cost = RHS evaluations, accuracy =
+relative global error at ``t_end`` (median); ``gap_to_pi_front`` places the learned point against PI's front.
 
 Writes ``timestep.json``, ``timestep.md`` and ``timestep_pareto.png`` under ``--out``. Test seeds are used only
 for the final evaluation.
@@ -23,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ias15_run", "pareto_front", "register", "run", "three_body_rollout"]
+__all__ = ["COMMIT_MUS", "commit_rollouts", "fit_commit_controller", "fit_ode_gain_controller", "gap_to_front",
+           "ias15_run", "ode_instances", "ode_policy_runs", "pareto_front", "pi_front", "register", "run",
+           "three_body_rollout"]
 
 TUNE_SEEDS = tuple(range(10))
 TEST_SEEDS = tuple(range(100, 110))
