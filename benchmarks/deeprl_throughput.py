@@ -18,6 +18,7 @@ import platform
 import time
 
 import torch
+from tunegym.agents.tuner_io import atomic_write_bytes
 
 
 def _timed_learn(model, steps: int, warmup: int) -> float:
@@ -90,7 +91,6 @@ def cpu_parallel_speedup() -> float:
 
 def raw_env_rate(env_id: str, steps: int = 2000) -> float:
     import gymnasium as gym
-
     import tunegym.envs  # noqa: F401
 
     env = gym.make(env_id)
@@ -189,11 +189,10 @@ def main() -> None:
             "`vec_env: subproc`.",
         ]
         text = "\n".join(lines) + "\n"
-        with open(args.out, "w") as handle:
-            handle.write(text)
-        with open(os.path.splitext(args.out)[0] + ".json", "w") as handle:
-            json.dump({"args": vars(args), "rows": rows, "raw_env_steps_per_s": raw,
-                       "two_process_speedup": headroom}, handle, indent=2)
+        atomic_write_bytes(args.out, text.encode())
+        atomic_write_bytes(os.path.splitext(args.out)[0] + ".json",
+                           json.dumps({"args": vars(args), "rows": rows, "raw_env_steps_per_s": raw,
+                                       "two_process_speedup": headroom}, indent=2).encode())
 
 
 if __name__ == "__main__":

@@ -25,10 +25,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-
 from tunegym.agents.multiagent import IndependentLearners
 from tunegym.agents.registry import make_agent
-from tunegym.agents.tuner_io import versions
+from tunegym.agents.tuner_io import atomic_write_bytes, versions
 from tunegym.envs.mip.env import DESTROY_RATES
 from tunegym.envs.mip.lns import OPERATORS
 from tunegym.envs.multiagent import make
@@ -131,10 +130,9 @@ def main() -> None:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(report)
-        with open(os.path.splitext(args.out)[0] + ".json", "w") as handle:
-            json.dump({"args": vars(args), "results": results, "timings": timings}, handle, indent=1)
+        atomic_write_bytes(args.out, report.encode())
+        atomic_write_bytes(os.path.splitext(args.out)[0] + ".json",
+                           json.dumps({"args": vars(args), "results": results, "timings": timings}, indent=1).encode())
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 import numpy as np
 from tunegym.agents.multiagent import IndependentLearners, JointActionEnv
 from tunegym.agents.registry import make_agent
-from tunegym.agents.tuner_io import versions
+from tunegym.agents.tuner_io import atomic_write_bytes, versions
 from tunegym.envs.multiagent import make
 from tunegym.envs.multiagent.views import FlatJointEnv
 from tunegym.envs.timestep.ode_env import DEFAULT_SAFETIES
@@ -105,8 +105,7 @@ def main() -> None:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(report)
+        atomic_write_bytes(args.out, report.encode())
 
 
 if __name__ == "__main__":

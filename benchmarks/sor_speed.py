@@ -17,10 +17,9 @@ import time
 import gymnasium as gym
 import numpy as np
 import pyamg
-from pyamg import amg_core
-
 import tunegym.envs  # noqa: F401
-from tunegym.agents.tuner_io import versions
+from pyamg import amg_core
+from tunegym.agents.tuner_io import atomic_write_bytes, versions
 from tunegym.envs.sor import solve, young_omega
 
 
@@ -105,8 +104,7 @@ def main() -> None:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(report)
+        atomic_write_bytes(args.out, report.encode())
 
 
 if __name__ == "__main__":

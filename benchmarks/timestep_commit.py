@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from tunegym.agents.registry import make_agent
+from tunegym.agents.tuner_io import atomic_write_bytes
 from tunegym.envs.core.seeding import stream
 from tunegym.envs.timestep.commit import (
     COMMIT_ETAS,
@@ -200,9 +201,7 @@ def main() -> None:
         result["saved_policy"] = str(args.save_policy)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f"{args.out_name}.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1, default=str))
-    tmp.replace(out / f"{args.out_name}.json")
+    atomic_write_bytes(out / f"{args.out_name}.json", json.dumps(result, indent=1, default=str).encode())
     _plot(result, tests, out / f"{args.out_name}.png")
 
 

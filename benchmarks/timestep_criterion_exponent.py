@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from tunegym.agents.tuner_io import atomic_write_bytes
 from tunegym.envs.core.seeding import stream
 from tunegym.envs.timestep.instances import PaperThreeBodyDistribution
 from tunegym.envs.timestep.nbody import simulate
@@ -108,9 +109,7 @@ def main() -> None:
     oracle = per_instance_oracle(runs, betas)
     payload = {"seeds": list(range(args.seeds)), "t_end": args.t_end, "betas": betas, "etas": [float(e) for e in etas],
                "fronts": fronts, "per_instance_gap_at_eta_1e-3": oracle, "runs": runs}
-    tmp = out / "timestep_criterion_exponent.json.tmp"
-    tmp.write_text(json.dumps(payload))
-    tmp.replace(out / "timestep_criterion_exponent.json")
+    atomic_write_bytes(out / "timestep_criterion_exponent.json", json.dumps(payload).encode())
     print("\n".join(lines))
     print("per instance, at β=0/η=1e-3's force count (median log10 gap; oracle = best β per instance):")
     print(json.dumps(oracle, indent=1))

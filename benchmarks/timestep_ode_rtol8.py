@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from tunegym.agents.registry import make_agent
+from tunegym.agents.tuner_io import atomic_write_bytes
 from tunegym.envs.timestep.ode_env import make_ode_step
 from tunegym.tuning.benches.timestep import (
     PI_FRONT_RTOL_FACTORS,
@@ -76,11 +77,11 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "timestep_ode_rtol8" if (args.knob, args.rtol) == ("safety", 1e-8) else f"timestep_ode_{args.knob}_rtol{args.rtol:.0e}"
-    (out / f"{name}.json").write_text(json.dumps(
+    atomic_write_bytes(out / f"{name}.json", json.dumps(
         {"rtol": args.rtol, "knob": args.knob, "steps": args.steps, "pi_front": fronts,
          "pi_rtols": [f * args.rtol for f in PI_FRONT_RTOL_FACTORS], "rows": rows,
          "chosen_on_tune": {"rejection_penalty": chosen["rejection_penalty"], "degree": chosen["degree"]}},
-        indent=1))
+        indent=1).encode())
 
 
 if __name__ == "__main__":

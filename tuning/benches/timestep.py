@@ -390,8 +390,10 @@ def run(args: argparse.Namespace) -> int:
 
     result = {"bench": "timestep", "version": 0, "tune_seeds": list(TUNE_SEEDS), "test_seeds": test_seeds,
               "config": {k: v for k, v in vars(args).items() if k != "func"}, "three_body": three_body, "ode": ode}
-    (out / "timestep.json").write_text(json.dumps(result, indent=1, default=float))
-    (out / "timestep.md").write_text(_markdown(result))
+    from tunegym.agents.tuner_io import atomic_write_bytes
+
+    atomic_write_bytes(out / "timestep.json", json.dumps(result, indent=1, default=float).encode())
+    atomic_write_bytes(out / "timestep.md", _markdown(result).encode())
     _plot(tb_points, ode_points, out / "timestep_pareto.png")
     print(_markdown(result))
     return 0
