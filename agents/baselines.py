@@ -1,79 +1,171 @@
-"""Fixed rules and oracles for the SOR envs, speaking the agent interface.
+"""Baselines and oracles for every domain, speaking the agent interface (``predict``, ``learn``).
 
-They answer ``predict(obs)`` like an agent so that every results table compares them side by side.
-Young's rule and the grid oracle need the system about to be solved, which an observation does not
-carry in full; they read it from the env they are bound to (``env.unwrapped.current_instance``), which is
-what makes them oracles rather than deployable policies.
+They answer ``predict(obs)`` like an agent, so every results table (``tunegym eval``, the benches) runs them
+through the same evaluation loop as a learned policy:
+
+- :class:`FixedKnob`: one knob value throughout (the domain's library default unless told otherwise);
+- :class:`PerInstanceOracle`: for each instance, the constant knob value that gives the best return in
+  hindsight, found by replaying the instance on a sibling env with every candidate value (the env's own
+  reward decides, so it is the per-instance optimum of whatever the env optimises); a lower bound for any
+  policy that holds one value per instance;
+- the domains' hand-designed rules (Young's ω, the PI controller, tuned LR schedules, HiGHS on the full
+  model), registered per domain in :data:`DOMAIN_BASELINES` by import string so nothing heavy is imported
+  until a table needs it.
+
+Oracles read the instance about to be solved from ``env.unwrapped.instance``, which an observation does not
+carry in full: that is what makes them oracles rather than deployable policies.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.sor.features import young_omega
 
-__all__ = ["FixedOmega", "YoungOmega", "GridOracle"]
+__all__ = ["FixedKnob", "PerInstanceOracle", "FixedOmega", "YoungOmega", "GridOracle", "DOMAIN_BASELINES",
+           "register_baseline", "baselines_for"]
 
 
-class _BoundBaseline:
+class _Baseline:
+    """Shared plumbing: bound to an env, nothing to learn, ``predict`` encodes :meth:`value` with the env's knob."""
+
     def __init__(self, env: gym.Env) -> None:
         self.env = env.unwrapped
         self.knob = self.env.knob
 
-    def learn(self, env: gym.Env | None = None, total_timesteps: int = 0, **kwargs: Any) -> "_BoundBaseline":
+    def learn(self, env: gym.Env | None = None, total_timesteps: int = 0, **kwargs: Any) -> "_Baseline":
         """Nothing to learn; present so baselines run wherever agents do."""
         return self
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
-        return self.knob.to_action(self.omega()), state
+        return self.knob.encode(self.value()), state
 
-    def omega(self) -> float:  # pragma: no cover - abstract
+    def value(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-class FixedOmega(_BoundBaseline):
-    """Always the same ω (the nearest arm in a discrete env). ``omega=1`` is Gauss–Seidel."""
+class FixedKnob(_Baseline):
+    """Always the same knob value (the nearest arm in a discrete env); default: the env's ``default_knob_value``."""
 
-    def __init__(self, env: gym.Env, omega: float = 1.0) -> None:
+    def __init__(self, env: gym.Env, value: Any = None) -> None:
         super().__init__(env)
-        self.fixed = float(omega)
+        if value is None:
+            value = getattr(self.env, "default_knob_value", None)
+            if value is None:
+                raise ConfigError(f"{type(self.env).__name__} has no default knob value; pass value=", value=None)
+        self.fixed = value
 
-    def omega(self) -> float:
+    def value(self) -> Any:
         return self.fixed
 
 
-class YoungOmega(_BoundBaseline):
-    """Young's ``ω* = 2 / (1 + sqrt(1 - ρ_J²))`` from the system's Jacobi spectral radius.
+class PerInstanceOracle(_Baseline):
+    """The best constant knob value per instance in hindsight, by the env's return over one process run.
 
-    Exact for setting A (``ρ_J`` is known in closed form); estimated for user matrices. Optimal for the
-    asymptotic rate of consistently ordered matrices, not necessarily for the sweep count to a finite
-    tolerance.
+    ``values``: the candidates (default: every arm, or ``count`` points of a box knob). Costs one replay per
+    candidate per instance, on a sibling env built from the env's registered id (``env.unwrapped.sibling()``).
     """
 
-    def omega(self) -> float:
-        return young_omega(self.env.current_instance.jacobi_radius)
-
-
-class GridOracle(_BoundBaseline):
-    """Per-instance optimum over the arm grid: solves the next system with every arm, picks the fewest sweeps.
-
-    Costs one solve per arm per step; a lower bound for any policy restricted to the grid. Works on any env
-    exposing ``knob``, ``current_instance`` and ``cost_of(omega)``. In a discrete env an ω off the env's
-    grid maps to the nearest arm, so pair :meth:`fine` with ``action="continuous"``.
-    """
-
-    def __init__(self, env: gym.Env, arms: Any = None) -> None:
+    def __init__(self, env: gym.Env, values: Sequence[Any] | None = None, count: int = 10) -> None:
         super().__init__(env)
-        self.arms = np.asarray(self.knob.arms if arms is None else arms, dtype=np.float64)
+        self.values = list(self.knob.grid(count) if values is None else values)
+        self._sibling: Any = None
+        self._instance_id: str | None = None
+        self._best: Any = None
 
-    def omega(self) -> float:
-        costs = [self.env.cost_of(w) for w in self.arms]
-        return float(self.arms[int(np.argmin(costs))])
+    def value(self) -> Any:
+        instance = self.env.instance
+        key = getattr(instance, "id", None) or instance.instance_id
+        if key != self._instance_id:
+            self._best, self._instance_id = self._search(instance), key
+        return self._best
+
+    def _search(self, instance: Any) -> Any:
+        if self._sibling is None:
+            self._sibling = self.env.sibling()
+        returns = [self._replay(instance, v) for v in self.values]
+        return self.values[int(np.argmax(returns))]
+
+    def _replay(self, instance: Any, value: Any) -> float:
+        env = self._sibling
+        env.reset(options={"instance": instance})
+        action, total = self.knob.encode(value), 0.0
+        while True:
+            _, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            if terminated or truncated or env.process.instance is not instance:
+                return total
 
     @classmethod
-    def fine(cls, env: gym.Env, step: float = 0.01) -> "GridOracle":
-        """The paper's per-instance optimum: a ``step`` grid on [1, 1.99] (use with a continuous env)."""
-        return cls(env, arms=np.arange(1.0, 1.99 + 1e-12, step))
+    def fine(cls, env: gym.Env, step: float = 0.01, low: float = 1.0, high: float = 1.99) -> "PerInstanceOracle":
+        """The Learning to Relax per-instance optimum: a ``step`` grid on ``[low, high]`` (use a continuous env)."""
+        return cls(env, values=list(np.arange(low, high + 1e-12, step)))
+
+
+# ---- SOR's names (kept: the Learning to Relax tables and users' scripts use them) -------------------------
+class FixedOmega(FixedKnob):
+    """Always the same ω. ``omega=1`` is Gauss–Seidel."""
+
+    def __init__(self, env: gym.Env, omega: float = 1.0) -> None:
+        super().__init__(env, float(omega))
+
+
+class YoungOmega(_Baseline):
+    """Young's ``ω* = 2 / (1 + sqrt(1 - ρ_J²))`` from the next system's Jacobi spectral radius.
+
+    Exact for setting A (``ρ_J`` is known in closed form); estimated for user matrices. Optimal for the
+    asymptotic rate of consistently ordered matrices, not necessarily for the sweep count to a finite tolerance.
+    """
+
+    def value(self) -> float:
+        return young_omega(self.env.instance.jacobi_radius)
+
+
+GridOracle = PerInstanceOracle
+
+
+# ---- the baselines ``tunegym eval`` prints beside a learned policy, per domain ---------------------------
+#: domain -> {label: "module:factory(env) -> policy"}; every domain also gets the generic two below
+DOMAIN_BASELINES: dict[str, dict[str, str]] = {
+    "sor": {
+        "fixed ω=1 (Gauss–Seidel)": "tunegym.agents.baselines:FixedOmega",
+        "Young ω*": "tunegym.agents.baselines:YoungOmega",
+    },
+}
+GENERIC_BASELINES: dict[str, str] = {
+    "fixed default knob": "tunegym.agents.baselines:FixedKnob",
+    "per-instance oracle": "tunegym.agents.baselines:PerInstanceOracle",
+}
+
+
+def register_baseline(domain: str, label: str, factory: str) -> None:
+    """Add a baseline (``factory(env) -> policy``, an import string) to ``domain``'s table."""
+    DOMAIN_BASELINES.setdefault(domain, {})[label] = factory
+
+
+def _resolve(factory: str) -> Callable[[gym.Env], Any]:
+    module_name, attr = factory.split(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def baselines_for(env: gym.Env) -> dict[str, Callable[[gym.Env], Any]]:
+    """``{label: make(env) -> policy}``: the domain's rules, then the generic fixed knob and oracle.
+
+    The generic fixed knob is left out where the env has no ``default_knob_value`` or the domain already
+    lists a fixed baseline.
+    """
+    base = env.unwrapped
+    domain = getattr(base, "domain", None)
+    table = dict(DOMAIN_BASELINES.get(domain, {}))
+    for label, factory in GENERIC_BASELINES.items():
+        if factory.endswith(":FixedKnob") and (getattr(base, "default_knob_value", None) is None
+                                               or any("fixed" in name for name in table)):
+            continue
+        table[label] = factory
+    return {label: _resolve(factory) for label, factory in table.items()}

@@ -12,12 +12,16 @@ from typing import Any
 
 import gymnasium as gym
 
-__all__ = ["ENVS", "EnvSpec", "register_all"]
+__all__ = ["ENVS", "MULTIAGENT_ENVS", "EnvSpec", "domain_of", "register_all"]
 
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """One registered environment: its id, entry point, episode length, default kwargs and summary."""
+    """One registered environment: its id, entry point, episode length, summary, default kwargs and domain.
+
+    ``domain`` names the process family (``"sor"``, ``"timestep"``, ``"lr"``, ``"mip"``, ...): a tuner records
+    it, and a deploy adapter refuses a tuner of another domain.
+    """
 
     id: str
     entry_point: str
@@ -25,6 +29,11 @@ class EnvSpec:
     summary: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     vector_entry_point: str | None = None  # a native vector env for gym.make_vec(..., "vector_entry_point")
+    domain: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.domain:  # the subpackage of the entry point: tunegym.envs.<domain>.module:Class
+            object.__setattr__(self, "domain", self.entry_point.split(".")[2])
 
 
 ENVS: tuple[EnvSpec, ...] = (
@@ -112,8 +121,52 @@ ENVS: tuple[EnvSpec, ...] = (
 )
 
 
+MULTIAGENT_ENVS: tuple[EnvSpec, ...] = (
+    EnvSpec(
+        "tunegym/BlockSOR-v0",
+        "tunegym.envs.multiagent.block_sor:BlockSORParallelEnv",
+        None,
+        "[PettingZoo] one SOR relaxation factor per block of rows, one agent per block; shared sweep cost",
+        domain="sor",
+    ),
+    EnvSpec(
+        "tunegym/LRGroups-v0",
+        "tunegym.envs.multiagent.lr:LRGroupsParallelEnv",
+        None,
+        "[PettingZoo] one LR multiplier per layer of one torch training run, one agent per layer; shared loss reward",
+        domain="lr",
+    ),
+    EnvSpec(
+        "tunegym/LNSOperatorRate-v0",
+        "tunegym.envs.multiagent.mip:LNSOperatorRateParallelEnv",
+        None,
+        "[PettingZoo] MIP LNS: one agent picks the destroy operator, one the destroy rate (MIPLNSRate-v0's process)",
+        domain="mip",
+    ),
+    EnvSpec(
+        "tunegym/StepOrder-v0",
+        "tunegym.envs.multiagent.timestep:StepOrderParallelEnv",
+        None,
+        "[PettingZoo] ODE integration: one agent sets the controller gain, one the RK pair (3(2) or 5(4))",
+        domain="timestep",
+    ),
+)
+
+
+def domain_of(env_id: str) -> str | None:
+    """The domain of a registered single- or multi-agent id (None for ids tunegym does not know)."""
+    for spec in ENVS + MULTIAGENT_ENVS:
+        if spec.id == env_id:
+            return spec.domain
+    return None
+
+
 def register_all() -> None:
-    """Register every tunegym env with Gymnasium (idempotent)."""
+    """Register every tunegym env with Gymnasium, and the multi-agent ones with PettingZoo (idempotent).
+
+    ``gym.make("tunegym/SOR-v0")`` and ``pettingzoo.make("parallel", "tunegym/BlockSOR-v0")`` then work.
+    Gymnasium's passive env checker stays on: every env passes it.
+    """
     for spec in ENVS:
         if spec.id in gym.registry:
             continue
@@ -123,8 +176,12 @@ def register_all() -> None:
             max_episode_steps=spec.max_episode_steps,
             kwargs=dict(spec.kwargs),
             vector_entry_point=spec.vector_entry_point,
-            disable_env_checker=True,  # tests run the full check_env on every env; no per-make warnings
         )
+    import pettingzoo
+
+    for spec in MULTIAGENT_ENVS:
+        if spec.id not in pettingzoo.parallel_registry:
+            pettingzoo.register("parallel", spec.id, spec.entry_point, kwargs=dict(spec.kwargs))
 
 
 register_all()

@@ -43,6 +43,11 @@ class Instance(ABC):
     def instance_id(self) -> str:
         """A stable, unique id of this problem."""
 
+    @property
+    def id(self) -> str:
+        """The instance's stable id (results are joined on it across methods)."""
+        return self.instance_id
+
 
 class Distribution(ABC):
     """A named, versioned, parameterised source of instances."""

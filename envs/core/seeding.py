@@ -8,17 +8,14 @@ changing how the agent explores never changes which instances the env draws.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SeedStreams", "stream", "spawn_seeds"]
-
-# Named streams are keyed by a stable hash of their name (not Python's salted ``hash``).
-_STREAM_NAMES = ("instances", "env", "agent")
+__all__ = ["stream", "spawn_seeds"]
 
 
 def _key(name: str) -> int:
+    # Named streams are keyed by a stable hash of their name (not Python's salted ``hash``).
     return zlib.crc32(name.encode("utf-8"))
 
 
@@ -36,22 +33,3 @@ def spawn_seeds(seed: int, count: int, name: str = "children") -> list[int]:
     """
     seq = np.random.SeedSequence(entropy=int(seed), spawn_key=(_key(name),))
     return [int(s.generate_state(1, dtype=np.uint32)[0]) for s in seq.spawn(count)]
-
-
-@dataclass(frozen=True)
-class SeedStreams:
-    """The three standard streams of one run, all derived from ``root``."""
-
-    root: int | None
-
-    @property
-    def instances(self) -> np.random.Generator:
-        return stream(self.root, "instances")
-
-    @property
-    def env(self) -> np.random.Generator:
-        return stream(self.root, "env")
-
-    @property
-    def agent(self) -> np.random.Generator:
-        return stream(self.root, "agent")

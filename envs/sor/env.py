@@ -6,27 +6,50 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from tunegym.envs.core.errors import ActionError, ConfigError
+from tunegym.envs.core.env import ProcessEnv
+from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.core.instances import SequenceDistribution
-from tunegym.envs.core.seeding import stream
-from tunegym.envs.sor.actions import DEFAULT_ARMS, OmegaKnob, context_bounds
-from tunegym.envs.sor.features import jacobi_radius_from_rate
+from tunegym.envs.core.knob import ArmKnob, BoxKnob, Knob
+from tunegym.envs.sor.features import FEATURE_HIGH, FEATURE_LOW
 from tunegym.envs.sor.instances import (
     LaplacianFamilyDistribution,
     LinearSystem,
     MatrixFileDistribution,
     ShiftedLaplacianDistribution,
 )
-from tunegym.envs.sor.solver import SORResult, solve_prepared
+from tunegym.envs.sor.process import SORSolve, SystemContext
 
-__all__ = ["SOREnv", "make_setting_a", "make_matrix_env", "DEFAULT_ARMS"]
+__all__ = ["SOREnv", "make_setting_a", "make_matrix_env", "DEFAULT_ARMS", "omega_knob", "context_bounds"]
+
+#: The Learning to Relax arm grid: 20 values from 1 to 1.95.
+DEFAULT_ARMS = tuple(float(w) for w in np.linspace(1.0, 1.95, 20))
 
 
-class SOREnv(gym.Env):
+def omega_knob(action: str = "discrete", arms: Sequence[float] = DEFAULT_ARMS, omega_low: float = 1.0,
+               omega_high: float = 1.99) -> Knob:
+    """The relaxation factor as a knob: ``arms`` (``"discrete"``) or the interval ``[omega_low, omega_high]``."""
+    if action == "discrete":
+        return ArmKnob("omega", arms)
+    if action == "continuous":
+        if not 0.0 < omega_low < omega_high:
+            raise ConfigError(f"need 0 < omega_low < omega_high, got {omega_low}, {omega_high}", value=omega_low)
+        return BoxKnob("omega", omega_low, omega_high)
+    raise ConfigError(f"action must be 'discrete' or 'continuous', got {action!r}", value=action)
+
+
+def context_bounds(distribution: SequenceDistribution) -> tuple[np.ndarray, np.ndarray, str]:
+    """Bounds and kind of the context a distribution's systems carry (offset ``c`` or matrix features)."""
+    low = getattr(distribution, "context_low", None)
+    high = getattr(distribution, "context_high", None)
+    if low is not None and high is not None:
+        return np.atleast_1d(np.asarray(low, dtype=np.float32)), np.atleast_1d(np.asarray(high, dtype=np.float32)), \
+            "offset"
+    return FEATURE_LOW.copy(), FEATURE_HIGH.copy(), "matrix"
+
+
+class SOREnv(ProcessEnv):
     """Choose the SOR relaxation factor ω for each linear system of a sequence.
 
     ## Description
@@ -36,8 +59,8 @@ class SOREnv(gym.Env):
 
     ## Action Space
     ``action="discrete"``: ``Discrete(len(arms))``, arm ``i`` is ``ω = arms[i]`` (default
-    ``linspace(1, 1.95, 20)``, the paper's grid). ``action="continuous"``: ``Box(omega_low, omega_high, (1,))``;
-    values outside the box are clipped (``info["omega"]`` is the ω applied). A NaN action or an arm index
+    ``linspace(1, 1.95, 20)``, the paper's grid). ``action="continuous"``: ``Box(-1, 1, (1,))`` mapped linearly onto
+    ``[omega_low, omega_high]``; values outside are clipped (``info["knob"]`` is the ω applied). A NaN action or an arm index
     outside the space raises :class:`~tunegym.envs.core.errors.ActionError`.
 
     ## Observation Space
@@ -50,16 +73,17 @@ class SOREnv(gym.Env):
     plus ``failure_penalty`` (in sweeps); the episode goes on with the next system.
 
     ## Info
-    ``sweeps``, ``cost`` (sweeps, or the failure cost), ``omega``, ``status``, ``converged``, ``residual``,
-    ``instance_id``, ``context`` (of the solved system), and the richer feedback a solve reveals beyond its count:
+    The core contract (``cost`` in ``cost_unit="sor_sweeps"``, ``knob`` = ω, ``instance_id``, ``quality`` =
+    ``relative_residual``, ``status``), and ``sweeps``, ``omega``, ``converged``, ``residual``, ``context`` (of the solved system), and the richer feedback a solve reveals beyond its count:
     ``convergence_factor`` (observed residual reduction per sweep over the last sweeps) and
     ``jacobi_radius_estimate`` (the ``ρ_J`` that factor implies through Young's theory; ``None`` unless ω
     was clearly below the optimum, since near or past it the rate says only that ω ≥ ω*). The paper's agents use only ``sweeps``. Wall time is
-    kept out of ``info`` (it would make same-seed trajectories differ) and read from ``env.last_result``.
+    kept out of ``info`` (it would make same-seed trajectories differ) and read from ``env.unwrapped.last_record.wall_time``.
 
     ## Starting State
     ``reset(seed=s)`` restarts the instance stream from ``s``; ``reset(options={"instance": system})``
-    makes ``system`` (a :class:`LinearSystem`) the next one solved.
+    makes ``system`` (a :class:`LinearSystem`) the next one solved, and the systems after it a stream derived
+    from its id. ``env.unwrapped.instance`` is the system about to be solved.
 
     ## Episode End
     Never terminates; truncated after ``episode_length`` systems (``max_episode_steps`` at registration).
@@ -70,10 +94,13 @@ class SOREnv(gym.Env):
     ``reward_scale`` (100), ``failure_penalty`` (0).
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. Before any release (2026-12-01): built on the shared process core; the continuous
+      action is the normalised ``Box(-1, 1)``; a replayed instance fixes the systems after it.
     """
 
-    metadata = {"render_modes": []}
+
+    domain = "sor"
+    default_knob_value = 1.0  # Gauss–Seidel
 
     def __init__(
         self,
@@ -92,87 +119,13 @@ class SOREnv(gym.Env):
     ) -> None:
         if reward_scale <= 0:
             raise ConfigError(f"reward_scale must be positive, got {reward_scale!r}", value=reward_scale)
-        self.distribution = distribution
-        self.knob = OmegaKnob(action, arms, omega_low, omega_high)
-        self.tol, self.max_sweeps = float(tol), int(max_sweeps)
-        self.reward_scale, self.failure_penalty = float(reward_scale), float(failure_penalty)
-        self.action_space = self.knob.space
-        if context_low is None or context_high is None:
-            context_low, context_high = context_bounds(distribution)
-        self.observation_space = spaces.Box(
-            np.asarray(context_low, dtype=np.float32), np.asarray(context_high, dtype=np.float32), dtype=np.float32
-        )
-        self._instance_rng = stream(None, "instances")
-        self._stream: Any = None
-        self.current_instance: LinearSystem | None = None
-        self.last_result: SORResult | None = None
-
-    # -- Gymnasium API -------------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        if seed is not None or self._stream is None:
-            # Instances come from their own stream so that exploration never changes which systems appear.
-            self._instance_rng = stream(seed, "instances") if seed is not None else np.random.default_rng(
-                self.np_random.integers(2**63)
-            )
-            self._stream = self.distribution.sequence(self._instance_rng)
-        instance = (options or {}).get("instance")
-        if instance is not None:
-            if not isinstance(instance, LinearSystem):
-                raise ConfigError(
-                    f"options['instance'] must be a LinearSystem, got {type(instance).__name__}", value=instance
-                )
-            self.current_instance = instance
-        else:
-            self.current_instance = next(self._stream)
-        return self._observation(), {"instance_id": self.current_instance.instance_id}
-
-    def step(self, action: Any):
-        if self.current_instance is None:
-            raise ActionError("call reset() before step()")
-        omega = self.knob.to_omega(action)
-        system = self.current_instance
-        result = solve_prepared(system.matrix, system.b, omega, tol=self.tol, max_sweeps=self.max_sweeps)
-        self.last_result = result
-        cost = float(result.sweeps) if result.converged else float(self.max_sweeps) + self.failure_penalty
-        rate = result.convergence_factor()
-        info = {
-            "sweeps": result.sweeps,
-            "cost": cost,
-            "omega": omega,
-            "status": result.status,
-            "converged": result.converged,
-            "residual": result.residual,
-            "instance_id": system.instance_id,
-            "context": system.context.copy(),
-            "convergence_factor": _finite_or_none(rate),
-            "jacobi_radius_estimate": _finite_or_none(jacobi_radius_from_rate(rate, omega)),
-        }
-        self.current_instance = next(self._stream)
-        return self._observation(), -cost / self.reward_scale, False, False, info
-
-    # -- helpers -------------------------------------------------------------------------------------------
-    def cost_of(self, omega: float, instance: LinearSystem | None = None) -> float:
-        """The cost (in sweeps, failures included) of solving ``instance`` (default: the next one) with ``omega``.
-
-        Used by oracles; it does not advance the env.
-        """
-        system = instance if instance is not None else self.current_instance
-        result = solve_prepared(system.matrix, system.b, omega, tol=self.tol, max_sweeps=self.max_sweeps)
-        return float(result.sweeps) if result.converged else float(self.max_sweeps) + self.failure_penalty
-
-    def action_to_omega(self, action: Any) -> float:
-        """The ω an action applies (clipped for the continuous space)."""
-        return self.knob.to_omega(action)
-
-    def _observation(self) -> np.ndarray:
-        obs = np.asarray(self.current_instance.context, dtype=np.float32)
-        return np.clip(obs, self.observation_space.low, self.observation_space.high)
-
-
-def _finite_or_none(value: float) -> float | None:
-    # None, not NaN, for "unknown": NaN != NaN would make equal trajectories compare unequal.
-    return value if np.isfinite(value) else None
+        low, high, kind = context_bounds(distribution)
+        if context_low is not None and context_high is not None:
+            low, high = context_low, context_high
+        features = SystemContext(low, high, kind=kind, grid=getattr(distribution, "grid", 10))
+        super().__init__(SORSolve(tol=tol, max_sweeps=max_sweeps, failure_penalty=failure_penalty), distribution,
+                         omega_knob(action, arms, omega_low, omega_high), features, reward="neg_cost",
+                         reward_params={"scale": float(reward_scale)}, sequence=True, instance_type=LinearSystem)
 
 
 def make_setting_a(
