@@ -14,9 +14,9 @@ __all__ = [
     "InstanceError",
     "MatrixError",
     "ConfigError",
-    "SolverDivergedError",
     "CheckpointError",
     "SeedLeakError",
+    "MissingExtraError",
 ]
 
 
@@ -40,10 +40,6 @@ class ConfigError(TunegymError, ValueError):
     """A configuration key does not exist, or its value has the wrong type or range."""
 
 
-class SolverDivergedError(TunegymError, RuntimeError):
-    """A numerical process diverged where the caller asked for an exception instead of a status."""
-
-
 class CheckpointError(TunegymError, RuntimeError):
     """A checkpoint or tuner file is corrupt, foreign, or unsafe to load."""
 
@@ -54,3 +50,20 @@ class SeedLeakError(TunegymError, RuntimeError):
 
 class ActionError(TunegymError, ValueError):
     """An action is outside the env's action space (a bad arm index, a NaN knob value)."""
+
+
+class MissingExtraError(TunegymError, ImportError):
+    """An optional dependency is not installed; the message names the ``pip install "tunegym[extra]"`` to run.
+
+    Raised by :func:`tunegym.envs.core.extras.require`; ``value`` is the missing module's name, ``extra`` the
+    extra that provides it.
+    """
+
+    def __init__(self, message: str, *, value: str, extra: str) -> None:
+        super().__init__(message, value=value)
+        self.name = value  # ImportError's attribute: the module that could not be imported
+        self.extra = extra
+
+
+class TunerMismatchError(CheckpointError):
+    """A tuner does not fit the process it is given (another domain, env or observation layout)."""
