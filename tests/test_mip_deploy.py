@@ -52,6 +52,7 @@ def test_time_limit_covers_the_start_and_lp_on_a_file_without_a_trivial_point(tm
         assert loaded.violation(x) < 1e-6
 
 
+@pytest.mark.slow
 def test_solver_accepts_a_highs_model_and_returns_a_feasible_never_worsening_trace():
     inst = GENERATORS["indset"](np.random.default_rng(2), n_nodes=300)
     highs = inst.to_highs()  # the model in minimisation form: min -sum(x)

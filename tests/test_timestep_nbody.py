@@ -24,6 +24,7 @@ PYTHAGOREAN = (np.array([3.0, 4.0, 5.0]), np.array([[1.0, 3.0, 0.0], [-2.0, -1.0
                np.zeros((3, 3)))
 
 
+@pytest.mark.slow
 def test_energy_error_shrinks_sixteenfold_when_eta_halves():
     m, x, v = PYTHAGOREAN
     errors = [abs(simulate(m, x, v, 1.0, eta, G=G_NBODY).energy_error) for eta in (0.02, 0.01, 0.005)]

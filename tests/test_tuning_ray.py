@@ -40,6 +40,7 @@ def test_pbt_explore_keeps_the_learned_state():
         _with_config(object(), {"epsilon": 0.1})
 
 
+@pytest.mark.slow
 def test_tune_with_ray_pbt_writes_best_config_and_test_score(tmp_path):
     out = tmp_path / "ray"
     assert main(["tune", "--backend", "ray", "--method", "pbt", "--env", "tunegym/SOR-v0", "--agent",

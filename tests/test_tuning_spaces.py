@@ -14,7 +14,7 @@ from tunegym.tuning.cli import main
 from tunegym.tuning.runner import _postgres_driver, finished_trials, open_storage
 from tunegym.tuning.spaces import grid_values, suggest, validate_space
 
-SPACES = Path(__file__).resolve().parents[1] / "tuning" / "spaces"
+SPACES = Path(__file__).resolve().parents[1] / "tuning" / "search_spaces"
 CONDITIONAL = """
 policy: {type: categorical, choices: [greedy, ucb]}
 epsilon: {type: float, low: 0.01, high: 0.5, log: true, when: {policy: greedy}}

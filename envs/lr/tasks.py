@@ -1,7 +1,7 @@
 """Training tasks (model family and size, dataset, batch size, optimizer, step budget) and their distributions.
 
 A :class:`TrainingTask` is frozen and carries a content id; its data is generated from ``data_seed`` (or
-taken from a dataset bundled with scikit-learn) so nothing is downloaded. This module builds data and
+taken from a small UCI dataset shipped in ``envs/lr/data/``) so nothing is downloaded. This module builds data and
 modules; it does not train (that is :mod:`tunegym.envs.lr.trainer`).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,13 +129,17 @@ def _standardise(x_train: np.ndarray, x_val: np.ndarray) -> tuple[np.ndarray, np
     return (x_train - mean) / std, (x_val - mean) / std
 
 
-@lru_cache(maxsize=4)
-def _sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn import datasets
+#: Small UCI datasets shipped in ``envs/lr/data/`` (the copies scikit-learn bundles; see data/README.md):
+#: one sample a row, the integer class label in the last column.
+_BUNDLED = {"digits": "digits.csv.gz", "wine": "wine_data.csv.gz", "breast_cancer": "breast_cancer.csv.gz"}
 
-    loader = {"digits": datasets.load_digits, "wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer}
-    bunch = loader[name]()
-    return bunch.data.astype(np.float64), bunch.target.astype(np.int64)
+
+@lru_cache(maxsize=4)
+def _bundled(name: str) -> tuple[np.ndarray, np.ndarray]:
+    # wine and breast_cancer start with scikit-learn's header line (n_samples, n_features, class names)
+    table = np.loadtxt(Path(__file__).with_name("data") / _BUNDLED[name], delimiter=",",
+                       skiprows=0 if name == "digits" else 1)
+    return table[:, :-1].astype(np.float64), table[:, -1].astype(np.int64)
 
 
 def _charseq(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +168,7 @@ def load_task_data(task: TrainingTask) -> TaskData:
         x, y = _charseq(rng, task.n_samples)
         n_classes = CHAR_VOCAB
     else:
-        x_all, y_all = _sklearn(task.dataset)
+        x_all, y_all = _bundled(task.dataset)
         pick = rng.permutation(len(y_all))[: task.n_samples]
         x, y = x_all[pick], y_all[pick]
         n_classes = int(y_all.max()) + 1
