@@ -10,12 +10,15 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "FixedKnob",
     "FixedOmega",
     "GridOracle",
     "LNSSolver",
     "LearnedLRScheduler",
+    "PerInstanceOracle",
     "SORTuner",
     "StepSizeTuner",
+    "Tuner",
     "YoungOmega",
     "agent_names",
     "load_tuner",
@@ -23,6 +26,9 @@ __all__ = [
 ]
 
 _LAZY = {
+    "FixedKnob": "tunegym.agents.baselines",
+    "PerInstanceOracle": "tunegym.agents.baselines",
+    "Tuner": "tunegym.agents.tuner",
     "FixedOmega": "tunegym.agents.baselines",
     "YoungOmega": "tunegym.agents.baselines",
     "GridOracle": "tunegym.agents.baselines",

@@ -97,6 +97,27 @@ class Tuner:
         else:
             self.policy.update(observation, action, self.reward(record))
 
+    def drive(self, process: Any, instance: Any, *, learn: bool = False, max_decisions: int | None = None,
+              **start_kwargs: Any) -> list[StepRecord]:
+        """Run ``process`` on ``instance`` to its end with this tuner deciding: the generic deploy adapter.
+
+        The loop an env rollout makes (features reset → observe → act → advance → record), without an env:
+        a user's own process gets a deployable tuner without writing one. ``learn=True`` keeps learning online.
+        """
+        features = self.make_features()
+        process.start(instance, **start_kwargs)
+        features.reset(process)
+        records: list[StepRecord] = []
+        while not process.done and (max_decisions is None or len(records) < max_decisions):
+            observation = features.observation(process)
+            action, value = self.act(observation, learn=learn)
+            record = process.advance(value)
+            features.record(process, record)
+            if learn:
+                self.learn_from(observation, action, record)
+            records.append(record)
+        return records
+
     def expect(self, domain: str | tuple[str, ...], *, adapter: str, observation_shape: tuple[int, ...] | None = None,
                env_ids: tuple[str, ...] | None = None) -> "Tuner":
         """Refuse this tuner unless it fits ``adapter``: right domain, env and observation layout."""

@@ -1,8 +1,12 @@
 """Evaluate policies on an env over given seeds: the one loop every table in tunegym comes from.
 
 A *policy maker* is a callable ``make(env) -> policy`` (so baselines that must be bound to an env, like
-the grid oracle, fit the same mould as trained agents). Each seed resets the env with that seed, which
-fixes the instance stream: every method meets the same systems on the same seed.
+the per-instance oracle, fit the same mould as trained agents). Each seed resets the env with that seed,
+which fixes the instance stream: every method meets the same instances on the same seed, so results pair
+up by (seed, episode) for the paired statistics of :mod:`tunegym.tuning.stats`.
+
+Cost is read from ``info["cost"]`` and nowhere else (the core's info contract, in ``info["cost_unit"]``);
+an env that does not report it is refused with a one-line error rather than silently reporting -reward.
 """
 
 from __future__ import annotations
@@ -14,29 +18,51 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from tunegym.envs.core.errors import ConfigError
+
 __all__ = ["EpisodeStats", "evaluate_policy", "evaluate_parallel", "evaluate_methods", "markdown_table"]
 
 
 @dataclass
 class EpisodeStats:
-    """Per-seed results of one method: mean cost per env step and the total return."""
+    """Per-seed results of one method.
+
+    ``mean_cost``: mean ``info["cost"]`` per env step (a sequence env's cost per system); ``episode_cost``:
+    total cost per episode (mean over the seed's episodes); ``quality``: the domain's quality figure at the
+    end of the seed's last episode (None where not measured); ``returns``: total reward; ``cost_unit``.
+    """
 
     method: str
     seeds: list[int]
     mean_cost: list[float] = field(default_factory=list)
     returns: list[float] = field(default_factory=list)
+    episode_cost: list[float] = field(default_factory=list)
+    quality: list[float | None] = field(default_factory=list)
+    cost_unit: str = "cost"
+    quality_name: str = "quality"
+    #: the env is a sequence env (each step one instance: Learning to Relax), so cost per step is per instance
+    per_instance_steps: bool = False
 
     @property
     def cost(self) -> float:
         return float(np.mean(self.mean_cost))
 
+    @property
+    def cost_per_episode(self) -> float:
+        return float(np.mean(self.episode_cost))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "seeds": self.seeds,
+            "cost_unit": self.cost_unit,
             "mean_cost": self.cost,
+            "mean_episode_cost": self.cost_per_episode,
             "per_seed_cost": self.mean_cost,
+            "per_seed_episode_cost": self.episode_cost,
             "per_seed_return": self.returns,
+            "quality_name": self.quality_name,
+            "per_seed_quality": self.quality,
         }
 
 
@@ -50,10 +76,10 @@ def evaluate_policy(
     method: str = "policy",
     deterministic: bool = True,
 ) -> EpisodeStats:
-    """Run one episode per seed (or ``steps`` steps, across episode ends) and record the cost.
+    """Run one episode per seed (or ``steps`` steps, across episode ends) and record cost and quality.
 
-    Cost per step is ``info["cost"]`` when the env reports it, else ``-reward``. A multi-agent id is run
-    through its single-agent view (see :func:`tunegym.agents.deeprl.envs.make_env`).
+    A multi-agent id is run through its single-agent view (see :func:`tunegym.agents.deeprl.envs.make_env`).
+    Raises :class:`ConfigError` if the env's step info has no ``cost`` (the core's info contract).
     """
     from tunegym.agents.deeprl.envs import make_env
 
@@ -63,23 +89,35 @@ def evaluate_policy(
         env = make_env(env_id, env_kwargs)
         policy = make_policy(env)
         obs, _ = env.reset(seed=seed)
-        costs, total_return, done, count = [], 0.0, False, 0
+        costs, episode_costs, total_return, count, episode = [], [], 0.0, 0, 0.0
+        info: dict[str, Any] = {}
         while True:
             action, _ = policy.predict(obs, deterministic=deterministic)
             obs, reward, terminated, truncated, info = env.step(action)
-            costs.append(float(info.get("cost", -reward)))
+            if "cost" not in info:
+                raise ConfigError(f"{env_id} reports no info['cost'] (tunegym's info contract); cannot count its "
+                                  f"cost", value=env_id)
+            costs.append(float(info["cost"]))
+            episode += float(info["cost"])
             total_return += float(reward)
             count += 1
             done = terminated or truncated
-            if steps is None and done:
-                break
-            if steps is not None and count >= steps:
+            if done:
+                episode_costs.append(episode)
+                episode = 0.0
+            if (steps is None and done) or (steps is not None and count >= steps):
                 break
             if done:
                 obs, _ = env.reset()
         env.close()
         stats.mean_cost.append(float(np.mean(costs)))
+        stats.episode_cost.append(float(np.mean(episode_costs)) if episode_costs else episode)
         stats.returns.append(total_return)
+        quality = info.get("quality")
+        stats.quality.append(None if quality is None else float(quality))
+        stats.cost_unit = str(info.get("cost_unit", stats.cost_unit))
+        stats.quality_name = str(info.get("quality_name", stats.quality_name))
+        stats.per_instance_steps = bool(getattr(env.unwrapped, "sequence", False))
     return stats
 
 
@@ -121,17 +159,37 @@ def evaluate_methods(
     return [evaluate_policy(env_id, make, seeds, method=name, **kwargs) for name, make in makers.items()]
 
 
-def markdown_table(results: list[EpisodeStats], *, reference: str | None = None, unit: str = "cost") -> str:
-    """A Markdown table of mean cost per method, with the ratio to ``reference`` if given."""
-    ref = next((r.cost for r in results if r.method == reference), None)
-    header = f"| method | mean {unit} | 95% CI over seeds |" + (f" vs {reference} |" if ref else "")
-    rule = "|---|---:|---:|" + ("---:|" if ref else "")
+def markdown_table(results: list[EpisodeStats], *, reference: str | None = None, unit: str | None = None,
+                   per: str = "auto") -> str:
+    """A Markdown table of mean cost per method (and final quality), with the ratio to ``reference`` if given.
+
+    ``per="step"`` reports cost per env step (a sequence env's cost per system), ``"episode"`` total cost
+    per episode; ``"auto"`` picks per step for sequence envs (each step solves one instance) and per episode
+    otherwise.
+    ``unit`` defaults to the env's ``cost_unit``.
+    """
+    if per == "auto":
+        per = "step" if results and all(r.per_instance_steps for r in results) else "episode"
+    values_of = (lambda r: np.asarray(r.mean_cost)) if per == "step" else (lambda r: np.asarray(r.episode_cost))
+    unit = unit or (results[0].cost_unit if results else "cost")
+    ref_row = next((r for r in results if r.method == reference), None)
+    ref = float(np.mean(values_of(ref_row))) if ref_row is not None else None
+    has_quality = any(q is not None for r in results for q in r.quality)
+    quality_name = results[0].quality_name if results else "quality"
+    header = f"| method | {unit} per {per} | 95% CI over seeds |" + (f" final {quality_name} (median) |" if has_quality
+                                                                    else "") + (f" vs {reference} |" if ref else "")
+    rule = "|---|---:|---:|" + ("---:|" if has_quality else "") + ("---:|" if ref else "")
     rows = [header, rule]
     for r in results:
-        values = np.asarray(r.mean_cost)
+        values = values_of(r)
+        mean = float(np.mean(values))
         half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-        row = f"| {r.method} | {r.cost:.4g} | ±{half:.2g} |"
+        row = f"| {r.method} | {mean:.4g} | ±{half:.2g} |"
+        if has_quality:
+            finite = [q for q in r.quality if q is not None]
+            row += f" {np.median(finite):.3g} |" if finite else " – |"
         if ref:
-            row += f" {r.cost / ref:.2f}x |"
+            row += f" {mean / ref:.2f}x |"
         rows.append(row)
     return "\n".join(rows)
+

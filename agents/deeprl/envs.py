@@ -15,7 +15,7 @@ import gymnasium as gym
 
 from tunegym.envs.core.errors import ConfigError
 
-__all__ = ["make_env", "make_vec_env", "env_identity"]
+__all__ = ["make_env", "make_vec_env", "env_identity", "import_env_module"]
 
 
 def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
@@ -34,8 +34,9 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.En
     kwargs = dict(env_kwargs or {})
     if env_id in MULTIAGENT_IDS:
         return _make_multiagent_view(env_id, kwargs)
+    import_env_module(env_id)
     try:
-        spec = gym.spec(env_id)
+        spec = gym.spec(env_id.split(":", 1)[-1])
     except gym.error.Error as exc:
         from tunegym.envs import ENVS
 
@@ -46,6 +47,27 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.En
         return gym.make(spec, **kwargs)
     except TypeError as exc:
         raise ConfigError(f"env {env_id!r} rejects env kwargs {kwargs}: {exc}", value=kwargs) from exc
+
+
+def import_env_module(env_id: str) -> None:
+    """Import the module of a ``"module:EnvName-v0"`` id (Gymnasium's form for envs registered on import).
+
+    The current directory is searched too, as ``python -m`` does, so ``tunegym train --env own_task:Env-v0``
+    finds ``own_task.py`` where the user runs it. A module that fails to import raises :class:`ConfigError`.
+    """
+    import importlib
+    import os
+    import sys
+
+    if ":" not in env_id:
+        return
+    module = env_id.split(":", 1)[0]
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module!r} for env {env_id!r}: {exc}", value=env_id) from None
 
 
 def _make_multiagent_view(env_id: str, kwargs: dict[str, Any]) -> gym.Env:

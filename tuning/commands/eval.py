@@ -10,25 +10,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from tunegym.envs.core.errors import ConfigError
 
 __all__ = ["register", "run", "BASELINES"]
 
-#: baselines for envs exposing the SOR knob API (``knob``, ``current_instance``, ``cost_of``)
-BASELINES = ("fixed", "young", "oracle")
+#: ``--baselines`` default: every baseline of the env's domain (:func:`tunegym.agents.baselines.baselines_for`)
+BASELINES = ("all",)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunegym.tuning.commands.common import add_deprecated, add_out, add_seeds
+
     parser = subparsers.add_parser("eval", help="evaluate a trained run against baselines on test seeds")
-    parser.add_argument("--run-dir", required=True)
-    parser.add_argument("--seeds", default="test", help="test (100-109), tune (0-9), LOW-HIGH or a comma list")
+    parser.add_argument("--run", metavar="RUN_DIR", help="the run directory to evaluate (what `tunegym train "
+                                                         "--out` wrote)")
+    add_deprecated(parser, "--run-dir", "run", "--run")
+    add_seeds(parser, default="test", help="seeds to evaluate on: test=LOW-HIGH, a suite name (test = 100-109, "
+                                           "tune = 0-9), LOW-HIGH or a comma list (default test)")
+    add_out(parser, help="directory for eval-SEEDS.json and .md (default RUN_DIR/eval)")
     parser.add_argument("--episodes", type=int, default=1, help="episodes per seed (default 1)")
     parser.add_argument("--max-steps", type=int, default=None, help="env steps per seed (default: --episodes episodes)")
-    parser.add_argument("--baselines", default=",".join(BASELINES),
-                        help=f"comma list of baselines to compare (default {','.join(BASELINES)}; 'none' for none)")
-    parser.add_argument("--json", action="store_true", help="print the JSON result instead of the Markdown table")
+    parser.add_argument("--baselines", default="all",
+                        help="baselines to compare: 'all' (default: the domain's rules, fixed knob, per-instance "
+                             "oracle), 'none', or comma-separated words matched against their names "
+                             "(e.g. fixed,young,oracle)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the JSON result instead of the Markdown table (files are written either way)")
     parser.set_defaults(func=run)
 
 
@@ -46,37 +57,44 @@ def _load_policy(rundir: Any, run_info: dict[str, Any]) -> Any:
     raise CheckpointError(f"run {str(rundir.root)!r} has no checkpoint yet (train it first)", value=str(rundir.root))
 
 
-def _baseline_builders(names: list[str]) -> dict[str, Any]:
-    from tunegym.agents.baselines import FixedOmega, GridOracle, YoungOmega
+def _baseline_builders(env: Any, selection: str) -> tuple[dict[str, Any], list[str]]:
+    """The env's baselines picked by ``--baselines`` (``all``, ``none`` or words matched in their names)."""
+    from tunegym.agents.baselines import baselines_for
 
-    table = {
-        "fixed": ("fixed ω=1", lambda env: FixedOmega(env, 1.0)),
-        "young": ("Young ω*", YoungOmega),
-        "oracle": ("grid oracle", GridOracle),
-    }
-    return {table[n][0]: table[n][1] for n in names}
+    words = [w.strip().lower() for w in selection.split(",") if w.strip()]
+    if words in ([], ["none"]):
+        return {}, []
+    if not hasattr(env.unwrapped, "knob"):
+        return {}, words  # a multi-agent view: the per-knob baselines live on the single-agent ids
+    available = baselines_for(env)
+    if words == ["all"]:
+        return available, []
+    chosen = {label: maker for label, maker in available.items() if any(w in label.lower() for w in words)}
+    unmatched = [w for w in words if not any(w in label.lower() for label in available)]
+    if unmatched:
+        raise ConfigError(f"unknown baseline(s) {unmatched}; this env has {list(available)}", value=unmatched)
+    return chosen, []
 
 
 def run(args: argparse.Namespace) -> int:
     from tunegym.agents.deeprl.envs import make_env
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.tuning.evaluation import evaluate_methods, markdown_table
-    from tunegym.tuning.runs import RunDir, parse_seeds
+    from tunegym.tuning.commands.common import evaluation_seeds
+    from tunegym.tuning.runs import RunDir
 
-    rundir = RunDir(args.run_dir)
+    if not getattr(args, "run", None):
+        raise ConfigError("the following arguments are required: --run", value=None)
+    rundir = RunDir(args.run)
     run_info, config = rundir.read()
-    seeds = parse_seeds(args.seeds)
+    seeds = evaluation_seeds(args.seeds)
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}", value=args.episodes)
-    names = [] if args.baselines.strip() in ("", "none") else [n.strip() for n in args.baselines.split(",")]
-    unknown = [n for n in names if n not in BASELINES]
-    if unknown:
-        raise ConfigError(f"unknown baseline(s) {unknown}; choices: {list(BASELINES)}", value=unknown)
     env_id, env_kwargs = run_info["env_id"], run_info.get("env_kwargs", {})
     policy = _load_policy(rundir, run_info)
 
     probe = make_env(env_id, env_kwargs)
-    supports_sor_baselines = all(hasattr(probe.unwrapped, a) for a in ("knob", "current_instance", "cost_of"))
+    baselines, skipped = _baseline_builders(probe, args.baselines)
     episode_length = probe.spec.max_episode_steps if probe.spec is not None else None
     probe.close()
     steps = args.max_steps
@@ -86,12 +104,7 @@ def run(args: argparse.Namespace) -> int:
                               value=args.episodes)
         steps = args.episodes * episode_length
     trained = f"{run_info['agent']} (trained)"
-    methods: dict[str, Any] = {trained: lambda env: policy}
-    skipped = []
-    if supports_sor_baselines:
-        methods.update(_baseline_builders(names))
-    elif names:
-        skipped = names
+    methods: dict[str, Any] = {trained: lambda env: policy, **baselines}
 
     if run_info.get("multiagent") in ("independent", "parameter-sharing"):
         from tunegym.tuning.evaluation import evaluate_parallel
@@ -101,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         results += evaluate_methods(env_id, others, seeds, env_kwargs=env_kwargs, steps=steps)
     else:
         results = evaluate_methods(env_id, methods, seeds, env_kwargs=env_kwargs, steps=steps)
-    reference = "fixed ω=1" if "fixed ω=1" in methods else None
+    reference = next((name for name in baselines if name.lower().startswith("fixed")), None)
     report = {
         "run_dir": str(rundir.root),
         "env_id": env_id,
@@ -123,15 +136,18 @@ def run(args: argparse.Namespace) -> int:
         f"Seeds {seeds[0]}…{seeds[-1]} ({len(seeds)}), "
         f"{'one episode' if report['steps_per_seed'] is None else str(report['steps_per_seed']) + ' env steps'} "
         f"each; train seed "
-        f"{report['train_seed']}, {report['num_timesteps']} training steps. Cost: the env's `info['cost']` per "
-        f"step (SOR: sweeps), mean over seeds.",
+        f"{report['train_seed']}, {report['num_timesteps']} training steps. Cost: the env's `info['cost']` in "
+        f"{results[0].cost_unit}, mean over seeds; oracles see the instance before it is solved.",
         "",
-        markdown_table(results, reference=reference, unit="cost / step"),
-        *([f"\nBaselines {skipped} skipped: the env exposes no SOR knob."] if skipped else []),
+        markdown_table(results, reference=reference),
+        *([f"\nBaselines {skipped} skipped: a multi-agent view has no single knob; evaluate them on the "
+           f"single-agent id."] if skipped else []),
     ]) + "\n"
-    tag = args.seeds.replace(",", "_")
-    rundir.eval_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(rundir.eval_dir / f"eval-{tag}.json", (json.dumps(report, indent=2, default=str) + "\n").encode())
-    atomic_write_bytes(rundir.eval_dir / f"eval-{tag}.md", markdown.encode())
+    tag = args.seeds.replace(",", "_").replace("=", "")
+    out = Path(args.out) if getattr(args, "out", None) else rundir.eval_dir
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / f"eval-{tag}.json", (json.dumps(report, indent=2, default=str) + "\n").encode())
+    atomic_write_bytes(out / f"eval-{tag}.md", markdown.encode())
     print(json.dumps(report, indent=2, default=str) if args.json else markdown, end="")
+    print(f"wrote {out / f'eval-{tag}.json'} and .md", file=sys.stderr)
     return 0
