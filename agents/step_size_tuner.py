@@ -211,12 +211,19 @@ class StepSizeTuner:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tunegym.agents.step_size_tuner --out FILE [--env ID --agent NAME --steps N --env-kwargs JSON]``:
-    train a step-size tuner on tune seed ``--seed`` and save it (how ``agents/pretrained/step-size-ode.pt`` is made)."""
+    """Deprecated (removed next release): ``python -m tunegym.agents.step_size_tuner --out FILE [--env ID --agent
+    NAME --steps N --seed S --env-kwargs JSON]`` trains a step-size tuner on tune seed ``--seed`` and saves it
+    (how ``agents/pretrained/step-size-ode.pt`` was made). Use the CLI: ``tunegym train --env ID --agent NAME
+    --steps N --seed S --env-kwargs JSON --out RUN`` then ``tunegym deploy --run RUN --wrap step-size --out FILE``.
+    The shim still trains through :meth:`StepSizeTuner.train`, so the shipped files' recipes reproduce."""
     import argparse
     import json
+    import sys
 
-    parser = argparse.ArgumentParser(description="train and save a StepSizeTuner")
+    print("tunegym: warning: `python -m tunegym.agents.step_size_tuner` is deprecated and will be removed in the "
+          "next release; use `tunegym train ... --out RUN` then `tunegym deploy --run RUN --wrap step-size --out "
+          "FILE`", file=sys.stderr)
+    parser = argparse.ArgumentParser(description="train and save a StepSizeTuner (deprecated: tunegym train + deploy)")
     parser.add_argument("--env", default="tunegym/ODEStep-v0", choices=THREE_BODY_IDS + ODE_IDS)
     parser.add_argument("--agent", default="linucb")
     parser.add_argument("--steps", type=int, default=20000)

@@ -89,14 +89,27 @@ def load_tuner_file(path: str | Path, *, expect_kind: str | None = None) -> tupl
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no tuner file at {str(path)!r}", value=str(path))
+    import pickle
+    import warnings
+    import zipfile
+
+    # Tuner files are torch zip archives; anything else (a bare pickle, text, garbage) is refused before torch
+    # reads it, so torch's legacy loader never reports a stray byte as ``KeyError: 101``.
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{str(path)!r} is not a tunegym tuner file (not a torch zip archive; corrupt, "
+                              f"truncated or another format)", value=str(path))
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, zipfile errors...
-        raise CheckpointError(
-            f"{str(path)!r} is not a loadable tunegym tuner file (corrupt, truncated, or it carries code): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-            value=str(path),
-        ) from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol warning: the refusal below says it all
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's message advises retrying with weights_only=False, which is exactly what tunegym never does.
+        raise CheckpointError(f"{str(path)!r} is not a tunegym tuner file: it carries code (pickled objects "
+                              f"beyond tensors), which tunegym refuses to load",
+                              value=str(path)) from exc
+    except Exception as exc:  # RuntimeError, EOFError, zipfile errors...: a damaged archive
+        raise CheckpointError(f"{str(path)!r} is not a loadable tunegym tuner file (corrupt or truncated: "
+                              f"{type(exc).__name__})", value=str(path)) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a tunegym tuner file", value=str(path))
     if payload.get("format_version", 0) > FORMAT_VERSION:

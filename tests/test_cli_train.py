@@ -41,7 +41,7 @@ def trained_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     config = _config_file(root, {**TINY_PPO, "n_steps": 128})
     code = main(["train", "--env", "tunegym/SOR-v0", "--agent", "ppo", "--config", config, "--steps", "256",
-                 "--seed", "7", "--run-dir", str(root / "run"), "--device", "cpu", "--no-progress"])
+                 "--seed", "7", "--out", str(root / "run"), "--device", "cpu", "--no-progress"])
     assert code == 0
     return root / "run"
 
@@ -58,7 +58,7 @@ def test_train_writes_provenance_checkpoint_and_tensorboard(trained_run):
 
 
 def test_eval_writes_json_and_markdown_against_baselines(trained_run, capsys):
-    code = main(["eval", "--run-dir", str(trained_run), "--seeds", "100-101", "--max-steps", "5",
+    code = main(["eval", "--run", str(trained_run), "--seeds", "100-101", "--max-steps", "5",
                  "--baselines", "fixed,young"])
     assert code == 0
     out = capsys.readouterr().out
@@ -69,7 +69,7 @@ def test_eval_writes_json_and_markdown_against_baselines(trained_run, capsys):
 
 def test_deploy_writes_a_loadable_sb3_policy_tuner(trained_run, tmp_path, capsys):
     out = tmp_path / "sor-ppo.pt"
-    assert main(["deploy", "--run-dir", str(trained_run), "--out", str(out)]) == 0
+    assert main(["deploy", "--run", str(trained_run), "--out", str(out)]) == 0
     policy = load_tuner(out)
     assert isinstance(policy, SB3Policy)
     assert policy.metadata["seeds"]["train"] == 7 and policy.metadata["num_timesteps"] == 256
@@ -77,11 +77,12 @@ def test_deploy_writes_a_loadable_sb3_policy_tuner(trained_run, tmp_path, capsys
     assert 0 <= int(action) < 20
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_checkpoint_to_the_same_step_count(tmp_path, capsys):
     run_dir = tmp_path / "run"
     steps = 4096
     argv = ["train", "--env", "tunegym/SOR-v0", "--agent", "ppo", "--config", _config_file(tmp_path, TINY_PPO),
-            "--steps", str(steps), "--seed", "1", "--run-dir", str(run_dir), "--device", "cpu",
+            "--steps", str(steps), "--seed", "1", "--out", str(run_dir), "--device", "cpu",
             "--checkpoint-every", "0.3", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "tunegym.tuning.cli", *argv], env=env,
@@ -98,7 +99,7 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_step_count(tmp_path,
     assert 0 < killed_at.num_timesteps < steps
     killed_at.close()
 
-    assert main(["train", "--run-dir", str(run_dir), "--resume", "--no-progress"]) == 0
+    assert main(["train", "--out", str(run_dir), "--resume", "--no-progress"]) == 0
     assert f"resumed at {killed_at.num_timesteps}" in capsys.readouterr().out
     run, _ = RunDir(run_dir).read()
     assert run["num_timesteps"] == steps and run["completed"]
@@ -110,12 +111,12 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_step_count(tmp_path,
 
 def test_unknown_env_is_a_one_line_error(tmp_path, capsys):
     _one_line_error(capsys, ["train", "--env", "tunegym/Nope-v0", "--agent", "ppo", "--steps", "10",
-                             "--run-dir", str(tmp_path / "r")], "unknown env 'tunegym/Nope-v0'")
+                             "--out", str(tmp_path / "r")], "unknown env 'tunegym/Nope-v0'")
 
 
 def test_unknown_agent_is_a_one_line_error_listing_choices(tmp_path, capsys):
     err = _one_line_error(capsys, ["train", "--env", "tunegym/SOR-v0", "--agent", "ppo2", "--steps", "10",
-                                   "--run-dir", str(tmp_path / "r")], "unknown agent 'ppo2'")
+                                   "--out", str(tmp_path / "r")], "unknown agent 'ppo2'")
     assert "ppo" in err.split("choices:")[1]
 
 
@@ -123,25 +124,25 @@ def test_unknown_config_key_is_a_one_line_error(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text("n_step: 64\n")
     _one_line_error(capsys, ["train", "--env", "tunegym/SOR-v0", "--agent", "ppo", "--config", str(config),
-                             "--steps", "10", "--run-dir", str(tmp_path / "r")], "unknown config key(s) ['n_step']")
+                             "--steps", "10", "--out", str(tmp_path / "r")], "unknown config key(s) ['n_step']")
 
 
 def test_mistyped_config_value_is_a_one_line_error(tmp_path, capsys):
     config = _config_file(tmp_path, {"learning_rate": "fast"})
     _one_line_error(capsys, ["train", "--env", "tunegym/SOR-v0", "--agent", "ppo", "--config", config,
-                             "--steps", "10", "--run-dir", str(tmp_path / "r")], "'learning_rate' must be a number")
+                             "--steps", "10", "--out", str(tmp_path / "r")], "'learning_rate' must be a number")
 
 
 def test_bad_env_kwargs_are_a_one_line_error(tmp_path, capsys):
     _one_line_error(capsys, ["train", "--env", "tunegym/SOR-v0", "--agent", "ppo", "--env-kwargs", "{variance",
-                             "--steps", "10", "--run-dir", str(tmp_path / "r")], "--env-kwargs is not valid JSON")
+                             "--steps", "10", "--out", str(tmp_path / "r")], "--env-kwargs is not valid JSON")
     _one_line_error(capsys, ["train", "--env", "tunegym/SOR-v0", "--agent", "ppo", "--env-kwargs", '{"colour": 1}',
-                             "--steps", "10", "--run-dir", str(tmp_path / "r")], "rejects env kwargs")
+                             "--steps", "10", "--out", str(tmp_path / "r")], "rejects env kwargs")
 
 
 def test_dqn_on_continuous_knob_is_a_one_line_error(tmp_path, capsys):
     _one_line_error(capsys, ["train", "--env", "tunegym/SOR-v0", "--env-kwargs", '{"action": "continuous"}',
-                             "--agent", "dqn", "--steps", "10", "--run-dir", str(tmp_path / "r")],
+                             "--agent", "dqn", "--steps", "10", "--out", str(tmp_path / "r")],
                     "DQN cannot act in action space Box")
 
 
@@ -157,9 +158,9 @@ def _run_dir_with_checkpoint(tmp_path, content: bytes):
 @pytest.mark.parametrize("command", ["train", "eval", "deploy"])
 def test_corrupt_checkpoint_is_a_one_line_error(tmp_path, capsys, command):
     rundir = _run_dir_with_checkpoint(tmp_path, b"PK\x03\x04 not really a checkpoint")
-    argv = {"train": ["train", "--run-dir", str(rundir.root), "--resume"],
-            "eval": ["eval", "--run-dir", str(rundir.root)],
-            "deploy": ["deploy", "--run-dir", str(rundir.root), "--out", str(tmp_path / "x.pt")]}[command]
+    argv = {"train": ["train", "--out", str(rundir.root), "--resume"],
+            "eval": ["eval", "--run", str(rundir.root)],
+            "deploy": ["deploy", "--run", str(rundir.root), "--out", str(tmp_path / "x.pt")]}[command]
     _one_line_error(capsys, argv, "not a loadable tunegym checkpoint")
 
 
@@ -169,23 +170,23 @@ def test_foreign_checkpoint_is_a_one_line_error(tmp_path, capsys):
     buffer = io.BytesIO()
     torch.save({"weights": torch.zeros(3)}, buffer)
     rundir = _run_dir_with_checkpoint(tmp_path, buffer.getvalue())
-    _one_line_error(capsys, ["train", "--run-dir", str(rundir.root), "--resume"], "is not a tunegym checkpoint")
+    _one_line_error(capsys, ["train", "--out", str(rundir.root), "--resume"], "is not a tunegym checkpoint")
 
 
 def test_existing_run_dir_without_resume_is_refused(trained_run, capsys):
     _one_line_error(capsys, ["train", "--env", "tunegym/SOR-v0", "--agent", "ppo", "--steps", "10",
-                             "--run-dir", str(trained_run)], "pass --resume")
+                             "--out", str(trained_run)], "pass --resume")
 
 
 def test_bandit_trains_evaluates_and_deploys_through_the_cli(tmp_path, capsys):
     pytest.importorskip("tunegym.agents.bandits")
     run_dir = tmp_path / "run"
     assert main(["train", "--env", "tunegym/SOR-v0", "--agent", "ucb1", "--steps", "200", "--seed", "0",
-                 "--run-dir", str(run_dir), "--no-progress"]) == 0
-    assert main(["eval", "--run-dir", str(run_dir), "--seeds", "100", "--max-steps", "5",
+                 "--out", str(run_dir), "--no-progress"]) == 0
+    assert main(["eval", "--run", str(run_dir), "--seeds", "100", "--max-steps", "5",
                  "--baselines", "fixed"]) == 0
     out = tmp_path / "bandit.pt"
-    assert main(["deploy", "--run-dir", str(run_dir), "--out", str(out)]) == 0
+    assert main(["deploy", "--run", str(run_dir), "--out", str(out)]) == 0
     assert load_tuner(out) is not None
 
 
@@ -226,11 +227,11 @@ def test_non_sb3_agent_trains_through_make_agent_and_saves_its_file(tmp_path, mo
     monkeypatch.setitem(registry.AGENT_FACTORIES, "always-arm", f"{__name__}:make_always_arm")
     run_dir = tmp_path / "run"
     assert main(["train", "--env", "tunegym/SOR-v0", "--agent", "always-arm", "--steps", "30", "--seed", "2",
-                 "--run-dir", str(run_dir), "--no-progress"]) == 0
+                 "--out", str(run_dir), "--no-progress"]) == 0
     rundir = RunDir(run_dir)
     run, config = rundir.read()
     assert run["completed"] and run["num_timesteps"] == 30 and config == {}
     kind, metadata, arrays = load_tuner_file(rundir.agent_file)
     assert kind == "always-arm" and metadata["steps"] == 30 and arrays["arm"][0] == 15
     assert any(p.name.startswith("events.out.tfevents") for p in rundir.tensorboard.iterdir())
-    assert main(["train", "--run-dir", str(run_dir), "--resume", "--no-progress"]) == 0  # complete: no-op
+    assert main(["train", "--out", str(run_dir), "--resume", "--no-progress"]) == 0  # complete: no-op

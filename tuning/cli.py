@@ -9,36 +9,55 @@ arguments print one line naming the problem and exit with status 2; no traceback
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-from tunegym.envs.core.errors import TunegymError
-
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-#: Subcommand modules under ``tunegym.tuning.commands``, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("quickstart", "list_envs", "train", "eval", "deploy", "tune", "bench", "mip")
+#: command -> (module under ``tunegym.tuning.commands``, one-line help), in the order ``--help`` lists them.
+#: A module is imported only when its command is parsed (see :func:`~tunegym.tuning.commands.common.add_lazy_subcommands`),
+#: so ``tunegym --help``, ``tunegym list`` and argument errors never import torch, SB3, HiGHS, Optuna or Ray.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "quickstart": ("quickstart", "train a SOR tuner and compare it with baselines (defaults; results in --out)"),
+    "list": ("list_envs", "list the registered environments"),
+    "train": ("train", "train an agent on an env into a resumable run directory (--out)"),
+    "eval": ("eval", "evaluate a trained run against baselines on test seeds"),
+    "deploy": ("deploy", "export a trained run's policy as a tuner file (--out)"),
+    "tune": ("tune", "tune an agent's hyperparameters with a strict tune/test split"),
+    "bench": ("bench", "run a benchmark suite and write JSON, Markdown and plots to --out"),
+    "solve": ("solve", "solve a problem file with a tuner: mip (MPS/LP), sor (matrix + rhs), ode (a Python rhs)"),
+    "mip": ("mip", "deprecated: use `tunegym solve mip FILE`"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``tunegym`` parser; cheap: no command module is imported until its command is parsed."""
     import tunegym
+    from tunegym.tuning.commands.common import add_lazy_subcommands
 
     parser = argparse.ArgumentParser(
-        prog="tunegym", description="Reinforcement learning that tunes numerical algorithms."
+        prog="tunegym", description="Reinforcement learning that tunes numerical algorithms.",
+        epilog="Flags read the same in every command: --out PATH, --seeds tune=...,test=..., --device, --config, "
+               "--resume (README, 'Command-line flags').",
     )
     parser.add_argument("--version", action="version", version=f"tunegym {tunegym.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in COMMANDS:
-        importlib.import_module(f"tunegym.tuning.commands.{name}").register(subparsers)
+    add_lazy_subcommands(subparsers, {name: (f"tunegym.tuning.commands.{module}", help_text)
+                                      for name, (module, help_text) in COMMANDS.items()})
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tunegym`` console script; returns the process exit code."""
+    from tunegym.envs.core.errors import TunegymError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except TunegymError as exc:  # a flag's value that a deprecated alias could not translate
+        print(f"tunegym: error: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except TunegymError as exc:

@@ -215,6 +215,7 @@ def load_matrix(path: str | Path) -> sp.csr_matrix:
 
     Raises:
         InstanceError: the file is missing, of another format, or unreadable.
+        MatrixError: the matrix is complex, not square, has NaN/infinite entries or a zero on the diagonal.
     """
     path = Path(path)
     if not path.is_file():
@@ -239,6 +240,10 @@ def load_matrix(path: str | Path) -> sp.csr_matrix:
     if np.issubdtype(matrix.dtype, np.complexfloating):
         raise MatrixError(f"{str(path)!r} holds a complex matrix; tunegym's SOR solves real systems only",
                           value=str(path))
+    try:
+        prepare_matrix(matrix)  # bad input fails here, naming the file: non-square, NaN/inf, zero diagonal
+    except MatrixError as exc:
+        raise MatrixError(f"{str(path)!r}: {exc}", value=exc.value) from exc
     return sp.csr_matrix(matrix, dtype=np.float64)
 
 

@@ -14,11 +14,12 @@ import json
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["register", "compare"]
+__all__ = ["register", "compare", "run_hpo_suite", "separation", "rank_methods", "SUITE_TASKS", "SUITE_METHODS"]
 
 
 def _one_run(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +82,9 @@ def _markdown(config: dict[str, Any], stats: dict[str, Any]) -> str:
 
 
 def _plots(results: dict[str, list[dict[str, Any]]], stats: dict[str, Any], out: Path) -> None:
-    import matplotlib
+    from tunegym.envs.core.extras import require
+
+    matplotlib = require("matplotlib", "report", "the bench's plots")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -111,6 +114,8 @@ def _plots(results: dict[str, list[dict[str, Any]]], stats: dict[str, Any], out:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunegym.tuning.commands.common import add_device, add_out, add_seeds
+
     parser = subparsers.add_parser("hpo", help="compare HPO methods over independent runs, scored on test seeds")
     parser.add_argument("--env", required=True)
     parser.add_argument("--env-kwargs", default="{}")
@@ -121,9 +126,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, default=12, help="trials per run")
     parser.add_argument("--budget", type=int, default=1000, help="training steps per trial")
     parser.add_argument("--eval-steps", type=int, default=200)
-    parser.add_argument("--seeds", default="tune=0-9,test=100-109")
+    add_seeds(parser)
     parser.add_argument("--workers", type=int, default=1, help="HPO runs in parallel processes")
-    parser.add_argument("--out", required=True)
+    add_device(parser, default="cpu")
+    add_out(parser, required=True, help="output directory (results.json, results.md, plots, one study per run)")
     parser.set_defaults(func=run)
 
 
@@ -131,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.envs.core.errors import ConfigError
     from tunegym.tuning.methods import get_method
+    from tunegym.tuning.commands.common import SEED_SUITES
     from tunegym.tuning.seeds import SeedSplit
     from tunegym.tuning.spaces import default_space, load_space
 
@@ -139,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         get_method(method)
     if args.runs < 1:
         raise ConfigError("--runs must be positive", value=args.runs)
-    split = SeedSplit.parse(args.seeds)
+    split = SeedSplit.parse(SEED_SUITES.get(args.seeds.strip(), args.seeds))
     space = load_space(args.space) if args.space else default_space(args.agent)
     env_kwargs = json.loads(args.env_kwargs)
     out = Path(args.out)
@@ -150,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
                                       method=method, trials=args.trials, budget=args.budget, space=space,
                                       env_kwargs=env_kwargs, split=split, eval_steps=args.eval_steps,
                                       seed=run_index, resume=(out / method / f"run{run_index}" / "study.db").exists(),
-                                      progress=False)))
+                                      progress=False, device=getattr(args, "device", None) or "cpu")))
     if args.workers > 1:
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             outcomes = list(pool.map(_one_run, [kwargs for _, kwargs in jobs]))
@@ -173,3 +180,267 @@ def run(args: argparse.Namespace) -> int:
     _plots(results, stats, out)
     print(table)
     return 0
+
+
+# ---- the discriminating suite ------------------------------------------------------------------------------
+# ``bench hpo`` above tunes one agent on one env. The suite below runs every method on a list of tasks whose
+# landscapes separate methods at the suite's budget, and says per task whether they do: a task where the
+# best-vs-worst gap of the methods' mean test scores is within the run-to-run spread is a tie, reported as
+# such and left out of the ranking. ``run_hpo_suite`` is what ``tunegym bench all`` calls.
+
+#: Methods the suite compares by default (PBT needs bandits and keeps no study: run it with ``bench hpo``).
+SUITE_METHODS: tuple[str, ...] = ("random", "tpe", "hyperband", "dehb", "smac", "smac-mf")
+
+
+def _synthetic_objective_class() -> type:
+    from dataclasses import dataclass
+
+    from tunegym.tuning.objective import Objective
+    from tunegym.tuning.seeds import SeedSplit
+
+    @dataclass(frozen=True)
+    class SyntheticObjective(Objective):
+        """A labelled-synthetic HPO landscape with the harness's protocol (tune seeds, rungs, test guard).
+
+        The cost of a config is a curved valley in log learning rate and log batch size (their optimum moves
+        together, as in SGD's linear-scaling rule) plus a categorical offset and a discount term; training
+        for a fraction ``phi`` of the budget adds a bias ``(1 - phi)`` times a config-dependent term (low
+        fidelities rank configs roughly, not exactly) and noise of scale ``0.15 / sqrt(phi)`` drawn from the
+        validation seed and the config. Test scores average the noise-free cost with noise over test seeds.
+        """
+
+        def cost(self, config: Mapping[str, Any], phi: float, seed: int | None) -> float:
+            log_lr = np.log10(config["learning_rate"])
+            log_batch = np.log2(config["batch_size"])
+            valley = (log_lr + 3.0 - 0.35 * (log_batch - 6.0)) ** 2 * 4.0 + 0.15 * (log_batch - 7.5) ** 2
+            offset = {"adam": 0.0, "rmsprop": 0.25, "sgd": 0.6}[config["optimizer"]]
+            discount = 6.0 * (config["gamma"] - 0.97) ** 2 / 0.01
+            value = 1.0 + valley + offset + discount + (1.0 - phi) * (0.5 + 0.3 * abs(log_lr + 3.0))
+            if seed is not None:
+                key = [int(seed), int(config["learning_rate"] * 1e12) % 2**31, int(config["batch_size"]),
+                       int(config["gamma"] * 1e9) % 2**31]
+                value += 0.15 / np.sqrt(phi) * float(np.random.default_rng(key).standard_normal())
+            return float(value)
+
+        def __call__(self, trial: Any, config: Mapping[str, Any], run_seed: int = 0, *, budget: int | None = None,
+                     number: int | None = None) -> float:
+            import optuna
+
+            budget = self.budget if budget is None else int(budget)
+            number = trial.number if number is None else int(number)
+            seeds = self.split.check(self.split.trial_seeds(number, self.seeds_per_trial, run_seed))
+            score = float("nan")
+            for rung in range(1, self.rungs + 1):
+                target = int(round(budget * rung / self.rungs))
+                score = float(np.mean([self.cost(config, target / self.budget, SeedSplit.derived(s, "validation"))
+                                       for s in seeds]))
+                trial.report(score, target)
+                trial.set_user_attr("steps", target * len(seeds))
+                if rung < self.rungs and trial.should_prune():
+                    raise optuna.TrialPruned()
+            return score
+
+        def final_score(self, config: Mapping[str, Any]) -> dict[str, Any]:
+            with self.split.final_evaluation() as test_seeds:
+                per_seed = [self.cost(config, 1.0, SeedSplit.derived(s, "validation")) for s in test_seeds]
+            return {"test_score": float(np.mean(per_seed)), "per_test_seed": per_seed, "train_seed": None}
+
+    return SyntheticObjective
+
+
+SYNTHETIC_SPACE = {
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+    "batch_size": {"type": "int", "low": 8, "high": 1024, "log": True},
+    "optimizer": {"type": "categorical", "choices": ["adam", "rmsprop", "sgd"]},
+    "gamma": {"type": "float", "low": 0.9, "high": 0.999},
+}
+
+#: The suite's tasks: per scale, (trials per run, training steps per trial, validation steps). ``None``: the
+#: task is not run at that scale.
+SUITE_TASKS: dict[str, dict[str, Any]] = {
+    "synthetic-valley": {"env": "synthetic", "agent": "synthetic", "env_kwargs": {}, "space": SYNTHETIC_SPACE,
+                         "smoke": (10, 90, 1), "full": (40, 900, 1)},
+    "linucb-sorheat16": {"env": "tunegym/SORHeat-v0", "agent": "linucb", "env_kwargs": {"grid": 16},
+                         "space": {"alpha": {"type": "float", "low": 0.001, "high": 30.0, "log": True},
+                                   "degree": {"type": "int", "low": 1, "high": 6}},
+                         "smoke": (6, 60, 20), "full": (20, 600, 100)},
+    "ppo-sor": {"env": "tunegym/SOR-v0", "agent": "ppo", "env_kwargs": {},
+                "space": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+                          "n_steps": {"type": "categorical", "choices": [32, 64, 128, 256]},
+                          "ent_coef": {"type": "float", "low": 1e-8, "high": 0.1, "log": True},
+                          "gamma": {"type": "float", "low": 0.0, "high": 0.999}},
+                "smoke": None, "full": (16, 1024, 100)},
+}
+
+
+def _suite_objective(task: dict[str, Any], budget: int, eval_steps: int, split: Any) -> Any:
+    from tunegym.tuning.objective import Objective
+
+    if task["env"] == "synthetic":
+        return _synthetic_objective_class()("synthetic", "synthetic", budget, split, eval_steps=eval_steps)
+    return Objective(task["env"], task["agent"], budget, split, dict(task["env_kwargs"]), 1, eval_steps)
+
+
+def _suite_run(job: dict[str, Any]) -> dict[str, Any]:
+    """One HPO run of one method on one task: study in ``OUT/TASK/METHOD/runN``, best config on test seeds."""
+    from tunegym.agents.tuner_io import atomic_write_bytes
+    from tunegym.tuning.methods import get_method
+    from tunegym.tuning.runner import run_study, trial_records
+
+    task, method, run_index, out = job["task"], job["method"], job["run"], Path(job["out"])
+    trials, budget, eval_steps = task[job["scale"]]
+    objective = _suite_objective(task, budget, eval_steps, job["split"])
+    out.mkdir(parents=True, exist_ok=True)
+    storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    study = run_study(objective, task["space"], get_method(method), trials, storage=storage,
+                      study_name=f"{method}-seed{run_index}", seed=run_index, resume=True, progress=False)
+    records = trial_records(study)
+    complete = [t for t in records if t["state"] == "COMPLETE" and t["value"] is not None]
+    best = min(complete, key=lambda t: t["value"])
+    final = objective.final_score(best["params"])
+    steps, by_steps, by_trials, current, spent = [], [], [], float("inf"), 0
+    for trial in records:
+        spent += int(trial["steps"] or 0)
+        if trial["state"] == "COMPLETE" and trial["value"] is not None:
+            current = min(current, float(trial["value"]))
+        steps.append(spent)
+        by_steps.append(current)
+    by_trials = list(by_steps)
+    result = {"task": job["name"], "method": method, "run": run_index, "test_score": final["test_score"],
+              "validation_score": best["value"], "config": best["params"], "anytime_steps": steps,
+              "anytime_best": by_steps, "anytime_trials": list(range(1, len(records) + 1)),
+              "anytime_best_by_trial": by_trials}
+    atomic_write_bytes(out / "trials.json", json.dumps({"trials": records}, indent=2).encode())
+    atomic_write_bytes(out / "best.json", json.dumps({**result, "per_test_seed": final["per_test_seed"],
+                                                      "seeds": job["split"].as_dict()}, indent=2).encode())
+    return result
+
+
+def separation(scores: dict[str, list[float]]) -> dict[str, Any]:
+    """Does a task separate methods? ``gap`` is the worst minus the best method's mean final score (lower
+    is better), ``spread`` the largest run-to-run standard deviation of any method; ``tie`` when the gap is
+    within the spread (no method can be told apart from the others on this task at this scale)."""
+    means = {m: float(np.mean(v)) for m, v in scores.items()}
+    stds = {m: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for m, v in scores.items()}
+    best, worst = min(means, key=means.get), max(means, key=means.get)
+    gap, spread = means[worst] - means[best], max(stds.values())
+    return {"means": means, "stds": stds, "best": best, "worst": worst, "gap": gap, "spread": spread,
+            "tie": bool(gap <= spread)}
+
+
+def rank_methods(per_task: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Mean rank of each method's mean score over the tasks that are not ties (1 = best)."""
+    ranks: dict[str, list[float]] = {}
+    for verdict in per_task.values():
+        if verdict["tie"]:
+            continue
+        ordered = sorted(verdict["means"], key=verdict["means"].get)
+        for position, method in enumerate(ordered, start=1):
+            ranks.setdefault(method, []).append(float(position))
+    return {m: float(np.mean(r)) for m, r in sorted(ranks.items(), key=lambda item: np.mean(item[1]))}
+
+
+def _suite_plot(name: str, runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    from tunegym.envs.core.extras import require
+
+    matplotlib = require("matplotlib", "report", "the HPO suite's plots")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for method, results in runs.items():
+        length = min(len(r["anytime_best_by_trial"]) for r in results)
+        curves = np.array([r["anytime_best_by_trial"][:length] for r in results], dtype=float)
+        curves[~np.isfinite(curves)] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            line, = left.plot(np.arange(1, length + 1), np.nanmean(curves, axis=0), label=method)
+            horizon = max(r["anytime_steps"][-1] for r in results)
+            grid = np.linspace(0, horizon, 100)
+            by_steps = []
+            for r in results:
+                index = np.searchsorted(np.array(r["anytime_steps"]), grid, side="right") - 1
+                best = np.array(r["anytime_best"], dtype=float)
+                best[~np.isfinite(best)] = np.nan
+                by_steps.append(np.where(index >= 0, best[np.clip(index, 0, None)], np.nan))
+            right.plot(grid, np.nanmean(np.array(by_steps), axis=0), color=line.get_color(), label=method)
+    left.set(xlabel="trials", ylabel="best full-budget validation score so far (mean over runs)", title=name)
+    right.set(xlabel="training steps spent", title=f"{name}: by steps")
+    for ax in (left, right):
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def run_hpo_suite(scale: str, out: Path, methods: tuple[str, ...] | list[str] = SUITE_METHODS,
+                  runs: int | None = None, *, tasks: list[str] | None = None, workers: int = 1) -> dict[str, Any]:
+    """Every method on every task of ``scale`` (``smoke``: 2 runs, tiny budgets; ``full``: 5 runs), ``runs``
+    independent HPO runs each (run ``k`` uses sampler seed ``k``). Writes ``hpo.md``, ``hpo.json`` and one
+    ``hpo_TASK.png`` (anytime curves) into ``out`` and returns ``{"scores": {task: {method: [final test
+    score per run]}}, "separation": {task: verdict}, "ranking": {method: mean rank}, ...}``; run ``k`` of
+    every method meets the same tune-seed rotation, so scores pair over (run, task)."""
+    from tunegym.agents.tuner_io import atomic_write_bytes, versions
+    from tunegym.envs.core.errors import ConfigError
+    from tunegym.tuning.methods import get_method
+    from tunegym.tuning.seeds import SeedSplit
+
+    if scale not in ("smoke", "full"):
+        raise ConfigError(f"unknown suite scale {scale!r}; choices: ['smoke', 'full']", value=scale)
+    runs = runs if runs is not None else (2 if scale == "smoke" else 5)
+    if runs < 1:
+        raise ConfigError("runs must be positive", value=runs)
+    methods = list(methods)
+    for method in methods:
+        if get_method(method).population:
+            raise ConfigError(f"{method} keeps no study; the suite compares study methods", value=method)
+    names = [t for t in (tasks or SUITE_TASKS) if SUITE_TASKS[t].get(scale)] if tasks is None else list(tasks)
+    unknown = [t for t in names if t not in SUITE_TASKS]
+    if unknown:
+        raise ConfigError(f"unknown suite tasks {unknown}; choices: {sorted(SUITE_TASKS)}", value=unknown)
+    split = SeedSplit()
+    out = Path(out)
+    jobs = [{"name": name, "task": SUITE_TASKS[name], "scale": scale, "method": method, "run": k, "split": split,
+             "out": str(out / name / method / f"run{k}")}
+            for name in names for method in methods for k in range(runs)]
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_suite_run, jobs))
+    else:
+        results = [_suite_run(job) for job in jobs]
+    by_task: dict[str, dict[str, list[dict[str, Any]]]] = {n: {m: [] for m in methods} for n in names}
+    for result in results:
+        by_task[result["task"]][result["method"]].append(result)
+    scores = {n: {m: [r["test_score"] for r in rs] for m, rs in by_task[n].items()} for n in names}
+    verdicts = {n: separation(scores[n]) for n in names}
+    ranking = rank_methods(verdicts)
+    for name in names:
+        _suite_plot(name, by_task[name], out / f"hpo_{name}.png")
+    settings = {n: dict(zip(("trials", "budget", "eval_steps"), SUITE_TASKS[n][scale])) for n in names}
+    payload = {"scale": scale, "methods": methods, "runs": runs, "tasks": settings, "seeds": split.as_dict(),
+               "versions": versions(), "scores": scores, "separation": verdicts, "ranking": ranking,
+               "lower_is_better": True, "details": by_task}
+    atomic_write_bytes(out / "hpo.json", json.dumps(payload, indent=2).encode())
+    atomic_write_bytes(out / "hpo.md", _suite_markdown(payload).encode())
+    return payload
+
+
+def _suite_markdown(payload: dict[str, Any]) -> str:
+    methods = payload["methods"]
+    lines = [f"HPO suite, scale `{payload['scale']}`: {payload['runs']} independent runs per method and task; "
+             "each cell is the mean ± std over runs of the chosen config's test-seed score "
+             f"(seeds {payload['seeds']['test'][0]}–{payload['seeds']['test'][-1]}; lower is better).", "",
+             "| task | trials × steps | " + " | ".join(methods) + " | gap best–worst | spread (max std) | verdict |",
+             "|---|---|" + "---:|" * len(methods) + "---:|---:|---|"]
+    for task, verdict in payload["separation"].items():
+        setting = payload["tasks"][task]
+        cells = [f"{verdict['means'][m]:.4g} ± {verdict['stds'][m]:.2g}" for m in methods]
+        outcome = "tie: dropped from the ranking" if verdict["tie"] else f"separates ({verdict['best']} best)"
+        lines.append(f"| {task} | {setting['trials']} × {setting['budget']} | " + " | ".join(cells)
+                     + f" | {verdict['gap']:.3g} | {verdict['spread']:.3g} | {outcome} |")
+    lines += ["", "Mean rank over the tasks that separate methods (1 = best): "
+              + (", ".join(f"{m} {r:.2f}" for m, r in payload["ranking"].items()) or "no task separates them"),
+              ""]
+    lines += [f"![{task}](hpo_{task}.png)" for task in payload["separation"]]
+    return "\n".join(lines) + "\n"

@@ -214,10 +214,13 @@ def _markdown(config: dict[str, Any], summary: dict[str, dict[str, Any]], catalo
     ref = summary.get(reference, {}).get("mean_iterations") if reference else None
     where = (f"setting A, {config['variance']} variance" if config["setting"] == "shifted"
              else f"setting B (heat equation, grid {config['grid']})")
+    # Header, separator and rows are built from one column list so that they always have the same cells
+    # (the heat table's header used to end in a dangling "| ", an empty extra column).
+    columns = ["method", "learns from", "mean", "95% CI"] + (["vs per-instance optimum"] if ref else []) \
+        + (["paper"] if paper else [])
     lines = [f"Mean {unit} per system, {where}, T={config['length']}, seeds {config['seeds']}:", "",
-             "| method | learns from | mean | 95% CI | " + ("vs per-instance optimum | " if ref else "")
-             + ("paper |" if paper else ""),
-             "|---|---|---:|---:|" + ("---:|" if ref else "") + ("---:|" if paper else "")]
+             "| " + " | ".join(columns) + " |",
+             "|" + "|".join("---" if c in ("method", "learns from") else "---:" for c in columns) + "|"]
     for name, entry in summary.items():
         description, feedback = catalogue.get(name, (name, ""))
         lo, hi = entry["ci95"]
@@ -233,7 +236,9 @@ def _markdown(config: dict[str, Any], summary: dict[str, dict[str, Any]], catalo
 def _plot(per_seed: list[dict[str, np.ndarray]], methods: Sequence[str], path: Path, title: str,
           reference: str | None) -> None:
     """Cumulative cost over the sequence, as a ratio to the per-instance optimum's when one is present."""
-    import matplotlib
+    from tunegym.envs.core.extras import require
+
+    matplotlib = require("matplotlib", "report", "the bench's plots")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -261,26 +266,30 @@ def _plot(per_seed: list[dict[str, np.ndarray]], methods: Sequence[str], path: P
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunegym.tuning.commands.common import add_out, add_seeds
+
     parser = subparsers.add_parser(
         "learning-to-relax", help="Learning to Relax (Khodak et al. 2024) setting A or B, all methods online")
     parser.add_argument("--setting", choices=["shifted", "heat"], default="shifted")
     parser.add_argument("--variance", choices=["high", "low"], default="high")
     parser.add_argument("--length", type=int, default=5000, help="systems per sequence (T)")
-    parser.add_argument("--seeds", default="0,1,2", help="comma list or LOW-HIGH; one sequence per seed")
+    add_seeds(parser, default="0,1,2",
+              help="sequence seeds, one online sequence each: test=LOW-HIGH, LOW-HIGH or a comma list (default "
+                   "0,1,2; online methods have no tune/test split)")
     parser.add_argument("--seed", type=int, default=None, help="a single seed (overrides --seeds)")
     parser.add_argument("--methods", default=None, help="comma list (default: all for the setting)")
     parser.add_argument("--grid", type=int, default=32, help="heat setting: grid intervals per side")
     parser.add_argument("--workers", type=int, default=1, help="seeds run in parallel processes")
-    parser.add_argument("--out", required=True, help="output directory")
+    add_out(parser, required=True, help="output directory (results.json, results.md, cumulative.png)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.envs.core.errors import ConfigError
-    from tunegym.tuning.runs import parse_seeds
+    from tunegym.tuning.commands.common import evaluation_seeds
 
-    seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
+    seeds = [args.seed] if args.seed is not None else evaluation_seeds(args.seeds)
     catalogue = METHODS_SHIFTED if args.setting == "shifted" else METHODS_HEAT
     methods = list(catalogue) if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in catalogue]
@@ -320,6 +329,7 @@ def run(args: argparse.Namespace) -> int:
     title = (f"setting A, {args.variance} variance" if args.setting == "shifted" else "setting B (heat)")
     _plot(per_seed, methods, out / "cumulative.png", title, reference)
     print(table)
+    print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'cumulative.png'}")
     return 0
 
 

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from tunegym.envs.core.seeding import stream
 from tunegym.envs.lr.features import ScheduleFeatures
@@ -53,7 +52,7 @@ from tunegym.envs.lr.tasks import LRTaskDistribution, TrainingTask, standard_dis
 from tunegym.envs.lr.trainer import BatchedTrainer, SingleTrainer
 from tunegym.tuning.seeds import SeedSplit
 
-__all__ = ["register", "run", "schedule_factors", "SCHEDULES", "LEARNED_ARMS", "train_probe_tuner"]
+__all__ = ["register", "run", "schedule_factors", "SCHEDULES", "LEARNED_ARMS", "train_probe_tuner", "plot_results"]
 
 PEAKS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0)  # log10 multipliers of the base LR
 LEARNED_FAMILIES = ("constant", "step", "cosine", "linear", "wsd")
@@ -122,6 +121,7 @@ def run_schedules(task: TrainingTask, candidates: list[tuple[str, float]], run: 
 def run_schedulefree(task: TrainingTask, log10_peak: float, run: int = 0) -> tuple[float, float]:
     """Schedule-free AdamW (replacing the task's optimizer) at ``3e-3 x 10**log10_peak``, 5 % warmup."""
     import schedulefree
+    import torch  # here, not at module level: `tunegym --help` builds this module's parser without torch
 
     single = SingleTrainer(task, run=run, device="cpu")
     model, rng = single.model, single._rng
@@ -316,10 +316,43 @@ def write_tuner_card(policy_path: str | Path, payload: dict[str, Any]) -> Path:
     return out
 
 
+def plot_results(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> str | None:
+    """``lr.png``: per test split, each method's IQM loss / per-task best baseline with its 95% CI (1 = the
+    best baseline on every task). Returns why the plot was skipped (no matplotlib), else ``None``."""
+    try:
+        import matplotlib
+    except ImportError:
+        return 'no plot: matplotlib is not installed (pip install "tunegym[report]")'
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
+    for ax, (split_name, methods) in zip(axes[0], results.items()):
+        ordered = sorted(methods.items(), key=lambda kv: kv[1]["iqm_loss_ratio_to_best_baseline"])
+        names = [m for m, _ in ordered]
+        centre = np.array([s["iqm_loss_ratio_to_best_baseline"] for _, s in ordered])
+        low = np.array([s["ci_loss_ratio"][0] for _, s in ordered])
+        high = np.array([s["ci_loss_ratio"][1] for _, s in ordered])
+        colours = ["tab:red" if m == "learned" else "tab:blue" for m in names]
+        ax.barh(names, centre, xerr=[np.maximum(centre - low, 0), np.maximum(high - centre, 0)], color=colours,
+                capsize=3)
+        ax.axvline(1.0, color="black", linewidth=0.8, linestyle="--")
+        ax.set_xlabel("IQM val loss / per-task best baseline [95% CI]")
+        ax.set_title(f"{split_name} test tasks")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunegym.tuning.commands.common import add_out, add_seeds
+
     parser = subparsers.add_parser("lr", help="LR schedules (tuned peak per optimizer) vs a bandit-learned LR scheduler")
-    parser.add_argument("--out", default="runs/bench-lr")
-    parser.add_argument("--seeds", default="tune=0-15,test=100-119", help="SeedSplit: tune tasks and test tasks (per distribution)")
+    add_out(parser, default="runs/bench-lr", help="output directory (lr.json, lr.md, lr.png, lr-schedule.pt)")
+    add_seeds(parser, default="tune=0-15,test=100-119",
+              help="tune tasks and test tasks (per distribution): tune=LOW-HIGH,test=LOW-HIGH (default "
+                   "tune=0-15,test=100-119)")
     parser.add_argument("--runs", type=int, default=2, help="training runs per tune task (other init/minibatches)")
     parser.add_argument("--rounds", type=int, default=4000, help="bandit rounds (replayed tune runs)")
     parser.add_argument("--save-policy", default=None, help="also write the learned tuner here (e.g. agents/pretrained/lr-schedule.pt)")
@@ -330,11 +363,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     torch.set_num_threads(1)
     started = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    split = SeedSplit.parse(args.seeds)
+    from tunegym.tuning.commands.common import SEED_SUITES
+
+    split = SeedSplit.parse(SEED_SUITES.get(args.seeds.strip(), args.seeds))
     seen = tiny_distribution() if args.smoke else standard_distribution()
     unseen = tiny_distribution() if args.smoke else unseen_distribution()
     tune_tasks = _tasks(seen, split.tune)
@@ -491,6 +528,8 @@ def run(args: argparse.Namespace) -> int:
                          f"wins/ties/losses {p['wins']}/{p['ties']}/{p['losses']}.")
         lines.append("")
     (out / "lr.md").write_text("\n".join(lines) + "\n")
+    note = plot_results(results, out / "lr.png")
     print("\n".join(lines))
-    print(f"wrote {out / 'lr.json'}, {out / 'lr.md'} ({time.time() - started:.0f} s)")
+    print(f"wrote {out / 'lr.json'}, {out / 'lr.md'}" + (f" ({note})" if note else f", {out / 'lr.png'}")
+          + f" ({time.time() - started:.0f} s)")
     return 0

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tunegym.agents.tuner_io import atomic_write_bytes
 
 __all__ = ["register", "run"]
 
@@ -27,11 +26,16 @@ BENCH_SIZES = {"setcover": dict(n_rows=4000, n_cols=2000), "auction": dict(n_ite
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunegym.tuning.commands.common import add_deprecated, add_out, add_seeds, merge_seed_text, seed_range_text
+
     parser = subparsers.add_parser("mip", help="MIP LNS: operator policies vs HiGHS default at equal wall time")
-    parser.add_argument("--out", default="runs/bench-mip")
+    add_out(parser, default="runs/bench-mip")
     parser.add_argument("--families", default="auction,indset,setcover,facility")
     parser.add_argument("--budget", type=float, default=30.0, help="seconds per instance and method")
-    parser.add_argument("--test-seeds", type=int, default=2)
+    add_seeds(parser, default="test=100-101",
+              help="test seeds, one instance per family each: test=LOW-HIGH (default test=100-101)")
+    add_deprecated(parser, "--test-seeds", "seeds", "--seeds test=100-...", type=int,
+                   convert=lambda n, current: merge_seed_text(current, "test", seed_range_text(n)))
     parser.add_argument("--methods", default=None, help="comma list of method names (default: all but singles)")
     parser.add_argument("--singles", action="store_true", help="also run each single operator")
     parser.add_argument("--ppo", default="pretrained:mip-lns", help="operator policy file for the 'ppo' method")
@@ -169,7 +173,11 @@ def run(args: argparse.Namespace) -> int:
     from tunegym.envs.mip.instances import TINY
 
     sizes = TINY if args.smoke else BENCH_SIZES
-    seeds = TEST_SEEDS[: (1 if args.smoke else args.test_seeds)]
+    from tunegym.agents.tuner_io import atomic_write_bytes
+    from tunegym.tuning.commands.common import evaluation_seeds
+
+    seeds = evaluation_seeds(getattr(args, "seeds", None) or f"test=100-{99 + getattr(args, 'test_seeds', 2)}")
+    seeds = tuple(seeds[:1] if args.smoke else seeds)
     n = len(OPERATORS)
     methods = {
         "highs_default": None,
@@ -226,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
               f"{'run' if _balans_available() else 'not installed, not run'}.")
     write_report(out, results, budget, header, {"seeds": list(seeds), "sizes": {f: sizes[f] for f in families},
                                                  "destroy_rate": args.destroy_rate, "ppo": args.ppo})
+    (out / "mip.partial.json").unlink(missing_ok=True)  # the report now holds every result
+    print(f"results in {out}/: mip.json, mip.md" + (", mip_gap.png" if (out / "mip_gap.png").is_file() else ""))
     return 0
 
 
@@ -254,7 +264,7 @@ def write_report(out: Path, results: dict, budget: float, header: str, meta: dic
     """Score ``results`` and write ``mip.json``, ``mip.md`` (atomically) and ``mip_gap.png``."""
     import os
 
-    from tunegym.agents.tuner_io import versions
+    from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.tuning.stats import iqm, stratified_bootstrap_ci
 
     score_runs(results, budget)
@@ -276,7 +286,9 @@ def write_report(out: Path, results: dict, budget: float, header: str, meta: dic
     atomic_write_bytes(out / "mip.json", json.dumps(report, indent=1, default=str).encode())
     atomic_write_bytes(out / "mip.md", ("\n".join(lines) + "\n").encode())
     try:
-        import matplotlib
+        from tunegym.envs.core.extras import require
+
+        matplotlib = require("matplotlib", "report", "the bench's plots")
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 

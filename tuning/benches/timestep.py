@@ -32,13 +32,42 @@ __all__ = ["COMMIT_MUS", "commit_rollouts", "fit_commit_controller", "fit_ode_ga
 
 TUNE_SEEDS = tuple(range(10))
 TEST_SEEDS = tuple(range(100, 110))
+#: log10 of the smallest error the tables and plots resolve: relative errors are measured in float64, so
+#: anything below ~1e-16 (an exactly conserved energy included) is "at machine precision", shown as "< -16".
+LOG10_ERROR_FLOOR = -16.0
+
+
+def _log10_errors(errors: Any) -> np.ndarray:
+    """log10 of ``errors`` floored at :data:`LOG10_ERROR_FLOOR` (a zero error would otherwise be -inf, or
+    -300 from a 1e-300 guard, and drag a median of a few seeds to nonsense like -157.9)."""
+    return np.log10(np.maximum(np.asarray(errors, dtype=float), 10.0 ** LOG10_ERROR_FLOOR))
+
+
+def format_log10_error(value: float) -> str:
+    """A median log10 error for a table: ``< -16`` at the floor, else two decimals."""
+    return f"< {LOG10_ERROR_FLOOR:.0f}" if value <= LOG10_ERROR_FLOOR else f"{value:.2f}"
 #: μ grid of the per-instance η controller (ThreeBodyCommit-v0): evaluations one decade of energy error is worth.
 COMMIT_MUS = (3.5e4, 3.75e4, 4e4, 4.25e4, 4.5e4, 4.75e4, 5e4)
 
 
+def _replace_test_count(current: str, count: int) -> str:
+    from tunegym.tuning.commands.common import evaluation_seeds, merge_seed_text, seed_range_text
+
+    return merge_seed_text(current, "test", seed_range_text(count, evaluation_seeds(current)[0]))
+
+
+def _replace_test_start(current: str, start: int) -> str:
+    from tunegym.tuning.commands.common import evaluation_seeds, merge_seed_text, seed_range_text
+
+    return merge_seed_text(current, "test", seed_range_text(len(evaluation_seeds(current)), start))
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunegym.tuning.commands.common import add_deprecated, add_out, add_seeds
+
     parser = subparsers.add_parser("timestep", help="time-step control: three-body and ODE cost-accuracy fronts")
-    parser.add_argument("--out", default="runs/bench-timestep", help="output directory")
+    add_out(parser, default="runs/bench-timestep",
+            help="output directory (timestep.json, timestep.md, timestep_pareto.png)")
     parser.add_argument("--actions", type=int, default=300, help="three-body actions (0.1 yr each) per test run")
     parser.add_argument("--train-steps", type=int, default=6000, help="bandit training steps on ThreeBody-v0")
     parser.add_argument("--ode-train-steps", type=int, default=20000, help="bandit training steps on ODEStep-v0")
@@ -54,8 +83,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="ThreeBody-v0 reward the learned controller trains on (default local)")
     parser.add_argument("--local-target", type=float, default=1e-12, help="per-action |dE| target (reward local)")
     parser.add_argument("--agent", default="linucb", help="registered agent name (a discrete-action bandit)")
-    parser.add_argument("--test-seeds", type=int, default=len(TEST_SEEDS), help="how many test seeds")
-    parser.add_argument("--test-start", type=int, default=TEST_SEEDS[0], help="first test seed (default 100)")
+    add_seeds(parser, default="test=100-109",
+              help="test seeds: test=LOW-HIGH (default test=100-109; tune seeds are fixed at 0-9)")
+    add_deprecated(parser, "--test-seeds", "seeds", "--seeds test=LOW-HIGH", type=int,
+                   convert=lambda n, current: _replace_test_count(current, n))
+    add_deprecated(parser, "--test-start", "seeds", "--seeds test=LOW-HIGH", type=int,
+                   convert=lambda start, current: _replace_test_start(current, start))
     parser.add_argument("--commit-episodes", type=int, default=30000,
                         help="training episodes of the per-instance η controller (ThreeBodyCommit-v0); 0 skips it")
     parser.add_argument("--commit-tune-seeds", type=int, default=100, help="its tune seeds 0..N-1")
@@ -107,9 +140,9 @@ def ias15_run(instance: Any, t_end: float) -> dict[str, Any] | None:
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    errors = np.array([max(r["energy_error"], 1e-300) for r in runs])
+    errors = np.array([r["energy_error"] for r in runs], dtype=float)
     evals = np.array([r["force_evaluations"] for r in runs], dtype=float)
-    return {"median_log10_error": float(np.median(np.log10(errors))), "mean_evaluations": float(evals.mean()),
+    return {"median_log10_error": float(np.median(_log10_errors(errors))), "mean_evaluations": float(evals.mean()),
             "median_evaluations": float(np.median(evals)),
             "failures": int(sum(r["status"] != "ok" for r in runs)), "runs": runs}
 
@@ -177,7 +210,8 @@ def pi_front(instances: list[Any], rtol: float) -> list[tuple[float, float]]:
     for pi_rtol in [f * rtol for f in PI_FRONT_RTOL_FACTORS]:
         runs = [integrate(inst, controller=PIController(), rtol=pi_rtol) for inst in instances]
         points.append((float(np.mean([r.rhs_evaluations for r in runs])),
-                       float(np.median(np.log10([max(r.global_error or 1.0, 1e-300) for r in runs])))))
+                       float(np.median(_log10_errors([1.0 if r.global_error is None else r.global_error
+                                                      for r in runs])))))
     return sorted(points)
 
 
@@ -207,7 +241,7 @@ def ode_policy_runs(model: Any, instances: list[Any], *, rtol: float, env_kwargs
 
 def _cost_error(runs: list[dict[str, Any]]) -> tuple[float, float]:
     errors = [r["global_error"] if r["global_error"] is not None else 1.0 for r in runs]
-    return float(np.mean([r["rhs_evaluations"] for r in runs])), float(np.median(np.log10(np.maximum(errors, 1e-300))))
+    return float(np.mean([r["rhs_evaluations"] for r in runs])), float(np.median(_log10_errors(errors)))
 
 
 def fit_ode_gain_controller(tune: list[Any], *, rtol: float, knob: str = "pi_safety",
@@ -262,12 +296,19 @@ def run(args: argparse.Namespace) -> int:
     from tunegym.envs.timestep.env import DEFAULT_ETAS, make_three_body
     from tunegym.envs.timestep.instances import PaperThreeBodyDistribution
 
+    from tunegym.tuning.commands.common import evaluation_seeds
+
+    if getattr(args, "seeds", None):
+        test_seeds = evaluation_seeds(args.seeds)
+    else:  # a Namespace built by code written for the old flags
+        test_seeds = list(range(args.test_start, args.test_start + args.test_seeds))
     if args.smoke:
-        args.actions, args.train_steps, args.ode_train_steps, args.test_seeds = 10, 200, 300, 2
+        args.actions, args.train_steps, args.ode_train_steps = 10, 200, 300
         args.commit_episodes, args.commit_tune_seeds = min(args.commit_episodes, 60), 3
+        test_seeds = test_seeds[:2]
+    args.test_seeds = len(test_seeds)  # sizes the tune-instance set below, as before
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    test_seeds = list(range(args.test_start, args.test_start + args.test_seeds))
     dist = PaperThreeBodyDistribution()
     test_instances = [dist.sample(stream(seed, "instances")) for seed in test_seeds]
     tune_instances = [dist.sample(stream(seed, "instances")) for seed in TUNE_SEEDS[: max(2, args.test_seeds)]]
@@ -369,7 +410,7 @@ def run(args: argparse.Namespace) -> int:
     def ode_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         errors = [r["global_error"] if r["global_error"] is not None else 1.0 for r in runs]
         return {"mean_rhs_evaluations": float(np.mean([r["rhs_evaluations"] for r in runs])),
-                "median_log10_error": float(np.median(np.log10(np.maximum(errors, 1e-300)))),
+                "median_log10_error": float(np.median(_log10_errors(errors))),
                 "failures": int(sum(r["status"] != "ok" for r in runs)),
                 "rejected": None if any(r["rejected"] is None for r in runs) else int(sum(r["rejected"] for r in runs))}
 
@@ -396,6 +437,7 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_bytes(out / "timestep.md", _markdown(result).encode())
     _plot(tb_points, ode_points, out / "timestep_pareto.png")
     print(_markdown(result))
+    print(f"wrote {out / 'timestep.json'}, {out / 'timestep.md'}, {out / 'timestep_pareto.png'}")
     return 0
 
 
@@ -405,7 +447,8 @@ def _markdown(result: dict[str, Any]) -> str:
              "## Three-body (ThreeBody-v0), cost = force evaluations, accuracy = final |ΔE/E0|", "",
              "| method | mean force evals | median log10 abs dE | failures |", "|---|---:|---:|---:|"]
     for name, s in tb["methods"].items():
-        lines.append(f"| {name} | {s['mean_evaluations']:.0f} | {s['median_log10_error']:.2f} | {s['failures']} |")
+        lines.append(f"| {name} | {s['mean_evaluations']:.0f} | {format_log10_error(s['median_log10_error'])} | "
+                     f"{s['failures']} |")
     lines += ["", (f"best fixed η on tune seeds ({tb['best_fixed_rule']}): {tb['best_fixed_on_tune_seeds']}; "
                    f"learned Pareto-dominates it: "
                    f"{tb['learned_dominates_best_fixed']}; Pareto front: {', '.join(tb['pareto_front'])}"), ""]
@@ -417,20 +460,23 @@ def _markdown(result: dict[str, Any]) -> str:
               "## ODEs (ODEStep-v0 problems), cost = RHS evaluations, accuracy = global error at t_end", "",
               "| method | mean RHS evals | median log10 error | rejected steps | failures |", "|---|---:|---:|---:|---:|"]
     for name, s in ode["methods"].items():
-        lines.append(f"| {name} | {s['mean_rhs_evaluations']:.0f} | {s['median_log10_error']:.2f} | "
+        lines.append(f"| {name} | {s['mean_rhs_evaluations']:.0f} | {format_log10_error(s['median_log10_error'])} | "
                      f"{'n/a' if s['rejected'] is None else s['rejected']} | {s['failures']} |")
     lines += ["", ("| rtol | learned (evals, log10 error) | PI (evals, log10 error) | dominated by PI | "
                    "matches PI (≤1.05x cost, ≤+0.3 dec) | dominates PI | gap to PI's front (dec) |"),
               "|---|---|---|---|---|---|---:|"]
     for rtol, c in ode["learned_vs_pi"].items():
-        lines.append(f"| {rtol} | {c['learned'][0]:.0f}, {c['learned'][1]:.2f} | {c['pi'][0]:.0f}, {c['pi'][1]:.2f} | "
+        lines.append(f"| {rtol} | {c['learned'][0]:.0f}, {format_log10_error(c['learned'][1])} | "
+                     f"{c['pi'][0]:.0f}, {format_log10_error(c['pi'][1])} | "
                      f"{c['dominated_by_pi']} | {c['matches_pi']} | {c['dominates_pi']} | {c['gap_to_pi_front']:+.2f} |")
     lines += ["", f"Pareto front: {', '.join(ode['pareto_front'])}", ""]
     return "\n".join(lines)
 
 
 def _plot(tb_points: dict[str, tuple[float, float]], ode_points: dict[str, tuple[float, float]], path: Path) -> None:
-    import matplotlib
+    from tunegym.envs.core.extras import require
+
+    matplotlib = require("matplotlib", "report", "the bench's plots")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -445,6 +491,9 @@ def _plot(tb_points: dict[str, tuple[float, float]], ode_points: dict[str, tuple
             pts.sort()
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if len(pts) > 1 else "*", label=label,
                     markersize=6 if len(pts) > 1 else 14)
+        if any(p[1] <= LOG10_ERROR_FLOOR for p in points.values()):
+            ax.axhline(LOG10_ERROR_FLOOR, color="grey", linestyle=":", linewidth=1,
+                       label=f"machine precision (errors < 1e{LOG10_ERROR_FLOOR:.0f} shown here)")
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("median log10 error")

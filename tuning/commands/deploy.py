@@ -14,9 +14,17 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunegym.tuning.commands.common import add_deprecated, add_out
+
     parser = subparsers.add_parser("deploy", help="export a trained run's policy as a tuner file")
-    parser.add_argument("--run-dir", required=True)
-    parser.add_argument("--out", required=True, help="tuner file to write (e.g. sor-ppo.pt)")
+    parser.add_argument("--run", metavar="RUN_DIR", help="the run directory to export (what `tunegym train --out` "
+                                                         "wrote)")
+    add_deprecated(parser, "--run-dir", "run", "--run")
+    add_out(parser, kind="file", required=True, help="tuner file to write (e.g. sor-ppo.pt)")
+    parser.add_argument("--wrap", choices=("none", "step-size"), default="none",
+                        help="step-size: wrap the policy of a ThreeBody/ODEStep run as a StepSizeTuner file "
+                             "(load_tuner(FILE).solve_ivp / integrate; what `python -m "
+                             "tunegym.agents.step_size_tuner` made)")
     parser.set_defaults(func=run)
 
 
@@ -25,8 +33,14 @@ def run(args: argparse.Namespace) -> int:
     from tunegym.envs.core.errors import CheckpointError
     from tunegym.tuning.runs import RunDir
 
-    rundir = RunDir(args.run_dir)
+    if not getattr(args, "run", None):
+        from tunegym.envs.core.errors import ConfigError
+
+        raise ConfigError("the following arguments are required: --run", value=None)
+    rundir = RunDir(args.run)
     run_info, _ = rundir.read()
+    if getattr(args, "wrap", "none") == "step-size":
+        return _deploy_step_size(args, rundir, run_info)
     seeds = json.loads(rundir.seeds_json.read_text()) if rundir.seeds_json.is_file() else {"train": run_info.get("seed")}
     if rundir.checkpoint.is_file():
         from tunegym.agents.deeprl.policy import SB3Policy
@@ -41,4 +55,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise CheckpointError(f"run {str(rundir.root)!r} has no checkpoint yet (train it first)", value=str(rundir.root))
     print(f"wrote {kind} tuner {args.out} ({run_info['agent']} on {run_info['env_id']})")
+    return 0
+
+
+def _deploy_step_size(args: argparse.Namespace, rundir: object, run_info: dict) -> int:
+    """The run's policy inside a :class:`~tunegym.agents.step_size_tuner.StepSizeTuner` for the run's env."""
+    from tunegym.agents.step_size_tuner import StepSizeTuner
+    from tunegym.agents.tuners import load_tuner
+    from tunegym.envs.core.errors import CheckpointError
+
+    if rundir.checkpoint.is_file():
+        from tunegym.agents.deeprl.policy import SB3Policy
+
+        policy = SB3Policy.from_checkpoint(rundir.checkpoint)
+    elif rundir.agent_file.is_file():
+        policy = load_tuner(rundir.agent_file)
+    else:
+        raise CheckpointError(f"run {str(rundir.root)!r} has no checkpoint yet (train it first)", value=str(rundir.root))
+    provenance = {"env_id": run_info["env_id"], "env_kwargs": run_info.get("env_kwargs", {}),
+                  "agent": run_info["agent"], "train_seed": run_info.get("seed"),
+                  "train_steps": run_info.get("num_timesteps") or run_info.get("steps"), "source": "tunegym deploy"}
+    tuner = StepSizeTuner(policy, env_id=run_info["env_id"], env_kwargs=run_info.get("env_kwargs", {}),
+                          provenance=provenance)
+    tuner.save(args.out)
+    print(f"wrote step-size-tuner {args.out} ({run_info['agent']} on {run_info['env_id']})")
     return 0

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +26,30 @@ MULTIAGENT_MODES = ("independent", "parameter-sharing", "joint", "flat", "shared
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunegym.tuning.commands.common import add_config, add_device, add_out, add_resume
+
     parser = subparsers.add_parser(
         "train", help="train an agent on an env into a resumable run directory",
         description="Train an agent (ppo, a2c, dqn, sac or a bandit) on an env. Writes run.json, config.json, "
-                    "seeds.json, versions.json, checkpoints/ and TensorBoard logs under --run-dir.",
+                    "seeds.json, versions.json, checkpoints/ and TensorBoard logs under --out.",
     )
     parser.add_argument("--env", help="env id, e.g. tunegym/SOR-v0 (taken from run.json with --resume)")
     parser.add_argument("--agent", help="ppo, a2c, dqn, sac or a registered bandit")
-    parser.add_argument("--config", help="agent config file, YAML or JSON mapping of config keys")
+    add_config(parser)
     parser.add_argument("--env-kwargs", help='env kwargs as JSON, e.g. \'{"variance": "low"}\'')
-    parser.add_argument("--steps", type=int, help="total env steps to train for")
+    parser.add_argument("--steps", type=int,
+                        help="total env steps to train for (PPO/A2C: rounded up to whole rollouts, said on stderr). "
+                             "With --resume: the run's own target; a larger value extends it (logged in run.json)")
     parser.add_argument("--seed", type=int, help="train seed (default 0)")
-    parser.add_argument("--run-dir", required=True, help="run directory (created; must not hold a run unless --resume)")
-    parser.add_argument("--device", default=None, help="auto (CUDA when present), cpu or cuda[:N]")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    add_out(parser, required=True, old=("--run-dir",),
+            help="run directory (created; must not hold a run unless --resume)")
+    add_device(parser)
+    add_resume(parser, help="continue the run in --out from its last checkpoint (a complete run: nothing to do)")
     parser.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
                         help="seconds between checkpoints (default 300; one is always written at the end)")
     parser.add_argument("--eval-every", type=int, default=0, metavar="STEPS",
                         help="evaluate on validation seeds every STEPS env steps and log eval/* (0: never)")
-    parser.add_argument("--logdir", help="TensorBoard directory (default RUN_DIR/tb)")
+    parser.add_argument("--logdir", help="TensorBoard directory (default OUT/tb)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--multiagent", choices=MULTIAGENT_MODES, default=None,
                         help="for a PettingZoo env (tunegym list): 'independent' = one bandit per agent (default "
@@ -110,13 +116,25 @@ def _resolve(args: argparse.Namespace, rundir: Any) -> dict[str, Any]:
         if args.multiagent is not None and args.multiagent != run.get("multiagent"):
             raise ConfigError(f"--multiagent {args.multiagent!r} differs from the run's {run.get('multiagent')!r}",
                               value=args.multiagent)
-        steps = args.steps if args.steps is not None else int(run["steps"])
+        steps = int(run["steps"])
+        if args.steps is not None and args.steps != steps:
+            done = int(run.get("num_timesteps") or 0)
+            if args.steps < max(steps, done):
+                raise ConfigError(f"--steps {args.steps} is below the run's target of {steps} steps"
+                                  f"{f' ({done} done)' if done else ''}; drop --steps to resume to the target",
+                                  value=args.steps)
+            if run["agent"] not in SB3_AGENTS or run.get("multiagent") in ("independent", "parameter-sharing"):
+                raise ConfigError(f"--steps with --resume extends SB3 runs only; a {run['agent']!r} run trains in "
+                                  f"one go: start a new run with --steps {args.steps}", value=args.steps)
+            print(f"tunegym train: extending the run's target from {steps} to {args.steps} steps "
+                  f"(recorded in run.json)", file=sys.stderr)
+            steps = int(args.steps)
         return {"env_id": run["env_id"], "env_kwargs": run.get("env_kwargs", {}), "agent": run["agent"],
                 "config": saved_config, "steps": steps, "seed": int(run.get("seed", 0)),
                 "device": args.device or run.get("device", "auto"), "multiagent": run.get("multiagent")}
     if rundir.exists():
         raise ConfigError(f"{str(rundir.root)!r} already holds a run; pass --resume to continue it or choose "
-                          f"another --run-dir", value=str(rundir.root))
+                          f"another --out", value=str(rundir.root))
     missing = [flag for flag, value in (("--env", args.env), ("--agent", args.agent), ("--steps", args.steps))
                if value is None]
     if missing:
@@ -148,9 +166,11 @@ def _multiagent_mode(env_id: str, agent: str, requested: str | None) -> str | No
 
 
 def run(args: argparse.Namespace) -> int:
+    from tunegym.tuning.commands.common import require_out
     from tunegym.tuning.runs import RunDir
 
-    rundir = RunDir(args.run_dir)
+    require_out("tunegym train", args)
+    rundir = RunDir(args.out)
     spec = _resolve(args, rundir)
     if args.checkpoint_every <= 0:
         raise ConfigError(f"--checkpoint-every must be positive, got {args.checkpoint_every}",
@@ -172,8 +192,10 @@ def _write_provenance(args: argparse.Namespace, rundir: Any, spec: dict[str, Any
     from tunegym.agents.tuner_io import versions
 
     if args.resume and rundir.exists():
-        if spec["steps"] != rundir.read()[0].get("steps"):
-            rundir.update_run(steps=spec["steps"])
+        previous = rundir.read()[0]
+        if spec["steps"] != previous.get("steps"):
+            rundir.update_run(steps=spec["steps"],
+                              extended_from=[*previous.get("extended_from", []), previous.get("steps")])
         return
     run_fields = {k: spec[k] for k in ("env_id", "env_kwargs", "agent", "steps", "seed", "device")}
     if spec.get("multiagent"):
@@ -183,7 +205,6 @@ def _write_provenance(args: argparse.Namespace, rundir: Any, spec: dict[str, Any
 
 def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> int:
     from stable_baselines3.common.callbacks import CallbackList
-    from stable_baselines3.common.logger import configure
 
     from tunegym.agents.config import config_to_dict
     from tunegym.agents.deeprl.agent import build_deeprl_agent, load_checkpoint_file
@@ -194,6 +215,10 @@ def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> i
         ValidationEvalCallback,
     )
 
+    if (args.resume and rundir.checkpoint.is_file() and rundir.read()[0].get("completed")
+            and int(rundir.read()[0].get("num_timesteps") or 0) >= spec["steps"]):
+        print(f"run in {rundir.root} is already complete ({spec['steps']} steps); nothing to do")
+        return 0
     payload = None
     for stale in rundir.checkpoint.parent.glob(f".{rundir.checkpoint.name}.*.tmp"):
         stale.unlink()  # a write interrupted by a kill; the last complete checkpoint is untouched
@@ -213,7 +238,8 @@ def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> i
         if payload is not None:
             agent.restore_state(payload["state"])
         logdir = Path(args.logdir) if args.logdir else rundir.tensorboard
-        agent.model.set_logger(configure(str(logdir), ["tensorboard", "csv"]))
+        agent.model.set_logger(_logger(logdir))
+        _say_rollout_rounding(agent, spec, rundir, payload is not None)
         callbacks = [InfoLoggerCallback(), TimedCheckpointCallback(lambda: agent.save(rundir.checkpoint),
                                                                    args.checkpoint_every)]
         if args.eval_every > 0:
@@ -240,6 +266,42 @@ def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> i
     return 0
 
 
+def _logger(logdir: Path) -> Any:
+    """SB3's TensorBoard + CSV logger, but appending to an existing ``progress.csv`` (a resumed run) instead
+    of truncating it as ``stable_baselines3.common.logger.configure`` does."""
+    from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+
+    class AppendingCSV(CSVOutputFormat):
+        def __init__(self, filename: Path) -> None:
+            existed = filename.is_file() and filename.stat().st_size > 0
+            self.file = open(filename, "r+" if existed else "w+")  # noqa: SIM115 - closed by Logger.close
+            header = self.file.readline().strip() if existed else ""
+            self.keys = header.split(",") if header else []
+            self.file.seek(0, os.SEEK_END)  # new rows after the old ones; new keys rewrite the header
+            self.separator, self.quotechar = ",", '"'
+
+    logdir.mkdir(parents=True, exist_ok=True)
+    return Logger(folder=str(logdir), output_formats=[TensorBoardOutputFormat(str(logdir)),
+                                                      AppendingCSV(logdir / "progress.csv")])
+
+
+def _say_rollout_rounding(agent: Any, spec: dict[str, Any], rundir: Any, resumed: bool) -> None:
+    """On-policy SB3 agents (PPO, A2C) train in whole rollouts: say when --steps is rounded up, and record it."""
+    model = agent.model
+    n_steps = getattr(model, "n_steps", None)
+    if not isinstance(n_steps, int) or spec["agent"] not in ("ppo", "a2c"):
+        return
+    rollout = n_steps * int(getattr(model, "n_envs", 1) or 1)
+    target = -(-spec["steps"] // rollout) * rollout
+    if target == spec["steps"]:
+        return
+    rundir.update_run(steps_rounded_to=target)
+    if not resumed:
+        print(f"tunegym train: {spec['agent']} collects {rollout} steps per rollout (n_steps x envs), so "
+              f"--steps {spec['steps']} trains {target} steps (recorded in run.json as steps_rounded_to)",
+              file=sys.stderr)
+
+
 class _ProgressWrapper:
     """Counts env steps into a tqdm bar and a running mean of ``info["cost"]`` for agents without callbacks."""
 
@@ -261,6 +323,9 @@ class _ProgressWrapper:
                 cost = result[4].get("cost")
                 if isinstance(cost, (int, float)):
                     self.costs.append(float(cost))
+                    if len(self.costs) % 50 == 0:  # the running mean of the last 100 costs, not every step
+                        recent = self.costs[-100:]
+                        self.bar.set_postfix(mean_cost=f"{sum(recent) / len(recent):.1f}", refresh=False)
                 return result
 
             def close(self) -> None:

@@ -18,6 +18,8 @@ __all__ = ["register", "tune"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunegym.tuning.commands.common import add_device, add_out, add_resume, add_seeds
+
     parser = subparsers.add_parser("tune", help="tune an agent's hyperparameters with a strict tune/test split")
     parser.add_argument("--env", required=True, help="env id, e.g. tunegym/SOR-v0")
     parser.add_argument("--env-kwargs", default="{}", help="env kwargs as JSON")
@@ -27,20 +29,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="random, grid, tpe, cmaes, sha, hyperband, pbt (in-process); ray backend: random, asha, pbt")
     parser.add_argument("--backend", default="optuna", choices=["optuna", "ray"],
                         help="optuna (default; SQLite/journal/PostgreSQL storage) or ray (Ray Tune: ASHA, PBT)")
-    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=20, help="trials in the study (PBT: population size); default 20")
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes")
     parser.add_argument("--budget", type=int, default=2000, help="training env steps per trial and tune seed")
     parser.add_argument("--seeds-per-trial", type=int, default=1, help="tune seeds each trial averages over")
     parser.add_argument("--eval-steps", type=int, default=200, help="validation env steps per score")
-    parser.add_argument("--seeds", default="tune=0-9,test=100-109", help="the seed split")
+    add_seeds(parser)
     parser.add_argument("--seed", type=int, default=0, help="HPO run seed (sampler, trial seed rotation)")
     parser.add_argument("--storage", default=None, help="sqlite:///F.db (default OUT/study.db), journal:F, postgresql://")
     parser.add_argument("--study", default=None,
                         help="study name (default: METHOD-AGENT-seedSEED); a named study that exists is joined")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the study after a crash or kill (re-queues its interrupted trials)")
-    parser.add_argument("--no-progress", action="store_true")
+    add_out(parser, required=True, help="output directory (run.json, trials.json, best.json, study.db)")
+    add_resume(parser, help="continue the study in --out after a crash or kill (re-queues its interrupted trials); "
+                            "an --out without a tune run is an error")
+    add_device(parser, default="cpu")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -64,6 +67,7 @@ def tune(
     resume: bool = False,
     progress: bool = True,
     backend: str = "optuna",
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Run one HPO study and its final test-seed evaluation; returns the ``best.json`` content."""
     import gymnasium as gym
@@ -88,10 +92,14 @@ def tune(
     if budget < 1 or eval_steps < 1:
         raise ConfigError("--budget and --eval-steps must be positive", value=(budget, eval_steps))
     out = Path(out)
+    if resume and not (out / "run.json").is_file():
+        raise ConfigError(f"--resume: {str(out)!r} holds no tune run (no run.json); drop --resume to start one",
+                          value=str(out))
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     study_name = study or f"{method}-{agent}-seed{seed}"
-    objective = Objective(env, agent, budget, split, dict(env_kwargs or {}), seeds_per_trial, eval_steps)
+    objective = Objective(env, agent, budget, split, dict(env_kwargs or {}), seeds_per_trial, eval_steps,
+                          device=device)
     run_info = {"env_id": env, "env_kwargs": dict(env_kwargs or {}), "agent": agent, "space": space,
                 "method": method, "backend": backend, "trials": trials, "budget": budget, "seeds_per_trial": seeds_per_trial,
                 "eval_steps": eval_steps, "seed": seed, "seeds": split.as_dict(), "storage": storage,
@@ -143,7 +151,7 @@ def tune(
 
 def run(args: argparse.Namespace) -> int:
     from tunegym.envs.core.errors import ConfigError
-    from tunegym.tuning.seeds import SeedSplit
+    from tunegym.tuning.commands.common import seed_split
     from tunegym.tuning.spaces import load_space
 
     try:
@@ -153,9 +161,9 @@ def run(args: argparse.Namespace) -> int:
     best = tune(
         env=args.env, agent=args.agent, out=Path(args.out), method=args.method, trials=args.trials,
         budget=args.budget, space=load_space(args.space) if args.space else None, env_kwargs=env_kwargs,
-        split=SeedSplit.parse(args.seeds), seeds_per_trial=args.seeds_per_trial, eval_steps=args.eval_steps,
+        split=seed_split(args.seeds), seeds_per_trial=args.seeds_per_trial, eval_steps=args.eval_steps,
         workers=args.workers, seed=args.seed, storage=args.storage, study=args.study, resume=args.resume,
-        progress=not args.no_progress, backend=args.backend,
+        progress=not args.no_progress, backend=args.backend, device=args.device or "cpu",
     )
     print(f"best config {best['config']}: validation {best['validation_score']:.4g}, "
           f"test-seed score {best['test_score']:.4g} over {len(best['per_test_seed'])} test seeds")
