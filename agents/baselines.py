@@ -124,7 +124,7 @@ class YoungOmega(_Baseline):
     """
 
     def value(self) -> float:
-        return young_omega(self.env.instance.jacobi_radius)
+        return young_omega(self.env.process.system.jacobi_radius)  # the system the next decision solves
 
 
 GridOracle = PerInstanceOracle
@@ -136,6 +136,30 @@ DOMAIN_BASELINES: dict[str, dict[str, str]] = {
     "sor": {
         "fixed ω=1 (Gauss–Seidel)": "tunegym.agents.baselines:FixedOmega",
         "Young ω*": "tunegym.agents.baselines:YoungOmega",
+    },
+    "lr": {
+        "tuned constant": "tunegym.agents.lr_scheduler:tuned_constant",
+        "tuned step decay": "tunegym.agents.lr_scheduler:tuned_step",
+        "tuned cosine": "tunegym.agents.lr_scheduler:tuned_cosine",
+        "tuned linear decay": "tunegym.agents.lr_scheduler:tuned_linear",
+        "tuned warmup-stable-decay": "tunegym.agents.lr_scheduler:tuned_wsd",
+        "tuned OneCycle": "tunegym.agents.lr_scheduler:tuned_onecycle",
+    },
+    # ODE envs only (they raise ConfigError on a three-body env); the three-body best fixed η is the generic
+    # FixedKnob (each env's default_knob_value); IAS15 is no policy over η (tunegym bench timestep reports it)
+    "timestep": {
+        "PI controller (Gustafsson)": "tunegym.envs.timestep.baselines:PIControllerPolicy",
+        "I controller (classical)": "tunegym.envs.timestep.baselines:IControllerPolicy",
+    },
+    "mip": {
+        "random operator": "tunegym.agents.mip_baselines:RandomOperator",
+        "fixed best single operator (crossover)": "tunegym.agents.mip_baselines:best_single_operator",
+        "Balans Softmax, graded [8,4,2,1]": "tunegym.agents.mip_baselines:BalansSoftmax",
+    },
+    "krylov": {
+        "fixed Jacobi": "tunegym.agents.krylov_tuner:fixed_jacobi",
+        "fixed AMG-SA, rebuilt per system": "tunegym.agents.krylov_tuner:fixed_amg",
+        "fixed AMG-SA once, then reuse": "tunegym.agents.krylov_tuner:amg_then_reuse",
     },
 }
 GENERIC_BASELINES: dict[str, str] = {

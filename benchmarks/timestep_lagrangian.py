@@ -21,10 +21,15 @@ from typing import Any
 
 import numpy as np
 from tunegym.agents.registry import make_agent
+from tunegym.envs.core.knob import BoxKnob
 from tunegym.envs.core.seeding import stream
 from tunegym.envs.timestep.env import DEFAULT_ETAS, make_three_body
 from tunegym.envs.timestep.instances import PaperThreeBodyDistribution
 from tunegym.tuning.benches.timestep import TEST_SEEDS, TUNE_SEEDS, three_body_rollout
+
+
+#: the continuous env's knob (default bounds), to encode an η as its action
+ETA_KNOB = BoxKnob("eta", 1e-4, 1e-1, scale="log")
 
 
 def analytic_policy(lagrange_multiplier: float, env: Any, max_change: float = 1.25):
@@ -40,7 +45,7 @@ def analytic_policy(lagrange_multiplier: float, env: Any, max_change: float = 1.
         if last:
             eta = min(max(eta, last[-1] / max_change), last[-1] * max_change)
         last.append(eta)
-        return np.array([math.log10(eta)], dtype=np.float32)
+        return ETA_KNOB.encode(eta)  # ThreeBodyContinuous-v0's normalised log-η action
     return policy
 
 

@@ -18,6 +18,7 @@ def test_gap_to_front_interpolates_log_log():
     assert gap_to_front(front, 1000.0, -5.0) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_smoke_bench_reports_both_learned_controllers(tmp_path):
     assert main(["bench", "timestep", "--smoke", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "timestep.json").read_text())

@@ -22,7 +22,7 @@ def test_committed_eta_is_held_and_costs_a_fixed_eta_rollout_plus_the_pilot():
     env = make_three_body_commit(horizon=HORIZON)
     obs, info = env.reset(seed=3)
     assert env.observation_space.contains(obs)
-    instance = env.current_instance
+    instance = env.unwrapped.instance
     arm = 3
     _, reward, terminated, truncated, step_info = env.step(arm)
     assert terminated and not truncated and step_info["eta"] == pytest.approx(COMMIT_ETAS[arm])
@@ -48,7 +48,7 @@ def test_criterion_exponent_arms_are_beta_major_and_run_that_criterion():
     env.reset(seed=3)
     _, _, _, _, bent = env.step(len(COMMIT_ETAS) + 3)
     assert bent["criterion_exponent"] == 0.1 and plain["criterion_exponent"] == 0.0 and bent["eta"] == plain["eta"]
-    state, _ = constant_eta_state(env.current_instance, COMMIT_ETAS[3], HORIZON, 0.1, env.max_steps_per_action, 0.1)
+    state, _ = constant_eta_state(env.unwrapped.instance, COMMIT_ETAS[3], HORIZON, 0.1, env.max_steps_per_action, 0.1)
     assert bent["force_evaluations"] == state.force_evaluations + info["pilot_evaluations"] > plain["force_evaluations"]
     assert bent["energy_error"] == abs(state.energy_error)
     with pytest.raises(ActionError):
@@ -87,8 +87,8 @@ def test_bad_options_raise_config_error(kwargs):
 
 def test_bad_actions_raise_action_error():
     env = make_three_body_commit(horizon=2)
-    with pytest.raises(ActionError):
-        env.step(0)  # before reset
+    with pytest.raises(ConfigError, match="reset"):
+        env.step(0)  # before reset (the core env's one-line error)
     env.reset(seed=0)
     for action in (len(COMMIT_ETAS), -1, 0.5, "a"):
         with pytest.raises(ActionError):
@@ -110,7 +110,7 @@ def test_step_size_tuner_deploys_a_commit_policy_with_the_env_counts(tmp_path, b
     env = make_three_body_commit(horizon=HORIZON, criterion_exponents=betas)
     env.reset(seed=7)
     _, _, _, _, step_info = env.step(arm)
-    system = env.current_instance
+    system = env.unwrapped.instance
     tuner = StepSizeTuner(_ConstantPolicy(arm), env_id="tunegym/ThreeBodyCommit-v0",
                           env_kwargs={"horizon": HORIZON, "criterion_exponents": betas})
     result = tuner.integrate(system.masses, system.positions, system.velocities, t_end=HORIZON * 0.1)

@@ -157,7 +157,7 @@ def test_reset_uses_the_given_instance():
     env.reset(seed=0)
     obs, info = env.reset(options={"instance": HEAD_ON})
     assert info["instance_id"] == HEAD_ON.instance_id
-    assert env.current_instance is HEAD_ON
+    assert env.unwrapped.instance is HEAD_ON
     assert np.isclose(obs[0], np.log10(2.0), atol=1e-6)  # bodies 1 and 2 start 2 units apart
     with pytest.raises(ConfigError):
         env.reset(options={"instance": "not an instance"})

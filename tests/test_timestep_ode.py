@@ -80,7 +80,7 @@ def test_ode_env_uses_given_instance_and_replays():
     inst = make_problem("kepler", e=0.7)
     env = make_ode_step()
     _, info = env.reset(seed=0, options={"instance": inst})
-    assert info["instance_id"] == inst.instance_id and env.current_instance is inst
+    assert info["instance_id"] == inst.instance_id and env.unwrapped.instance is inst
     done = False
     while not done:
         _, _, terminated, truncated, info = env.step(6)  # safety 0.9: the I controller

@@ -46,6 +46,12 @@ from tunegym.envs.timestep.ode import (
     solve_ivp_baseline,
 )
 from tunegym.envs.timestep.ode_env import ODEStepEnv, make_ode_step
+from tunegym.envs.timestep.process import (
+    CommittedEtaRun,
+    ODEIntegration,
+    ODEProblem,
+    ThreeBodyIntegration,
+)
 
 __all__ = [
     "COMMIT_ETAS",
@@ -56,12 +62,15 @@ __all__ = [
     "OBSERVATION_NAMES",
     "PROBLEMS",
     "BogackiShampine32",
+    "CommittedEtaRun",
     "DormandPrince54",
     "FixedSystemsDistribution",
     "HermiteState",
     "IController",
     "NBodyInstance",
     "ODEInstance",
+    "ODEIntegration",
+    "ODEProblem",
     "ODEProblemDistribution",
     "ODEStepEnv",
     "PIController",
@@ -69,6 +78,7 @@ __all__ = [
     "SimulationResult",
     "ThreeBodyCommitEnv",
     "ThreeBodyEnv",
+    "ThreeBodyIntegration",
     "energy_reward",
     "integrate",
     "load_initial_conditions",

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from tunegym.envs.core.errors import ConfigError, InstanceError
 from tunegym.envs.core.instances import Instance, SequenceDistribution, content_id
-from tunegym.envs.core.seeding import stream
 from tunegym.envs.timestep.nbody import G_AU_MSUN_YR, validate_system
 
 __all__ = [
@@ -23,7 +22,6 @@ __all__ = [
     "NBodyInstance",
     "PaperThreeBodyDistribution",
     "load_initial_conditions",
-    "next_instance",
 ]
 
 
@@ -167,19 +165,3 @@ def load_initial_conditions(path: str | Path, *, G: float = G_AU_MSUN_YR) -> lis
                                          np.asarray(entry["velocities"], float), float(entry.get("G", G))))
         return systems
     raise InstanceError(f"unknown initial-condition file type {suffix!r} (use .csv, .yaml or .yml)", value=str(path))
-
-
-def next_instance(env: Any, seed: int | None, options: dict[str, Any] | None, kind: type) -> Any:
-    """The instance an env's ``reset`` integrates: ``options["instance"]`` (must be a ``kind``, else
-    :class:`ConfigError`) or the next of ``env._stream``, which a ``seed`` (or the first reset) restarts from
-    ``env.distribution``. Shared by the time-step envs."""
-    if seed is not None or env._stream is None:
-        rng = stream(seed, "instances") if seed is not None else np.random.default_rng(env.np_random.integers(2**63))
-        env._stream = env.distribution.sequence(rng)
-    instance = (options or {}).get("instance")
-    if instance is None:
-        return next(env._stream)
-    if not isinstance(instance, kind):
-        raise ConfigError(f"options['instance'] must be an {kind.__name__}, got {type(instance).__name__}",
-                          value=instance)
-    return instance

@@ -46,7 +46,6 @@ __all__ = [
     "G_NBODY",
     "STATUS_NAMES",
     "SimulationResult",
-    "accelerations_and_jerks",
     "crossing_time",
     "simulate",
     "timestep_criterion",
@@ -295,14 +294,6 @@ def total_energy(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> np.n
     r = np.linalg.norm(x[..., iu, :] - x[..., ju, :], axis=-1)
     potential = -G * np.sum(m[..., iu] * m[..., ju] / r, axis=-1)
     return kinetic + potential
-
-
-def accelerations_and_jerks(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> tuple[np.ndarray, np.ndarray]:
-    """Accelerations and jerks of one system ``[bodies, 3]`` (the kernel the integrator uses)."""
-    m, x, v, _ = validate_system(masses, positions, velocities)
-    acc, jerk = np.empty_like(x[0]), np.empty_like(x[0])
-    _force(m[0], x[0], np.zeros_like(x[0]), v[0], np.zeros_like(v[0]), float(G), acc, jerk)
-    return acc, jerk
 
 
 def timestep_criterion(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> float:

@@ -66,7 +66,14 @@ def _baseline_builders(env: Any, selection: str) -> tuple[dict[str, Any], list[s
         return {}, []
     if not hasattr(env.unwrapped, "knob"):
         return {}, words  # a multi-agent view: the per-knob baselines live on the single-agent ids
-    available = baselines_for(env)
+    available, not_here = {}, []
+    for label, maker in baselines_for(env).items():
+        try:  # a domain's rule may fit only some of its envs (the PI controller is for ODEStep, not three-body)
+            maker(env)
+        except ConfigError:
+            not_here.append(label)
+            continue
+        available[label] = maker
     if words == ["all"]:
         return available, []
     chosen = {label: maker for label, maker in available.items() if any(w in label.lower() for w in words)}
