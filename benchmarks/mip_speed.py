@@ -40,10 +40,12 @@ def main() -> None:
     rows = []
     for family, size in CASES:
         inst = GENERATORS[family](np.random.default_rng(0), **size)
-        proc = LNSProcess(inst, np.random.default_rng(0), LNSConfig(sub_nodes=args.sub_nodes))
+        proc = LNSProcess(LNSConfig(sub_nodes=args.sub_nodes), reference=None)
+        proc.start(inst, np.random.default_rng(0))
         t0, h0 = time.perf_counter(), proc.highs_time
         for k in range(args.steps):
-            proc.step(OPERATORS[k % len(OPERATORS)], args.rate, time_limit=args.sub_time)
+            proc.advance({"operator": OPERATORS[k % len(OPERATORS)], "destroy_rate": args.rate},
+                         time_limit=args.sub_time)
         wall = time.perf_counter() - t0
         highs = proc.highs_time - h0
         rows.append({"family": family, "size": size, "cols": inst.num_cols, "rows": inst.num_rows,

@@ -62,23 +62,29 @@ def test_every_bad_model_gives_its_typed_error(tmp_path):
 @pytest.mark.parametrize("family", sorted(GENERATORS))
 def test_lns_steps_never_worsen_the_incumbent_and_stay_feasible(family):
     inst = GENERATORS[family](np.random.default_rng(7), **TINY[family])
-    proc = LNSProcess(inst, np.random.default_rng(0), LNSConfig(sub_nodes=20))
+    proc = LNSProcess(LNSConfig(sub_nodes=20))
+    proc.start(inst, np.random.default_rng(0))
     previous = proc.best_objective
     for k in range(2 * len(OPERATORS)):
-        proc.step(OPERATORS[k % len(OPERATORS)], 0.3 + 0.3 * (k % 2))
+        record = proc.advance({"operator": OPERATORS[k % len(OPERATORS)], "destroy_rate": 0.3 + 0.3 * (k % 2)})
         assert inst.violation(proc.current) < 1e-6
         assert proc.current_objective <= previous + 1e-9
+        assert record.cost == record.extra["nodes"] >= 0 and record.cost_unit == "sub_mip_nodes"
+        assert record.quality == pytest.approx(proc.gap())
         previous = proc.current_objective
     with pytest.raises(ActionError):
-        proc.step("teleport", 0.3)
+        proc.advance({"operator": "teleport", "destroy_rate": 0.3})
+    with pytest.raises(ActionError):
+        proc.advance({"operator": "mutation", "destroy_rate": 1.5})
 
 
 def test_simulated_annealing_keeps_feasibility_and_best():
     inst = GENERATORS["indset"](np.random.default_rng(1), **TINY["indset"])
-    proc = LNSProcess(inst, np.random.default_rng(0), LNSConfig(acceptance="simulated_annealing", temperature=1.0))
+    proc = LNSProcess(LNSConfig(acceptance="simulated_annealing", temperature=1.0, destroy_rate=0.5))
+    proc.start(inst, np.random.default_rng(0))
     best = proc.best_objective
     for k in range(12):
-        proc.step(OPERATORS[k % len(OPERATORS)], 0.5)
+        proc.advance(OPERATORS[k % len(OPERATORS)])  # an operator name: at the config's destroy rate
         assert inst.violation(proc.current) < 1e-6 and proc.best_objective <= best + 1e-9
         best = proc.best_objective
 
@@ -133,3 +139,43 @@ def test_mip_solve_writes_a_valid_solution_file_atomically(tmp_path, capsys):
     assert loaded.objective(x) == pytest.approx(payload["objective"])
     assert [p.name for p in tmp_path.iterdir()] and not any(p.name.startswith(".") or p.suffix == ".tmp"
                                                              for p in tmp_path.iterdir())
+
+
+def test_process_draws_come_from_the_instance_so_two_runs_replay():
+    inst = GENERATORS["auction"](np.random.default_rng(4), **TINY["auction"])
+
+    def run():
+        proc = LNSProcess(LNSConfig(sub_nodes=20))
+        proc.start(inst)
+        return [proc.advance({"operator": op, "destroy_rate": 0.5}).info() for op in OPERATORS]
+
+    assert run() == run()
+
+
+def test_rewards_are_named_functions_of_the_step_record():
+    from tunegym.envs.core.rewards import make_reward
+
+    env = gym.make("tunegym/MIPLNS-v0", reward="graded", reward_levels=(5, 3, 2, 0))
+    env.reset(seed=1)
+    _, reward, _, _, _ = env.step(0)
+    record = env.unwrapped.last_record
+    assert reward == make_reward("mip.graded", {"levels": [5, 3, 2, 0]})(record)
+    env = gym.make("tunegym/MIPLNS-v0")
+    env.reset(seed=1)
+    _, reward, _, _, info = env.step(0)
+    expected = (info["best_before"] - info["best_objective"]) / max(abs(info["reference"]), abs(info["best_before"]))
+    assert reward == pytest.approx(expected) == make_reward("mip.improvement")(env.unwrapped.last_record)
+
+
+def test_softmax_bandit_is_registered_and_tries_every_operator_first_then_prefers_the_best():
+    from tunegym.agents.bandits import BANDITS, Softmax
+    from tunegym.agents.registry import make_agent
+
+    assert BANDITS["softmax"] is Softmax
+    env = gym.make("tunegym/MIPLNS-v0")
+    bandit = make_agent("softmax", env, {"tau": 0.5}, seed=0)
+    assert bandit.n_arms == len(OPERATORS) and bandit.predict(None)[0] in range(len(OPERATORS))
+    for _ in range(200):
+        arm = bandit.select(None)
+        bandit.update(None, arm, 8.0 if arm == 3 else 1.0)
+    assert bandit.predict(None)[0] == 3 and bandit.counts[3] > 100

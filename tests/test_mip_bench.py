@@ -15,6 +15,7 @@ def _bench(out, methods):
     return json.loads((out / "mip.json").read_text())
 
 
+@pytest.mark.slow
 def test_smoke_runs_merge_onto_one_reference(tmp_path):
     first = _bench(tmp_path / "a", "highs_default,random_operator")
     second = _bench(tmp_path / "b", "ours_ucb1")

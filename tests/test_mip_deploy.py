@@ -89,3 +89,47 @@ def test_missing_pretrained_file_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(tuners, "PRETRAINED_DIR", tmp_path)
     with pytest.raises(CheckpointError, match="mip-lns"):
         LNSSolver("pretrained:mip-lns")
+
+
+def test_a_tuner_of_another_domain_is_refused_in_one_typed_line(tmp_path, capsys):
+    from tunegym.envs.core.errors import TunerMismatchError
+
+    with pytest.raises(TunerMismatchError, match="LNSSolver needs a 'mip' tuner; this is a 'sor' tuner"):
+        LNSSolver("pretrained:sor-ppo")
+    inst = GENERATORS["auction"](np.random.default_rng(0), n_items=40, n_bids=150)
+    model = tmp_path / "auction.mps"
+    inst.to_highs().writeModel(str(model))
+    assert main(["solve", "mip", str(model), "--tuner", "pretrained:sor-ppo", "--time-limit", "1"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and "LNSSolver needs a 'mip' tuner; this is a 'sor' tuner trained on tunegym/SOR-v0" in err[0]
+
+
+def test_solver_features_follow_the_tuner_file_not_fixed_settings():
+    from tunegym.agents.tuner import as_tuner
+    from tunegym.agents.tuners import load_tuner
+
+    solver = LNSSolver("pretrained:mip-lns")
+    expected = as_tuner(load_tuner("pretrained:mip-lns"))
+    assert solver.tuner.features_config == expected.features_config
+    assert solver.tuner.make_features().max_steps == 20 and solver.destroy_rate == 0.5
+    assert solver.tuner.reward_config["name"] == "mip.improvement" and not solver.learn
+    default = LNSSolver()
+    assert default.tuner.reward_config == {"name": "mip.graded", "params": {"levels": [8.0, 4.0, 2.0, 1.0]}}
+    assert default.tuner.policy.algorithm == "softmax" and default.learn
+
+
+def test_mip_baselines_run_through_the_evaluation_loop():
+    from tunegym.agents.baselines import baselines_for
+    from tunegym.tuning.evaluation import evaluate_methods
+
+    import gymnasium as gym
+
+    env = gym.make("tunegym/MIPLNS-v0", max_steps=4)
+    makers = baselines_for(env)
+    assert {"random operator", "fixed best single operator (crossover)", "Balans Softmax, graded [8,4,2,1]",
+            "per-instance oracle"} <= set(makers)
+    makers.pop("per-instance oracle")  # 9 replays per instance: covered by the core's tests
+    results = evaluate_methods("tunegym/MIPLNS-v0", makers, [100, 101], env_kwargs={"max_steps": 4})
+    assert all(len(r.mean_cost) == 2 and np.isfinite(r.cost) for r in results)
+    again = evaluate_methods("tunegym/MIPLNS-v0", makers, [100, 101], env_kwargs={"max_steps": 4})
+    assert [r.returns for r in results] == [r.returns for r in again]

@@ -10,6 +10,7 @@ tuners. Each name below is registered with :mod:`tunegym.agents.registry`:
 ``thompson``       Gaussian Thompson sampling   ``chebcb``      ChebCB (Learning to Relax)
 ``exp3``           EXP3                         ``eps_regressor`` ε-greedy over ridge regressors
 ``tsallis_inf``    Tsallis-INF (Learning to Relax's implementation)
+``softmax``        Softmax over mean rewards (Balans's LNS operator policy)
 ``spectral``       Young's ω* from the Jacobi radius learned from residual histories (SOR envs only)
 =================  ==============================================================
 """
@@ -22,20 +23,21 @@ from typing import Any
 import gymnasium as gym
 
 from tunegym.agents.bandits.base import Bandit, ContextScaler
-from tunegym.agents.bandits.classic import EXP3, UCB1, EpsilonGreedy, ThompsonSampling, TsallisINF
+from tunegym.agents.bandits.classic import EXP3, UCB1, EpsilonGreedy, Softmax, ThompsonSampling, TsallisINF
 from tunegym.agents.bandits.contextual import ChebCB, EpsilonGreedyRegressor, LinTS, LinUCB, chebyshev_features
 from tunegym.agents.bandits.spectral import SpectralOmega
 from tunegym.agents.registry import register_agent
 
 __all__ = [
     "BANDITS", "Bandit", "ChebCB", "ContextScaler", "EXP3", "EpsilonGreedy", "EpsilonGreedyRegressor", "LinTS",
-    "LinUCB", "SpectralOmega", "ThompsonSampling", "TsallisINF", "UCB1", "chebyshev_features", "load_bandit", "make_bandit",
+    "LinUCB", "Softmax", "SpectralOmega", "ThompsonSampling", "TsallisINF", "UCB1", "chebyshev_features", "load_bandit", "make_bandit",
 ]
 
 BANDITS: dict[str, type[Bandit]] = {
     cls.algorithm: cls
     for cls in (EpsilonGreedy, UCB1, ThompsonSampling, EXP3, TsallisINF, LinUCB, LinTS, ChebCB, EpsilonGreedyRegressor)
 }
+BANDITS[Softmax.algorithm] = Softmax
 #: Agents that need an SOR env's knob (registered by their own modules, loadable from bandit files).
 BANDITS[SpectralOmega.algorithm] = SpectralOmega
 

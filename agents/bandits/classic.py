@@ -1,4 +1,4 @@
-"""Context-free bandits: ε-greedy, UCB1, Gaussian Thompson sampling, EXP3 and Tsallis-INF.
+"""Context-free bandits: ε-greedy, UCB1, Gaussian Thompson sampling, EXP3, Tsallis-INF and Softmax.
 
 They ignore the context. Rewards are "higher is better"; algorithms that need bounded rewards (EXP3) rescale
 them with the running range of what they have seen, and Tsallis-INF works on losses ``-reward`` exactly as
@@ -18,7 +18,7 @@ from tunegym.envs.core.errors import ConfigError
 
 __all__ = [
     "EpsilonGreedy", "EpsilonGreedyConfig", "UCB1", "UCB1Config", "ThompsonSampling", "ThompsonConfig",
-    "EXP3", "EXP3Config", "TsallisINF", "TsallisINFConfig",
+    "EXP3", "EXP3Config", "TsallisINF", "TsallisINFConfig", "Softmax", "SoftmaxConfig",
 ]
 
 
@@ -263,3 +263,43 @@ class TsallisINF(Bandit):
         self.stats[1] = self.stats[0] / self.t - self.config.loss_offset
         self.cumulative[arm] += (loss - self.config.loss_offset) / max(prob, 1e-12)
         self._last_prob = (None, None)
+
+
+@dataclass(frozen=True)
+class SoftmaxConfig:
+    tau: float = 1.0
+    initial_mean: float = 4.0  # optimistic: half of Balans's top reward level 8, so every arm gets tried
+
+    def __post_init__(self) -> None:
+        _check_range("tau", self.tau, 1e-9, 1e9)
+        if not math.isfinite(self.initial_mean):
+            raise ConfigError(f"initial_mean must be finite, got {self.initial_mean!r}", value=self.initial_mean)
+
+    @classmethod
+    def default_search_space(cls) -> dict[str, dict[str, Any]]:
+        return {"tau": {"type": "float", "low": 0.05, "high": 10.0, "log": True}}
+
+
+class Softmax(_MeanTracker):
+    """Softmax (Boltzmann) exploration over running mean rewards (Sutton & Barto, §2.8 without baseline):
+    arm ``i`` with probability ``∝ exp(mean_i / tau)``; means start at ``initial_mean`` (optimistic, so untried
+    arms are drawn) and the first reward of an arm replaces it. Balans's best tuned policy (with its reward
+    levels [8, 4, 2, 1], ``tunegym/MIPLNS-v0``'s ``reward="graded"``); greedy: the largest mean."""
+
+    algorithm = "softmax"
+    config_class = SoftmaxConfig
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        self.means[:] = self.config.initial_mean
+
+    def _probabilities(self) -> np.ndarray:
+        logits = self.means / self.config.tau
+        p = np.exp(logits - logits.max())
+        return p / p.sum()
+
+    def _select(self, features: Any) -> int:
+        return int(self.rng.choice(self.n_arms, p=self._probabilities()))
+
+    def _greedy(self, features: Any) -> int:
+        return self._argmax(self.means)

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
 
 from tunegym.envs.core.errors import ConfigError, InstanceError
 from tunegym.envs.core.instances import Distribution, Instance, content_id
+from tunegym.envs.core.extras import require
+
+highspy = require("highspy", "mip", "the MIP environments (tunegym/MIPLNS-v0, LNSSolver)")
 
 __all__ = [
     "MIPInstance", "MalformedModelError", "InfeasibleModelError", "UnboundedRelaxationError",

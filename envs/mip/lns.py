@@ -1,27 +1,46 @@
 """The LNS process: destroy operators, sub-MIPs solved by HiGHS under node limits, acceptance, metrics.
 
-Usable without Gymnasium (the env wraps it, ``LNSSolver`` drives it). Inside a step every limit is a
-deterministic HiGHS count (``mip_max_nodes``, ``simplex_iteration_limit``), threads=1 and a fixed random
-seed, so the same seed gives the same trajectory; wall time is recorded beside, never used to decide.
-The sub-MIP is the full model on one reused ``Highs`` object with the kept integers fixed by bounds and
-the incumbent passed with ``setSolution`` (DESIGN §3.4: bound changes cost what a rebuild does, and the
-warm start halves the time).
+:class:`LNSProcess` is the core :class:`~tunegym.envs.core.process.Process` of the MIP domain: usable without
+Gymnasium (``tunegym/MIPLNS-v0``, ``MIPLNSRate-v0`` and ``LNSOperatorRate-v0`` wrap it, ``LNSSolver`` drives
+it). ``start(instance)`` sets up the search from the instance's start point; each ``advance({"operator": ...,
+"destroy_rate": ...})`` is one destroy-and-repair step and returns a :class:`StepRecord` whose cost is the
+sub-MIP's branch-and-bound nodes (LP iterations beside it in ``extra``) and whose quality is the primal gap
+of the best solution against the reference objective.
+
+Inside a step every limit is a deterministic HiGHS count (``mip_max_nodes``, ``simplex_iteration_limit``),
+threads=1 and a fixed HiGHS seed, and the LNS's own draws (which integers to free, random objectives, SA
+acceptance) come from a generator seeded by the instance's id (``instance_seed(instance, "lns")``), so one
+instance gives one trajectory for the same decisions whatever else was seeded. Wall-time caps exist only for
+the deploy path (``time_limit=`` of :meth:`LNSProcess.advance`, ``start_time_limit``/``lp_time_limit``);
+an env never sets them. The sub-MIP is the full model on one reused ``Highs`` object with the kept integers
+fixed by bounds and the incumbent passed with ``setSolution`` (DESIGN §3.4: bound changes cost what a
+rebuild does, and the warm start halves the time).
+
+What this module must not do: know about observations or rewards (``tunegym.envs.mip.env``), or read the
+wall clock to decide anything when no time limit was given.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-import highspy
 import numpy as np
 
 from tunegym.envs.core.errors import ActionError, ConfigError, InstanceError
+from tunegym.envs.core.extras import require
+from tunegym.envs.core.process import Process, StepRecord
+from tunegym.envs.core.stream import instance_seed
 from tunegym.envs.mip.instances import (
-    INF, InfeasibleModelError, MIPInstance, UnboundedRelaxationError, lp_relaxation, new_highs,
+    INF, InfeasibleModelError, MIPInstance, UnboundedRelaxationError, lp_relaxation,
 )
 
-__all__ = ["OPERATORS", "LNSConfig", "StepResult", "LNSProcess", "NoFeasibleStartError", "best_known_objective",
+highspy = require("highspy", "mip", "the MIP environments (tunegym/MIPLNS-v0, LNSSolver)")
+
+__all__ = ["OPERATORS", "OUTCOMES", "LNSConfig", "LNSProcess", "NoFeasibleStartError", "best_known_objective",
            "primal_gap"]
 
 OPERATORS = ("mutation", "rins", "rens", "dins", "local_branching", "proximity", "random_objective",
@@ -61,7 +80,7 @@ def best_known_objective(inst: MIPInstance, max_nodes: int = 20000) -> float | N
 
 @dataclass(frozen=True)
 class LNSConfig:
-    """Limits and acceptance of the search (all counts, no wall time)."""
+    """Limits and acceptance of the search (all counts; wall-clock caps only for the deploy path)."""
 
     start: str = "auto"  # "trivial": the generator's feasible point; "highs": HiGHS on the full model;
     # "auto": trivial where the generator has one, else HiGHS
@@ -75,54 +94,92 @@ class LNSConfig:
     temperature: float = 0.05  # SA: relative to |incumbent objective|
     cooling: float = 0.95
     feasibility_tol: float = 1e-6
+    destroy_rate: float = 0.3  # the rate of a decision that names only the operator
 
     def __post_init__(self) -> None:
         if self.start not in ("auto", "trivial", "highs"):
             raise ConfigError(f"unknown start {self.start!r}", value=self.start)
         if self.acceptance not in ("hill_climbing", "simulated_annealing"):
             raise ConfigError(f"unknown acceptance {self.acceptance!r}", value=self.acceptance)
+        if not (math.isfinite(self.destroy_rate) and 0 < self.destroy_rate <= 1):
+            raise ConfigError(f"destroy_rate must be in (0, 1], got {self.destroy_rate!r}", value=self.destroy_rate)
+        if int(self.sub_nodes) < 1 or int(self.start_nodes) < 1:
+            raise ConfigError(f"node limits must be >= 1, got sub_nodes={self.sub_nodes}, "
+                              f"start_nodes={self.start_nodes}", value=(self.sub_nodes, self.start_nodes))
 
 
-@dataclass
-class StepResult:
-    operator: str
-    destroy_rate: float
-    outcome: str
-    objective: float  # of the current solution after the step
-    best_objective: float
-    candidate_objective: float | None
-    improvement: float  # of the best objective (>= 0)
-    nodes: int
-    lp_iterations: int
-    freed: int
-    wall_time: float
-    highs_time: float
+_UNSET: Any = object()
 
 
-class LNSProcess:
-    """Adaptive LNS around an incumbent on one instance."""
+class LNSProcess(Process):
+    """Adaptive LNS around an incumbent on one MIP, one destroy-and-repair step per decision.
 
-    def __init__(self, inst: MIPInstance, rng: np.random.Generator, config: LNSConfig = LNSConfig(),
-                 reference: float | None = None) -> None:
-        self.inst, self.rng, self.config = inst, rng, config
-        self.reference = reference
-        self.highs = inst.to_highs(mip_max_nodes=config.sub_nodes,
-                                   simplex_iteration_limit=config.sub_iterations)
+    ``reference``: the objective the primal gap is measured against: ``"best_known"`` (a cached, node-limited
+    HiGHS run of ``reference_nodes`` nodes, what the envs use), a number (minimisation form), or None (no
+    gap: quality is None). ``start(instance, rng=None, reference=...)`` may override it per run.
+    The decision (knob value) is ``{"operator": name, "destroy_rate": share}`` or just the operator's name
+    (then at ``config.destroy_rate``).
+
+    Counters after each step (plain attributes): ``steps``, ``nodes``, ``lp_iterations``, ``highs_time``
+    (wall seconds inside HiGHS), ``integral`` (sum of primal gaps over steps).
+    """
+
+    cost_unit = "sub_mip_nodes"
+    quality_name = "primal_gap"
+
+    def __init__(self, config: LNSConfig = LNSConfig(), *, reference: str | float | None = "best_known",
+                 reference_nodes: int = 20000) -> None:
+        if isinstance(reference, str) and reference != "best_known":
+            raise ConfigError(f"reference must be 'best_known', a number or None, got {reference!r}",
+                              value=reference)
+        self.config, self.reference_kind, self.reference_nodes = config, reference, int(reference_nodes)
+        self.instance: MIPInstance | None = None
+        self.reference: float | None = None
+        self.highs: Any = None
+
+    # --- start ---------------------------------------------------------------------------------------
+    def start(self, instance: MIPInstance, rng: np.random.Generator | None = None, *,
+              reference: Any = _UNSET) -> None:
+        """Set up a search on ``instance`` from its start point.
+
+        The LNS draws come from ``instance_seed(instance, "lns")`` unless ``rng`` is given (deploy-time
+        variation only). Raises :class:`InfeasibleModelError`, :class:`UnboundedRelaxationError` or
+        :class:`NoFeasibleStartError` when the start run proves or finds them.
+        """
+        if not isinstance(instance, MIPInstance):
+            raise ConfigError(f"LNSProcess needs a MIPInstance, got {type(instance).__name__}", value=instance)
+        config = self.config
+        self.close()
+        self.instance = inst = instance
+        self.rng = rng if rng is not None else np.random.default_rng(instance_seed(instance, "lns"))
+        kind = self.reference_kind if reference is _UNSET else reference
+        self.reference = best_known_objective(inst, self.reference_nodes) if kind == "best_known" else \
+            (None if kind is None else float(kind))
+        self.highs = inst.to_highs(mip_max_nodes=int(config.sub_nodes),
+                                   simplex_iteration_limit=int(config.sub_iterations))
         self.int_idx = np.flatnonzero(inst.integer).astype(np.int32)
         self._all_cols = np.arange(inst.num_cols, dtype=np.int32)
         self._csr = inst.matrix.tocsr()
         self.binary = inst.integer & (inst.col_lower == 0) & (inst.col_upper == 1)
         self._lp: tuple[np.ndarray | None, float] | None = None  # computed on first use (see lp_solution)
         self.highs_time = 0.0
-        self.wall_start = time.perf_counter()
-        self.nodes = self.lp_iterations = 0
+        self.nodes = self.lp_iterations = self.steps = 0
         self.current, self.best = self._start()
         self.previous = self.current.copy()  # second solution for crossover
         self.temperature = config.temperature
-        self.history: list[StepResult] = []
-        self.integral = 0.0  # primal integral in steps (sum of gaps) and in wall seconds
-        self.integral_time = 0.0
-        self._last_time = 0.0
+        self.integral = 0.0  # primal integral in steps (sum of gaps)
+
+    @property
+    def inst(self) -> MIPInstance:
+        """The instance being searched (older name of :attr:`instance`)."""
+        return self.instance
+
+    @property
+    def done(self) -> bool:
+        return False  # an anytime search: its driver decides when to stop (a horizon, a time limit)
+
+    def close(self) -> None:
+        self.highs = None
 
     # --- LP relaxation (lazy: only RINS/RENS/DINS and the observation need it) ----------------------
     def _relaxation(self, time_limit: float | None = None) -> tuple[np.ndarray | None, float]:
@@ -130,7 +187,7 @@ class LNSProcess:
         if self._lp is None:
             limits = [v for v in (self.config.lp_time_limit, time_limit) if v is not None]
             t = time.perf_counter()
-            self._lp = lp_relaxation(self.inst, min(limits) if limits else None)
+            self._lp = lp_relaxation(self.instance, min(limits) if limits else None)
             self.highs_time += time.perf_counter() - t
         return self._lp
 
@@ -145,44 +202,45 @@ class LNSProcess:
         """LP-relaxation value (a lower bound); ``-inf`` where the LP was not solved in time."""
         return self._relaxation()[1]
 
-    # --- start ---------------------------------------------------------------------------------------
     def _start(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.config.start != "highs" and self.inst.feasible_point is not None:
-            x = self.inst.feasible_point.astype(float).copy()
+        inst = self.instance
+        if self.config.start != "highs" and inst.feasible_point is not None:
+            x = inst.feasible_point.astype(float).copy()
             return x, x.copy()
-        limits = {"mip_max_nodes": self.config.start_nodes}
+        limits: dict[str, Any] = {"mip_max_nodes": int(self.config.start_nodes)}
         if self.config.start_time_limit is not None:
             limits["time_limit"] = max(float(self.config.start_time_limit), 1e-3)
-        h = self.inst.to_highs(**limits)
+        h = inst.to_highs(**limits)
         t = time.perf_counter()
         h.run()
         self.highs_time += time.perf_counter() - t
         self.nodes += int(max(h.getInfo().mip_node_count, 0))
         status = h.getModelStatus()
         if status == highspy.HighsModelStatus.kInfeasible:
-            raise InfeasibleModelError(f"{self.inst.name}: the model is infeasible", value=self.inst.name)
+            raise InfeasibleModelError(f"{inst.name}: the model is infeasible", value=inst.name)
         if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            raise UnboundedRelaxationError(f"{self.inst.name}: the model (or its LP relaxation) is unbounded",
-                                           value=self.inst.name)
+            raise UnboundedRelaxationError(f"{inst.name}: the model (or its LP relaxation) is unbounded",
+                                           value=inst.name)
         x = np.array(h.getSolution().col_value)
-        if len(x) != self.inst.num_cols or self.inst.violation(x) > self.config.feasibility_tol:
-            if self.inst.feasible_point is None:
-                raise NoFeasibleStartError(f"{self.inst.name}: no feasible start within {self.config.start_nodes} "
-                                           f"nodes / {self.config.start_time_limit} s", value=self.inst.name)
-            x = self.inst.feasible_point.astype(float).copy()
-        x[self.inst.integer] = np.round(x[self.inst.integer])
+        if len(x) != inst.num_cols or inst.violation(x) > self.config.feasibility_tol:
+            if inst.feasible_point is None:
+                raise NoFeasibleStartError(f"{inst.name}: no feasible start within {self.config.start_nodes} "
+                                           f"nodes / {self.config.start_time_limit} s", value=inst.name)
+            x = inst.feasible_point.astype(float).copy()
+        x[inst.integer] = np.round(x[inst.integer])
         return x, x.copy()
 
     @property
     def current_objective(self) -> float:
-        return self.inst.objective(self.current)
+        return self.instance.objective(self.current)
 
     @property
     def best_objective(self) -> float:
-        return self.inst.objective(self.best)
+        return self.instance.objective(self.best)
 
-    def gap(self) -> float:
-        return primal_gap(self.best_objective, self.reference)
+    def gap(self) -> float | None:
+        """Primal gap of the best solution against the reference (None without one)."""
+        return None if self.reference is None else primal_gap(self.best_objective, self.reference)
 
     # --- destroy operators: which integers are freed (and extra rows / objective) --------------------
     def _sample(self, pool: np.ndarray, count: int, prefer: np.ndarray | None = None) -> np.ndarray:
@@ -211,8 +269,8 @@ class LNSProcess:
         if operator == "constraint":
             A = self._csr
             chosen: set[int] = set()
-            is_int = self.inst.integer
-            for row in self.rng.permutation(self.inst.num_rows):
+            is_int = self.instance.integer
+            for row in self.rng.permutation(self.instance.num_rows):
                 cols = A.indices[A.indptr[row]:A.indptr[row + 1]]
                 chosen.update(int(c) for c in cols if is_int[c])
                 if len(chosen) >= k:
@@ -222,15 +280,34 @@ class LNSProcess:
         raise ActionError(f"unknown LNS operator {operator!r}; known: {OPERATORS}", value=operator)
 
     # --- one step -------------------------------------------------------------------------------------
-    def step(self, operator: str, destroy_rate: float, time_limit: float | None = None) -> StepResult:
-        """One destroy-and-repair step. ``time_limit`` (seconds) caps the sub-MIP on top of its node limit
-        (deploy path and benchmarks; the env never passes one, so its trajectories are deterministic)."""
+    def decision(self, knob_value: Any) -> tuple[str, float]:
+        """``(operator, destroy rate)`` of a knob value (a dict or an operator name); ActionError if invalid."""
+        if isinstance(knob_value, Mapping):
+            operator = knob_value.get("operator")
+            rate = knob_value.get("destroy_rate", self.config.destroy_rate)
+        else:
+            operator, rate = knob_value, self.config.destroy_rate
         if operator not in OPERATORS:
             raise ActionError(f"unknown LNS operator {operator!r}; known: {OPERATORS}", value=operator)
-        if not np.isfinite(destroy_rate) or not 0 < destroy_rate <= 1:
-            raise ActionError(f"destroy_rate must be in (0, 1], got {destroy_rate!r}", value=destroy_rate)
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            raise ActionError(f"destroy_rate must be a number in (0, 1], got {rate!r}", value=rate) from None
+        if not math.isfinite(rate) or not 0 < rate <= 1:
+            raise ActionError(f"destroy_rate must be in (0, 1], got {rate!r}", value=rate)
+        return str(operator), rate
+
+    def advance(self, knob_value: Any, *, time_limit: float | None = None) -> StepRecord:
+        """One destroy-and-repair step with ``knob_value`` = ``{"operator", "destroy_rate"}`` (or an operator).
+
+        ``time_limit`` (seconds) caps the sub-MIP on top of its node limit: the deploy path only; the envs
+        never pass one, so their trajectories are deterministic. Cost: the sub-MIP's nodes.
+        """
+        if self.instance is None or self.highs is None:
+            raise ConfigError("start() an instance before advancing the LNS")
+        operator, destroy_rate = self.decision(knob_value)
         t0 = time.perf_counter()
-        inst, h, inc = self.inst, self.highs, self.current
+        inst, h, inc = self.instance, self.highs, self.current
         if operator in ("rins", "rens", "dins"):
             self._relaxation(time_limit)  # first use: solve the LP within this step's time
         freed = self._freed(operator, destroy_rate)
@@ -313,17 +390,17 @@ class LNSProcess:
             if outcome == "new_best":
                 self.best = cand.copy()
         self.temperature *= self.config.cooling
-        improvement = best_obj - self.best_objective
         self.nodes += nodes
         self.lp_iterations += iters
         self.highs_time += highs_time
-        wall = time.perf_counter() - t0
+        self.steps += 1
         gap = self.gap()
-        self.integral += gap
-        now = time.perf_counter() - self.wall_start
-        self.integral_time += gap * (now - self._last_time)
-        self._last_time = now
-        result = StepResult(operator, float(destroy_rate), outcome, self.current_objective, self.best_objective,
-                            cand_obj, float(improvement), nodes, iters, int(len(freed)), wall, highs_time)
-        self.history.append(result)
-        return result
+        self.integral += 0.0 if gap is None else gap
+        knob = {"operator": operator, "destroy_rate": float(destroy_rate)}
+        return self.record(
+            nodes, knob, quality=gap, wall_time=time.perf_counter() - t0,
+            operator=operator, destroy_rate=float(destroy_rate), outcome=outcome, nodes=nodes, lp_iterations=iters,
+            freed=int(len(freed)), objective=self.current_objective, best_before=float(best_obj),
+            best_objective=self.best_objective, candidate_objective=cand_obj, reference=self.reference,
+            primal_gap=gap, primal_integral=None if gap is None else self.integral, step=self.steps,
+        )

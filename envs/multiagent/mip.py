@@ -1,9 +1,10 @@
 """LNS on a MIP with the destroy operator and the destroy rate chosen by two agents (PettingZoo).
 
-The multi-agent form of ``tunegym/MIPLNSRate-v0`` (issue 11): one agent picks the destroy operator, the
-other the share of integer variables it frees; their joint choice is ONE step of the same
-:class:`~tunegym.envs.mip.env.MIPLNSEnv` (``action="operator_rate"``), which runs the LNS process of
-:mod:`tunegym.envs.mip.lns`. This module holds no search code: it only splits the action.
+The multi-agent form of ``tunegym/MIPLNSRate-v0`` (issue 11): one agent per part of that env's
+``CompositeKnob`` (the destroy operator, the share of integer variables it frees); their joint choice,
+``knob.join``-ed, is ONE step of the same :class:`~tunegym.envs.mip.env.MIPLNSEnv` (``action="operator_rate"``),
+which runs :class:`~tunegym.envs.mip.lns.LNSProcess`. This module holds no search, reset or reward code: it
+only splits the knob.
 """
 
 from __future__ import annotations
@@ -11,19 +12,15 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from tunegym.envs.core.errors import ActionError
-from tunegym.envs.mip.env import DESTROY_RATES, MIPLNSEnv
-from tunegym.envs.mip.lns import OPERATORS
+from tunegym.envs.core.knob import arm_index
+from tunegym.envs.mip.env import MIPLNSEnv
 from tunegym.envs.multiagent.common import broadcast_step
 
 __all__ = ["LNSOperatorRateParallelEnv"]
-
-AGENTS = ("operator", "destroy_rate")
-
 
 class LNSOperatorRateParallelEnv(ParallelEnv):
     """Two agents drive one adaptive LNS on a MIP: one picks the destroy operator, one the destroy rate.
@@ -35,7 +32,7 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
     objective (primal gap against the best known one).
 
     ## Agents
-    ``operator`` and ``destroy_rate``.
+    ``operator`` and ``destroy_rate``: the parts of ``MIPLNSRate-v0``'s ``CompositeKnob`` (``knob.part(name)``).
 
     ## Action Space (per agent)
     ``operator``: ``Discrete(9)`` over ``OPERATORS``; ``destroy_rate``: ``Discrete(5)`` over
@@ -48,6 +45,13 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
     ## Rewards
     Shared (cooperative): the single-agent env's reward (``reward="improvement"`` or ``"graded"``).
 
+    ## Info
+    Every agent gets the single-agent step's info (the core contract: ``cost`` = sub-MIP nodes, ``knob`` =
+    ``{"operator", "destroy_rate"}``, ``instance_id``, ``quality`` = primal gap, and the LNS figures).
+
+    ## Starting State
+    As ``MIPLNSRate-v0``: ``reset(options={"instance": inst})`` replays the instance's search exactly.
+
     ## Episode End
     Truncated after ``max_steps`` LNS steps (default 20); never terminates.
 
@@ -55,7 +59,8 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
     Every keyword of :class:`~tunegym.envs.mip.env.MIPLNSEnv` except ``action``.
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. Before any release (2026-12-01): a view over the core ``CompositeKnob`` of
+      ``MIPLNSRate-v0`` (same trajectories as that env; its LNS draws now come from the instance).
     """
 
     metadata = {"name": "tunegym/LNSOperatorRate-v0", "render_modes": []}
@@ -63,10 +68,10 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
     def __init__(self, **env_kwargs: Any) -> None:
         env_kwargs.pop("action", None)
         self.env = MIPLNSEnv(action="operator_rate", **env_kwargs)
-        self.possible_agents = list(AGENTS)
+        self.knob = self.env.knob
+        self.possible_agents = [part.name for part in self.knob.parts]
         self.agents: list[str] = []
-        self._spaces = {"operator": spaces.Discrete(len(OPERATORS)),
-                        "destroy_rate": spaces.Discrete(len(DESTROY_RATES))}
+        self._spaces = {part.name: part.space for part in self.knob.parts}
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent: str) -> spaces.Space:
@@ -81,6 +86,11 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
         """The shared LNS process (``tunegym.envs.mip.lns.LNSProcess``) of the current episode."""
         return self.env.process
 
+    @property
+    def instance(self):
+        """The MIP being searched (for ``reset(options={"instance": ...})`` replays)."""
+        return self.env.instance
+
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
         observation, info = self.env.reset(seed=seed, options=options)
         self.agents = list(self.possible_agents)
@@ -90,13 +100,13 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ActionError(f"actions missing for agents {missing}", value=missing)
-        chosen = {}
-        for agent in self.possible_agents:
-            value = int(np.asarray(actions[agent]).reshape(-1)[0])
-            if not self._spaces[agent].contains(np.int64(value)):
-                raise ActionError(f"action {value} of agent {agent!r} outside {self._spaces[agent]}", value=value)
-            chosen[agent] = value
-        joint = chosen["operator"] * len(DESTROY_RATES) + chosen["destroy_rate"]
+        chosen = []
+        for part in self.knob.parts:
+            try:
+                chosen.append(arm_index(actions[part.name], part.n))
+            except ActionError as exc:
+                raise ActionError(f"agent {part.name!r}: {exc}", value=actions[part.name]) from None
+        joint = self.knob.join(chosen)
         observation, reward, terminated, truncated, info = self.env.step(joint)
         result = broadcast_step(self.agents, {a: observation.copy() for a in self.agents}, reward, terminated,
                                 truncated, info)

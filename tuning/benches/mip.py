@@ -117,32 +117,28 @@ class _Fixed:
     def __init__(self, arm):
         self.arm = arm
 
-    def select(self, context=None):
-        return self.arm
-
-    def update(self, *a):
-        pass
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return self.arm, state
 
 
 class _Random:
     def __init__(self, n, seed):
         self.n, self.rng = n, np.random.default_rng(seed)
 
-    def select(self, context=None):
-        return int(self.rng.integers(self.n))
-
-    def update(self, *a):
-        pass
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return int(self.rng.integers(self.n)), state
 
 
 def _lns(inst, budget, tuner, seed, destroy_rate, reward="graded", levels=None):
     """One LNS run through the deploy path (:class:`LNSSolver`): trace of (seconds, best objective), in
     minimisation form like HiGHS's trace."""
-    from tunegym.agents.lns_solver import LNSSolver
+    from tunegym.agents.lns_solver import LNSSolver, lns_tuner
+    from tunegym.agents.tuner import Tuner
     from tunegym.envs.mip.env import BALANS_REWARDS
 
-    solver = LNSSolver(tuner, destroy_rate=destroy_rate, seed=seed, reward=reward,
-                       reward_levels=levels or BALANS_REWARDS)
+    if not isinstance(tuner, Tuner) and not getattr(tuner, "env_id", None):  # a policy made here: record its env
+        tuner = lns_tuner(tuner, reward=reward, reward_levels=levels or BALANS_REWARDS, destroy_rate=destroy_rate)
+    solver = LNSSolver(tuner, destroy_rate=destroy_rate, seed=seed)
     sol = solver.solve(inst, time_limit=budget)
     return [(t, inst.objective_sign * v) for t, v in sol.trace], sol
 
@@ -158,9 +154,8 @@ def _gap_curve(trace, reference, grid):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tunegym.agents.bandits.classic import UCB1, EpsilonGreedy, ThompsonSampling
+    from tunegym.agents.bandits.classic import UCB1, EpsilonGreedy, Softmax, ThompsonSampling
     from tunegym.agents.tuners import load_tuner
-    from tunegym.agents.lns_solver import SoftmaxOperatorBandit
     from tunegym.envs.mip.instances import GENERATORS
     from tunegym.envs.mip.lns import OPERATORS
 
@@ -183,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         "highs_default": None,
         "highs_greedy_start": "highs_greedy_start",
         "random_operator": lambda s: (_Random(n, s), "graded", None),
-        "balans_softmax_8421": lambda s: (SoftmaxOperatorBandit(seed=s), "graded", (8, 4, 2, 1)),
+        "balans_softmax_8421": lambda s: (Softmax(n, seed=s), "graded", (8, 4, 2, 1)),
         "balans_thompson_1100": lambda s: (ThompsonSampling(n, seed=s), "graded", (1, 1, 0, 0)),
         "ours_epsilon_greedy": lambda s: (EpsilonGreedy(n, {"epsilon": 0.1}, seed=s), "improvement", None),
         "ours_ucb1": lambda s: (UCB1(n, seed=s), "improvement", None),
