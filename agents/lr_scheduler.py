@@ -3,15 +3,20 @@
 :class:`LRSchedulePolicy` maps the features of :mod:`tunegym.envs.lr.features` to a log10 multiplier of
 the base LR with a small torch MLP; it is saved as a tuner file of kind ``"lr-schedule"`` (state-dict
 tensors + JSON metadata, read back with ``weights_only=True``). :class:`LearnedLRScheduler` is a real
-``torch.optim.lr_scheduler.LRScheduler``: every ``decision_interval`` calls of ``step()`` it asks the
-policy for a multiplier and applies it to every param group's initial LR (so the groups keep their
-ratios). It trains nothing and never touches the model's weights.
+``torch.optim.lr_scheduler.LRScheduler`` that holds a :class:`~tunegym.agents.tuner.Tuner`: it rebuilds the
+observation with the registered features the env uses (``"lr.schedule"``) from the user's loop and, every
+``decision_interval`` calls of ``step()``, sets every param group's LR to its initial LR times
+``10**knob value`` (so the groups keep their ratios). It trains nothing and never touches the model's weights.
 
 :class:`ProbeScheduleTuner` (kind ``"lr-schedule-bandit"``, what ``pretrained:lr-schedule`` holds) is the
 policy a contextual bandit learns in ``tunegym bench lr``: it trains a short probe at a small LR, reads the
 probe's loss and gradient-norm statistics and whether the optimizer is adaptive, and picks one arm
-(schedule family x peak multiplier) by a per-arm linear model of the reward on that context; it then
-follows that schedule over the remaining steps.
+(schedule family x peak multiplier) with the estimates and confidence widths of the LinUCB bandit
+(:class:`~tunegym.agents.bandits.contextual.LinUCB`) it holds; it then follows that schedule over the
+remaining steps.
+
+:class:`TunedSchedule` and the ``tuned_*`` factories are the domain's baselines (``DOMAIN_BASELINES["lr"]``):
+each tuned schedule of :mod:`tunegym.envs.lr.schedules` as a policy over the env's knob.
 """
 
 from __future__ import annotations
@@ -26,16 +31,22 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
+from tunegym.agents.baselines import _Baseline
+from tunegym.agents.tuner import Tuner, as_tuner
 from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
-from tunegym.envs.core.errors import CheckpointError, ConfigError
+from tunegym.envs.core.errors import CheckpointError, ConfigError, TunerMismatchError
+from tunegym.envs.core.knob import BoxKnob
 from tunegym.envs.lr.features import FEATURE_NAMES, OBS_HIGH, OBS_LOW, ScheduleFeatures
-from tunegym.envs.lr.schedules import schedule_factor
+from tunegym.envs.lr.schedules import SCHEDULES, TUNED_LOG10_PEAKS, schedule_factor, schedule_factors
 
 __all__ = ["BANDIT_KIND", "CONTEXT_NAMES", "DivergenceGuard", "KIND", "LRSchedulePolicy", "LearnedLRScheduler", "ProbeScheduleTuner",
-           "ScheduleTuner", "is_adaptive_optimizer", "load_schedule_tuner"]
+           "ScheduleTuner", "TunedSchedule", "is_adaptive_optimizer", "load_schedule_tuner", "lr_tuner", "tuned_constant",
+           "tuned_step", "tuned_cosine", "tuned_linear", "tuned_wsd", "tuned_onecycle", "ENV_IDS"]
 
 KIND = "lr-schedule"
 BANDIT_KIND = "lr-schedule-bandit"
+#: the envs whose observation a LearnedLRScheduler rebuilds (a tuner of another env or domain is refused)
+ENV_IDS = ("tunegym/LRScheduleContinuous-v0", "tunegym/LRSchedule-v0")
 # Optimizers that divide by a running gradient scale; their good LRs sit near 1e-3, not 1e-1.
 _ADAPTIVE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.NAdam, torch.optim.RAdam,
              torch.optim.Adagrad, torch.optim.Adadelta, torch.optim.RMSprop)
@@ -56,7 +67,32 @@ class ScheduleTuner(Protocol):
     def act(self, observation: np.ndarray) -> float: ...
 
 
-class LRSchedulePolicy:
+class _RecordsEnv:
+    """What :func:`~tunegym.agents.tuner.as_tuner` reads: the env (and its kwargs) a schedule policy acts in, and
+    the env's knob, whose normalised ``Box(-1, 1)`` action :meth:`action` returns for a log10 multiplier."""
+
+    decision_interval: int
+    log10_low: float
+    log10_high: float
+    env_id = ENV_IDS[0]
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        return {"decision_interval": self.decision_interval, "log10_low": self.log10_low, "log10_high": self.log10_high}
+
+    @property
+    def knob(self) -> BoxKnob:
+        from tunegym.envs.lr.env import KNOB_NAME
+
+        return BoxKnob(KNOB_NAME, self.log10_low, self.log10_high)
+
+    def action(self, log10_multiplier: float) -> np.ndarray:
+        """The continuous env action for a log10 multiplier, in float64 so that decoding gives it back exactly."""
+        value = min(max(float(log10_multiplier), self.log10_low), self.log10_high)
+        return np.array([2.0 * (value - self.log10_low) / (self.log10_high - self.log10_low) - 1.0])
+
+
+class LRSchedulePolicy(_RecordsEnv):
     """``log10 multiplier = low + (high - low) * sigmoid(MLP(scaled features))``.
 
     Features are scaled from ``[OBS_LOW, OBS_HIGH]`` to ``[-1, 1]``. ``hidden=0`` gives a linear policy.
@@ -94,11 +130,11 @@ class LRSchedulePolicy:
         return self.log10_low + (self.log10_high - self.log10_low) / (1.0 + np.exp(-out))
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
-        """SB3-style: the continuous env action (shape ``(1,)``) for one or a batch of observations."""
+        """SB3-style: the continuous env action (normalised, shape ``(1,)``) for one or a batch of observations."""
         obs = np.asarray(observation, dtype=np.float64)
         if obs.ndim == 1:
-            return np.array([self.act(obs)], dtype=np.float32), state
-        return np.array([[self.act(o)] for o in obs], dtype=np.float32), state
+            return self.action(self.act(obs)), state
+        return np.stack([self.action(self.act(o)) for o in obs]), state
 
     def get_flat(self) -> np.ndarray:
         return torch.nn.utils.parameters_to_vector(self.net.parameters()).detach().numpy().copy()
@@ -147,6 +183,19 @@ CONTEXT_LOW = np.concatenate([[0.0], OBS_LOW[_CONTEXT_INDEX]]).astype(np.float64
 CONTEXT_HIGH = np.concatenate([[1.0], OBS_HIGH[_CONTEXT_INDEX]]).astype(np.float64)
 
 
+def _linucb(n_arms: int, degree: int, theta: np.ndarray, counts: np.ndarray, gram_inv: np.ndarray | None) -> Any:
+    """The LinUCB bandit whose estimates are ``theta`` and whose Gram matrices are ``inv(gram_inv)`` (identity
+    where none are stored: then the estimates are ``theta`` exactly and the widths are not used)."""
+    from tunegym.agents.bandits.contextual import LinUCB
+
+    bandit = LinUCB(n_arms, {"degree": degree}, context_low=CONTEXT_LOW, context_high=CONTEXT_HIGH)
+    if gram_inv is not None:
+        bandit.gram = np.linalg.inv(gram_inv)
+    bandit.targets = np.einsum("aij,aj->ai", bandit.gram, theta)
+    bandit.counts = np.asarray(counts, dtype=np.float64).copy()
+    return bandit
+
+
 @dataclass(frozen=True)
 class DivergenceGuard:
     """Feedback after a :class:`ProbeScheduleTuner` leaves its default arm (the tuned baseline).
@@ -183,7 +232,7 @@ _GRAD_INDEX = FEATURE_NAMES.index("log10_grad_norm")
 _NO_FEEDBACK_INDEX = [FEATURE_NAMES.index(n) for n in ("train_loss_rel_std", "log_train_loss_change", "grad_norm_rel_std")]
 
 
-class ProbeScheduleTuner:
+class ProbeScheduleTuner(_RecordsEnv):
     """Probe, then pick a schedule family x peak for this run from what the probe showed.
 
     Decisions are the calls of :meth:`act` (one every ``decision_interval`` optimizer steps, the first at
@@ -191,10 +240,11 @@ class ProbeScheduleTuner:
     optimizer kind when ``default_arms`` is set (so a tuner that keeps its default runs exactly that
     schedule, the tuned baseline), else ``probe_log10``. At decision ``probe_decisions`` the tuner builds the context ``[adaptive optimizer?, log10 train loss,
     loss relative std, log loss change, log10 gradient norm, gradient-norm relative std]`` from that
-    observation and picks ``argmax_a theta[a] . phi(context)`` (``phi``: the additive Chebyshev basis of
-    :func:`~tunegym.agents.bandits.contextual.chebyshev_features` on the context scaled to [-1, 1]; arms
-    never tried during training are excluded), or, with ``default_arms`` (per optimizer kind: the tuned
-    baseline's arm) and ``pessimism > 0``, the conservative rule of :meth:`choose`. Arm ``a = (family,
+    observation and picks the arm with the best estimate ``theta[a] . phi(context)`` of the LinUCB bandit it
+    holds (:attr:`bandit`, a :class:`~tunegym.agents.bandits.contextual.LinUCB` over the context box
+    ``CONTEXT_LOW``/``CONTEXT_HIGH``; ``phi`` its additive Chebyshev basis; arms never tried during training are
+    excluded), or, with ``default_arms`` (per optimizer kind: the tuned baseline's arm) and ``pessimism > 0``,
+    the conservative rule of :meth:`choose` on the bandit's confidence widths. Arm ``a = (family,
     log10 peak)`` then gives ``log10 multiplier = peak + log10(schedule_factor(family, p'))``, clipped into
     ``[log10_low, log10_high]``; ``p'`` is the progress over the steps left after the probe, or the run's
     own progress for the default arm (which simply continues).
@@ -205,7 +255,9 @@ class ProbeScheduleTuner:
 
     The choice is state (``arm``, decisions taken): :meth:`reset` starts a new run and takes the
     optimizer kind; :meth:`state_dict` / :meth:`load_state_dict` carry it with the scheduler's state.
-    ``theta`` comes from a contextual bandit (``tunegym bench lr``); nothing here learns.
+    The bandit is trained by ``tunegym bench lr`` (:meth:`from_bandit`); nothing here learns. A tuner file
+    stores the bandit's estimates ``theta``, ``counts`` and inverse Gram matrices ``gram_inv`` (the format
+    ``pretrained:lr-schedule`` was saved in), from which the constructor rebuilds the bandit.
     """
 
     def __init__(self, arms: list[tuple[str, float]], theta: np.ndarray, counts: np.ndarray, *, degree: int = 1,
@@ -223,11 +275,8 @@ class ProbeScheduleTuner:
             gram_inv = np.asarray(gram_inv, dtype=np.float64)
             if gram_inv.shape != (len(arms), dim, dim):
                 raise ConfigError(f"gram_inv must be [n_arms, {dim}, {dim}]", value=gram_inv.shape)
-        if default_arms is not None and not all(0 <= int(a) < len(arms) for a in default_arms):
-            raise ConfigError(f"default_arms must be arm indices, got {default_arms}", value=default_arms)
-        if not (np.isfinite(pessimism) and pessimism >= 0):
-            raise ConfigError(f"pessimism must be >= 0, got {pessimism}", value=pessimism)
-        self.gram_inv = gram_inv
+        self.has_widths = gram_inv is not None
+        self.bandit = _linucb(len(arms), int(degree), theta, counts, gram_inv)
         self.default_arms = None if default_arms is None else tuple(int(a) for a in default_arms)
         self.pessimism = float(pessimism)
         if decision_interval < 1 or probe_decisions < 1 or not log10_low < log10_high:
@@ -236,7 +285,7 @@ class ProbeScheduleTuner:
         for family, _ in arms:
             schedule_factor(family, 0.0)  # unknown family -> ConfigError now, not mid-training
         self.arms = [(str(f), float(p)) for f, p in arms]
-        self.theta, self.counts, self.degree = theta, counts, int(degree)
+        self.degree = int(degree)
         self.decision_interval, self.probe_decisions = int(decision_interval), int(probe_decisions)
         self.probe_log10, self.log10_low, self.log10_high = float(probe_log10), float(log10_low), float(log10_high)
         if guard is not None and not isinstance(guard, DivergenceGuard):
@@ -244,6 +293,35 @@ class ProbeScheduleTuner:
         self.guard = guard
         self.metadata = {k: v for k, v in (metadata or {}).items() if k != "guard"}
         self.reset()
+
+    @classmethod
+    def from_bandit(cls, arms: list[tuple[str, float]], bandit: Any, **kwargs: Any) -> "ProbeScheduleTuner":
+        """The tuner that plays a trained :class:`~tunegym.agents.bandits.contextual.LinUCB` (over the context
+        box ``CONTEXT_LOW``/``CONTEXT_HIGH``) after its probe."""
+        tuner = cls(arms, np.zeros((len(arms), 1 + len(CONTEXT_NAMES) * bandit.config.degree)), np.zeros(len(arms)),
+                    degree=bandit.config.degree, **kwargs)
+        tuner.use_bandit(bandit)
+        return tuner
+
+    def use_bandit(self, bandit: Any) -> None:
+        """Play ``bandit`` (a LinUCB over ``CONTEXT_LOW``/``CONTEXT_HIGH`` with this tuner's arms and degree)."""
+        if bandit.n_arms != len(self.arms) or bandit.config.degree != self.degree:
+            raise ConfigError(f"the bandit has {bandit.n_arms} arms of degree {bandit.config.degree}; this tuner "
+                              f"{len(self.arms)} of degree {self.degree}", value=(bandit.n_arms, bandit.config.degree))
+        self.bandit, self.has_widths = bandit, True
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The bandit's per-arm ridge estimates (``[n_arms, features]``)."""
+        return self.bandit.estimates()
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.bandit.counts
+
+    @property
+    def gram_inv(self) -> np.ndarray | None:
+        return np.linalg.inv(self.bandit.gram) if self.has_widths else None
 
     # ---- per-run state -----------------------------------------------------------------------------------
     def reset(self, *, adaptive: bool = False) -> None:
@@ -289,16 +367,12 @@ class ProbeScheduleTuner:
         sqrt(phi' A_a^-1 phi)`` beats the default's estimate; in contexts unlike the training ones the
         widths grow and it stays with the default.
         """
-        from tunegym.agents.bandits.contextual import chebyshev_features
-
-        scaled = 2.0 * (np.clip(context, CONTEXT_LOW, CONTEXT_HIGH) - CONTEXT_LOW) / (CONTEXT_HIGH - CONTEXT_LOW) - 1.0
-        phi = chebyshev_features(scaled, self.degree)
-        values = self.theta @ phi
+        values, widths = self.bandit.bounds(context)
         values = np.where(self.counts > 0, values, -np.inf) if self.counts.any() else values
-        if self.default_arms is None or self.gram_inv is None or self.pessimism == 0.0:
+        if self.default_arms is None or not self.has_widths or self.pessimism == 0.0:
             return int(np.argmax(values))
         default = self.default_arms[1 if context[0] > 0.5 else 0]
-        lower = values - self.pessimism * np.sqrt(np.maximum(np.einsum("i,aij,j->a", phi, self.gram_inv, phi), 0.0))
+        lower = values - self.pessimism * widths
         best = int(np.argmax(lower))
         return best if lower[best] > values[default] else int(default)
 
@@ -401,8 +475,8 @@ class ProbeScheduleTuner:
         return out
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
-        """SB3-style continuous action for one observation (advances the run like :meth:`act`)."""
-        return np.array([self.act(np.asarray(observation))], dtype=np.float32), state
+        """SB3-style continuous (normalised) env action for one observation (advances the run like :meth:`act`)."""
+        return self.action(self.act(np.asarray(observation))), state
 
     # ---- files -------------------------------------------------------------------------------------------
     def save(self, path: str | Path, *, provenance: dict[str, Any] | None = None) -> None:
@@ -414,8 +488,8 @@ class ProbeScheduleTuner:
             **self.metadata, **(provenance or {}),
             "guard": None if self.guard is None else self.guard.as_dict(),
         }
-        arrays = {"theta": self.theta, "counts": self.counts}
-        if self.gram_inv is not None:
+        arrays = {"theta": self.theta, "counts": self.counts.copy()}
+        if self.has_widths:
             arrays["gram_inv"] = self.gram_inv
         save_tuner_file(path, BANDIT_KIND, metadata, arrays)
 
@@ -438,31 +512,46 @@ class ProbeScheduleTuner:
             raise
         except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise CheckpointError(f"{str(path)!r} is not a valid {BANDIT_KIND} tuner: {exc}", value=str(path)) from exc
-        if not np.all(np.isfinite(tuner.theta)) or (tuner.gram_inv is not None and not np.all(np.isfinite(tuner.gram_inv))):
+        if not np.all(np.isfinite(arrays["theta"])) or ("gram_inv" in arrays and not np.all(np.isfinite(arrays["gram_inv"]))):
             raise CheckpointError(f"{str(path)!r} holds non-finite weights", value=str(path))
         return tuner
 
 
 def load_schedule_tuner(path: str | Path) -> Any:
-    """Either kind of LR-schedule tuner file, by the kind it declares."""
+    """Either kind of LR-schedule policy file, by the kind it declares."""
     kind, _, _ = load_tuner_file(path)
     if kind == BANDIT_KIND:
         return ProbeScheduleTuner.load(path)
     return LRSchedulePolicy.load(path)
 
 
-def _resolve_tuner(tuner: Any) -> ScheduleTuner:
+def lr_tuner(tuner: Any) -> Tuner:
+    """A :class:`~tunegym.agents.tuner.Tuner` that a :class:`LearnedLRScheduler` can drive, from a Tuner, a policy
+    (:class:`ProbeScheduleTuner`, :class:`LRSchedulePolicy`, an SB3 policy that records its env), a tuner file or
+    ``"pretrained:NAME"``. Anything trained on another domain, env or observation layout is refused with
+    :class:`~tunegym.envs.core.errors.TunerMismatchError`."""
     if isinstance(tuner, (str, Path)):
-        text = str(tuner)
-        if text.startswith("pretrained:"):
-            from tunegym.agents.tuners import pretrained_path
+        from tunegym.agents.tuners import load_tuner, pretrained_path
 
-            return load_schedule_tuner(pretrained_path(text[len("pretrained:"):]))
-        return load_schedule_tuner(text)
-    if not callable(getattr(tuner, "act", None)):
-        raise ConfigError(f"tuner must have act(observation) -> log10 multiplier, got {type(tuner).__name__}", value=tuner)
-    # A stateful tuner (one that has reset()) follows one run; copy it so two schedulers never share a run.
-    return copy.deepcopy(tuner) if callable(getattr(tuner, "reset", None)) else tuner
+        text = str(tuner)
+        path = pretrained_path(text[len("pretrained:"):]) if text.startswith("pretrained:") else Path(text)
+        kind, _, _ = load_tuner_file(path)
+        tuner = Tuner.load(path) if kind == "tuner" else load_tuner(path)
+    elif not isinstance(tuner, Tuner):
+        if not hasattr(tuner, "predict"):
+            raise ConfigError(f"tuner must be a Tuner, a policy with predict(observation) or a tuner file, got "
+                              f"{type(tuner).__name__}", value=tuner)
+        # A stateful policy (ProbeScheduleTuner) follows one run; copy it so two schedulers never share a run.
+        tuner = copy.deepcopy(tuner) if isinstance(tuner, ProbeScheduleTuner) else tuner
+    if not isinstance(tuner, Tuner):
+        if not getattr(tuner, "env_id", None):
+            raise TunerMismatchError(f"LearnedLRScheduler needs a tuner trained on one of {list(ENV_IDS)}; "
+                                     f"{type(tuner).__name__} records no env", value=type(tuner).__name__)
+        tuner = as_tuner(tuner)
+    elif isinstance(tuner.policy, ProbeScheduleTuner):
+        tuner = copy.deepcopy(tuner)
+    return tuner.expect("lr", adapter="LearnedLRScheduler", observation_shape=ScheduleFeatures.space.shape,
+                        env_ids=ENV_IDS)
 
 
 class LearnedLRScheduler(LRScheduler):
@@ -475,54 +564,84 @@ class LearnedLRScheduler(LRScheduler):
         optimizer.step(); scheduler.observe(loss); scheduler.step()
     ```
 
-    ``observe(loss)`` (a float or a tensor) feeds the train loss; ``step()`` reads the gradient norm of all
-    param groups' parameters (the ``.grad`` still there after ``optimizer.step()``), and every
-    ``decision_interval`` steps sets ``lr = initial_lr * 10**policy(features)`` in every group.
-    ``observe_validation(loss)`` is optional. ``state_dict()``/``load_state_dict()`` cover the schedule's
-    own state (windows, multiplier, step count) and a stateful tuner's run state (a
-    :class:`ProbeScheduleTuner`'s chosen arm), not the tuner's weights. A stateful tuner is told whether
-    the optimizer is Adam-like (:func:`is_adaptive_optimizer`) and copied, so each scheduler follows its own run.
+    ``tuner``: anything :func:`lr_tuner` accepts; it is held as a :class:`~tunegym.agents.tuner.Tuner` whose
+    features (``"lr.schedule"``, rebuilt with :meth:`Tuner.make_features`) turn the loop into the env's
+    observation: ``observe(loss)`` (a float or a tensor) feeds the train loss; ``step()`` reads the gradient
+    norm of all param groups' parameters (the ``.grad`` still there after ``optimizer.step()``), and every
+    ``decision_interval`` steps (the tuner's env setting unless given) hands the window to the features as a
+    step record (:meth:`ScheduleFeatures.window_record`) and sets ``lr = initial_lr * 10**value``
+    in every group, ``value`` being the knob value :meth:`Tuner.act` decodes, exactly as the env applies it.
+    ``observe_validation(loss)`` is optional. ``state_dict()``/``load_state_dict()`` cover the schedule's own
+    state (windows, multiplier, step count) and a stateful tuner's run state (a :class:`ProbeScheduleTuner`'s
+    chosen arm), not the tuner's weights. A stateful tuner is told whether the optimizer is Adam-like
+    (:func:`is_adaptive_optimizer`) and copied, so each scheduler follows its own run.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, tuner: Any, total_steps: int, *,
                  decision_interval: int | None = None, last_epoch: int = -1) -> None:
         if total_steps < 1:
             raise ConfigError(f"total_steps must be >= 1, got {total_steps}", value=total_steps)
-        self.tuner = _resolve_tuner(tuner)
-        if callable(getattr(self.tuner, "reset", None)):
-            self.tuner.reset(adaptive=is_adaptive_optimizer(optimizer))
+        self.tuner = lr_tuner(tuner)
+        policy = self.tuner.policy
+        if isinstance(policy, ProbeScheduleTuner):
+            policy.reset(adaptive=is_adaptive_optimizer(optimizer))
         self.total_steps = int(total_steps)
-        self.decision_interval = int(decision_interval or getattr(self.tuner, "decision_interval", 5))
-        self.features = ScheduleFeatures(total_steps=self.total_steps)
-        self.multiplier = 1.0
+        self.decision_interval = int(decision_interval or self.tuner.env_kwargs.get("decision_interval")
+                                     or getattr(policy, "decision_interval", 5))
+        self.features = self.tuner.make_features()
+        self.features.begin(self.total_steps)
+        self.log10_multiplier = 0.0
+        self.steps_taken = 0
+        self.decisions: list[float] = []  # the knob value of every decision so far
+        self._losses: list[float | None] = []
+        self._grads: list[float | None] = []
         self._pending_loss: float | None = None
+        self._pending_val: float | None = None
         super().__init__(optimizer, last_epoch)
+
+    @property
+    def multiplier(self) -> float:
+        """The LR multiplier in force (``10**`` the last knob value)."""
+        return float(10.0 ** self.log10_multiplier)
 
     def observe(self, loss: float | torch.Tensor) -> None:
         """The train loss of the step about to be taken (call before ``step()``)."""
         self._pending_loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
 
     def observe_validation(self, loss: float | torch.Tensor) -> None:
-        self.features.record_validation(float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss))
+        """A validation loss measured after the optimizer step about to be reported by ``step()`` (call before it),
+        as the env measures it after a decision window: the next decision sees it with its age."""
+        self._pending_val = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
 
     def _grad_norm(self) -> float | None:
         squares = [p.grad.detach().float().pow(2).sum() for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
         return float(torch.sqrt(torch.stack(squares).sum())) if squares else None
 
+    def _decide(self) -> None:
+        _, value = self.tuner.act(self.features.observation(None))
+        self.log10_multiplier = float(value)
+        self.decisions.append(self.log10_multiplier)
+
     def step(self, epoch: int | None = None) -> None:  # noqa: D102  (LRScheduler.step)
         if getattr(self, "_initial_step_done", False):
-            self.features.record(self._pending_loss, self._grad_norm())
+            self._losses.append(self._pending_loss)
+            self._grads.append(self._grad_norm())
             self._pending_loss = None
-            if self.features.steps % self.decision_interval == 0 and self.features.steps < self.total_steps:
-                observation = self.features.observation()
-                self.multiplier = float(10.0 ** float(self.tuner.act(observation)))
-                self.features.multiplier = self.multiplier
-                self.features.close_window()
+            self.steps_taken += 1
+            decide = self.steps_taken % self.decision_interval == 0 and self.steps_taken < self.total_steps
+            if decide:
+                record = self.features.window_record(self._losses, self._grads, self.log10_multiplier)
+                self.features.record(None, record)
+                self._losses, self._grads = [], []
+            if self._pending_val is not None:
+                self.features.record_validation(self._pending_val, step=self.steps_taken)
+                self._pending_val = None
+            if decide:
+                self._decide()
         else:
             # LRScheduler.__init__ calls step() once to set the initial LR; the first decision is made here.
             self._initial_step_done = True
-            self.multiplier = float(10.0 ** float(self.tuner.act(self.features.observation())))
-            self.features.multiplier = self.multiplier
+            self._decide()
         super().step()
 
     def get_lr(self) -> list[float]:
@@ -531,16 +650,68 @@ class LearnedLRScheduler(LRScheduler):
     def state_dict(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "tuner", "features")}
         state["features"] = self.features.state_dict()
-        if callable(getattr(self.tuner, "state_dict", None)):
-            state["tuner_state"] = self.tuner.state_dict()
-        return state
+        if callable(getattr(self.tuner.policy, "state_dict", None)) and isinstance(self.tuner.policy, ProbeScheduleTuner):
+            state["tuner_state"] = self.tuner.policy.state_dict()
+        return copy.deepcopy(state)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = dict(state_dict)
+        state = copy.deepcopy(dict(state_dict))
         features = state.pop("features")
         tuner_state = state.pop("tuner_state", None)
-        if tuner_state is not None and callable(getattr(self.tuner, "load_state_dict", None)):
-            self.tuner.load_state_dict(tuner_state)
+        if tuner_state is not None and isinstance(self.tuner.policy, ProbeScheduleTuner):
+            self.tuner.policy.load_state_dict(tuner_state)
         self.__dict__.update(state)
-        self.features = ScheduleFeatures(total_steps=self.total_steps)
+        self.features = self.tuner.make_features()
         self.features.load_state_dict(features)
+
+
+# ---- baselines: the tuned schedules as policies over the env's knob (DOMAIN_BASELINES["lr"]) -----------------
+class TunedSchedule(_Baseline):
+    """A named schedule (:mod:`tunegym.envs.lr.schedules`) at its tuned peak for the task's optimizer, played in
+    an LR env: at each decision the knob value is ``log10 peak + log10 factor(step)`` at the run's current
+    optimizer step (piecewise constant over the decision window; the nearest arm in a discrete env).
+
+    ``peaks``: log10 peak multiplier per optimizer (default :data:`~tunegym.envs.lr.schedules.TUNED_LOG10_PEAKS`,
+    tuned by ``tunegym bench lr`` on its tune seeds only).
+    """
+
+    def __init__(self, env: Any, family: str, peaks: dict[str, float] | None = None) -> None:
+        super().__init__(env)
+        if family not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {SCHEDULES}, got {family!r}", value=family)
+        self.family = family
+        self.peaks = dict(TUNED_LOG10_PEAKS[family] if peaks is None else peaks)
+        self._factors: dict[int, np.ndarray] = {}
+
+    def value(self) -> float:
+        process = self.env.process
+        task = process.instance
+        budget = int(task.step_budget)
+        if budget not in self._factors:
+            self._factors[budget] = schedule_factors(self.family, budget)
+        step = min(int(process.run_steps[0]), budget - 1)
+        return float(self.peaks[task.optimizer] + np.log10(max(float(self._factors[budget][step]), 1e-12)))
+
+
+def tuned_constant(env: Any) -> TunedSchedule:
+    return TunedSchedule(env, "constant")
+
+
+def tuned_step(env: Any) -> TunedSchedule:
+    return TunedSchedule(env, "step")
+
+
+def tuned_cosine(env: Any) -> TunedSchedule:
+    return TunedSchedule(env, "cosine")
+
+
+def tuned_linear(env: Any) -> TunedSchedule:
+    return TunedSchedule(env, "linear")
+
+
+def tuned_wsd(env: Any) -> TunedSchedule:
+    return TunedSchedule(env, "wsd")
+
+
+def tuned_onecycle(env: Any) -> TunedSchedule:
+    return TunedSchedule(env, "onecycle")

@@ -1,8 +1,8 @@
 """Speed of the learning-rate env and its trainer on CPU: env steps/s and optimizer steps/s per instance.
 
 Run: ``nice python benchmarks/lr_speed.py`` (writes ``benchmarks/lr_speed.json``; ``benchmarks/lr_speed.md``
-quotes it). Single = the plain-autograd single-run path (what ``LRSchedule-v0`` uses); batched = K runs of
-one task in one ``vmap(grad(functional_call))`` call. DACBench's SGD benchmark reports about 0.2-11 env
+quotes it). There is one training step, the vmapped batch trainer (``vmap(grad(functional_call))`` over K runs
+of one task); the single env ``LRSchedule-v0`` drives it at K=1, the vector env at K=``num_envs``. DACBench's SGD benchmark reports about 0.2-11 env
 steps/s (DESIGN §3.3) for the same kind of work (an LR decision per mini-batch window of an MLP/CNN
 training run); the ratio column divides our env steps/s by those two ends. Wall-clock figures depend on
 machine load: the numbers in the report came from a shared 2-core machine.
@@ -20,7 +20,7 @@ import torch
 
 from tunegym.envs.lr.env import LRScheduleEnv, LRScheduleVectorEnv
 from tunegym.envs.lr.tasks import TrainingTask
-from tunegym.envs.lr.trainer import BatchedTrainer, SingleTrainer
+from tunegym.envs.lr.trainer import BatchedTrainer
 
 DACBENCH_SGD_ENV_STEPS_PER_S = (0.2, 11.0)
 TASKS = {
@@ -40,11 +40,8 @@ def _rate(fn, min_seconds: float = 1.0) -> float:
     return count / (time.perf_counter() - start)
 
 
-def optimizer_steps(task: TrainingTask, k: int | None) -> float:
-    """Optimizer steps per second per instance (single path when ``k`` is None)."""
-    if k is None:
-        single = SingleTrainer(task, device="cpu")
-        return _rate(lambda: single.step(task.lr * 0.3))
+def optimizer_steps(task: TrainingTask, k: int) -> float:
+    """Optimizer steps per second per instance of the batch trainer at batch ``k``."""
     batched = BatchedTrainer(task, k, device="cpu")
     lrs = np.full(k, task.lr * 0.3)
     return _rate(lambda: batched.step(lrs)) * k
@@ -78,8 +75,8 @@ def main() -> None:
     rows = []
     for name, task in TASKS.items():
         row = {"task": name, "optimizer_steps_per_s_per_instance": {}, "env_steps_per_s": {}}
-        for k in (None, 1, 8, 32):
-            row["optimizer_steps_per_s_per_instance"]["single" if k is None else f"batched K={k}"] = optimizer_steps(task, k)
+        for k in (1, 8, 32):
+            row["optimizer_steps_per_s_per_instance"][f"batched K={k}"] = optimizer_steps(task, k)
         for n in (None, 8, 32):
             row["env_steps_per_s"]["single env" if n is None else f"vector env K={n}"] = env_steps(task, 10, n)
         rows.append(row)

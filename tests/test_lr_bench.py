@@ -34,7 +34,7 @@ def test_tuner_in_the_env_reproduces_its_planned_arm() -> None:
     tuner = _untrained_tuner()
     arm = LEARNED_ARMS.index(("cosine", 0.5))
     loss, _, probe_obs = run_lr_curves(task, np.stack([tuner.planned_log10(arm, 60)]), 0, probe_lane=0)
-    tuner.theta[arm, 0] = 1.0  # make the tuner pick that arm whatever the context
+    tuner.bandit.targets[arm, 0] = 1.0  # untrained: identity Gram, so theta[arm, 0] = 1  # make the tuner pick that arm whatever the context
     tuner.counts[:] = 1
     env_loss, _ = run_tuner(task, tuner)
     assert tuner.arm == arm
@@ -55,7 +55,7 @@ def test_tuner_with_a_default_probes_with_it_and_keeps_it_seamlessly(pick) -> No
     if arm == default:
         np.testing.assert_allclose(planned, 1.0 + np.log10(schedule_factors("step", 60)[::10].repeat(10)))
     loss, _, _ = run_lr_curves(task, planned[None, :], 0)
-    tuner.theta[arm, 0] = 1.0
+    tuner.bandit.targets[arm, 0] = 1.0  # untrained: identity Gram, so theta[arm, 0] = 1
     tuner.counts[:] = 1
     env_loss, _ = run_tuner(task, tuner)
     assert tuner.arm == arm and env_loss == pytest.approx(loss[0], rel=1e-3)
@@ -72,12 +72,13 @@ def test_guarded_tuner_in_the_env_reproduces_its_ramped_planned_arm() -> None:
     planned = tuner.planned_log10(arm, 60)
     assert np.all(planned[:20] == -1.0) and np.all(planned[20:30] == -0.5) and np.all(planned[30:40] == 0.0)  # ramp
     loss, _, _ = run_lr_curves(task, planned[None, :], 0)
-    tuner.theta[arm, 0] = 1.0
+    tuner.bandit.targets[arm, 0] = 1.0  # untrained: identity Gram, so theta[arm, 0] = 1
     tuner.counts[:] = 1
     env_loss, _ = run_tuner(task, tuner)
     assert tuner.arm == arm and not tuner.guard_fired and env_loss == pytest.approx(loss[0], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_bench_lr_smoke_writes_every_method_and_a_loadable_tuner(tmp_path: Path) -> None:
     args = argparse.Namespace(out=str(tmp_path), seeds="tune=0-1,test=100-101", runs=1, rounds=60,
                               save_policy=str(tmp_path / "shipped.pt"), seed=0, smoke=True)

@@ -9,7 +9,7 @@ import torch
 from tunegym.envs.core.errors import ActionError, ConfigError, InstanceError
 from tunegym.envs.lr.env import LRScheduleEnv, LRScheduleVectorEnv
 from tunegym.envs.lr.tasks import TrainingTask, standard_distribution, unseen_distribution
-from tunegym.envs.lr.trainer import BatchedTrainer, SingleTrainer
+from tunegym.envs.lr.trainer import BatchedTrainer, PlainRun
 
 torch.set_num_threads(1)
 
@@ -22,22 +22,37 @@ SMALL_TASKS = [
 
 
 @pytest.mark.parametrize("task", SMALL_TASKS, ids=lambda t: f"{t.family}-{t.dataset}-{t.optimizer}")
-def test_vmapped_batch_equals_single_runs(task: TrainingTask) -> None:
+def test_vmapped_batch_equals_plain_torch_runs(task: TrainingTask) -> None:
+    """Each run of the vmapped batch trains as run r of the task would with autograd and torch.optim."""
     multipliers = np.array([0.3, 1.0, 2.0])
     batched = BatchedTrainer(task, 3, device="cpu")
-    singles = [SingleTrainer(task, run=r, device="cpu") for r in range(3)]
+    plains = [PlainRun(task, run=r) for r in range(3)]
+    optimizers = [plain.optimizer(task.lr * multipliers[r]) for r, plain in enumerate(plains)]
     for _ in range(12):
         losses, grad_norms = batched.step(task.lr * multipliers)
-        for r, single in enumerate(singles):
-            loss, grad_norm = single.step(task.lr * multipliers[r])
-            assert losses[r] == pytest.approx(loss, rel=1e-4, abs=1e-6)
+        for r, (plain, optimizer) in enumerate(zip(plains, optimizers)):
+            x, y = plain.next_batch()
+            optimizer.zero_grad()
+            loss = plain.loss(plain.model(x), y)
+            loss.backward()
+            grad_norm = float(torch.sqrt(sum(p.grad.pow(2).sum() for p in plain.model.parameters())))
+            optimizer.step()
+            assert losses[r] == pytest.approx(float(loss.detach()), rel=1e-4, abs=1e-6)
             assert grad_norms[r] == pytest.approx(grad_norm, rel=1e-4, abs=1e-6)
     val_losses, val_accs = batched.evaluate()
-    for r, single in enumerate(singles):
-        for stacked, param in zip(batched.params, single.model.parameters()):
+    for r, plain in enumerate(plains):
+        for stacked, param in zip(batched.params, plain.model.parameters()):
             torch.testing.assert_close(stacked[r], param.detach(), rtol=1e-4, atol=1e-5)
-        assert val_losses[r] == pytest.approx(single.evaluate()[0], rel=1e-4)
-        assert val_accs[r] == pytest.approx(single.evaluate()[1])
+        assert val_losses[r] == pytest.approx(plain.evaluate()[0], rel=1e-4)
+        assert val_accs[r] == pytest.approx(plain.evaluate()[1])
+
+
+def test_group_grad_norms_split_the_gradient_norm_by_layer() -> None:
+    task = SMALL_TASKS[1]
+    batched = BatchedTrainer(task, 2, device="cpu")
+    _, grad_norms = batched.step(np.full(2, task.lr))
+    assert batched.group_grad_norms.shape == (2, task.depth + 1)
+    np.testing.assert_allclose(np.sqrt((batched.group_grad_norms**2).sum(1)), grad_norms, rtol=1e-5)
 
 
 def _rollout(env: LRScheduleEnv, seed: int, actions: list[int]) -> list:
@@ -70,11 +85,11 @@ def test_exploding_loss_is_a_terminal_state_with_penalty() -> None:
         obs, reward, terminated, truncated, info = env.step(8)  # 10x a base LR that is already far too large
         steps += 1
         assert env.observation_space.contains(obs)
-    assert info["diverged"] is True
+    assert info["diverged"] is True and info["status"] == "diverged"
     assert reward == -7.5
     assert info["optimizer_steps"] < task.step_budget
     assert info["val_loss"] is None  # None, never NaN
-    with pytest.raises(ActionError):
+    with pytest.raises(ConfigError):
         env.step(0)
 
 
@@ -83,17 +98,19 @@ def test_reset_options_instance_is_the_task_trained() -> None:
     env = LRScheduleEnv(device="cpu", decision_interval=5)
     obs, info = env.reset(seed=0, options={"instance": task})
     assert info["instance_id"] == task.instance_id
-    assert env.current_instance is task
+    assert env.unwrapped.instance is task
     rewards = []
     terminated = False
     while not terminated:
         obs, reward, terminated, truncated, info = env.step(6)
         rewards.append(reward)
     assert len(rewards) == 3 and info["optimizer_steps"] == 15
-    single = SingleTrainer(task, device="cpu")
+    assert info["cost"] == 5 and info["cost_unit"] == "optimizer_steps" and info["knob"] == env.config.log10_arms[6]
+    assert info["quality_name"] == "val_loss" and info["quality"] == info["val_loss"]
+    trainer = BatchedTrainer(task, 1, device="cpu")
     for _ in range(15):
-        single.step(task.lr * 10 ** env.config.log10_arms[6])
-    assert rewards[-1] == pytest.approx(-single.evaluate()[0], rel=1e-6)
+        trainer.step(np.array([task.lr * 10 ** env.config.log10_arms[6]]))
+    assert rewards[-1] == pytest.approx(-trainer.evaluate()[0][0], rel=1e-6)
     with pytest.raises(ConfigError):
         env.reset(options={"instance": "not a task"})
 

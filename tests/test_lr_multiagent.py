@@ -35,7 +35,7 @@ def test_equal_layer_lrs_reproduce_the_single_agent_env():
     single.reset(options={"instance": TASK})
     done = False
     while not done:
-        _, _, done, _, info = single.step(np.array([-0.5], dtype=np.float32))
+        _, _, done, _, info = single.step(single.knob.encode(-0.5))
     assert val_loss == pytest.approx(info["val_loss"], rel=1e-5)
 
 
@@ -46,6 +46,24 @@ def test_per_layer_lrs_change_the_run_and_reward_is_shared():
                                         "layer_2": GROUP_ARMS.index(-1.5)})
     assert frozen_head != pytest.approx(uniform, rel=1e-3)
     assert len(rewards) == 4 and np.isfinite(rewards).all()
+
+
+def test_replayed_task_gives_the_same_trajectory_whatever_the_seed():
+    env = make("tunegym/LRGroups-v0")
+    actions = {"layer_0": 3, "layer_1": 1, "layer_2": 4}
+
+    def play(seed: int) -> list:
+        obs, _ = env.reset(seed=seed, options={"instance": TASK})
+        trace = [{a: o.tolist() for a, o in obs.items()}]
+        while env.agents:
+            obs, rewards, _, _, infos = env.step(actions)
+            trace.append(({a: o.tolist() for a, o in obs.items()}, rewards, infos["layer_0"]))
+        return trace
+
+    first = play(0)
+    assert first == play(123)
+    assert first[-1][2]["cost_unit"] == "optimizer_steps" and first[-1][2]["knob"] == [0.0, -1.0, 0.5]
+    assert sum(step[2]["cost"] for step in first[1:]) == TASK.step_budget
 
 
 def test_bad_actions_are_typed_errors():

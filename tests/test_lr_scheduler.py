@@ -133,13 +133,14 @@ def test_probe_tuner_probes_then_follows_one_arm_and_round_trips(tmp_path) -> No
         scheduler.step()
         lrs.append(adam.param_groups[0]["lr"])
     assert lrs[0] == pytest.approx(1e-2 * 10**-1.5)  # probe
-    assert scheduler.tuner.arm == 1 and lrs[12] == pytest.approx(1e-2, rel=0.1) and lrs[-1] < 0.1 * lrs[12]  # cosine decays
+    probe = scheduler.tuner.policy
+    assert probe.arm == 1 and lrs[12] == pytest.approx(1e-2, rel=0.1) and lrs[-1] < 0.1 * lrs[12]  # cosine decays
     state = scheduler.state_dict()
     again = LearnedLRScheduler(torch.optim.AdamW(model.parameters(), lr=1e-2), str(tmp_path / "probe.pt"), total_steps=40)
     again.load_state_dict(state)
-    assert again.tuner.arm == 1 and again.tuner.decisions == scheduler.tuner.decisions
+    assert again.tuner.policy.arm == 1 and again.tuner.policy.decisions == probe.decisions
     sgd_scheduler = LearnedLRScheduler(torch.optim.SGD(model.parameters(), lr=0.1), str(tmp_path / "probe.pt"), total_steps=40)
-    assert sgd_scheduler.tuner.adaptive is False
+    assert sgd_scheduler.tuner.policy.adaptive is False
 
 
 def test_conservative_probe_tuner_keeps_the_baseline_arm_where_it_is_unsure() -> None:
@@ -248,12 +249,12 @@ def test_guard_saves_a_real_torch_run_that_diverges_at_the_high_lr() -> None:
     unguarded_loss, _, _ = _final_loss(_guarded_tuner(arms, None))
     assert not np.isfinite(unguarded_loss) or unguarded_loss > 1e6
     loss, lrs, scheduler = _final_loss(_guarded_tuner(arms, DivergenceGuard(2.0, 0.5)))
-    assert scheduler.tuner.guard_fired and loss < 1e-3
+    assert scheduler.tuner.policy.guard_fired and loss < 1e-3
     assert lrs[-1] == pytest.approx(0.1)  # back on the default arm (constant 10^0 x the base LR 0.1)
     assert max(lrs) == pytest.approx(1.0)  # it did try the chosen arm's LR, after the ramp step at 0.32
     # A switch to an LR that trains fine (10^0.5) never trips it.
     loss, lrs, scheduler = _final_loss(_guarded_tuner(arms, DivergenceGuard(2.0, 0.5), pick=2))
-    assert scheduler.tuner.arm == 2 and not scheduler.tuner.guard_fired and loss < 1e-3
+    assert scheduler.tuner.policy.arm == 2 and not scheduler.tuner.policy.guard_fired and loss < 1e-3
     assert lrs[-1] == pytest.approx(0.1 * 10**0.5)
 
 
@@ -283,10 +284,12 @@ def test_guard_reads_a_window_without_finite_losses_as_a_blow_up_and_a_solved_ru
     tuner.reset()
     for d, loss in enumerate([0.0, -0.5, -1.0]):
         tuner.act(_obs(d / 10, loss))
-    features = ScheduleFeatures(total_steps=100, losses=[0.1, 0.12], grad_norms=[1.0, 1.1])
-    features.close_window()
-    features.record_many(np.full(10, np.nan), np.full(10, np.inf))  # weights went NaN in a plain loop
-    assert tuner.guard_trips(features.observation())
+    features = ScheduleFeatures(total_steps=100)
+    features.record(None, features.window_record([0.1, 0.12], [1.0, 1.1], 0.0))
+    # weights went NaN in a plain loop
+    features.record(None, features.window_record(np.full(10, np.nan), np.full(10, np.inf), 0.0))
+    assert tuner.guard_trips(features.observation(None))
     solved = ScheduleFeatures(total_steps=100)
-    solved.record_many(np.zeros(10), np.zeros(10))  # loss exactly 0: log10 loss reads 0, gradients vanished
-    assert not tuner.guard_trips(solved.observation())
+    # loss exactly 0: log10 loss reads 0, gradients vanished
+    solved.record(None, solved.window_record(np.zeros(10), np.zeros(10), 0.0))
+    assert not tuner.guard_trips(solved.observation(None))

@@ -12,7 +12,7 @@ import tunegym.envs  # noqa: F401  (registers the envs)
 from tunegym.envs.core.errors import ActionError, ConfigError
 from tunegym.envs.lr.env import LRScheduleVectorEnv
 from tunegym.envs.lr.tasks import TrainingTask
-from tunegym.envs.lr.trainer import BatchedTrainer, SingleTrainer
+from tunegym.envs.lr.trainer import BatchedTrainer
 
 torch.set_num_threads(1)
 
@@ -53,7 +53,7 @@ def test_diverged_run_resets_alone_on_the_next_step_while_others_go_on():
     assert reward[0] == 0.0 and not terminated[0] and not info["diverged"][0]
     assert obs[0, 0] == 0.0 and info["optimizer_steps"][0] == 0
     np.testing.assert_array_equal(info["optimizer_steps"][1:], steps_before[1:] + 5)
-    assert env.trainer.run_ids[0] == 3  # a fresh run of the same task
+    assert env.process.trainer.run_ids[0] == 3 and info["run"][0] == 3  # a fresh run of the same task
     # Played out, the quiet runs finish (terminated, -val loss) and reset next step; sub-env 0 diverges again.
     ended = np.zeros(3, dtype=bool)
     for _ in range(8):
@@ -62,18 +62,18 @@ def test_diverged_run_resets_alone_on_the_next_step_while_others_go_on():
     assert ended.all()
 
 
-def test_restarted_run_equals_a_fresh_single_run():
+def test_restarted_run_equals_a_fresh_run():
     task = TrainingTask(family="mlp", dataset="blobs", width=16, optimizer="adamw", step_budget=40, n_samples=128, data_seed=3, init_seed=4)
     batch = BatchedTrainer(task, 2, device="cpu")
     for _ in range(7):
         batch.step(np.array([3e-3, 1e-3]))
     batch.restart_runs(np.array([True, False]), [5])
-    single = SingleTrainer(task, run=5, device="cpu")
+    fresh = BatchedTrainer(task, 1, device="cpu", runs=[5])
     for _ in range(6):
         losses, grads = batch.step(np.array([2e-3, 1e-3]))
-        loss, grad = single.step(2e-3)
-        assert losses[0] == pytest.approx(loss, rel=1e-4, abs=1e-6)
-        assert grads[0] == pytest.approx(grad, rel=1e-4, abs=1e-6)
+        loss, grad = fresh.step(np.array([2e-3]))
+        assert losses[0] == pytest.approx(loss[0], rel=1e-4, abs=1e-6)
+        assert grads[0] == pytest.approx(grad[0], rel=1e-4, abs=1e-6)
     assert batch.run_steps.tolist() == [6, 13]
 
 

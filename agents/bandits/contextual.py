@@ -58,6 +58,10 @@ class _RidgeArms(Bandit):
     def _theta(self) -> np.ndarray:
         return np.linalg.solve(self.gram, self.targets[..., None])[..., 0]
 
+    def estimates(self) -> np.ndarray:
+        """The per-arm ridge coefficients ``θ_a = A_a⁻¹ b_a`` (``[n_arms, features]``)."""
+        return self._theta()
+
     def _update(self, phi: np.ndarray, arm: int, reward: float) -> None:
         self.gram[arm] += np.outer(phi, phi)
         self.targets[arm] += reward * phi
@@ -96,10 +100,17 @@ class LinUCB(_RidgeArms):
     algorithm = "linucb"
     config_class = LinUCBConfig
 
-    def _select(self, phi: np.ndarray) -> int:
+    def bounds(self, context: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Per arm for ``context``: the estimate ``θ_aᵀφ`` and the confidence width ``sqrt(φᵀA_a⁻¹φ)``."""
+        return self._bounds(self._features(context))
+
+    def _bounds(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inv = np.linalg.inv(self.gram)
-        width = np.sqrt(np.einsum("i,aij,j->a", phi, inv, phi))
-        return self._argmax(self._theta() @ phi + self.config.alpha * width)
+        return self._theta() @ phi, np.sqrt(np.maximum(np.einsum("i,aij,j->a", phi, inv, phi), 0.0))
+
+    def _select(self, phi: np.ndarray) -> int:
+        mean, width = self._bounds(phi)
+        return self._argmax(mean + self.config.alpha * width)
 
 
 @dataclass(frozen=True)

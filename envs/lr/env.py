@@ -1,29 +1,37 @@
-"""Gymnasium environments that set the learning rate of real torch training runs every k optimizer steps."""
+"""Gymnasium environments that set the learning rate of real torch training runs every k optimizer steps.
+
+Both the single env (:class:`LRScheduleEnv`, a :class:`~tunegym.envs.core.env.ProcessEnv`) and the native
+vector env (:class:`LRScheduleVectorEnv`) drive :class:`~tunegym.envs.lr.process.LRTraining`: a batch of one
+run, or of ``num_envs`` runs with per-run autoreset. Knob, features and rewards are the same objects in both.
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from tunegym.envs.core.env import ProcessEnv
 from tunegym.envs.core.errors import ActionError, ConfigError
 from tunegym.envs.core.instances import Distribution
-from tunegym.envs.core.seeding import stream
-from tunegym.envs.lr.features import OBS_HIGH, OBS_LOW, ScheduleFeatures
+from tunegym.envs.core.knob import ArmKnob, BoxKnob, Knob
+from tunegym.envs.core.process import StepRecord
+from tunegym.envs.core.rewards import make_reward
+from tunegym.envs.core.stream import InstanceStream
+from tunegym.envs.lr.features import ScheduleFeatures
+from tunegym.envs.lr.process import LRTraining
 from tunegym.envs.lr.tasks import TrainingTask, tiny_distribution
-from tunegym.envs.lr.trainer import BatchedTrainer, SingleTrainer
 
 __all__ = [
     "DEFAULT_LOG10_ARMS",
+    "KNOB_NAME",
     "LRScheduleConfig",
     "LRScheduleEnv",
     "LRScheduleVectorEnv",
+    "REWARD_NAMES",
     "make_lr_schedule",
     "make_lr_schedule_continuous",
     "make_lr_schedule_vector",
@@ -32,6 +40,9 @@ __all__ = [
 
 # Discrete arms: LR = base LR x 10**arm, half a decade apart from 1/1000 to 10 times the base LR.
 DEFAULT_LOG10_ARMS = tuple(float(a) for a in np.linspace(-3.0, 1.0, 9))
+KNOB_NAME = "log10_lr_multiplier"
+#: the env's ``reward`` argument -> the registered reward (:mod:`tunegym.envs.lr.process`)
+REWARD_NAMES = {"sparse": "lr.final_val_loss", "shaped": "lr.improvement"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +54,7 @@ class LRScheduleConfig:
     log10_arms: tuple[float, ...] = DEFAULT_LOG10_ARMS
     log10_low: float = -3.0  # continuous action bounds (log10 of the multiplier)
     log10_high: float = 1.0
-    reward: str = "sparse"  # "sparse": -final val loss; "shaped": per-window ln-improvement of train loss
+    reward: str = "sparse"  # "sparse": -final val loss; "shaped": per-window ln-improvement of train loss (or a registered name)
     divergence_penalty: float = 10.0
     val_every: int = 4  # decisions between validation measurements (and always at the end)
     device: str = "auto"
@@ -53,42 +64,47 @@ class LRScheduleConfig:
             raise ConfigError(f"decision_interval must be >= 1, got {self.decision_interval}", value=self.decision_interval)
         if self.action not in ("discrete", "continuous"):
             raise ConfigError(f"action must be 'discrete' or 'continuous', got {self.action!r}", value=self.action)
-        if self.reward not in ("sparse", "shaped"):
-            raise ConfigError(f"reward must be 'sparse' or 'shaped', got {self.reward!r}", value=self.reward)
+        if self.reward not in REWARD_NAMES and self.reward not in REWARD_NAMES.values():
+            raise ConfigError(f"reward must be one of {sorted(REWARD_NAMES)} (or {sorted(REWARD_NAMES.values())}), "
+                              f"got {self.reward!r}", value=self.reward)
         if not self.log10_low < self.log10_high:
             raise ConfigError("log10_low must be below log10_high", value=(self.log10_low, self.log10_high))
         if self.val_every < 1:
             raise ConfigError(f"val_every must be >= 1, got {self.val_every}", value=self.val_every)
+        if not (np.isfinite(self.divergence_penalty) and self.divergence_penalty >= 0):
+            raise ConfigError(f"divergence_penalty must be >= 0, got {self.divergence_penalty}", value=self.divergence_penalty)
 
-    def action_space(self) -> spaces.Space:
+    def knob(self) -> Knob:
+        """The log10 LR multiplier: an arm per ``log10_arms`` entry, or ``[log10_low, log10_high]`` as ``Box(-1, 1)``."""
         if self.action == "discrete":
-            return spaces.Discrete(len(self.log10_arms))
-        return spaces.Box(np.float32(self.log10_low), np.float32(self.log10_high), shape=(1,), dtype=np.float32)
+            return ArmKnob(KNOB_NAME, self.log10_arms)
+        return BoxKnob(KNOB_NAME, self.log10_low, self.log10_high)
 
-    def to_log10_multiplier(self, action: Any) -> float:
-        """The log10 LR multiplier an action applies (continuous actions are clipped into the box)."""
-        if self.action == "discrete":
-            arm = np.asarray(action).reshape(-1)
-            if arm.size != 1 or not np.isfinite(arm[0]) or float(arm[0]) != int(arm[0]) or not 0 <= int(arm[0]) < len(self.log10_arms):
-                raise ActionError(f"action must be an arm index in [0, {len(self.log10_arms)}), got {action!r}", value=action)
-            return float(self.log10_arms[int(arm[0])])
-        value = np.asarray(action, dtype=np.float64).reshape(-1)
-        if value.size != 1 or not np.isfinite(value[0]):
-            raise ActionError(f"action must be one finite log10 multiplier, got {action!r}", value=action)
-        return float(np.clip(value[0], self.log10_low, self.log10_high))
+    @property
+    def reward_name(self) -> str:
+        return REWARD_NAMES.get(self.reward, self.reward)
 
+    @property
+    def reward_params(self) -> dict[str, float]:
+        return {"divergence_penalty": float(self.divergence_penalty)}
 
-def _none_if_nan(value: float) -> float | None:
-    # None, not NaN: NaN != NaN would make equal trajectories compare unequal in check_env.
-    return float(value) if np.isfinite(value) else None
+    def process(self, n_runs: int = 1) -> LRTraining:
+        return LRTraining(n_runs=n_runs, decision_interval=self.decision_interval, val_every=self.val_every,
+                          device=self.device)
 
 
 def _make_config(config: LRScheduleConfig | None, overrides: dict[str, Any]) -> LRScheduleConfig:
     base = config or LRScheduleConfig()
+    unknown = sorted(set(overrides) - {f.name for f in fields(LRScheduleConfig)})
+    if unknown:
+        raise ConfigError(f"unknown LRSchedule arguments {unknown}; known: {[f.name for f in fields(LRScheduleConfig)]}",
+                          value=unknown)
+    if "log10_arms" in overrides:
+        overrides = {**overrides, "log10_arms": tuple(float(a) for a in overrides["log10_arms"])}
     return replace(base, **overrides) if overrides else base
 
 
-class LRScheduleEnv(gym.Env):
+class LRScheduleEnv(ProcessEnv):
     """Set the learning rate of one torch training run every ``k`` optimizer steps.
 
     ## Description
@@ -98,34 +114,45 @@ class LRScheduleEnv(gym.Env):
     small CNN on 8x8 digits or a character model on generated sequences; SGD with momentum or AdamW) with
     a fixed step budget. Every ``decision_interval`` optimizer steps the agent sets the LR as a
     log-scale multiple of the task's base LR. The cost unit is optimizer steps (the budget is fixed); the
-    quantity to minimise is the final validation loss.
+    quantity to minimise is the final validation loss. The process is
+    :class:`~tunegym.envs.lr.process.LRTraining` with a batch of one run (the vector env's process at batch K).
 
     ## Action Space
-    ``action="discrete"``: ``Discrete(len(log10_arms))``; arm ``i`` sets ``lr = base_lr * 10**log10_arms[i]``
-    (default 9 arms from 10^-3 to 10^1). ``action="continuous"``: ``Box(log10_low, log10_high, (1,))``, the
-    log10 multiplier itself, clipped into the box. NaN or an out-of-range arm raises ``ActionError``.
+    The knob ``log10_lr_multiplier``: ``lr = base_lr * 10**value``. ``action="discrete"``:
+    ``Discrete(len(log10_arms))``, arm ``i`` is ``value = log10_arms[i]`` (default 9 arms from -3 to 1).
+    ``action="continuous"``: the normalised ``Box(-1, 1, (1,))`` mapped linearly onto ``[log10_low, log10_high]``
+    (values outside are clipped; ``info["knob"]`` is the value applied). NaN or an out-of-range arm raises
+    ``ActionError``.
 
     ## Observation Space
-    ``Box(OBS_LOW, OBS_HIGH, (9,))`` with ``FEATURE_NAMES`` (:mod:`tunegym.envs.lr.features`): progress,
-    train-loss mean / relative std / log-change over the last window, gradient-norm mean / relative std,
-    current log10 multiplier, last validation loss and its age. Values are clipped into the bounds.
+    ``Box(OBS_LOW, OBS_HIGH, (9,))`` with ``FEATURE_NAMES`` (:mod:`tunegym.envs.lr.features`, the registered
+    features ``"lr.schedule"``): progress, train-loss mean / relative std / log-change over the last window,
+    gradient-norm mean / relative std, current log10 multiplier, last validation loss and its age. Values are
+    clipped into the bounds.
 
     ## Rewards
-    ``reward="sparse"`` (default): 0 until the run ends, then ``-final validation loss``.
-    ``reward="shaped"``: each decision earns ``ln(mean train loss of the previous window) - ln(mean of this
-    window)`` (the sum telescopes to the log-improvement of the train loss), and the final decision also
-    earns ``-final validation loss``. A run whose loss becomes NaN/inf or exceeds 10x its first loss has
-    *diverged*: the episode terminates at once with reward ``-divergence_penalty`` and ``info["diverged"]``.
+    Registered rewards of the step record (:mod:`tunegym.envs.lr.process`). ``reward="sparse"`` (default,
+    ``"lr.final_val_loss"``): 0 until the run ends, then ``-final validation loss``. ``reward="shaped"``
+    (``"lr.improvement"``): each decision earns ``ln(mean train loss of the previous window) - ln(mean of this
+    window)`` (the sum telescopes to the log-improvement of the train loss), and the final decision also earns
+    ``-final validation loss``. A run whose loss becomes NaN/inf or exceeds 10x its first loss has *diverged*:
+    it stops at that step, the episode terminates with reward ``-divergence_penalty`` and ``info["diverged"]``.
 
     ## Info
-    ``instance_id``, ``lr``, ``log10_multiplier``, ``optimizer_steps``, ``train_loss``, ``grad_norm`` (window
-    means), ``val_loss`` and ``val_accuracy`` (``None`` unless measured this step), ``diverged``. Unknown
-    values are ``None``, never NaN; no wall time.
+    The core contract: ``cost`` (optimizer steps of this decision window), ``cost_unit="optimizer_steps"``,
+    ``knob`` (log10 multiplier applied), ``instance_id``, ``quality`` (the validation loss where it was
+    measured, ``quality_name="val_loss"``; otherwise the window's mean train loss, ``quality_name="train_loss"``),
+    ``status`` (``ok``/``finished``/``diverged``). Also ``lr``, ``log10_multiplier``, ``optimizer_steps`` (so
+    far), ``train_loss``, ``previous_train_loss``, ``grad_norm`` (window means), ``window_train_losses``,
+    ``window_grad_norms``, ``group_grad_norms``, ``val_loss`` and ``val_accuracy`` (``None`` unless measured this
+    step), ``diverged``, ``run``. Unknown values are ``None``, never NaN; no wall time.
 
     ## Starting State
     ``reset(seed=s)`` restarts the task stream ``stream(s, "instances")``; ``reset(options={"instance": task})``
-    trains exactly that ``TrainingTask``. Weights are drawn from the task's ``init_seed``: the same seed
-    and actions give the same trajectory on CPU. The LR starts at the base LR (multiplier 1).
+    trains exactly that ``TrainingTask``. Data split, initial weights and minibatch order come from the task's
+    ``data_seed`` and ``init_seed`` (run 0), so a replayed task gives the same trajectory for the same actions
+    whatever the reset seed (on CPU). The LR starts at the base LR (multiplier 1). ``env.unwrapped.instance``
+    is the task.
 
     ## Episode End
     Terminated when the step budget is used up or the run diverges; the env never truncates (episode
@@ -140,103 +167,54 @@ class LRScheduleEnv(gym.Env):
     * v0: initial version. Revised before any release (so the id stays v0): features that are constant on
       a task's train split keep scale 1 (they made digits validation losses ~10^3), and the vector form
       (``gym.make_vec(..., vectorization_mode="vector_entry_point")``) resets runs one at a time.
+      Built on the shared process core (2026-12): the continuous action is the normalised ``Box(-1, 1)``
+      over the log10 multiplier, the info carries the cost contract, rewards are the registered
+      ``lr.final_val_loss``/``lr.improvement``, and stepping after the end raises ``ConfigError``.
     """
 
-    metadata = {"render_modes": []}
+    domain = "lr"
+    default_knob_value = 0.0  # the task's base LR
 
-    def __init__(self, distribution: Distribution | None = None, config: LRScheduleConfig | None = None, **overrides: Any) -> None:
-        self.distribution = distribution if distribution is not None else tiny_distribution()
+    def __init__(self, distribution: Distribution | None = None, config: LRScheduleConfig | None = None,
+                 **overrides: Any) -> None:
         self.config = _make_config(config, overrides)
-        self.action_space = self.config.action_space()
-        self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
-        self._instance_rng = stream(None, "instances")
-        self.current_instance: TrainingTask | None = None
-        self.trainer: SingleTrainer | None = None
-        self.features: ScheduleFeatures | None = None
-        self._decisions = 0
-        self._done = True
+        cfg = self.config
+        super().__init__(cfg.process(1), distribution if distribution is not None else tiny_distribution(), cfg.knob(),
+                         ScheduleFeatures(), reward=cfg.reward_name, reward_params=cfg.reward_params,
+                         instance_type=TrainingTask)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        if seed is not None:
-            self._instance_rng = stream(seed, "instances")
-        instance = (options or {}).get("instance")
-        if instance is not None:
-            if not isinstance(instance, TrainingTask):
-                raise ConfigError(f"options['instance'] must be a TrainingTask, got {type(instance).__name__}", value=instance)
-            self.current_instance = instance
-        else:
-            self.current_instance = self.distribution.sample(self._instance_rng)
-        self.trainer = SingleTrainer(self.current_instance, device=self.config.device)
-        self.features = ScheduleFeatures(total_steps=self.current_instance.step_budget)
-        self._decisions = 0
-        self._done = False
-        return self.features.observation(), {"instance_id": self.current_instance.instance_id}
 
-    def step(self, action: Any):
-        if self._done or self.trainer is None:
-            raise ActionError("call reset() before step() (the episode has ended)")
-        cfg, task, feats = self.config, self.current_instance, self.features
-        log10_mult = cfg.to_log10_multiplier(action)
-        lr = task.lr * 10.0**log10_mult
-        feats.multiplier = 10.0**log10_mult
-        n = min(cfg.decision_interval, task.step_budget - feats.steps)
-        diverged = False
-        for _ in range(n):
-            loss, grad_norm = self.trainer.step(lr)
-            feats.record(loss, grad_norm)
-            if self.trainer.diverged:
-                diverged = True
-                break
-        self._decisions += 1
-        finished = diverged or feats.steps >= task.step_budget
-        val_loss = val_acc = None
-        if not diverged and (finished or self._decisions % cfg.val_every == 0):
-            v_loss, v_acc = self.trainer.evaluate()
-            val_loss, val_acc = _none_if_nan(v_loss), _none_if_nan(v_acc)
-            if val_loss is not None:
-                feats.record_validation(val_loss)
-        train_mean = feats.window_mean()
-        grad_mean = float(np.mean(feats.grad_norms)) if feats.grad_norms else None
-        if diverged:
-            reward = -cfg.divergence_penalty
-        else:
-            reward = 0.0
-            if cfg.reward == "shaped" and feats.previous_mean and train_mean:
-                reward += math.log(feats.previous_mean) - math.log(train_mean)
-            if finished:
-                reward -= val_loss if val_loss is not None else cfg.divergence_penalty
-        obs = feats.observation()
-        feats.close_window()
-        self._done = finished
-        info = {
-            "instance_id": task.instance_id,
-            "lr": lr,
-            "log10_multiplier": log10_mult,
-            "optimizer_steps": feats.steps,
-            "train_loss": _none_if_nan(train_mean) if train_mean is not None else None,
-            "grad_norm": grad_mean,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "diverged": diverged,
-        }
-        return obs, float(reward), bool(finished), False, info
+#: the info keys a vector step batches (beyond the contract's), from each run's record
+_VECTOR_KEYS = ("lr", "log10_multiplier", "train_loss", "grad_norm", "val_loss", "val_accuracy")
+_CONTRACT_KEYS = ("cost", "cost_unit", "knob", "instance_id", "quality", "quality_name", "status")
+
+
+def _batched(values: list[Any], numeric: bool) -> np.ndarray:
+    if numeric:
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 class LRScheduleVectorEnv(VectorEnv):
     """``num_envs`` runs of one task trained together in a vmapped batch, each with its own LR.
 
-    Sub-env ``i`` is one training run of the current task (its own initial weights and minibatch order);
-    spaces and rewards are those of :class:`LRScheduleEnv`, batched. Infos are Gymnasium vector infos:
-    arrays of length ``num_envs`` (``val_loss``/``val_accuracy``/``train_loss`` are NaN where not measured)
-    with ``_key`` masks.
+    Sub-env ``i`` is run ``i`` of the process :class:`~tunegym.envs.lr.process.LRTraining` at batch
+    ``num_envs`` (the single env's process at batch 1): its own initial weights and minibatch order; knob,
+    features (one ``"lr.schedule"`` per run) and rewards are those of :class:`LRScheduleEnv`, batched. Infos are
+    Gymnasium vector infos (arrays of length ``num_envs`` with ``_key`` masks): the core contract per run
+    (``cost``, ``cost_unit``, ``knob``, ``instance_id``, ``quality``, ``quality_name``, ``status``), and
+    ``lr``, ``log10_multiplier``, ``train_loss``, ``grad_norm``, ``val_loss``, ``val_accuracy`` (NaN where not
+    measured), ``diverged``, ``optimizer_steps`` and ``run`` (the run id) for every sub-env.
 
     ## Resets
-    ``reset()`` (no mask) draws a new task (or ``options={"instance": task}``) and starts every run; one
-    vmapped batch holds one architecture, so all sub-envs share the task. A sub-env whose run ends (step
-    budget used, or diverged) restarts *alone* on the same task as a fresh run (the next unused run id:
-    new weights and minibatches; with ``common_run`` the same run again) while the others go on; each
-    sub-env keeps its own step count, so after a partial reset the runs are at different points.
+    ``reset()`` (no mask) draws a new task (or ``options={"instance": task}``) through the env's
+    :class:`~tunegym.envs.core.stream.InstanceStream` and starts every run; one vmapped batch holds one
+    architecture, so all sub-envs share the task. A sub-env whose run ends (step budget used, or diverged)
+    restarts *alone* on the same task as a fresh run (the next unused run id: new weights and minibatches;
+    with ``common_run`` the same run again) while the others go on; each sub-env keeps its own step count, so
+    after a partial reset the runs are at different points.
 
     ``autoreset_mode`` (Gymnasium 1.x semantics, also in ``metadata``): ``"next_step"`` (default): the
     ``step()`` after the one where sub-env ``i`` ended resets it, ignores its action and returns its first
@@ -251,6 +229,8 @@ class LRScheduleVectorEnv(VectorEnv):
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+    domain = "lr"
+    default_knob_value = 0.0
 
     def __init__(self, num_envs: int = 4, distribution: Distribution | None = None, config: LRScheduleConfig | None = None,
                  *, common_run: int | None = None, autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
@@ -270,18 +250,24 @@ class LRScheduleVectorEnv(VectorEnv):
         self.common_run = common_run
         self.distribution = distribution if distribution is not None else tiny_distribution()
         self.config = _make_config(config, overrides)
-        self.single_action_space = self.config.action_space()
-        self.single_observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
+        self.knob = self.config.knob()
+        self.process = self.config.process(self.num_envs)
+        self.instances = InstanceStream(self.distribution, TrainingTask)
+        self.reward_name, self.reward_params = self.config.reward_name, self.config.reward_params
+        self.reward_fn = make_reward(self.reward_name, self.reward_params)
+        self.features = [ScheduleFeatures() for _ in range(self.num_envs)]
+        self.single_action_space = self.knob.space
+        self.single_observation_space = self.features[0].space
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self._instance_rng = stream(None, "instances")
-        self.current_instance: TrainingTask | None = None
-        self.trainer: BatchedTrainer | None = None
-        self.features: list[ScheduleFeatures] = []
         self._done = np.ones(self.num_envs, dtype=bool)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        self._decisions = np.zeros(self.num_envs, dtype=np.int64)
         self._next_run = self.num_envs
+
+    @property
+    def instance(self) -> TrainingTask | None:
+        """The task every run trains."""
+        return self.process.instance
 
     def _run_ids(self, count: int) -> list[int]:
         if self.common_run is not None:
@@ -291,135 +277,108 @@ class LRScheduleVectorEnv(VectorEnv):
         return ids
 
     def _restart(self, mask: np.ndarray) -> None:
-        self.trainer.restart_runs(mask, self._run_ids(int(mask.sum())))
+        self.process.restart(mask, self._run_ids(int(mask.sum())))
         for i in np.flatnonzero(mask):
-            self.features[i] = ScheduleFeatures(total_steps=self.current_instance.step_budget)
-        self._decisions[mask] = 0
+            self.features[i].reset(self.process)
         self._done[mask] = False
         self._autoreset[mask] = False
 
+    def _observations(self) -> np.ndarray:
+        return np.stack([f.observation(self.process) for f in self.features])
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if seed is not None:
-            self._instance_rng = stream(seed, "instances")
         options = options or {}
         mask = options.get("reset_mask")
         if mask is not None:
             mask = np.asarray(mask)
             if mask.shape != (self.num_envs,) or mask.dtype != bool:
                 raise ConfigError(f"reset_mask must be a bool array of shape ({self.num_envs},)", value=mask)
-        if mask is not None and not mask.all() and self.trainer is not None:
+        if mask is not None and not mask.all() and self.process.instance is not None:
             if options.get("instance") is not None:
                 raise ConfigError("a partial reset restarts runs of the current task; options['instance'] needs a full reset",
                                   value=options["instance"])
             self._restart(mask)
-            obs = np.stack([f.observation() for f in self.features])
-            return obs, self._reset_info()
-        instance = options.get("instance")
-        if instance is not None and not isinstance(instance, TrainingTask):
-            raise ConfigError(f"options['instance'] must be a TrainingTask, got {type(instance).__name__}", value=instance)
-        self.current_instance = instance if instance is not None else self.distribution.sample(self._instance_rng)
+            return self._observations(), self._reset_info()
+        instance = self.instances.reset(seed, options, self.np_random)
         self._next_run = 0
-        runs = self._run_ids(self.num_envs)
-        self.trainer = BatchedTrainer(self.current_instance, self.num_envs, device=self.config.device, runs=runs)
-        self.features = [ScheduleFeatures(total_steps=self.current_instance.step_budget) for _ in range(self.num_envs)]
-        self._done = np.zeros(self.num_envs, dtype=bool)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        self._decisions = np.zeros(self.num_envs, dtype=np.int64)
-        obs = np.stack([f.observation() for f in self.features])
-        return obs, self._reset_info()
+        self.process.start(instance, runs=self._run_ids(self.num_envs))
+        for f in self.features:
+            f.reset(self.process)
+        self._done[:] = False
+        self._autoreset[:] = False
+        return self._observations(), self._reset_info()
 
     def _reset_info(self) -> dict[str, Any]:
-        ids = np.array([self.current_instance.instance_id] * self.num_envs, dtype=object)
-        return {"instance_id": ids, "_instance_id": np.ones(self.num_envs, dtype=bool),
-                "run": np.array(self.trainer.run_ids), "_run": np.ones(self.num_envs, dtype=bool)}
+        ones = np.ones(self.num_envs, dtype=bool)
+        ids = np.array([self.process.instance.instance_id] * self.num_envs, dtype=object)
+        return {"instance_id": ids, "_instance_id": ones, "run": np.array(self.process.trainer.run_ids), "_run": ones.copy()}
+
+    def _infos(self, records: list[StepRecord | None], playing: np.ndarray) -> dict[str, Any]:
+        infos: dict[str, Any] = {}
+        per_run = [None if r is None else r.info() for r in records]
+        for key in _CONTRACT_KEYS + _VECTOR_KEYS:
+            values = [None if info is None else info.get(key) for info in per_run]
+            numeric = key not in ("cost_unit", "instance_id", "quality_name", "status")
+            if key == "cost":
+                values = [0.0 if v is None else v for v in values]
+            infos[key] = _batched(values, numeric)
+            infos[f"_{key}"] = playing.copy()
+        infos["instance_id"] = np.array([self.process.instance.instance_id] * self.num_envs, dtype=object)
+        infos["_instance_id"] = np.ones(self.num_envs, dtype=bool)
+        return infos
 
     def step(self, actions: Any):
-        if self.trainer is None:
+        if self.process.instance is None:
             raise ActionError("call reset() before step()")
-        cfg, task, K = self.config, self.current_instance, self.num_envs
+        k_runs = self.num_envs
         actions = np.asarray(actions)
-        if actions.shape[:1] != (K,):
-            raise ActionError(f"expected {K} actions, got shape {actions.shape}", value=actions)
-        resetting = self._autoreset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(K, dtype=bool)
+        if actions.shape[:1] != (k_runs,):
+            raise ActionError(f"expected {k_runs} actions, got shape {actions.shape}", value=actions)
+        resetting = self._autoreset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(k_runs, dtype=bool)
         if self.autoreset_mode == AutoresetMode.DISABLED and self._done.all():
             raise ActionError("every run has ended; call reset() (autoreset_mode='disabled')")
         playing = ~self._done & ~resetting
-        log10_mult = np.zeros(K)
+        values = [self.knob.decode(actions[i]) if playing[i] else 0.0 for i in range(k_runs)]
+        records = self.process.advance_batch(values, playing) if playing.any() else [None] * k_runs
+        rewards = np.zeros(k_runs)
+        ended = np.zeros(k_runs, dtype=bool)
         for i in np.flatnonzero(playing):
-            log10_mult[i] = cfg.to_log10_multiplier(actions[i])
-        lrs = task.lr * 10.0**log10_mult
-        # Each run's window: k steps or what is left of its budget; runs that are not playing hold still.
-        remaining = np.array([task.step_budget - f.steps for f in self.features])
-        window = np.where(playing, np.minimum(cfg.decision_interval, remaining), 0)
-        n = int(window.max()) if window.size else 0
-        window_losses, window_grads = np.full((n, K), np.nan), np.full((n, K), np.nan)
-        was_active = ~self.trainer.diverged
-        for s in range(n):
-            window_losses[s], window_grads[s] = self.trainer.step(lrs, hold=window <= s)
-        newly_diverged = self.trainer.diverged & was_active & playing
-        for i in np.flatnonzero(playing):
-            # Bookkeeping once per window, not per step: a frozen run's later losses are NaN and are skipped.
-            self.features[i].record_many(window_losses[: window[i], i], window_grads[: window[i], i])
-        self._decisions[playing] += 1
-        finished = playing & np.array([f.steps >= task.step_budget for f in self.features])
-        measure = playing & ~newly_diverged & (finished | (self._decisions % cfg.val_every == 0))
-        val_loss = np.full(K, np.nan)
-        val_acc = np.full(K, np.nan)
-        if measure.any():
-            all_loss, all_acc = self.trainer.evaluate()
-            val_loss[measure], val_acc[measure] = all_loss[measure], all_acc[measure]
-        rewards = np.zeros(K)
-        obs = np.zeros((K, OBS_LOW.size), dtype=np.float32)
-        train_loss = np.full(K, np.nan)
-        for i, feats in enumerate(self.features):
-            if playing[i]:
-                feats.multiplier = 10.0 ** log10_mult[i]
-                if measure[i] and np.isfinite(val_loss[i]):
-                    feats.record_validation(val_loss[i])
-                mean = feats.window_mean()
-                train_loss[i] = mean if mean is not None else np.nan
-                if newly_diverged[i]:
-                    rewards[i] = -cfg.divergence_penalty
-                else:
-                    if cfg.reward == "shaped" and feats.previous_mean and mean:
-                        rewards[i] += math.log(feats.previous_mean) - math.log(mean)
-                    if finished[i]:
-                        rewards[i] -= val_loss[i] if np.isfinite(val_loss[i]) else cfg.divergence_penalty
-            obs[i] = feats.observation()
-            if playing[i]:
-                feats.close_window()
-        ended = playing & (newly_diverged | finished)
+            record = records[i]
+            self.features[i].record(self.process, record)
+            rewards[i] = float(self.reward_fn(record))
+            ended[i] = record.terminated
+        obs = self._observations()
         terminated = ended.copy()
-        infos: dict[str, Any] = {
-            "val_loss": val_loss, "_val_loss": measure.copy(),
-            "val_accuracy": val_acc, "_val_accuracy": measure.copy(),
-            "train_loss": train_loss, "_train_loss": playing.copy(),
-            "lr": np.where(playing, lrs, np.nan), "_lr": playing.copy(),
-            "diverged": self.trainer.diverged & ~resetting, "_diverged": np.ones(K, dtype=bool),
-            "optimizer_steps": np.array([f.steps for f in self.features]), "_optimizer_steps": np.ones(K, dtype=bool),
-            "instance_id": np.array([task.instance_id] * K, dtype=object), "_instance_id": np.ones(K, dtype=bool),
-        }
+        infos = self._infos(records, playing)
         self._done = (self._done | ended) & ~resetting
         if self.autoreset_mode == AutoresetMode.DISABLED:
             terminated = self._done.copy()  # ended sub-envs stay ended until reset(options={"reset_mask": ...})
         if resetting.any():
             self._restart(resetting)
-            for i in np.flatnonzero(resetting):
-                obs[i] = self.features[i].observation()
-            infos["diverged"][resetting] = False
-            infos["optimizer_steps"][resetting] = 0
+            obs = self._observations()
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._autoreset = ended
-        elif self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
+        self._add_run_state(infos, resetting)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
             infos["final_obs"] = np.where(ended[:, None], obs, 0.0).astype(np.float32)
             infos["_final_obs"] = ended.copy()
             infos["final_info"] = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in infos.items() if not k.startswith("final")}
             infos["_final_info"] = ended.copy()
             self._restart(ended)
-            for i in np.flatnonzero(ended):
-                obs[i] = self.features[i].observation()
-        return obs, rewards, terminated, np.zeros(K, dtype=bool), infos
+            obs = self._observations()
+        return obs, rewards, terminated, np.zeros(k_runs, dtype=bool), infos
+
+    def _add_run_state(self, infos: dict[str, Any], resetting: np.ndarray) -> None:
+        ones = np.ones(self.num_envs, dtype=bool)
+        trainer = self.process.trainer
+        infos["diverged"], infos["_diverged"] = trainer.diverged & ~resetting, ones
+        infos["optimizer_steps"], infos["_optimizer_steps"] = self.process.run_steps, ones.copy()
+        infos["run"], infos["_run"] = np.array(trainer.run_ids), ones.copy()
+
+    def close(self, **kwargs: Any) -> None:
+        self.process.close()
+        super().close(**kwargs)
 
 
 def make_lr_schedule(**kwargs: Any) -> LRScheduleEnv:
@@ -428,7 +387,7 @@ def make_lr_schedule(**kwargs: Any) -> LRScheduleEnv:
 
 
 def make_lr_schedule_continuous(**kwargs: Any) -> LRScheduleEnv:
-    """``tunegym/LRScheduleContinuous-v0``: the log10 multiplier as a continuous action."""
+    """``tunegym/LRScheduleContinuous-v0``: the log10 multiplier as a continuous (normalised) action."""
     kwargs.setdefault("action", "continuous")
     return LRScheduleEnv(**kwargs)
 

@@ -12,7 +12,7 @@ import torch
 
 from tunegym.envs.core.errors import ConfigError
 
-__all__ = ["SCHEDULES", "schedule_factor", "schedule_factors"]
+__all__ = ["SCHEDULES", "TUNED_LOG10_PEAKS", "schedule_factor", "schedule_factors"]
 
 SCHEDULES = ("constant", "step", "cosine", "linear", "wsd", "onecycle")
 # Stable-decay share of warmup-stable-decay: linear decay to 0 over the last 20 % of training.
@@ -59,3 +59,16 @@ def schedule_factors(name: str, steps: int) -> np.ndarray:
             sched.step()
         return np.array(out)
     return schedule_factor(name, progress)
+
+
+#: The peaks (log10 multipliers of the base LR, per optimizer) ``tunegym bench lr`` tuned for each schedule on
+#: its tune seeds only (``benchmarks/lr_results.json``, ``tuned``; command in ``benchmarks/lr.md``). The
+#: baselines of ``DOMAIN_BASELINES["lr"]`` play these schedules in the env.
+TUNED_LOG10_PEAKS: dict[str, dict[str, float]] = {
+    "constant": {"sgd": -0.5, "adamw": 0.5},
+    "step": {"sgd": -0.5, "adamw": 1.0},
+    "cosine": {"sgd": -0.5, "adamw": 1.0},
+    "linear": {"sgd": -0.5, "adamw": 1.0},
+    "wsd": {"sgd": -0.5, "adamw": 1.0},
+    "onecycle": {"sgd": 0.0, "adamw": 1.0},
+}

@@ -1,18 +1,22 @@
-"""Train K runs of one task at once, each with its own learning rate, and the single-run path that equals it.
+"""Train K runs of one task at once, each with its own learning rate: the one training step of the LR domain.
 
 :class:`BatchedTrainer` stacks K parameter copies (``torch.func.stack_module_state``) and computes all K
 losses and gradients in one call, ``vmap(grad_and_value(functional_call(...)))``, so a batch of K runs
 costs about one run's Python overhead. The optimizer updates (SGD with heavy-ball momentum as
 ``torch.optim.SGD`` writes it, and AdamW as ``torch.optim.AdamW``) are batched tensor ops whose LR is a
-``[K]`` tensor. :class:`SingleTrainer` is the plain-autograd path for one run with the same update
-formulas; a test checks both give the same numbers. Runs whose loss turns NaN/inf or explodes are frozen
-(``diverged``) and never updated again. Nothing here chooses a learning rate.
+``[K]`` (or ``[K, groups]``) tensor. A single run is a batch of one: the process
+(:class:`tunegym.envs.lr.process.LRTraining`) drives this class for the single env, the vector env and
+``LRGroups-v0`` alike. Runs whose loss turns NaN/inf or explodes are frozen (``diverged``) and never updated
+again. Nothing here chooses a learning rate.
+
+:class:`PlainRun` is *not* a second trainer: it hands a plain torch loop (the deployed scheduler's parity
+test, schedule-free AdamW in ``tunegym bench lr``) the same model, initial weights, data split and minibatch
+order that run ``r`` of a task gets here, and a ``torch.optim`` optimizer configured as the task says.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +26,8 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.lr.tasks import TaskData, TrainingTask, build_model, load_task_data
 
-__all__ = ["BatchedTrainer", "SingleTrainer", "resolve_device", "layer_groups", "EXPLODE_FACTOR"]
+__all__ = ["BatchedTrainer", "PlainRun", "resolve_device", "layer_groups", "init_model", "minibatch_rng",
+           "EXPLODE_FACTOR"]
 
 # A run has exploded when its train loss exceeds this multiple of its first loss (or is not finite).
 EXPLODE_FACTOR = 10.0
@@ -37,7 +42,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _init_model(task: TrainingTask, data: TaskData, run: int) -> torch.nn.Module:
+def init_model(task: TrainingTask, data: TaskData, run: int) -> torch.nn.Module:
+    """Run ``run`` of ``task``: its model with the initial weights drawn from ``init_seed`` and ``run``."""
     model = build_model(task, data)
     generator = torch.Generator().manual_seed(int(task.init_seed) + 7919 * int(run))
     with torch.no_grad():
@@ -50,23 +56,24 @@ def _init_model(task: TrainingTask, data: TaskData, run: int) -> torch.nn.Module
     return model
 
 
-def _batch_rng(task: TrainingTask, run: int) -> np.random.Generator:
+def minibatch_rng(task: TrainingTask, run: int) -> np.random.Generator:
+    """The minibatch order of run ``run`` of ``task`` (``rng.choice(n, batch_size, replace=False)`` per step)."""
     return np.random.default_rng(np.random.SeedSequence(entropy=int(task.init_seed), spawn_key=(11, int(run))))
 
 
 class _Update:
-    """SGD-momentum / AdamW on a list of tensors; ``lr`` broadcasts (a scalar, or ``[K, 1, ...]``).
+    """SGD-momentum / AdamW on a list of stacked tensors (leading run dimension); ``lr`` is ``[K, 1, ...]``.
 
-    With ``n_runs`` the tensors carry a leading run dimension and every run keeps its own step count
-    (bias correction, SGD's first-step buffer), so one run can restart (:meth:`restart`) while the others go on.
+    Every run keeps its own step count (bias correction, SGD's first-step buffer), so one run can restart
+    (:meth:`restart`) while the others go on.
     """
 
-    def __init__(self, task: TrainingTask, params: list[torch.Tensor], n_runs: int | None = None) -> None:
+    def __init__(self, task: TrainingTask, params: list[torch.Tensor], n_runs: int) -> None:
         self.task = task
         self.n_runs = n_runs
         self.state = [torch.zeros_like(p) for p in params]
         self.second = [torch.zeros_like(p) for p in params] if task.optimizer == "adamw" else []
-        self.run_steps = np.zeros(n_runs if n_runs is not None else 1, dtype=np.int64)
+        self.run_steps = np.zeros(n_runs, dtype=np.int64)
 
     def restart(self, mask: torch.Tensor) -> None:
         """Zero the optimizer state of the runs in ``mask`` (``[K]`` bool) and restart their step counts."""
@@ -75,20 +82,16 @@ class _Update:
                 buffers[i] = torch.where(mask.reshape((-1,) + (1,) * (b.dim() - 1)), torch.zeros_like(b), b)
         self.run_steps[mask.cpu().numpy()] = 0
 
-    def _per_run(self, values: np.ndarray, like: torch.Tensor) -> torch.Tensor | float:
-        # float64 on the host, then float32, so a batch and the single path round the same way.
-        if self.n_runs is None:
-            return float(values[0])
+    @staticmethod
+    def _per_run(values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+        # float64 on the host, then float32, so every run rounds the same way.
         return torch.as_tensor(values, dtype=like.dtype, device=like.device).reshape((-1,) + (1,) * (like.dim() - 1))
 
     def apply(self, params: list[torch.Tensor], grads: list[torch.Tensor], lrs: list[torch.Tensor],
-              advance: np.ndarray | None = None) -> list[torch.Tensor]:
+              advance: np.ndarray) -> list[torch.Tensor]:
         """One update; ``advance`` (``[K]`` bool) says which runs take it (their step counts move on)."""
         task = self.task
-        if advance is None:
-            self.run_steps += 1
-        else:
-            self.run_steps[advance] += 1
+        self.run_steps[advance] += 1
         steps = np.maximum(self.run_steps, 1)
         out = []
         if task.optimizer == "sgd":
@@ -97,11 +100,8 @@ class _Update:
                 if task.weight_decay:
                     g = g + task.weight_decay * p
                 # torch.optim.SGD: the first step sets the buffer to the gradient.
-                if self.n_runs is None:
-                    buf = g.clone() if first[0] else self.state[i] * task.momentum + g
-                else:
-                    first_t = torch.as_tensor(first, device=g.device).reshape((-1,) + (1,) * (g.dim() - 1))
-                    buf = torch.where(first_t, g, self.state[i] * task.momentum + g)
+                first_t = torch.as_tensor(first, device=g.device).reshape((-1,) + (1,) * (g.dim() - 1))
+                buf = torch.where(first_t, g, self.state[i] * task.momentum + g)
                 self.state[i] = buf
                 out.append(p - lr * buf)
             return out
@@ -143,7 +143,7 @@ class BatchedTrainer:
 
     ``step(lrs)`` takes one optimizer step of every active run with its own LR (``[K]``, or ``[K, G]`` for
     one LR per layer group, see :func:`layer_groups`) and returns the train losses and gradient norms (NaN
-    for frozen runs). ``hold`` (``[K]`` bool) skips runs for this step without freezing them (a run whose
+    for frozen runs); ``group_grad_norms`` (``[K, G]``) holds that step's per-group gradient norms. ``hold`` (``[K]`` bool) skips runs for this step without freezing them (a run whose
     decision window ended early). ``restart_runs(mask, runs)`` re-initialises some runs (fresh weights,
     optimizer state and minibatch stream of the given run ids) while the others go on. ``evaluate()``
     returns validation loss and accuracy.
@@ -163,14 +163,17 @@ class BatchedTrainer:
         self.run_ids = list(range(self.n_runs)) if runs is None else [int(r) for r in runs]
         if len(self.run_ids) != self.n_runs:
             raise ConfigError(f"runs must name {self.n_runs} run ids, got {len(self.run_ids)}", value=runs)
-        models = [_init_model(task, self.data, r) for r in self.run_ids]
+        models = [init_model(task, self.data, r) for r in self.run_ids]
         params, buffers = stack_module_state(models)
         self._names = list(params)
         self.params = [params[n].detach().to(self.device) for n in self._names]
         self.buffers = {k: v.to(self.device) for k, v in buffers.items()}
         self.group_names, self.group_of_param = layer_groups(models[0])
+        self._group_index = torch.as_tensor(self.group_of_param, dtype=torch.long, device=self.device)
+        # Gradient norm of each layer group of each run at the last step (what a per-layer LR agent observes).
+        self.group_grad_norms = np.full((self.n_runs, len(self.group_names)), np.nan)
         self._base = copy.deepcopy(models[0]).to("meta")
-        self._rngs = [_batch_rng(task, r) for r in self.run_ids]
+        self._rngs = [minibatch_rng(task, r) for r in self.run_ids]
         self._update = _Update(task, self.params, n_runs=self.n_runs)
         self.active = torch.ones(self.n_runs, dtype=torch.bool, device=self.device)
         self.first_loss = torch.full((self.n_runs,), float("nan"), device=self.device)
@@ -182,6 +185,17 @@ class BatchedTrainer:
             return _loss(functional_call(self._base, (named, buffers), (x,)), y)
 
         self._grad_fn = vmap(grad_and_value(loss_fn), in_dims=(0, 0, 0, 0))
+        if self.n_runs == 1:
+            # A batch of one (the single env, LRGroups-v0): the same loss function, differentiated by plain
+            # autograd, which skips functorch's per-op wrapping (about 3x faster on CPU for small models).
+            def one_run(param_list: list[torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor,
+                        y: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+                leaves = [p[0].detach().requires_grad_() for p in param_list]
+                loss = loss_fn(leaves, {k: v[0] for k, v in buffers.items()}, x[0], y[0])
+                grads = torch.autograd.grad(loss, leaves)
+                return [g.unsqueeze(0) for g in grads], loss.detach().unsqueeze(0)
+
+            self._grad_fn = one_run
 
         def eval_fn(param_list: list[torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             named = dict(zip(self._names, param_list))
@@ -205,10 +219,10 @@ class BatchedTrainer:
         if len(runs) != slots.size:
             raise ConfigError(f"restart_runs needs {slots.size} run ids, got {len(runs)}", value=runs)
         for slot, run in zip(slots, runs):
-            fresh = dict(_init_model(self.task, self.data, int(run)).named_parameters())
+            fresh = dict(init_model(self.task, self.data, int(run)).named_parameters())
             for i, name in enumerate(self._names):
                 self.params[i][slot] = fresh[name].detach().to(self.device)
-            self._rngs[slot] = _batch_rng(self.task, int(run))
+            self._rngs[slot] = minibatch_rng(self.task, int(run))
             self.run_ids[slot] = int(run)
         mask_t = torch.as_tensor(mask, device=self.device)
         self._update.restart(mask_t)
@@ -236,7 +250,10 @@ class BatchedTrainer:
         hold_t = torch.as_tensor(hold_np, device=self.device)
         idx = self._minibatch()
         grads, losses = self._grad_fn(self.params, self.buffers, self._x_train[idx], self._y_train[idx])
-        grad_norm = torch.sqrt(sum(g.reshape(self.n_runs, -1).pow(2).sum(1) for g in grads))
+        squares = [g.reshape(self.n_runs, -1).pow(2).sum(1) for g in grads]
+        grad_norm = torch.sqrt(sum(squares))
+        group_squares = torch.zeros(self.n_runs, self.n_groups, dtype=grad_norm.dtype, device=self.device)
+        group_squares.index_add_(1, self._group_index, torch.stack(squares, dim=1))
         starting = torch.as_tensor(self.run_steps == 0, device=self.device) & ~hold_t
         self.first_loss = torch.where(starting, losses.detach(), self.first_loss)
         bad = (~torch.isfinite(losses) | ~torch.isfinite(grad_norm) | (losses > EXPLODE_FACTOR * self.first_loss)) & ~hold_t
@@ -251,6 +268,7 @@ class BatchedTrainer:
         report = (self.active | bad) & ~hold_t
         losses = torch.where(report, losses, nan)
         grad_norm = torch.where(report, grad_norm, nan)
+        self.group_grad_norms = torch.where(report[:, None], group_squares.sqrt(), nan).detach().cpu().numpy().astype(np.float64)
         return losses.detach().cpu().numpy().astype(np.float64), grad_norm.detach().cpu().numpy().astype(np.float64)
 
     def evaluate(self) -> tuple[np.ndarray, np.ndarray]:
@@ -259,86 +277,50 @@ class BatchedTrainer:
         loss = torch.where(self.active & torch.isfinite(loss), loss, torch.tensor(float("nan"), device=self.device))
         return loss.cpu().numpy().astype(np.float64), acc.cpu().numpy().astype(np.float64)
 
-    def snapshot(self) -> list[torch.Tensor]:
-        return [p.detach().clone() for p in self.params]
 
+class PlainRun:
+    """Run ``run`` of ``task`` set up for a plain torch loop: the model, data and minibatch order the batched
+    trainer gives that run, and the task's optimizer as ``torch.optim`` configures it.
 
-class SingleTrainer:
-    """Run ``run`` of ``task`` with plain autograd on an ``nn.Module``; same numbers as slot ``run`` of a batch."""
+    ```python
+    plain = PlainRun(task, run=0)
+    optimizer = plain.optimizer()
+    for _ in range(task.step_budget):
+        x, y = plain.next_batch()
+        optimizer.zero_grad(); loss = plain.loss(plain.model(x), y); loss.backward(); optimizer.step()
+    ```
+    """
 
-    def __init__(self, task: TrainingTask, *, run: int = 0, device: str | torch.device = "auto") -> None:
-        self.task = task
-        self.run = int(run)
+    def __init__(self, task: TrainingTask, *, run: int = 0, device: str | torch.device = "cpu") -> None:
+        self.task, self.run = task, int(run)
         self.device = resolve_device(device)
         self.data = load_task_data(task)
-        self._x_train = self.data.x_train.to(self.device)
-        self._y_train = self.data.y_train.to(self.device)
-        self._x_val = self.data.x_val.to(self.device)
-        self._y_val = self.data.y_val.to(self.device)
-        self.model = _init_model(task, self.data, self.run).to(self.device)
-        self._rng = _batch_rng(task, self.run)
-        self._update = _Update(task, [p.detach() for p in self.model.parameters()])
-        self.group_names, self.group_of_param = layer_groups(self.model)
-        self._group_index = torch.as_tensor(self.group_of_param, dtype=torch.long)
-        # Gradient norm of each layer group at the last step (what a per-layer LR agent observes).
-        self.group_grad_norms = np.full(self.n_groups, np.nan)
-        self.active = True
-        self.first_loss = float("nan")
-        self.steps = 0
+        self.x_train, self.y_train = self.data.x_train.to(self.device), self.data.y_train.to(self.device)
+        self.x_val, self.y_val = self.data.x_val.to(self.device), self.data.y_val.to(self.device)
+        self.model = init_model(task, self.data, self.run).to(self.device)
+        self.rng = minibatch_rng(task, self.run)
 
-    @property
-    def diverged(self) -> bool:
-        return not self.active
+    @staticmethod
+    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return _loss(logits, targets)
 
-    @property
-    def n_groups(self) -> int:
-        return len(self.group_names)
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next minibatch, drawn exactly as :class:`BatchedTrainer` draws it for this run."""
+        n = self.x_train.shape[0]
+        idx = torch.as_tensor(self.rng.choice(n, size=min(self.task.batch_size, n), replace=False), device=self.device)
+        return self.x_train[idx], self.y_train[idx]
 
-    def step(self, lr: float | np.ndarray) -> tuple[float, float]:
-        """One optimizer step at ``lr`` (a float, or one LR per layer group); (train loss, gradient norm), NaN once frozen."""
-        if not self.active:
-            return float("nan"), float("nan")
-        n = self._x_train.shape[0]
-        idx = torch.as_tensor(self._rng.choice(n, size=min(self.task.batch_size, n), replace=False), device=self.device)
-        params = list(self.model.parameters())
-        for p in params:
-            p.grad = None
-        loss = _loss(self.model(self._x_train[idx]), self._y_train[idx])
-        loss.backward()
-        grads = [p.grad.detach() for p in params]
-        loss_value = float(loss.detach())
-        squares = torch.stack([g.pow(2).sum() for g in grads])
-        grad_norm = float(torch.sqrt(squares.sum()))
-        group_squares = torch.zeros(self.n_groups, dtype=squares.dtype).index_add_(0, self._group_index, squares.cpu())
-        self.group_grad_norms = group_squares.sqrt().numpy().astype(np.float64)
-        if self.steps == 0:
-            self.first_loss = loss_value
-        self.steps += 1
-        if not (np.isfinite(loss_value) and np.isfinite(grad_norm)) or loss_value > EXPLODE_FACTOR * self.first_loss:
-            self.active = False
-            return loss_value, grad_norm
-        lr_values = np.asarray(lr, dtype=np.float64).reshape(-1)
-        if lr_values.size == 1:
-            lr_list = [torch.tensor(float(lr_values[0]), dtype=torch.float32, device=self.device)] * len(params)
-        elif lr_values.size == self.n_groups:
-            per_group = [torch.tensor(float(v), dtype=torch.float32, device=self.device) for v in lr_values]
-            lr_list = [per_group[g] for g in self.group_of_param]
-        else:
-            raise ConfigError(f"lr must be one value or {self.n_groups} (one per layer group), got {lr_values.size}", value=lr)
-        new = self._update.apply([p.detach() for p in params], grads, lr_list)
-        with torch.no_grad():
-            for p, value in zip(params, new):
-                p.copy_(value)
-        return loss_value, grad_norm
+    def optimizer(self, lr: float | None = None) -> torch.optim.Optimizer:
+        """``torch.optim.SGD`` (momentum) or ``AdamW`` with the task's settings, at ``lr`` (default: the base LR)."""
+        task = self.task
+        lr = task.lr if lr is None else float(lr)
+        if task.optimizer == "sgd":
+            return torch.optim.SGD(self.model.parameters(), lr=lr, momentum=task.momentum, weight_decay=task.weight_decay)
+        return torch.optim.AdamW(self.model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS,
+                                 weight_decay=task.weight_decay)
 
     def evaluate(self) -> tuple[float, float]:
-        if not self.active:
-            return float("nan"), float("nan")
+        """Validation (loss, accuracy) of the model now; NaN loss stays NaN."""
         with torch.no_grad():
-            logits = self.model(self._x_val)
-            loss = float(_loss(logits, self._y_val))
-            acc = float((logits.argmax(-1) == self._y_val).float().mean())
-        return (loss if np.isfinite(loss) else float("nan")), acc
-
-    def state(self) -> dict[str, Any]:
-        return {"steps": self.steps, "active": self.active}
+            logits = self.model(self.x_val)
+            return float(_loss(logits, self.y_val)), float((logits.argmax(-1) == self.y_val).float().mean())

@@ -49,7 +49,7 @@ from tunegym.envs.core.seeding import stream
 from tunegym.envs.lr.features import ScheduleFeatures
 from tunegym.envs.lr.schedules import SCHEDULES, schedule_factors
 from tunegym.envs.lr.tasks import LRTaskDistribution, TrainingTask, standard_distribution, tiny_distribution, unseen_distribution
-from tunegym.envs.lr.trainer import BatchedTrainer, SingleTrainer
+from tunegym.envs.lr.trainer import BatchedTrainer, PlainRun
 from tunegym.tuning.seeds import SeedSplit
 
 __all__ = ["register", "run", "schedule_factors", "SCHEDULES", "LEARNED_ARMS", "train_probe_tuner", "plot_results"]
@@ -99,14 +99,19 @@ def run_lr_curves(task: TrainingTask, log10_curves: np.ndarray, run: int = 0, *,
     lrs = task.lr * 10.0 ** log10_curves
     features = ScheduleFeatures(total_steps=steps) if probe_lane is not None else None
     probe_obs = None
+    window_losses: list[float] = []
+    window_grads: list[float] = []
     for s in range(steps):
         loss, grad = trainer.step(lrs[:, s])
         if features is not None and probe_obs is None:
-            features.record(loss[probe_lane], grad[probe_lane])
-            if features.steps % DECISION_INTERVAL == 0 or features.steps == steps:
-                if features.steps // DECISION_INTERVAL >= PROBE_DECISIONS or features.steps == steps:
-                    probe_obs = features.observation()
-                features.close_window()
+            window_losses.append(loss[probe_lane])
+            window_grads.append(grad[probe_lane])
+            taken = s + 1
+            if taken % DECISION_INTERVAL == 0 or taken == steps:
+                features.record(None, features.window_record(window_losses, window_grads, log10_curves[probe_lane, s]))
+                window_losses, window_grads = [], []
+                if taken // DECISION_INTERVAL >= PROBE_DECISIONS or taken == steps:
+                    probe_obs = features.observation(None)
     loss, acc = trainer.evaluate()
     return (*_capped(loss, acc), probe_obs)
 
@@ -123,22 +128,21 @@ def run_schedulefree(task: TrainingTask, log10_peak: float, run: int = 0) -> tup
     import schedulefree
     import torch  # here, not at module level: `tunegym --help` builds this module's parser without torch
 
-    single = SingleTrainer(task, run=run, device="cpu")
-    model, rng = single.model, single._rng
+    plain = PlainRun(task, run=run, device="cpu")  # run `run`'s weights, data and minibatches, in a plain loop
+    model = plain.model
     opt = schedulefree.AdamWScheduleFree(model.parameters(), lr=3e-3 * 10.0**log10_peak,
                                          warmup_steps=max(1, int(0.05 * task.step_budget)), weight_decay=task.weight_decay)
     opt.train()
-    n = single._x_train.shape[0]
     for _ in range(task.step_budget):
-        idx = torch.as_tensor(rng.choice(n, size=min(task.batch_size, n), replace=False))
+        x, y = plain.next_batch()
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(single._x_train[idx]), single._y_train[idx])
+        loss = plain.loss(model(x), y)
         if not torch.isfinite(loss):
             return DIVERGED_LOSS, 0.0
         loss.backward()
         opt.step()
     opt.eval()
-    val_loss, val_acc = _capped(*single.evaluate())
+    val_loss, val_acc = _capped(*plain.evaluate())
     return float(val_loss), float(val_acc)
 
 
@@ -153,7 +157,8 @@ def run_tuner(task: TrainingTask, tuner: Any) -> tuple[float, float]:
     obs, _ = env.reset(options={"instance": task})
     done, info = False, {}
     while not done:
-        obs, _, done, _, info = env.step(np.array([tuner.act(obs)], dtype=np.float32))
+        action, _ = tuner.predict(obs)  # the normalised continuous action for the tuner's log10 multiplier
+        obs, _, done, _, info = env.step(action)
     loss, acc = _capped(np.array([np.nan if info.get("val_loss") is None else info["val_loss"]]),
                         np.array([0.0 if info.get("val_accuracy") is None else info["val_accuracy"]]))
     return float(loss[0]), float(acc[0])
@@ -202,9 +207,7 @@ def train_probe_tuner(contexts: np.ndarray, rewards: np.ndarray, *, rounds: int,
             history.append({"round": t + 1, "mean_regret_last": float(np.mean(window))})
             log(f"  bandit round {t + 1}: mean regret over last {len(window)} rounds {np.mean(window):.3f}")
             window = []
-    tuner.theta = np.linalg.solve(bandit.gram, bandit.targets[..., None])[..., 0]
-    tuner.counts = bandit.counts.copy()
-    tuner.gram_inv = np.linalg.inv(bandit.gram)
+    tuner.use_bandit(bandit)
     tuner.default_arms = None if default_arms is None else tuple(int(a) for a in default_arms)
     tuner.pessimism = float(pessimism)
     return tuner, history
