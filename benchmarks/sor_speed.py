@@ -37,7 +37,7 @@ def env_steps_per_second(policy: str, steps: int, repeats: int) -> tuple[float, 
             if policy == "random":
                 action = env.action_space.sample()
             elif policy == "young":
-                action = np.array([young_omega(base.current_instance.jacobi_radius)], dtype=np.float32)
+                action = base.knob.encode(young_omega(base.instance.jacobi_radius))
             else:
                 action = 16  # arm 16 = omega 1.8
             _, _, _, _, info = env.step(action)

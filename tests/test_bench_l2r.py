@@ -9,9 +9,9 @@ import pytest
 from tunegym.tuning.cli import main
 
 
-def test_setting_a_bench_writes_schema_and_oracle_is_a_lower_bound(tmp_path, capsys):
+def test_setting_a_bench_writes_schema_and_spectral_beats_the_best_constant_in_hindsight(tmp_path, capsys):
     out = tmp_path / "l2r"
-    code = main(["bench", "learning-to-relax", "--variance", "low", "--length", "120", "--seeds", "3",
+    code = main(["bench", "learning-to-relax", "--variance", "low", "--length", "200", "--seeds", "3",
                  "--methods", "omega=1,best_fixed,chebcb,spectral,young,oracle,oracle_fine", "--out", str(out)])
     assert code == 0
     payload = json.loads((out / "results.json").read_text())
@@ -22,9 +22,12 @@ def test_setting_a_bench_writes_schema_and_oracle_is_a_lower_bound(tmp_path, cap
         assert entry["ci95"][0] <= entry["mean_iterations"] <= entry["ci95"][1]
         assert len(entry["per_seed"]) == 1
     means = {name: entry["mean_iterations"] for name, entry in methods.items()}
-    assert means["oracle_fine"] <= means["oracle"] <= min(means["omega=1"], means["best_fixed"], means["chebcb"],
-                                                               means["spectral"])
-    assert means["oracle_fine"] <= means["young"]
+    # "The oracle is a lower bound" held by construction. Instead: the online spectral agent, exploration
+    # included, beats the best constant omega *in hindsight* by 7% (measured: 53.9 vs 62.3 sweeps, so every
+    # constant knob fails this, and a uniformly random arm, about 130, fails it twice over), and Young's rule
+    # lands within 5% of the fine per-instance optimum (measured 42.5 vs 41.8; a wrong omega* formula fails).
+    assert means["spectral"] < 0.93 * means["best_fixed"], means
+    assert means["young"] <= 1.05 * means["oracle_fine"], means
     assert (out / "results.md").read_text().count("|") > 20 and (out / "cumulative.png").stat().st_size > 1000
 
 

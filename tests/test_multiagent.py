@@ -32,11 +32,13 @@ def test_block_sor_per_block_omega_matters_and_matches_uniform_sor():
     # One factor per block reproduces plain SOR with that factor on the same system.
     from tunegym.envs.sor.solver import solve_prepared
 
-    system = env.current_instance
+    system = env.instance
     assert uniform == solve_prepared(system.matrix, system.b, 1.8).sweeps
-    # A per-block grid search finds a strictly better joint choice than the best uniform one on some system.
+    # A per-block coordinate search beats the best uniform factor on every one of 5 systems, by 3.8% on average
+    # (measured: 2, 2, 2, 2 and 1 sweeps of 36-69), where "1 improvement in 5" passed on a single lucky system.
+    # An env that applied one factor to every block (per-block knobs ignored) fails this: no improvement at all.
     arms = np.linspace(1.5, 1.95, 10)
-    improved = 0
+    improved, gains = 0, []
     for _ in range(5):
         best_uniform = min(env.cost_of(np.full(3, w)) for w in arms)
         best_blocks = best_uniform
@@ -49,8 +51,9 @@ def test_block_sor_per_block_omega_matters_and_matches_uniform_sor():
                 if cost < best_blocks:
                     best_blocks, current = cost, trial
         improved += best_blocks < best_uniform
+        gains.append(1.0 - best_blocks / best_uniform)
         env.step({agent: 16 for agent in env.agents})
-    assert improved >= 1
+    assert improved == 5 and np.mean(gains) >= 0.025, gains
 
 
 def test_independent_learners_train_on_block_sor_and_beat_gauss_seidel():

@@ -82,7 +82,7 @@ def test_joint_view_of_continuous_knobs_is_a_box_and_shared_view_refuses_it():
     assert view.action_space.shape == (2,)
     observation, _ = view.reset(seed=0)
     assert observation.shape == view.observation_space.shape
-    _, reward, _, _, info = view.step(np.array([1.0, 1.9], dtype=np.float32))
+    _, reward, _, _, info = view.step(np.array([-1.0, 0.8], dtype=np.float32))  # normalised BoxKnob actions
     assert info["omegas"][1] > info["omegas"][0] and reward < 0
     with pytest.raises(ConfigError, match="discrete"):
         SharedKnobEnv(make("tunegym/BlockSOR-v0", action="continuous", **SMALL))

@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 from tunegym.agents.baselines import FixedOmega, GridOracle, YoungOmega
 from tunegym.envs import ENVS
 from tunegym.envs.core.errors import ActionError, ConfigError, MatrixError
-from tunegym.envs.sor import ShiftedLaplacianDistribution, poisson2d
+from tunegym.envs.sor import DEFAULT_ARMS, ShiftedLaplacianDistribution, poisson2d
 
 ENV_IDS = [spec.id for spec in ENVS]
 VARIANTS = [(env_id, {}) for env_id in ENV_IDS] + [
@@ -112,7 +112,7 @@ def test_baselines_rank_as_theory_says():
     for name, policy in {
         "omega=1": FixedOmega(env, 1.0),
         "young": YoungOmega(env),
-        "oracle": GridOracle(env),
+        "oracle": GridOracle(env, values=DEFAULT_ARMS),  # the 20 arms (a box knob's default grid has 10)
     }.items():
         obs, _ = env.reset(seed=5)
         costs = []

@@ -10,12 +10,14 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from gymnasium.utils.env_checker import check_env
-from tunegym.agents.baselines import FixedOmega, GridOracle
+from tunegym.agents.baselines import FixedOmega
 from tunegym.envs.core.errors import ConfigError, MatrixError
 from tunegym.envs.sor import poisson2d, prepare_matrix
 from tunegym.envs.sor.heat import (
     HEAT_CONTEXT_NAMES,
     HeatEquationSequence,
+    HeatRun,
+    HeatStepOracle,
     SORHeatEnv,
     make_heat_env,
 )
@@ -183,8 +185,8 @@ def test_episode_is_truncated_after_n_steps_and_continues_from_the_agents_soluti
     flags = []
     for _ in range(5):
         _, reward, terminated, truncated, info = env.step(10)
-        assert info["status"] == "converged" and reward == -info["iterations"] / env.reward_scale
-        np.testing.assert_array_equal(env.current_instance.meta["x0"], env.last_result.x)
+        assert info["status"] == "converged" and reward == -info["iterations"] / env.reward_params["scale"]
+        np.testing.assert_array_equal(env.process.system.meta["x0"], env.process.result.x)
         flags.append((terminated, truncated))
     assert flags == [(False, False)] * 4 + [(False, True)]
 
@@ -196,8 +198,8 @@ def test_failed_solve_costs_maxiter_plus_penalty_and_the_simulation_goes_on():
     assert info["status"] == "max_iterations" and not info["converged"]
     assert info["cost"] == 51.0 and reward == pytest.approx(-5.1)
     assert env.observation_space.contains(obs)
-    assert env.current_instance.meta["step"] == info["step"] + 1
-    assert np.all(np.isfinite(env.current_instance.meta["x0"]))
+    assert env.process.system.meta["step"] == info["step"] + 1
+    assert np.all(np.isfinite(env.process.system.meta["x0"]))
 
 
 def test_reset_with_an_instance_resumes_that_simulation():
@@ -205,12 +207,19 @@ def test_reset_with_an_instance_resumes_that_simulation():
     source.reset(seed=3)
     for _ in range(4):
         source.step(5)
-    target = source.current_instance
-    expected = [source.step(12)[4]["instance_id"] for _ in range(3)]
+    target = source.process.system
+    expected = [source.step(12)[4]["system_id"] for _ in range(3)]
+    assert expected[0] == target.instance_id
     env = make_heat_env()
-    _, info = env.reset(seed=9, options={"instance": target})
-    assert info["instance_id"] == target.instance_id
-    assert [env.step(12)[4]["instance_id"] for _ in range(3)] == expected
+    _, info = env.reset(seed=9, options={"instance": target})  # a system resumes its simulation there
+    assert info["instance_id"] == HeatRun.resume(target).id
+    assert [env.step(12)[4]["system_id"] for _ in range(3)] == expected
+    # The run itself (the env's instance) replays the whole episode, whatever the seed.
+    run = source.instance
+    source.reset(seed=3)
+    first = [source.step(7)[4] for _ in range(3)]
+    env.reset(seed=123, options={"instance": run})
+    assert [env.step(7)[4] for _ in range(3)] == first
     with pytest.raises(ConfigError):
         env.reset(options={"instance": "not a system"})
 
@@ -220,16 +229,16 @@ def test_grid_oracle_beats_omega_one_so_the_knob_matters():
     chosen = []
     for name in ("fixed", "oracle"):
         env = make_heat_env(n_steps=120)
-        policy = FixedOmega(env, 1.0) if name == "fixed" else GridOracle(env)
+        policy = FixedOmega(env, 1.0) if name == "fixed" else HeatStepOracle(env)
         obs, _ = env.reset(seed=4)
         # Start in the stiff half of the diffusion period, where ω decides the cost.
-        while env.current_instance.meta["diffusion"] < 2.0:
+        while env.process.system.meta["diffusion"] < 2.0:
             obs, *_ = env.step(0)
         total = 0.0
         for _ in range(60):
             action, _ = policy.predict(obs)
             if name == "oracle":
-                chosen.append(env.knob.to_omega(action))
+                chosen.append(env.knob.decode(action))
             obs, _, _, _, info = env.step(action)
             total += info["cost"]
         costs[name] = total / 60

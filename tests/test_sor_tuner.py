@@ -9,7 +9,7 @@ import scipy.sparse.linalg as spla
 
 from tunegym.agents import SORTuner, load_tuner
 from tunegym.agents.tuners import pretrained_path
-from tunegym.envs.core.errors import CheckpointError, ConfigError
+from tunegym.envs.core.errors import CheckpointError, ConfigError, TunerMismatchError
 from tunegym.envs.sor import ShiftedLaplacianDistribution, poisson2d, solve
 
 
@@ -93,5 +93,13 @@ def test_corrupt_or_foreign_tuner_files_are_refused(tmp_path, trained):
     (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:200])
     with pytest.raises(CheckpointError):
         SORTuner.load(tmp_path / "cut.pt")
-    with pytest.raises(CheckpointError, match="expected"):
-        SORTuner.load(pretrained_path("sor-ppo"))
+    with pytest.raises(TunerMismatchError, match="SORTuner needs a 'sor' tuner") as caught:
+        SORTuner.load(pretrained_path("step-size-ode"))  # a tuner of another domain, refused before any solve
+    assert "\n" not in str(caught.value)
+
+
+def test_a_shipped_policy_file_loads_as_a_tuner_directly():
+    direct = SORTuner.load(pretrained_path("sor-ppo"))  # an SB3 policy that records tunegym/SOR-v0
+    wrapped = SORTuner.from_policy(load_tuner("pretrained:sor-ppo"))
+    A = poisson2d(10) + 0.1 * sp.identity(100)
+    assert direct.choose_omega(A) == wrapped.choose_omega(A)

@@ -14,7 +14,8 @@ are played on the first ``warmup`` systems, on a doubling schedule after that (r
 vanishes over a sequence. A probe that reveals nothing (ω was still too close to ω*) doubles the margin
 of the next one.
 
-In a discrete env the agent plays the arm nearest to its target ω; in a continuous env, the ω itself.
+In a discrete env the agent plays the arm nearest to its target ω; in a continuous env, the ω itself (as the
+env's normalised ``BoxKnob`` action).
 Rewards (sweep counts) are used only to learn the offset above ω*: an ε-greedy choice among a few offsets.
 """
 
@@ -32,6 +33,8 @@ from tunegym.agents.bandits.base import Bandit
 from tunegym.agents.bandits.contextual import chebyshev_features
 from tunegym.agents.registry import register_agent
 from tunegym.envs.core.errors import ConfigError
+from tunegym.envs.core.knob import ArmKnob, BoxKnob
+from tunegym.envs.sor.env import DEFAULT_ARMS
 from tunegym.envs.sor.features import young_omega
 
 __all__ = ["SpectralOmega", "SpectralOmegaConfig", "make_spectral"]
@@ -78,14 +81,17 @@ class SpectralOmega(Bandit):
     def for_env(cls, env: gym.Env, config: Any = None, *, seed: int | None = None) -> "SpectralOmega":
         base = env.unwrapped
         knob = getattr(base, "knob", None)
-        if knob is None:
+        if not isinstance(knob, (ArmKnob, BoxKnob)) or knob.name != "omega":
             raise ConfigError("spectral needs an SOR env (one with a relaxation-factor knob)", value=type(base).__name__)
         obs = env.observation_space
         if not isinstance(obs, spaces.Box):
             raise ConfigError(f"spectral needs a Box observation space, got {obs}")
-        agent = cls(len(knob.arms), config, seed=seed, context_low=obs.low, context_high=obs.high, arms=knob.arms,
-                    omega_low=knob.omega_low, omega_high=knob.omega_high)
-        agent.continuous = knob.kind == "continuous"
+        if isinstance(knob, ArmKnob):
+            agent = cls(knob.n, config, seed=seed, context_low=obs.low, context_high=obs.high, arms=knob.arms)
+        else:  # continuous: the arm grid only sizes the bandit; actions are the knob's normalised encoding of ω
+            agent = cls(len(DEFAULT_ARMS), config, seed=seed, context_low=obs.low, context_high=obs.high,
+                        arms=DEFAULT_ARMS, omega_low=knob.low, omega_high=knob.high)
+            agent.continuous = True
         return agent
 
     continuous = False
@@ -136,8 +142,8 @@ class SpectralOmega(Bandit):
         return min(w_star + self.config.offsets[offset_index], self.omega_high)
 
     def _to_action(self, omega: float) -> Any:
-        if self.continuous:
-            return np.array([min(max(omega, self.omega_low), self.omega_high)], dtype=np.float32)
+        if self.continuous:  # the env's BoxKnob("omega", low, high) action for omega (clipped)
+            return BoxKnob("omega", self.omega_low, self.omega_high).encode(omega)
         return int(np.argmin(np.abs(self.omegas - omega)))
 
     # ---- Bandit hooks ----------------------------------------------------------------------------------

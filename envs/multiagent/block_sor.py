@@ -2,8 +2,11 @@
 
 The system is a 2-D Laplacian on a ``grid x grid`` interior whose horizontal strips carry different
 diagonal offsets (``A = L + diag(c_row)``, ``c`` constant on each strip), so each strip has its own best
-ω. Each agent holds the ω of one strip; all agents' choices go into one SOR solve (the same compiled
-kernel as ``tunegym/SOR-v0``, given per-row factors), and all share its cost.
+ω. Each agent holds the ω of one strip (its part of one :class:`~tunegym.envs.core.knob.CompositeKnob`, or
+its own ``BoxKnob`` in the continuous variant); all agents' choices go into ONE step of the SOR solve
+process of ``tunegym/SOR-v0`` (:class:`~tunegym.envs.sor.process.SORSolve`, given per-row factors), and all
+share its cost. This module holds no solver, reset or reward code of its own: instances come from an
+:class:`~tunegym.envs.core.stream.InstanceStream`, the reward is the named ``neg_cost``.
 """
 
 from __future__ import annotations
@@ -14,16 +17,21 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
-from tunegym.envs.core.errors import ConfigError
-from tunegym.envs.core.instances import SequenceDistribution, content_id
-from tunegym.envs.core.seeding import stream
-from tunegym.envs.sor.actions import DEFAULT_ARMS, OmegaKnob
+from tunegym.envs.core.errors import ActionError, ConfigError
+from tunegym.envs.core.instances import SequenceDistribution
+from tunegym.envs.core.knob import ArmKnob, CompositeKnob, Knob
+from tunegym.envs.core.rewards import make_reward
+from tunegym.envs.core.stream import InstanceStream
+from tunegym.envs.multiagent.common import broadcast_step
+from tunegym.envs.sor.env import DEFAULT_ARMS, omega_knob
 from tunegym.envs.sor.instances import LinearSystem, poisson2d, truncated_normal, VARIANCES
-from tunegym.envs.sor.solver import prepare_matrix, solve_prepared
+from tunegym.envs.sor.process import SORSolve, SystemContext
+from tunegym.envs.sor.solver import prepare_matrix
 
-__all__ = ["StripShiftedLaplacianDistribution", "BlockSORParallelEnv"]
+__all__ = ["StripShiftedLaplacianDistribution", "BlockSORSolve", "BlockSORParallelEnv"]
 
 
 class StripShiftedLaplacianDistribution(SequenceDistribution):
@@ -80,27 +88,63 @@ class StripShiftedLaplacianDistribution(SequenceDistribution):
         )
 
 
+class BlockSORSolve(SORSolve):
+    """:class:`SORSolve` with one ω per block of rows: the knob value is the tuple of per-block factors."""
+
+    def __init__(self, block_of_row: np.ndarray, **solve_kwargs: Any) -> None:
+        super().__init__(**solve_kwargs)
+        self.block_of_row = np.asarray(block_of_row, dtype=np.int64)
+
+    def relaxation(self, knob_value: Any) -> tuple[np.ndarray, list[float]]:
+        omegas = np.asarray(knob_value, dtype=np.float64).reshape(-1)
+        return omegas[self.block_of_row], omegas.tolist()
+
+
 class BlockSORParallelEnv(ParallelEnv):
     """One agent per block of rows chooses that block's SOR relaxation factor; all share the sweep count.
+
+    ## Description
+    A PettingZoo view over the SOR solve process of ``tunegym/SOR-v0``: each joint step solves the next
+    system of a :class:`StripShiftedLaplacianDistribution` sequence once, by SOR from ``x0 = 0`` to relative
+    residual ``tol``, with each strip's rows relaxed by its agent's ω. Cost: the exact number of sweeps.
 
     ## Agents
     ``block_0 .. block_{k-1}``, one per horizontal strip of the grid.
 
     ## Action Space (per agent)
-    As ``tunegym/SOR-v0``: ``Discrete(20)`` arms ``ω = linspace(1, 1.95, 20)`` or ``action="continuous"``.
+    Each agent's part of the knob: ``Discrete(20)`` arms ``ω = linspace(1, 1.95, 20)`` (``knob.part(agent)``
+    of the :class:`CompositeKnob` ``env.knob``), or with ``action="continuous"`` the normalised
+    ``Box(-1, 1, (1,))`` on ``[omega_low, omega_high]``. A missing agent or an invalid action raises
+    ``ActionError``.
 
     ## Observation Space (per agent)
     ``Box(2)``: the agent's strip offset ``c_j`` and the mean offset over all strips.
 
     ## Rewards
-    Every agent gets ``-sweeps / reward_scale`` of the joint solve (cooperative); a diverged solve costs
-    ``max_sweeps``.
+    Every agent gets ``reward="neg_cost"``: ``-cost / reward_scale`` of the joint solve (cooperative); a
+    solve that diverges or reaches ``max_sweeps`` costs ``max_sweeps + failure_penalty``.
+
+    ## Info (per agent, the same for all)
+    The core contract (``cost`` in ``sor_sweeps``, ``knob`` = the per-block ω list, ``instance_id``,
+    ``quality`` = ``relative_residual``, ``status``), and ``sweeps``, ``omega`` and ``omegas`` (the per-block
+    ω), ``converged``, ``residual``, ``context`` (the strip offsets).
+
+    ## Starting State
+    ``reset(seed=s)`` restarts the instance stream; ``reset(options={"instance": system})`` replays a
+    strip-shifted :class:`LinearSystem` (``env.instance`` is the system about to be solved) whatever the seed.
 
     ## Episode End
     Truncated after ``episode_length`` systems; never terminates.
 
+    ## Arguments
+    ``grid`` (12), ``blocks`` (3), ``variance``, ``action``, ``arms``, ``omega_low``/``omega_high``,
+    ``episode_length`` (50), ``tol`` (1e-8), ``max_sweeps`` (10,000), ``reward_scale`` (100),
+    ``failure_penalty`` (0).
+
     ## Version History
-    - v0: initial release.
+    - v0: initial release. Before any release (2026-12-01): a view over ``SOR-v0``'s process (no second
+      solve loop); ``failure_penalty`` is honoured; ``reset(options={"instance": ...})`` replays the instance;
+      every info carries the cost contract; the continuous action is the normalised ``Box(-1, 1)``.
     """
 
     metadata = {"name": "tunegym/BlockSOR-v0", "render_modes": []}
@@ -113,22 +157,37 @@ class BlockSORParallelEnv(ParallelEnv):
         *,
         action: str = "discrete",
         arms: tuple[float, ...] = DEFAULT_ARMS,
+        omega_low: float = 1.0,
+        omega_high: float = 1.99,
         episode_length: int = 50,
         tol: float = 1e-8,
         max_sweeps: int = 10_000,
         reward_scale: float = 100.0,
+        failure_penalty: float = 0.0,
     ) -> None:
+        if int(episode_length) < 1:
+            raise ConfigError(f"episode_length must be >= 1 systems, got {episode_length!r}", value=episode_length)
         self.distribution = StripShiftedLaplacianDistribution(grid, blocks, variance)
-        self.knob = OmegaKnob(action, arms)
-        self.episode_length, self.tol, self.max_sweeps = int(episode_length), float(tol), int(max_sweeps)
-        self.reward_scale = float(reward_scale)
         self.possible_agents = [f"block_{j}" for j in range(blocks)]
         self.agents: list[str] = []
+        self.knobs: dict[str, Knob] = {}
+        for agent in self.possible_agents:
+            knob = omega_knob(action, arms, omega_low, omega_high)
+            self.knobs[agent] = ArmKnob(agent, knob.arms) if isinstance(knob, ArmKnob) else type(knob)(
+                agent, knob.low, knob.high, knob.scale)
+        #: the joint knob (flat index, last agent fastest) for the discrete variant; None when continuous
+        self.knob = CompositeKnob("omega", list(self.knobs.values())) if action == "discrete" else None
+        self.process = BlockSORSolve(self.distribution.block_of_row, tol=tol, max_sweeps=max_sweeps,
+                                     failure_penalty=failure_penalty)
+        self.instances = InstanceStream(self.distribution, LinearSystem)
         low = self.distribution.offset_low
         high = low + self.distribution.offset_scale
+        self.features = SystemContext(np.full(blocks, low), np.full(blocks, high), kind="matrix")
+        self.reward_fn = make_reward("neg_cost", {"scale": float(reward_scale)})
+        self.episode_length = int(episode_length)
         self._observation_space = spaces.Box(low, high, shape=(2,), dtype=np.float32)
-        self._stream: Any = None
-        self.current_instance: LinearSystem | None = None
+        self._np_random: np.random.Generator | None = None
+        self._step = 0
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent: str) -> spaces.Space:
@@ -136,54 +195,50 @@ class BlockSORParallelEnv(ParallelEnv):
 
     @functools.lru_cache(maxsize=None)
     def action_space(self, agent: str) -> spaces.Space:
-        return OmegaKnob(self.knob.kind, self.knob.arms).space
+        return self.knobs[agent].space
+
+    @property
+    def instance(self) -> LinearSystem | None:
+        """The system the next joint step solves."""
+        return self.process.instance
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
-        if seed is not None or self._stream is None:
-            rng = stream(seed, "instances")
-            self._stream = self.distribution.sequence(rng)
+        if seed is not None or self._np_random is None:
+            self._np_random, _ = seeding.np_random(seed)
+        self.process.start(self.instances.reset(seed, options, self._np_random))
         self.agents = list(self.possible_agents)
         self._step = 0
-        self.current_instance = next(self._stream)
-        return self._observations(), {a: {"instance_id": self.current_instance.instance_id} for a in self.agents}
+        return self._observations(), {a: {"instance_id": self.instance.id} for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ConfigError(f"actions missing for agents {missing}", value=missing)
-        omegas = np.array([self.knob.to_omega(actions[a]) for a in self.possible_agents])
-        system = self.current_instance
-        omega_rows = omegas[self.distribution.block_of_row]
-        result = solve_prepared(system.matrix, system.b, omega_rows, tol=self.tol, max_sweeps=self.max_sweeps)
-        cost = float(result.sweeps) if result.converged else float(self.max_sweeps)
+        missing = [a for a in self.possible_agents if a not in actions]
+        if not self.agents or missing:
+            raise ActionError(f"actions missing for agents {missing}" if self.agents else
+                              "the episode has ended; call reset()", value=missing)
+        omegas = tuple(self.knobs[a].decode(actions[a]) for a in self.possible_agents)
+        record = self.process.advance(omegas)
         self._step += 1
         truncated = self._step >= self.episode_length
-        info = {"sweeps": result.sweeps, "cost": cost, "status": result.status, "omegas": omegas.tolist(),
-                "instance_id": system.instance_id}
-        rewards = {a: -cost / self.reward_scale for a in self.agents}
-        terminations = {a: False for a in self.agents}
-        truncations = {a: truncated for a in self.agents}
-        infos = {a: dict(info) for a in self.agents}
+        if not truncated:  # the next system; an ended episode's last observation is of the system it solved
+            self.process.start(self.instances.next())
+        info = record.info()
+        info["omegas"] = info["omega"]
+        result = broadcast_step(self.agents, self._observations(), self.reward_fn(record), False, truncated, info)
         if truncated:
-            observations = self._observations()
             self.agents = []
-        else:
-            self.current_instance = next(self._stream)
-            observations = self._observations()
-        return observations, rewards, terminations, truncations, infos
+        return result
 
-    def cost_of(self, omegas: np.ndarray) -> float:
-        """Sweeps of the next system with per-block factors ``omegas`` (for oracles; does not advance)."""
-        system = self.current_instance
-        rows = np.asarray(omegas, dtype=np.float64)[self.distribution.block_of_row]
-        result = solve_prepared(system.matrix, system.b, rows, tol=self.tol, max_sweeps=self.max_sweeps)
-        return float(result.sweeps) if result.converged else float(self.max_sweeps)
+    def cost_of(self, omegas: Any) -> float:
+        """Cost of the next system with per-block factors ``omegas`` (for oracles; does not advance).
+
+        The same process solves it (a fresh :class:`BlockSORSolve` with this env's settings).
+        """
+        trial = BlockSORSolve(self.process.block_of_row, tol=self.process.tol, max_sweeps=self.process.max_sweeps,
+                              failure_penalty=self.process.failure_penalty)
+        trial.start(self.instance)
+        return trial.advance(tuple(float(w) for w in np.asarray(omegas).reshape(-1))).cost
 
     def _observations(self) -> dict[str, np.ndarray]:
-        offsets = self.current_instance.context
+        offsets = self.features.observation(self.process)
         mean = float(np.mean(offsets))
-        return {
-            agent: np.array([offsets[j], mean], dtype=np.float32)
-            for j, agent in enumerate(self.possible_agents)
-            if agent in self.agents or not self.agents
-        }
+        return {agent: np.array([offsets[j], mean], dtype=np.float32) for j, agent in enumerate(self.possible_agents)}

@@ -51,23 +51,31 @@ from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import scipy.sparse as sp
 from gymnasium import spaces
-from tunegym.envs.core.errors import ActionError, ConfigError, InstanceError
-from tunegym.envs.core.instances import SequenceDistribution
-from tunegym.envs.core.seeding import stream
-from tunegym.envs.sor.actions import DEFAULT_ARMS, OmegaKnob
+
+from tunegym.envs.core.env import ProcessEnv
+from tunegym.envs.core.errors import ConfigError, InstanceError
+from tunegym.envs.core.features import Features, register_features
+from tunegym.envs.core.instances import Instance, SequenceDistribution, content_id
+from tunegym.envs.core.process import Process, StepRecord
+from tunegym.envs.sor.env import DEFAULT_ARMS, omega_knob
 from tunegym.envs.sor.instances import LinearSystem, poisson2d
+from tunegym.envs.sor.process import finite_or_none
 from tunegym.envs.sor.pcg import PCGResult, ssor_pcg_prepared
 from tunegym.envs.sor.solver import PreparedMatrix, prepare_matrix
 
 __all__ = [
     "HEAT_CONTEXT_NAMES",
+    "HeatContext",
     "HeatEquation",
     "HeatEquationSequence",
+    "HeatRun",
+    "HeatRunDistribution",
     "HeatSchedule",
+    "HeatSolve",
+    "HeatStepOracle",
     "SORHeatEnv",
     "bump",
     "make_heat_env",
@@ -381,7 +389,172 @@ def _range(name: str, value: Sequence[float], low: float, high: float = math.inf
     return a, b
 
 
-class SORHeatEnv(gym.Env):
+@dataclass(frozen=True, eq=False)
+class HeatRun(Instance):
+    """One heat simulation to run: the grid, the time step and the schedule (the instance of ``SORHeat-v0``).
+
+    Everything random about an episode is the schedule, so replaying a run replays the episode. ``step`` and
+    ``state`` position the run part-way (``state`` is ``u_step``; default the initial bump at step 0):
+    :meth:`resume` makes the run whose first system is a given :class:`HeatEquation` system.
+    """
+
+    grid: int
+    dt: float
+    schedule: HeatSchedule
+    step: int = 0
+    state: np.ndarray | None = None
+
+    @functools.cached_property
+    def instance_id(self) -> str:  # type: ignore[override]
+        arrays = () if self.state is None else (np.asarray(self.state, dtype=np.float64),)
+        return content_id("heat2d-run", *arrays, grid=self.grid, dt=self.dt, step=self.step, **asdict(self.schedule))
+
+    def simulation(self) -> HeatEquation:
+        """A fresh :class:`HeatEquation` at this run's start."""
+        return HeatEquation(self.grid, self.dt, self.schedule, state=self.state, step=self.step)
+
+    @classmethod
+    def resume(cls, system: LinearSystem) -> HeatRun:
+        """The run whose first system is ``system`` (made by :class:`HeatEquation`)."""
+        simulation = HeatEquation.from_system(system)
+        return cls(simulation.grid, simulation.dt, simulation.schedule, simulation.step, simulation.u)
+
+    def __hash__(self) -> int:
+        return hash(self.instance_id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HeatRun) and other.instance_id == self.instance_id
+
+
+class HeatRunDistribution(SequenceDistribution):
+    """Heat simulations to run: a :class:`HeatRun` per draw, its schedule drawn by ``equations``."""
+
+    name = "heat2d-cn-runs"
+    version = 0
+
+    def __init__(self, equations: HeatEquationSequence | None = None) -> None:
+        self.equations = equations if equations is not None else HeatEquationSequence()
+        self.grid, self.dt = self.equations.grid, self.equations.dt
+        self.context_low, self.context_high = self.equations.context_low, self.equations.context_high
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.equations.params
+
+    def sample(self, rng: np.random.Generator) -> HeatRun:
+        return HeatRun(self.grid, self.dt, self.equations.draw_schedule(rng))
+
+
+class HeatSolve(Process):
+    """A heat simulation advanced one Crank–Nicolson step per decision, each step's system solved by SSOR-PCG.
+
+    :meth:`advance` solves the current system with the given ω, warm-started from ``u_k``, to relative
+    residual ``tol`` (:func:`~tunegym.envs.sor.pcg.ssor_pcg_prepared`) and advances the simulation with that
+    answer (its smallest-residual iterate when the solve fails). Cost: CG iterations, or ``maxiter +
+    failure_penalty`` for a failed solve. The run is truncated after ``n_steps`` steps.
+    """
+
+    cost_unit = "cg_iterations"
+    quality_name = "relative_residual"
+
+    def __init__(self, *, n_steps: int = 1000, tol: float = 1e-8, maxiter: int = 10_000,
+                 failure_penalty: float = 0.0) -> None:
+        if int(n_steps) != n_steps or n_steps < 1:
+            raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}", value=n_steps)
+        if int(maxiter) != maxiter or maxiter < 1:
+            raise ConfigError(f"maxiter must be a positive integer, got {maxiter!r}", value=maxiter)
+        if not (0.0 < tol < 1.0):
+            raise ConfigError(f"tol must be in (0, 1), got {tol!r}", value=tol)
+        self.n_steps, self.tol, self.maxiter = int(n_steps), float(tol), int(maxiter)
+        self.failure_penalty = float(failure_penalty)
+        self.instance: HeatRun | None = None
+        self.system: LinearSystem | None = None
+        self.result: PCGResult | None = None
+        self.steps = 0
+
+    def start(self, instance: HeatRun, rng: np.random.Generator | None = None) -> None:
+        self.instance = instance
+        self.simulation = instance.simulation()
+        self.system = self.simulation.system()
+        self.result, self.steps = None, 0
+
+    @property
+    def done(self) -> bool:
+        return self.steps >= self.n_steps
+
+    def solve(self, omega: float) -> PCGResult:
+        """SSOR-PCG on the current system at ``omega``, warm-started; does not advance the simulation."""
+        system = self.system
+        return ssor_pcg_prepared(system.matrix, system.b, omega, x0=system.meta.get("x0"), tol=self.tol,
+                                 maxiter=self.maxiter)
+
+    def cost(self, result: PCGResult) -> float:
+        return float(result.iterations) if result.converged else float(self.maxiter) + self.failure_penalty
+
+    def cost_at(self, omega: float) -> float:
+        """The cost of the current system at ``omega`` (as :meth:`advance` would charge it), for oracles."""
+        return self.cost(self.solve(float(omega)))
+
+    def advance(self, knob_value: Any) -> StepRecord:
+        if self.system is None or self.done:
+            raise ConfigError("start() a run before advancing; the run has ended")
+        omega, system = float(knob_value), self.system
+        result = self.solve(omega)
+        self.result = result
+        self.simulation.advance(result.x)
+        self.system = self.simulation.system()
+        self.steps += 1
+        meta = system.meta
+        return self.record(
+            self.cost(result), omega, quality=result.residual, status=result.status, truncated=self.done,
+            wall_time=result.wall_time, iterations=result.iterations, omega=omega, converged=result.converged,
+            residual=finite_or_none(result.residual), system_id=system.instance_id,
+            context=np.asarray(system.context, dtype=np.float64), step=meta["step"], time=meta["time"],
+            diffusion=meta["diffusion"],
+        )
+
+
+class HeatContext(Features):
+    """The context of the heat system about to be solved (:data:`HEAT_CONTEXT_NAMES`), clipped to the bounds."""
+
+    name = "sor.heat_context"
+
+    def __init__(self, low: Any, high: Any) -> None:
+        self.space = spaces.Box(np.asarray(low, dtype=np.float32).reshape(-1),
+                                np.asarray(high, dtype=np.float32).reshape(-1), dtype=np.float32)
+
+    def params(self) -> dict[str, Any]:
+        return {"low": self.space.low.tolist(), "high": self.space.high.tolist()}
+
+    def observe(self, process: Process) -> np.ndarray:
+        return np.asarray(process.system.context, dtype=np.float64)
+
+
+register_features(HeatContext.name, "tunegym.envs.sor.heat:HeatContext")
+
+
+class HeatStepOracle:
+    """Oracle: for each time step, the value of the knob grid with the least cost on that step's system.
+
+    Reads the system about to be solved from the env's process (which an observation does not carry) and
+    solves it once per candidate (:meth:`HeatSolve.cost_at`); a per-step lower bound for any policy on the
+    grid. Speaks the agent interface (``predict``, ``learn``).
+    """
+
+    def __init__(self, env: Any, values: Sequence[float] | None = None) -> None:
+        self.env = env.unwrapped
+        self.knob = self.env.knob
+        self.values = [float(v) for v in (self.knob.grid() if values is None else values)]
+
+    def learn(self, env: Any = None, total_timesteps: int = 0, **kwargs: Any) -> HeatStepOracle:
+        return self
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+        costs = [self.env.process.cost_at(value) for value in self.values]
+        return self.knob.encode(self.values[int(np.argmin(costs))]), state
+
+
+class SORHeatEnv(ProcessEnv):
     """Choose the SSOR relaxation factor ω for each time step of a heat-equation simulation.
 
     ## Description
@@ -390,13 +563,16 @@ class SORHeatEnv(gym.Env):
     Crank–Nicolson (see :mod:`tunegym.envs.sor.heat` for the equations and how we differ from the paper).
     Each time step is an SPD system ``A_k u_{k+1} = b_k`` solved by SSOR-preconditioned CG
     (:func:`~tunegym.envs.sor.pcg.ssor_pcg`) warm-started from ``u_k`` to relative residual ``tol``; the
-    agent picks the SSOR ω before each solve. The cost is the exact number of CG iterations.
+    agent picks the SSOR ω before each solve. The process is :class:`HeatSolve`; the instance is the
+    simulation to run (:class:`HeatRun`: grid, time step, schedule). The cost is the exact number of CG
+    iterations.
 
     ## Action Space
     ``action="discrete"``: ``Discrete(len(arms))``, arm ``i`` is ``ω = arms[i]`` (default
-    ``linspace(1, 1.95, 20)``). ``action="continuous"``: ``Box(omega_low, omega_high, (1,))`` with
-    ``omega_high < 2``; values outside are clipped (``info["omega"]`` is the ω applied). A NaN action or
-    an arm index outside the space raises :class:`~tunegym.envs.core.errors.ActionError`.
+    ``linspace(1, 1.95, 20)``). ``action="continuous"``: the normalised ``Box(-1, 1, (1,))`` mapped linearly
+    onto ``[omega_low, omega_high]`` with ``omega_high < 2``; values outside are clipped (``info["knob"]`` is
+    the ω applied). A NaN action or an arm index outside the space raises
+    :class:`~tunegym.envs.core.errors.ActionError`.
 
     ## Observation Space
     ``Box(6,)`` float32, the context of the system about to be solved (:data:`HEAT_CONTEXT_NAMES`):
@@ -404,19 +580,23 @@ class SORHeatEnv(gym.Env):
     forcing centre x, y [0, 1], ``log10`` relative residual of the warm start [-16, 4]; clipped into the box.
 
     ## Rewards
-    ``-iterations / reward_scale``. A solve that breaks down, diverges or reaches ``maxiter`` costs
-    ``maxiter + failure_penalty`` iterations; the simulation continues from its smallest-residual iterate.
+    ``reward="neg_cost"``: ``-cost / reward_scale`` with the cost the CG iterations; a solve that breaks
+    down, diverges or reaches ``maxiter`` costs ``maxiter + failure_penalty`` iterations; the simulation
+    continues from its smallest-residual iterate.
 
     ## Info
-    ``iterations``, ``cost`` (iterations, or the failure cost), ``omega``, ``status``, ``converged``,
-    ``residual``, ``instance_id``, ``context`` (of the solved system), ``step``, ``time``, ``diffusion``.
-    Wall time is kept out of ``info`` (same seed → same trajectory) and read from ``env.last_result``.
+    The core contract (``cost`` in ``cost_unit="cg_iterations"``, ``knob`` = ω, ``instance_id`` = the run's
+    id, ``quality`` = ``relative_residual``, ``status``), and ``iterations``, ``omega``, ``converged``,
+    ``residual``, ``system_id`` (the id of the step's system), ``context`` (of the solved system), ``step``,
+    ``time``, ``diffusion``. Wall time is kept out of ``info`` (same seed → same trajectory) and read from
+    ``env.unwrapped.last_record.wall_time``; the last solve is ``env.unwrapped.process.result``.
 
     ## Starting State
     ``reset(seed=s)`` draws a new simulation (schedule and forcing path) from the instance stream of ``s``;
     ``reset()`` without a seed draws the next simulation from the same stream.
-    ``reset(options={"instance": system})`` resumes the simulation that ``system`` belongs to (a
-    :class:`LinearSystem` made by :class:`HeatEquationSequence`), solving ``system`` first.
+    ``reset(options={"instance": run})`` replays a :class:`HeatRun` (``env.unwrapped.instance`` is the
+    current one); a :class:`LinearSystem` made by :class:`HeatEquationSequence` is also accepted and resumes
+    its simulation there (``HeatRun.resume``), solving that system first.
 
     ## Episode End
     Never terminates; truncated after ``n_steps`` time steps (the end of the simulation run). The
@@ -431,10 +611,13 @@ class SORHeatEnv(gym.Env):
     ``reward_scale`` (10), ``failure_penalty`` (0).
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. Before any release (2026-12-01): built on the shared process core; the instance
+      is the simulation run (``info["instance_id"]`` is the run's id, the step's system is
+      ``info["system_id"]``); the continuous action is the normalised ``Box(-1, 1)``.
     """
 
-    metadata = {"render_modes": []}
+    domain = "sor"
+    default_knob_value = 1.0
 
     def __init__(
         self,
@@ -452,110 +635,21 @@ class SORHeatEnv(gym.Env):
     ) -> None:
         if reward_scale <= 0:
             raise ConfigError(f"reward_scale must be positive, got {reward_scale!r}", value=reward_scale)
-        if int(n_steps) != n_steps or n_steps < 1:
-            raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}", value=n_steps)
-        if int(maxiter) != maxiter or maxiter < 1:
-            raise ConfigError(f"maxiter must be a positive integer, got {maxiter!r}", value=maxiter)
-        if not (0.0 < tol < 1.0):
-            raise ConfigError(f"tol must be in (0, 1), got {tol!r}", value=tol)
-        self.distribution = distribution if distribution is not None else HeatEquationSequence()
-        self.knob = OmegaKnob(action, arms, omega_low, omega_high)
-        if np.any(self.knob.arms <= 0.0) or np.any(self.knob.arms >= 2.0) or self.knob.omega_high >= 2.0:
+        knob = omega_knob(action, arms, omega_low, omega_high)
+        values = list(getattr(knob, "arms", ())) + [getattr(knob, "low", 1.0), getattr(knob, "high", 1.0)]
+        if any(not 0.0 < float(v) < 2.0 for v in values):
             raise ConfigError("SSOR needs every omega in (0, 2): check arms and omega_high", value=omega_high)
-        self.n_steps, self.tol, self.maxiter = int(n_steps), float(tol), int(maxiter)
-        self.reward_scale, self.failure_penalty = float(reward_scale), float(failure_penalty)
-        self.action_space = self.knob.space
-        self.observation_space = spaces.Box(
-            self.distribution.context_low.copy(), self.distribution.context_high.copy(), dtype=np.float32
-        )
-        self._instance_rng: np.random.Generator | None = None
-        self._stream: Generator[LinearSystem, np.ndarray | None, None] | None = None
-        self._steps = 0
-        self.current_instance: LinearSystem | None = None
-        self.last_result: PCGResult | None = None
+        runs = HeatRunDistribution(distribution)
+        self.equations = runs.equations
+        process = HeatSolve(n_steps=n_steps, tol=tol, maxiter=maxiter, failure_penalty=failure_penalty)
+        super().__init__(process, runs, knob, HeatContext(runs.context_low, runs.context_high), reward="neg_cost",
+                         reward_params={"scale": float(reward_scale)}, sequence=False, instance_type=HeatRun)
 
-    # -- Gymnasium API -------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        if seed is not None:
-            self._instance_rng = stream(seed, "instances")
-        elif self._instance_rng is None:
-            # Instances have their own stream so that exploration never changes which simulations appear.
-            self._instance_rng = np.random.default_rng(self.np_random.integers(2**63))
-        instance = (options or {}).get("instance")
-        if instance is not None:
-            if not isinstance(instance, LinearSystem):
-                raise ConfigError(
-                    f"options['instance'] must be a LinearSystem, got {type(instance).__name__}", value=instance
-                )
-            simulation = HeatEquation.from_system(instance)
-        else:
-            simulation = self.distribution.simulation(self._instance_rng)
-        if self._stream is not None:
-            self._stream.close()
-        self._stream = self.distribution.run(simulation)
-        self._steps = 0
-        self.current_instance = next(self._stream)
-        return self._observation(), {"instance_id": self.current_instance.instance_id}
-
-    def step(self, action: Any):
-        if self.current_instance is None or self._stream is None:
-            raise ActionError("call reset() before step()")
-        omega = self.knob.to_omega(action)
-        system = self.current_instance
-        result = self._solve(system, omega)
-        self.last_result = result
-        cost = self._cost(result)
-        info = {
-            "iterations": result.iterations,
-            "cost": cost,
-            "omega": omega,
-            "status": result.status,
-            "converged": result.converged,
-            "residual": result.residual,
-            "instance_id": system.instance_id,
-            "context": system.context.copy(),
-            "step": system.meta["step"],
-            "time": system.meta["time"],
-            "diffusion": system.meta["diffusion"],
-        }
-        # The simulation continues from the agent's own answer (its best iterate when the solve failed).
-        self.current_instance = self._stream.send(result.x)
-        self._steps += 1
-        truncated = self._steps >= self.n_steps
-        return self._observation(), -cost / self.reward_scale, False, truncated, info
-
-    def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-
-    # -- helpers -------------------------------------------------------------------------------------------
-    def cost_of(self, omega: float, instance: LinearSystem | None = None) -> float:
-        """The cost (CG iterations, failures included) of ``instance`` (default: the next one) at ``omega``.
-
-        Warm-started exactly as :meth:`step` would; it does not advance the simulation. Used by oracles.
-        """
-        system = instance if instance is not None else self.current_instance
-        if system is None:
-            raise ActionError("call reset() before cost_of()")
-        return self._cost(self._solve(system, float(omega)))
-
-    def action_to_omega(self, action: Any) -> float:
-        """The ω an action applies (clipped for the continuous space)."""
-        return self.knob.to_omega(action)
-
-    def _solve(self, system: LinearSystem, omega: float) -> PCGResult:
-        return ssor_pcg_prepared(
-            system.matrix, system.b, omega, x0=system.meta.get("x0"), tol=self.tol, maxiter=self.maxiter
-        )
-
-    def _cost(self, result: PCGResult) -> float:
-        return float(result.iterations) if result.converged else float(self.maxiter) + self.failure_penalty
-
-    def _observation(self) -> np.ndarray:
-        obs = np.asarray(self.current_instance.context, dtype=np.float32)
-        return np.clip(obs, self.observation_space.low, self.observation_space.high)
+        replay = (options or {}).get("instance")
+        if isinstance(replay, LinearSystem):
+            options = {**options, "instance": HeatRun.resume(replay)}
+        return super().reset(seed=seed, options=options)
 
 
 def make_heat_env(

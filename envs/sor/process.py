@@ -63,20 +63,34 @@ class SORSolve(Process):
     def done(self) -> bool:
         return self.result is not None
 
-    def advance(self, knob_value: float) -> StepRecord:
+    @property
+    def system(self) -> LinearSystem | None:
+        """The system the next decision is about (what oracles and Young's rule read)."""
+        return self.instance
+
+    def relaxation(self, knob_value: Any) -> tuple[float | np.ndarray, Any]:
+        """``(factor for the solver, value recorded)`` of a knob value: here one ω for every row.
+
+        Block SOR (:mod:`tunegym.envs.multiagent.block_sor`) overrides it to spread one ω per block of rows.
+        """
+        omega = float(knob_value)
+        return omega, omega
+
+    def advance(self, knob_value: Any) -> StepRecord:
         if self.instance is None or self.done:
             raise ConfigError("start() a system before advancing; one decision per solve")
-        system, omega = self.instance, float(knob_value)
-        result = solve_prepared(system.matrix, system.b, omega, x0=self.x0, tol=self.tol, max_sweeps=self.max_sweeps)
+        system = self.instance
+        rows, omega = self.relaxation(knob_value)
+        result = solve_prepared(system.matrix, system.b, rows, x0=self.x0, tol=self.tol, max_sweeps=self.max_sweeps)
         self.result = result
         cost = float(result.sweeps) if result.converged else float(self.max_sweeps) + self.failure_penalty
         rate = result.convergence_factor()
+        radius = jacobi_radius_from_rate(rate, omega) if np.ndim(omega) == 0 else float("nan")
         return self.record(
             cost, omega, quality=result.residual, status=result.status, terminated=True,
             wall_time=result.wall_time, sweeps=result.sweeps, omega=omega, converged=result.converged,
             residual=finite_or_none(result.residual), context=np.asarray(system.context, dtype=np.float64),
-            convergence_factor=finite_or_none(rate),
-            jacobi_radius_estimate=finite_or_none(jacobi_radius_from_rate(rate, omega)),
+            convergence_factor=finite_or_none(rate), jacobi_radius_estimate=finite_or_none(radius),
         )
 
 

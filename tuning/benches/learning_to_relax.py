@@ -88,21 +88,28 @@ def run_shifted(variance: str, length: int, seed: int, methods: Sequence[str]) -
     import tunegym.envs  # noqa: F401
     from tunegym.agents.registry import make_agent
     from tunegym.envs.core.seeding import stream
-    from tunegym.envs.sor.features import jacobi_radius_from_rate, young_omega
+    from tunegym.envs.sor.features import young_omega
     from tunegym.envs.sor.solver import solve_prepared
 
     env = gym.make("tunegym/SOR-v0", variance=variance)
     base = env.unwrapped
-    arms, tol, max_sweeps = base.knob.arms, base.tol, base.max_sweeps
+    process = base.process  # the env's own solve: its cost and feedback are what the env step reports
+    arms, tol, max_sweeps = np.asarray(base.knob.arms), process.tol, process.max_sweeps
+
+    def solve_live(system: Any, omega: float) -> Any:
+        process.start(system)
+        return process.advance(omega)
+
     rng = stream(seed, "instances")  # the env's own stream for reset(seed=seed)
     systems = [base.distribution.sample(rng) for _ in range(length)]
     costs = np.empty((length, arms.size))
     radius = np.full((length, arms.size), np.nan)
     for t, system in enumerate(systems):
         for a, omega in enumerate(arms):
-            result = solve_prepared(system.matrix, system.b, omega, tol=tol, max_sweeps=max_sweeps)
-            costs[t, a] = result.sweeps if result.converged else max_sweeps
-            radius[t, a] = jacobi_radius_from_rate(result.convergence_factor(), omega)
+            record = solve_live(system, float(omega))
+            costs[t, a] = record.cost
+            rho = record.extra["jacobi_radius_estimate"]
+            radius[t, a] = np.nan if rho is None else rho
 
     out: dict[str, np.ndarray] = {}
     for name in methods:
@@ -125,13 +132,10 @@ def run_shifted(variance: str, length: int, seed: int, methods: Sequence[str]) -
             series = np.empty(length)
             for t, system in enumerate(systems):
                 action = agent.select(system.context)
-                omega = cenv.unwrapped.knob.to_omega(action)
-                result = solve_prepared(system.matrix, system.b, omega, tol=tol, max_sweeps=max_sweeps)
-                cost = result.sweeps if result.converged else max_sweeps
-                rho = jacobi_radius_from_rate(result.convergence_factor(), omega)
-                info = {"sweeps": cost, "jacobi_radius_estimate": rho if math.isfinite(rho) else None}
-                agent.observe(system.context, action, -cost / _REWARD_SCALE, info)
-                series[t] = cost
+                record = solve_live(system, cenv.unwrapped.knob.decode(action))
+                info = {"sweeps": record.cost, "jacobi_radius_estimate": record.extra["jacobi_radius_estimate"]}
+                agent.observe(system.context, action, -record.cost / _REWARD_SCALE, info)
+                series[t] = record.cost
             out[name] = series
         else:  # a registered agent over the 20 arms, replayed through the table
             agent = make_agent(name, env, _AGENT_CONFIG.get(name, {}), seed=seed)
@@ -151,8 +155,9 @@ def run_heat(length: int, seed: int, methods: Sequence[str], grid: int = 32) -> 
     import gymnasium as gym
 
     import tunegym.envs  # noqa: F401
-    from tunegym.agents.baselines import FixedOmega, GridOracle
+    from tunegym.agents.baselines import FixedOmega
     from tunegym.agents.registry import make_agent
+    from tunegym.envs.sor.heat import HeatStepOracle
 
     def make_env():
         return gym.make("tunegym/SORHeat-v0", grid=grid, n_steps=length, max_episode_steps=length)
@@ -177,7 +182,7 @@ def run_heat(length: int, seed: int, methods: Sequence[str], grid: int = 32) -> 
     fixed_runs: dict[int, np.ndarray] = {}
     for name in methods:
         if name in ("omega=1", "best_fixed"):
-            arms = make_env().unwrapped.knob.arms
+            arms = np.asarray(make_env().unwrapped.knob.arms)
             if not fixed_runs:
                 for a, omega in enumerate(arms):
                     fixed_runs[a] = episode(lambda env, w=omega: FixedOmega(env, w), learn=False)
@@ -186,7 +191,7 @@ def run_heat(length: int, seed: int, methods: Sequence[str], grid: int = 32) -> 
             else:
                 out[name] = min(fixed_runs.values(), key=lambda s: s.mean())
         elif name == "oracle":
-            out[name] = episode(GridOracle, learn=False)
+            out[name] = episode(HeatStepOracle, learn=False)
         else:
             config = {"degree": 2} if name == "linucb" else {}
             out[name] = episode(lambda env, n=name, c=config: make_agent(n, env, c, seed=seed), learn=True)
