@@ -187,7 +187,23 @@ def test_bandit_trains_evaluates_and_deploys_through_the_cli(tmp_path, capsys):
                  "--baselines", "fixed"]) == 0
     out = tmp_path / "bandit.pt"
     assert main(["deploy", "--run", str(run_dir), "--out", str(out)]) == 0
-    assert load_tuner(out) is not None
+    # The deployed file must hold what was learned, not merely load: on test seeds it plays as well as the best
+    # fixed omega chosen on the tune seed (measured 99.9 vs 100.6 sweeps). A uniformly random arm (about 2.6 x)
+    # or an untrained bandit (its first arm, omega=1: about 5.6 x) fails the 1.1 x bound.
+    import numpy as np
+
+    from tunegym.agents.baselines import FixedOmega
+    from tunegym.tuning.evaluation import evaluate_policy
+
+    deployed = load_tuner(out)
+    arms = np.linspace(1.0, 1.95, 20)
+    tune = [evaluate_policy("tunegym/SOR-v0", lambda e, w=w: FixedOmega(e, w), [0], steps=30).cost for w in arms]
+    best = float(arms[int(np.argmin(tune))])
+    fixed = evaluate_policy("tunegym/SOR-v0", lambda e: FixedOmega(e, best), [100, 101], steps=30).cost
+    learned = evaluate_policy("tunegym/SOR-v0", lambda e: deployed, [100, 101], steps=30).cost
+    untrained = evaluate_policy("tunegym/SOR-v0", lambda e: FixedOmega(e, 1.0), [100, 101], steps=30).cost
+    assert untrained > 1.1 * fixed  # the test can fail
+    assert learned <= 1.1 * fixed, (learned, fixed)
 
 
 class _AlwaysArm:

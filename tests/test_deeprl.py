@@ -44,14 +44,40 @@ def test_default_search_space_names_config_fields_and_builds_configs(algo):
     build_config(config_type, sample)
 
 
-def test_ppo_trained_briefly_beats_fixed_omega_one_on_test_seeds():
+class _RandomArm:
+    """A uniformly random arm: what a test of a learner must tell apart from a learner."""
+
+    def __init__(self, env, seed=0):
+        self.rng, self.n = np.random.default_rng(seed), int(env.action_space.n)
+
+    def predict(self, obs, deterministic=True):
+        return int(self.rng.integers(self.n)), None
+
+
+def _best_fixed_omega_on_tune_seed(seed=0, steps=30):
+    """The arm with the lowest mean sweeps on the tune seed's systems (never a test seed)."""
+    arms = gym.make("tunegym/SOR-v0").unwrapped.knob.arms
+    costs = [evaluate_policy("tunegym/SOR-v0", lambda e, w=w: FixedOmega(e, w), [seed], steps=steps).cost
+             for w in arms]
+    return float(arms[int(np.argmin(costs))])
+
+
+def test_ppo_trained_briefly_closes_the_gap_to_the_best_fixed_omega_chosen_on_tune_seeds():
+    # Beating omega=1 proved nothing: a uniformly random arm (about 262 sweeps) beats Gauss-Seidel (about 556).
+    # Here PPO must close 90% of the gap between a random arm and the best fixed omega chosen on the tune seed
+    # (measured: best fixed about 101, random about 262, PPO after 2048 steps about 109, bound about 117; the
+    # per-seed spread of these 5-seed means is about 3 sweeps).
     env = gym.make("tunegym/SOR-v0")
     agent = make_agent("ppo", env, FAST_PPO, seed=0, device="cpu")
     agent.learn(env, total_timesteps=2048)
     test_seeds = [100, 101, 102, 103, 104]
-    learned = evaluate_policy("tunegym/SOR-v0", lambda e: agent, test_seeds, steps=30)
-    fixed = evaluate_policy("tunegym/SOR-v0", lambda e: FixedOmega(e, 1.0), test_seeds, steps=30)
-    assert learned.cost < fixed.cost, (learned.cost, fixed.cost)
+    best = _best_fixed_omega_on_tune_seed(0)
+    learned = evaluate_policy("tunegym/SOR-v0", lambda e: agent, test_seeds, steps=30).cost
+    fixed = evaluate_policy("tunegym/SOR-v0", lambda e: FixedOmega(e, best), test_seeds, steps=30).cost
+    random_arm = evaluate_policy("tunegym/SOR-v0", _RandomArm, test_seeds, steps=30).cost
+    bound = fixed + 0.1 * (random_arm - fixed)
+    assert random_arm > bound  # the test can fail: a random policy does
+    assert learned <= bound, (learned, fixed, random_arm)
     agent.close()
 
 
@@ -101,6 +127,7 @@ def test_dqn_checkpoint_restores_replay_buffer_optimizer_and_counters(tmp_path):
     restored.close()
 
 
+@pytest.mark.slow
 def test_ppo_with_two_subprocess_workers_trains(tmp_path):
     agent = make_agent("ppo", "tunegym/SOR-v0", {**FAST_PPO, "n_steps": 32, "n_envs": 2, "vec_env": "subproc"},
                        seed=0, device="cpu")
@@ -155,12 +182,22 @@ def test_unknown_tuner_kind_and_pretrained_name_are_refused(tmp_path):
         load_tuner("pretrained:nope")
 
 
-def test_pretrained_sor_ppo_loads_and_beats_fixed_omega_one():
+def test_pretrained_sor_ppo_is_near_the_per_instance_oracle_where_constants_and_random_are_not():
+    # "< 0.5 x Gauss-Seidel" passed for a uniformly random arm (0.47 x). Measured on these seeds: oracle about
+    # 55.3 sweeps, pretrained sor-ppo about 58.5 (1.06 x), the best fixed omega chosen on tune seed 0 about
+    # 100 (1.8 x), a random arm about 262 (4.7 x); the bound 1.12 x fails both of those.
+    from tunegym.agents.baselines import GridOracle
+
     policy = load_tuner("pretrained:sor-ppo")
     assert isinstance(policy, SB3Policy) and policy.env_id == "tunegym/SOR-v0"
-    learned = evaluate_policy("tunegym/SOR-v0", lambda e: policy, [100, 101], steps=10)
-    fixed = evaluate_policy("tunegym/SOR-v0", lambda e: FixedOmega(e, 1.0), [100, 101], steps=10)
-    assert learned.cost < 0.5 * fixed.cost
+    seeds = [100, 101, 102, 103, 104]
+    oracle = evaluate_policy("tunegym/SOR-v0", GridOracle, seeds, steps=30).cost
+    learned = evaluate_policy("tunegym/SOR-v0", lambda e: policy, seeds, steps=30).cost
+    best = _best_fixed_omega_on_tune_seed(0)
+    constant = evaluate_policy("tunegym/SOR-v0", lambda e: FixedOmega(e, best), seeds, steps=30).cost
+    random_arm = evaluate_policy("tunegym/SOR-v0", _RandomArm, seeds, steps=30).cost
+    assert min(constant, random_arm) > 1.12 * oracle  # the test can fail: a constant knob and a random policy do
+    assert learned <= 1.12 * oracle, (learned, oracle)
 
 
 def test_missing_gpu_is_a_config_error():

@@ -18,7 +18,10 @@ def test_quickstart_learned_tuner_beats_gauss_seidel_on_test_seeds(tmp_path, cap
     assert payload["test_seeds"] == [100, 101] and payload["train_seed"] == 0 and "versions" in payload
     costs = {r["method"]: r["mean_cost"] for r in payload["results"]}
     assert costs["chebcb (learned)"] < 0.3 * costs["omega=1 (Gauss-Seidel)"]
-    assert costs["grid oracle"] <= costs["chebcb (learned)"] * 1.05
+    # Within 15% of the per-instance grid oracle (measured 62.8 vs 60.2 sweeps). "oracle <= 1.05 x learned" held
+    # by construction; this fails for the best constant omega (about 1.8 x the oracle on high variance) and for
+    # a uniformly random arm (about 4.5 x).
+    assert costs["chebcb (learned)"] <= 1.15 * costs["grid oracle"], costs
     assert "grid oracle" in (out / "quickstart.md").read_text()
     assert (out / "quickstart.png").read_bytes()[:4] == b"\x89PNG"
 

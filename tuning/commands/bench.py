@@ -18,6 +18,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "hpo": ("hpo", "compare HPO methods over independent runs, scored on test seeds"),
     "mip": ("mip", "MIP LNS: operator policies vs HiGHS default at equal wall time"),
     "lr": ("lr", "LR schedules (tuned peak per optimizer) vs a bandit-learned LR scheduler"),
+    "all": ("all", "every domain's suite: paired claims, reports, summary.json (bands checked at smoke scale)"),
 }
 
 
