@@ -13,6 +13,7 @@ __all__ = [
     "FixedKnob",
     "FixedOmega",
     "GridOracle",
+    "KrylovTuner",
     "LNSSolver",
     "LearnedLRScheduler",
     "PerInstanceOracle",
@@ -39,6 +40,7 @@ _LAZY = {
     "load_tuner": "tunegym.agents.tuners",
     "LearnedLRScheduler": "tunegym.agents.lr_scheduler",
     "LNSSolver": "tunegym.agents.lns_solver",
+    "KrylovTuner": "tunegym.agents.krylov_tuner",
 }
 
 

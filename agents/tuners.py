@@ -31,6 +31,7 @@ TUNER_LOADERS: dict[str, str] = {
     "lr-schedule-bandit": "tunegym.agents.lr_scheduler:ProbeScheduleTuner.load",
     "independent-learners": "tunegym.agents.multiagent:IndependentLearners.load",
     "step-size-tuner": "tunegym.agents.step_size_tuner:StepSizeTuner.load",
+    "tuner": "tunegym.agents.tuner:Tuner.load",
 }
 
 

@@ -118,6 +118,8 @@ ENVS: tuple[EnvSpec, ...] = (
         "LRSchedule-v0 with the log10 LR multiplier in [-3, 1] as a continuous action",
         vector_entry_point="tunegym.envs.lr.env:make_lr_schedule_continuous_vector",
     ),
+    EnvSpec("tunegym/PCG-v0", "tunegym.envs.krylov.env:make_pcg", 100, "Preconditioner (or reuse) per system of a sequence of SPD solves by CG (PCGBandit); cost = flops (setup + iterations)"),
+    EnvSpec("tunegym/PGMRES-v0", "tunegym.envs.krylov.env:make_pgmres", 100, "Preconditioner (or reuse) per system of a sequence of non-symmetric solves by GMRES; cost = flops"),
 )
 
 

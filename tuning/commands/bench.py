@@ -18,6 +18,9 @@ BENCHES: dict[str, tuple[str, str]] = {
     "hpo": ("hpo", "compare HPO methods over independent runs, scored on test seeds"),
     "mip": ("mip", "MIP LNS: operator policies vs HiGHS default at equal wall time"),
     "lr": ("lr", "LR schedules (tuned peak per optimizer) vs a bandit-learned LR scheduler"),
+    "krylov": ("krylov", "preconditioned Krylov: learned preconditioner per solve vs fixed arms, oracle, PyAMG default, "
+                         "PCGBandit"),
+    "sor-deploy": ("sor_deploy", "the deployed SORTuner on user sequences of held-out matrices vs the per-system best omega"),
     "all": ("all", "every domain's suite: paired claims, reports, summary.json (bands checked at smoke scale)"),
 }
 

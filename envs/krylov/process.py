@@ -1,0 +1,252 @@
+"""The Krylov process: one preconditioned solve per system, keeping the last preconditioner for reuse.
+
+:class:`KrylovSolve` is the process of ``tunegym/PCG-v0`` and ``tunegym/PGMRES-v0`` and of
+:class:`tunegym.agents.KrylovTuner`. One decision per system: the preconditioner arm
+(:mod:`tunegym.envs.krylov.precond`). The process is stateful across the systems of a sequence: it keeps the
+last preconditioner it built, so the ``("reuse",)`` arm applies it to the next system without paying its setup
+again. :meth:`KrylovSolve.forget` drops it (an env's ``reset`` does, so the first system of every episode
+has nothing to reuse and replays are exact); reuse with nothing kept, or with a kept preconditioner of another
+size, builds ``reuse_fallback`` and charges its setup.
+
+:class:`KrylovFeatures` is the observation: cheap matrix features of the system about to be solved and the
+previous solve's statistics (kept through :meth:`KrylovFeatures.record`). ``krylov.matvecs`` is the reward:
+``-work / nnz(A) / scale``, the work in mat-vec equivalents, so systems of different sizes weigh alike.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from tunegym.envs.core.errors import ConfigError, MatrixError
+from tunegym.envs.core.features import Features, register_features
+from tunegym.envs.core.process import Process, StepRecord
+from tunegym.envs.core.rewards import register_reward
+from tunegym.envs.krylov.instances import KrylovSystem
+from tunegym.envs.krylov.precond import (
+    REUSE,
+    SOLVERS,
+    Preconditioner,
+    PreconditionerFailure,
+    SolveOutcome,
+    arm_label,
+    build_preconditioner,
+    check_arm,
+    krylov_solve,
+)
+
+__all__ = ["KrylovSolve", "KrylovFeatures", "FEATURE_NAMES", "DEFAULT_FALLBACK", "matvecs_reward"]
+
+#: what the reuse arm builds when nothing (or nothing of the right size) is kept
+DEFAULT_FALLBACK = ("amg_sa", 0.0, "gauss_seidel")
+FAILED = ("breakdown", "diverged", "max_iterations")
+
+
+class KrylovSolve(Process):
+    """Solve each system with the preconditioner the decision names; keep it for the next system.
+
+    Cost (``"flops"``, see :mod:`tunegym.envs.krylov.precond`): setup work of a newly built preconditioner plus
+    the iterations' work. A failed solve (a preconditioner that cannot be built, breakdown, divergence, the
+    iteration cap) ends that system with its status and costs what it did plus ``failure_penalty`` times the
+    work of ``maxiter`` unpreconditioned CG iterations; the sequence goes on.
+
+    Args:
+        solver: ``"cg"``, ``"gmres"``, ``"bicgstab"`` or ``"auto"`` (CG for systems marked symmetric, else GMRES).
+        tol: relative residual target; maxiter: iteration cap (GMRES: inner iterations); restart: GMRES restart.
+        failure_penalty: multiple of the cap's work charged on a failure.
+        reuse_fallback: the arm built when ``("reuse",)`` has nothing to reuse.
+    """
+
+    cost_unit = "flops"
+    quality_name = "relative_residual"
+
+    def __init__(self, *, solver: str = "auto", tol: float = 1e-8, maxiter: int = 1000, restart: int = 30,
+                 failure_penalty: float = 1.0, reuse_fallback: tuple[Any, ...] = DEFAULT_FALLBACK) -> None:
+        if solver not in SOLVERS + ("auto",):
+            raise ConfigError(f"solver must be one of {SOLVERS + ('auto',)}, got {solver!r}", value=solver)
+        if not (math.isfinite(tol) and tol > 0):
+            raise ConfigError(f"tol must be positive, got {tol!r}", value=tol)
+        if int(maxiter) < 1 or int(restart) < 1:
+            raise ConfigError(f"maxiter and restart must be >= 1, got {maxiter!r}, {restart!r}", value=maxiter)
+        if not failure_penalty >= 0:
+            raise ConfigError(f"failure_penalty must be >= 0, got {failure_penalty!r}", value=failure_penalty)
+        self.solver, self.tol, self.maxiter, self.restart = solver, float(tol), int(maxiter), int(restart)
+        self.failure_penalty = float(failure_penalty)
+        self.reuse_fallback = check_arm(reuse_fallback)
+        if self.reuse_fallback == REUSE:
+            raise ConfigError("reuse_fallback must build something", value=reuse_fallback)
+        self.instance: KrylovSystem | None = None
+        self.kept: Preconditioner | None = None
+        self.kept_age = 0
+        self.solves = 0
+        self.outcome: SolveOutcome | None = None
+        self.preconditioner: Preconditioner | None = None
+        self.x0: np.ndarray | None = None
+        self._done = True
+
+    # -- the process protocol -----------------------------------------------------------------------------------
+    def forget(self) -> None:
+        """Drop the kept preconditioner and the solve count (a new episode / a new simulation)."""
+        self.kept, self.kept_age, self.solves = None, 0, 0
+        self.outcome = self.preconditioner = None
+
+    def start(self, instance: KrylovSystem, rng: np.random.Generator | None = None, *,
+              x0: np.ndarray | None = None) -> None:
+        if not isinstance(instance, KrylovSystem):
+            raise ConfigError(f"KrylovSolve solves KrylovSystem instances, got {type(instance).__name__}",
+                              value=instance)
+        if x0 is not None:
+            x0 = np.asarray(x0, dtype=np.float64).reshape(-1)
+            if x0.size != instance.n or not np.all(np.isfinite(x0)):
+                raise MatrixError(f"x0 must be a finite vector of length {instance.n}", value=x0.size)
+        self.instance, self.x0, self.outcome, self._done = instance, x0, None, False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def solver_for(self, system: KrylovSystem) -> str:
+        if self.solver != "auto":
+            return self.solver
+        return "cg" if system.symmetric else "gmres"
+
+    def cap_work(self, system: KrylovSystem) -> float:
+        """The work of ``maxiter`` unpreconditioned CG iterations on ``system`` (the failure charge's unit)."""
+        return float(self.maxiter) * (system.nnz + 7.0 * system.n)
+
+    def advance(self, knob_value: Any) -> StepRecord:
+        if self.instance is None or self._done:
+            raise ConfigError("start() a system before advancing; one decision per system")
+        system, arm = self.instance, check_arm(knob_value)
+        solver = self.solver_for(system)
+        symmetric = solver == "cg"
+        start = time.perf_counter()
+        reused = fallback = False
+        setup_work = 0.0
+        pre: Preconditioner | None = None
+        failure = ""
+        if arm == REUSE:
+            if self.kept is not None and self.kept.n == system.n and (self.kept.symmetric or not symmetric):
+                pre, reused = self.kept, True
+            else:
+                fallback = True
+        build = self.reuse_fallback if fallback else (None if reused else arm)
+        if build is not None:
+            try:
+                pre = build_preconditioner(system.A, build, symmetric=symmetric,
+                                           near_null_space=system.near_null_space, built_on=system.id)
+                setup_work = pre.setup_work
+            except (PreconditionerFailure, MatrixError) as exc:
+                failure = str(exc)
+        if pre is None:
+            outcome = SolveOutcome(np.zeros(system.n) if self.x0 is None else self.x0.copy(), 0, 0, 0, 0.0,
+                                   "breakdown", 1.0, f"{arm_label(build or arm)}: {failure}")
+            iteration_work = 0.0
+        else:
+            outcome = krylov_solve(system.A, system.b, pre, solver=solver, tol=self.tol, maxiter=self.maxiter,
+                                   restart=self.restart, x0=self.x0)
+            iteration_work = outcome.iteration_work(system.nnz, pre.apply_work)
+            if reused:
+                self.kept_age += 1
+            else:
+                self.kept, self.kept_age = pre, 0
+        wall = time.perf_counter() - start
+        work = setup_work + iteration_work
+        cost = work + (self.failure_penalty * self.cap_work(system) if outcome.status in FAILED else 0.0)
+        self.outcome, self.preconditioner, self._done = outcome, pre, True
+        self.solves += 1
+        label = arm_label(pre.arm) if pre is not None else arm_label(build or arm)
+        residual = outcome.residual if math.isfinite(outcome.residual) else None
+        return self.record(
+            cost, arm, quality=residual, status=outcome.status, terminated=True, wall_time=wall,
+            work=work, setup_work=setup_work, iteration_work=iteration_work, iterations=outcome.iterations,
+            matvecs=outcome.matvecs, applies=outcome.applies, preconditioner=label, reused=reused,
+            fallback=fallback, built_on=pre.built_on if pre is not None else "", solver=solver, n=system.n,
+            nnz=system.nnz, converged=outcome.converged, kept_age=self.kept_age if reused else 0,
+            operator_complexity=pre.operator_complexity if pre is not None else 1.0,
+        )
+
+
+@register_reward("krylov.matvecs")
+def matvecs_reward(record: StepRecord, scale: float = 100.0) -> float:
+    """``-cost / nnz(A) / scale``: the solve's work (failures charged) in mat-vec equivalents, scaled."""
+    if not (math.isfinite(scale) and scale > 0):
+        raise ConfigError(f"reward scale must be positive, got {scale!r}", value=scale)
+    return -float(record.cost) / max(float(record.extra.get("nnz", 1.0)), 1.0) / scale
+
+
+FEATURE_NAMES = (
+    "log10_n", "nnz_per_row", "diagonal_dominance", "log10_diag_spread", "positive_offdiag_fraction",
+    "log10_diag_change", "prev_log10_work_per_nnz", "prev_log10_iterations", "prev_failed", "kept_none",
+    "kept_simple", "kept_ilu", "kept_amg", "log10_kept_age",
+)
+_LOW = np.array([0, 0, 0, 0, 0, -6, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.float32)
+_HIGH = np.array([7, 30, 1, 8, 1, 1, 5, 4, 1, 1, 1, 1, 1, 3], dtype=np.float32)
+
+
+class KrylovFeatures(Features):
+    """Cheap features of the next matrix (O(nnz), no solves) and the previous solve's statistics.
+
+    Matrix: ``log10 n``, nonzeros per row, mean diagonal dominance ``|a_ii| / Σ_j |a_ij|``, log10 of the
+    diagonal's max/min ratio (a coefficient-contrast proxy), fraction of positive off-diagonals, log10 of
+    the relative change of the diagonal since the previous system. Previous solve (kept by :meth:`record`,
+    cleared when the process has forgotten its history): log10 work per nonzero, log10 iterations, whether
+    it failed, which family the kept preconditioner is (none / Jacobi-SSOR / ILU / AMG) and log10 of its age.
+    See :data:`FEATURE_NAMES`; bounds are fixed, values are clipped.
+    """
+
+    name = "krylov.features"
+
+    def __init__(self) -> None:
+        self.space = spaces.Box(_LOW.copy(), _HIGH.copy(), dtype=np.float32)
+        self._last: np.ndarray | None = None
+        self._last_diag: np.ndarray | None = None
+        self._cache: tuple[str, np.ndarray] | None = None
+
+    def reset(self, process: Process) -> None:
+        if getattr(process, "solves", 0) == 0:
+            self._last, self._last_diag = None, None
+
+    def record(self, process: Process, record: StepRecord) -> None:
+        extra = record.extra
+        self._last_diag = np.asarray(process.instance.A.diagonal(), dtype=np.float64)
+        work = max(float(extra.get("work", 0.0)) / max(float(extra.get("nnz", 1)), 1.0), 1e-9)
+        family = getattr(getattr(process, "kept", None), "arm", ("none",))[0] if getattr(process, "kept", None) \
+            is not None else None
+        kept = [family is None, family in ("none", "jacobi", "ssor"), family == "ilu", family in ("amg_sa", "amg_rs")]
+        age = float(getattr(process, "kept_age", 0))
+        self._last = np.array([math.log10(1.0 + work), math.log10(1.0 + float(extra.get("iterations", 0))),
+                               float(record.status != "converged"), *map(float, kept), math.log10(1.0 + age)])
+
+    def matrix_features(self, system: KrylovSystem) -> np.ndarray:
+        """The six matrix features of ``system`` (cached by instance id)."""
+        if self._cache is not None and self._cache[0] == system.id:
+            return self._cache[1]
+        A = system.A
+        diag = np.abs(A.diagonal())
+        absrow = np.asarray(abs(A).sum(axis=1)).ravel()
+        dominance = float(np.mean(np.where(absrow > 0, diag / np.maximum(absrow, 1e-300), 0.0)))
+        positive = diag[diag > 0]
+        spread = math.log10(positive.max() / positive.min()) if positive.size else 0.0
+        offdiag = A.nnz - np.count_nonzero(A.diagonal())
+        pos_off = (float(np.sum(A.data > 0)) - float(np.sum(A.diagonal() > 0))) / offdiag if offdiag > 0 else 0.0
+        values = np.array([math.log10(system.n), A.nnz / system.n, dominance, spread, pos_off], dtype=np.float64)
+        self._cache = (system.id, values)
+        return values
+
+    def observe(self, process: Process) -> np.ndarray:
+        system = process.instance
+        change = -6.0
+        if self._last_diag is not None and self._last_diag.size == system.n:
+            d = system.A.diagonal()
+            change = math.log10(max(float(np.linalg.norm(d - self._last_diag)) / max(float(np.linalg.norm(d)), 1e-300),
+                                    1e-6))
+        history = self._last if self._last is not None else np.array([0, 0, 0, 1, 0, 0, 0, 0], dtype=np.float64)
+        return np.concatenate([self.matrix_features(system), [change], history])
+
+
+register_features(KrylovFeatures.name, "tunegym.envs.krylov.process:KrylovFeatures")

@@ -1,0 +1,232 @@
+"""The Krylov domain (issue #20): instances, preconditioners and work, bad input, envs, the tuner and parity."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as sp
+
+import tunegym.envs  # noqa: F401
+from tunegym.agents.krylov_tuner import KrylovTuner, pcgbandit
+from tunegym.envs.core.errors import MatrixError, TunerMismatchError
+from tunegym.envs.krylov.instances import KrylovSystem, MatrixSequence, PDESequence
+from tunegym.envs.krylov.precond import DEFAULT_ARMS, build_preconditioner, krylov_solve
+from tunegym.envs.krylov.process import KrylovSolve
+from tunegym.envs.testing import check_tunegym_env
+
+SMALL = {"grid": 10, "run_length": 8}
+
+
+def laplacian(n: int) -> sp.csr_matrix:
+    return sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
+
+
+def solve_with(system: KrylovSystem, arm, **kwargs):
+    process = KrylovSolve(**kwargs)
+    process.start(system)
+    return process.advance(arm)
+
+
+# ---- instances ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["diffusion", "anisotropic", "elasticity", "convection"])
+def test_every_pde_family_makes_a_reproducible_drifting_sequence(kind):
+    dist = PDESequence(kind, grid=8, run_length=4)
+    first = list(dist.sequence(np.random.default_rng(3), length=6))
+    again = list(dist.sequence(np.random.default_rng(3), length=6))
+    assert [s.id for s in first] == [s.id for s in again]
+    assert len({s.id for s in first}) == 6
+    assert all(s.symmetric == (kind != "convection") for s in first)
+    assert first[0].meta["nu"] < first[3].meta["nu"]  # the time step grows over a run
+    if kind == "elasticity":
+        assert first[0].near_null_space.shape == (first[0].n, 3)
+
+
+def test_three_dimensional_diffusion_and_sizes_are_parameters():
+    system = next(iter(PDESequence("diffusion", grid=6, dim=3).sequence(np.random.default_rng(0))))
+    assert system.n == 216 and system.nnz == 216 + 2 * 3 * 6 * 6 * 5
+
+
+@pytest.mark.parametrize("variation", ["rhs", "shift", "scale"])
+def test_user_matrix_files_make_sequences(tmp_path, variation):
+    A = laplacian(30)
+    scipy.io.mmwrite(str(tmp_path / "a.mtx"), A)
+    sp.save_npz(tmp_path / "b.npz", 2 * A)
+    dist = MatrixSequence([tmp_path / "a.mtx", tmp_path / "b.npz"], variation=variation, repeat=3)
+    systems = list(dist.sequence(np.random.default_rng(0), length=6))
+    assert all(s.n == 30 and s.symmetric for s in systems)
+    record = solve_with(systems[0], ("jacobi",))
+    assert record.status == "converged"
+
+
+# ---- bad input ------------------------------------------------------------------------------------------------
+def test_malformed_systems_raise_matrix_error_before_any_work():
+    with pytest.raises(MatrixError, match="square"):
+        KrylovSystem.from_arrays(sp.random(4, 5, density=0.5, format="csr"), np.ones(4))
+    bad = laplacian(5).toarray()
+    bad[1, 1] = np.nan
+    with pytest.raises(MatrixError, match="NaN"):
+        KrylovSystem.from_arrays(bad, np.ones(5))
+    with pytest.raises(MatrixError, match="length"):
+        KrylovSystem.from_arrays(laplacian(5), np.ones(4))
+
+
+def test_zero_diagonal_under_jacobi_or_ssor_is_a_typed_error_or_a_breakdown():
+    A = laplacian(6).tolil()
+    A[2, 2] = 0.0
+    system = KrylovSystem.from_arrays(A.tocsr(), np.ones(6), symmetric=True)
+    for arm in [("jacobi",), ("ssor", 1.5)]:
+        with pytest.raises(MatrixError, match="zero"):
+            build_preconditioner(system.A, arm)
+        record = solve_with(system, arm)
+        assert record.status == "breakdown" and record.extra["iterations"] == 0
+        assert record.cost > 0  # the failure penalty is charged
+
+
+def test_indefinite_matrix_under_cg_breaks_down_and_never_hangs():
+    A = sp.diags([1.0, -1.0, 2.0, -3.0, 4.0], format="csr")
+    system = KrylovSystem.from_arrays(A, np.ones(5), symmetric=True)
+    record = solve_with(system, ("none",), maxiter=50)
+    assert record.status == "breakdown"
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((40, 40)))[0]
+    indefinite = Q @ np.diag(np.linspace(-1, 3, 40)) @ Q.T
+    record = solve_with(KrylovSystem.from_arrays(indefinite, rng.standard_normal(40)), ("none",), maxiter=30)
+    assert record.status in ("breakdown", "diverged", "max_iterations", "converged")
+    assert record.extra["iterations"] <= 30
+
+
+def test_singular_incomplete_factor_is_a_breakdown_status():
+    A = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
+    record = solve_with(KrylovSystem.from_arrays(A, np.ones(3), symmetric=True), ("ilu", 0.0, 10.0))
+    assert record.status == "breakdown"
+
+
+# ---- preconditioners and work ---------------------------------------------------------------------------------
+def test_every_arm_converges_and_work_is_deterministic():
+    system = next(iter(PDESequence("diffusion", grid=10).sequence(np.random.default_rng(1))))
+    for arm in DEFAULT_ARMS:
+        first, second = solve_with(system, arm), solve_with(system, arm)
+        assert first.status == "converged", arm
+        assert first.cost == second.cost and first.extra["iterations"] == second.extra["iterations"]
+        assert first.extra["work"] == first.extra["setup_work"] + first.extra["iteration_work"]
+
+
+def test_reuse_keeps_the_previous_preconditioner_and_skips_its_setup():
+    systems = list(PDESequence("diffusion", grid=10, run_length=5).sequence(np.random.default_rng(0), length=3))
+    process = KrylovSolve()
+    process.start(systems[0])
+    first = process.advance(("reuse",))  # nothing kept: builds the fallback and charges its setup
+    assert first.extra["fallback"] and first.extra["setup_work"] > 0
+    process.start(systems[1])
+    built = process.advance(("amg_sa", 0.0, "gauss_seidel"))
+    process.start(systems[2])
+    reused = process.advance(("reuse",))
+    assert reused.extra["reused"] and reused.extra["setup_work"] == 0.0
+    assert reused.extra["built_on"] == systems[1].id == built.extra["built_on"]
+    process.forget()
+    process.start(systems[2])
+    assert process.advance(("reuse",)).extra["fallback"]
+
+
+def test_nonsymmetric_solvers_converge_on_convection_diffusion():
+    system = next(iter(PDESequence("convection", grid=10).sequence(np.random.default_rng(0))))
+    for solver in ("gmres", "bicgstab"):
+        pre = build_preconditioner(system.A, ("ilu", 1e-2, 2.0), symmetric=False)
+        out = krylov_solve(system.A, system.b, pre, solver=solver)
+        assert out.status == "converged" and out.residual <= 1e-7 and out.matvecs > out.iterations
+
+
+# ---- envs ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env_id,kwargs", [("tunegym/PCG-v0", SMALL), ("tunegym/PGMRES-v0", SMALL),
+                                           ("tunegym/PCG-v0", {"kind": "elasticity", "grid": 6, "run_length": 5})])
+def test_envs_pass_conformance(env_id, kwargs):
+    env = gym.make(env_id, **kwargs)
+    check_tunegym_env(env, steps=10)
+    env.close()
+
+
+def test_reset_forgets_the_kept_preconditioner_so_replays_match():
+    env = gym.make("tunegym/PCG-v0", **SMALL)
+    env.reset(seed=0)
+    reuse = env.unwrapped.knob.encode(("reuse",))
+    env.step(0)
+    _, _, _, _, later = env.step(reuse)
+    assert later["reused"]
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(reuse)
+    assert info["fallback"] and not info["reused"]
+
+
+# ---- the tuner ---------------------------------------------------------------------------------------------------
+def test_tuner_makes_the_env_rollouts_decisions_and_work():
+    """Parity: a PCGBandit learner in the env and the same learner inside KrylovTuner.solve, on the same systems."""
+    env = gym.make("tunegym/PCG-v0", **SMALL)
+    agent = pcgbandit(env.unwrapped, seed=7)
+    obs, _ = env.reset(seed=11)
+    systems, env_arms, env_costs = [], [], []
+    for _ in range(12):
+        systems.append(env.unwrapped.instance)
+        action = agent.select(obs)
+        next_obs, reward, _, _, info = env.step(action)
+        agent.observe(obs, action, reward, info)
+        env_arms.append(tuple(info["knob"]))
+        env_costs.append(info["cost"])
+        obs = next_obs
+    tuner = KrylovTuner.from_env(pcgbandit(env.unwrapped, seed=7), env)
+    results = [tuner.solve_system(system, learn=True) for system in systems]
+    assert [r.arm for r in results] == env_arms
+    assert [r.cost for r in results] == env_costs
+    user = tuner.solve(systems[0].A, systems[0].b)  # the plain-array entry point
+    assert user.success and np.linalg.norm(systems[0].A @ user.x - systems[0].b) <= 1e-7 * np.linalg.norm(systems[0].b)
+
+
+def test_tuner_saves_loads_and_refuses_other_domains(tmp_path):
+    tuner = KrylovTuner.pcgbandit(seed=1, **SMALL)
+    system = next(iter(PDESequence("diffusion", grid=10).sequence(np.random.default_rng(0))))
+    for _ in range(3):
+        tuner.solve_system(system)
+    tuner.save(tmp_path / "k.pt")
+    loaded = KrylovTuner.load(tmp_path / "k.pt")
+    assert loaded.tuner.policy.t == 3 and loaded.process.solver == "cg"
+    from tunegym.agents.tuner import Tuner
+
+    sor = gym.make("tunegym/SOR-v0")
+    from tunegym.agents.bandits import TsallisINF
+
+    Tuner.from_env(TsallisINF.for_env(sor), sor).save(tmp_path / "sor.pt")
+    with pytest.raises(TunerMismatchError, match="krylov"):
+        KrylovTuner.load(tmp_path / "sor.pt")
+
+
+def test_tuner_reports_failures_as_statuses():
+    tuner = KrylovTuner.pcgbandit(seed=0, maxiter=20, **SMALL)
+    result = tuner.solve(sp.diags([1.0, -1.0, 2.0], format="csr"), np.ones(3), symmetric=True)
+    assert result.status in ("breakdown", "diverged", "max_iterations") and not result.success
+
+
+# ---- bench and shipped tuner ------------------------------------------------------------------------------------
+def test_bench_runs_every_method_on_a_short_sequence_and_the_oracle_is_greedy_optimal(tmp_path):
+    from tunegym.envs.krylov.precond import DEFAULT_ARMS
+    from tunegym.tuning.benches.krylov import _break_even, run_sequence, suite
+
+    assert suite().domain == "krylov"
+    systems = list(PDESequence("diffusion", grid=8, run_length=4).sequence(np.random.default_rng(0), length=4))
+    tuner = KrylovTuner.pcgbandit(seed=0, **SMALL)
+    tuner.save(tmp_path / "t.pt")
+    figures = run_sequence(systems, arms=DEFAULT_ARMS, tuner_file=tmp_path / "t.pt", seed=0, env_kwargs=SMALL)
+    fresh = [name for name in figures if name.startswith("fixed:") and name != "fixed:reuse"]
+    for t in range(4):
+        assert figures["oracle"]["cost"][t] <= min(figures[name]["cost"][t] for name in fresh)
+    assert {"pyamg_default", "pcgbandit", "krylov_tuner"} <= set(figures)
+    assert _break_even(np.array([3.0, 1, 1, 1]), np.array([2.0, 2, 2, 2])) == 2  # cumulative 3,4,5,6 vs 2,4,6,8
+
+
+def test_shipped_pretrained_tuner_loads_and_solves():
+    from tunegym.agents.tuners import load_tuner
+
+    tuner = KrylovTuner.load("pretrained:krylov")
+    assert load_tuner("pretrained:krylov").domain == "krylov"
+    system = next(iter(PDESequence("anisotropic", grid=10).sequence(np.random.default_rng(5))))
+    assert tuner.solve_system(system, learn=False).success
