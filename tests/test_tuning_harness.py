@@ -81,6 +81,7 @@ def test_tune_writes_best_config_test_score_and_provenance(tmp_path, capsys):
     assert "test-seed score" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_losing_or_repeating_trials(tmp_path):
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "tunegym.tuning.cli", "tune", *TINY, "--method", "random", "--trials", "12",
@@ -164,6 +165,7 @@ def test_two_workers_share_one_study_through_postgresql(tmp_path):
     assert 8 <= len(trials) <= 9  # each process stops at 8 finished; one may finish its last trial
 
 
+@pytest.mark.slow
 def test_bench_hpo_compares_methods_over_runs(tmp_path):
     out = tmp_path / "bench"
     assert main(["bench", "hpo", "--env", "tunegym/SOR-v0", "--agent", "epsilon_greedy", "--methods", "random,sha,pbt",

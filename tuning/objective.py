@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tunegym.envs.core.extras import require
 from tunegym.tuning.seeds import SeedSplit
 
 __all__ = ["Objective"]
@@ -35,16 +36,24 @@ class Objective:
     rungs: int = 3
     device: str = "cpu"
 
-    def __call__(self, trial: Any, config: Mapping[str, Any], run_seed: int = 0) -> float:
-        """Train and validate; report at each rung; raise ``optuna.TrialPruned`` when the pruner says so."""
-        import optuna
+    def __call__(self, trial: Any, config: Mapping[str, Any], run_seed: int = 0, *, budget: int | None = None,
+                 number: int | None = None) -> float:
+        """Train and validate; report at each rung; raise ``optuna.TrialPruned`` when the pruner says so.
 
-        seeds = self.split.trial_seeds(trial.number, self.seeds_per_trial, run_seed)
+        ``budget`` (a multi-fidelity method's choice, default ``self.budget``) is this trial's training steps;
+        ``number`` (default ``trial.number``) picks its tune seeds, so that an ask/tell method's proposal keeps
+        its seeds when a resumed run evaluates it under a new trial number.
+        """
+        optuna = require("optuna", "hpo", "tunegym tune (the HPO harness)")
+
+        budget = self.budget if budget is None else int(budget)
+        number = trial.number if number is None else int(number)
+        seeds = self.split.trial_seeds(number, self.seeds_per_trial, run_seed)
         self.split.check(seeds)
         agents = [self._build(config, seed) for seed in seeds]
         score = float("nan")
         for rung in range(1, self.rungs + 1):
-            target = int(round(self.budget * rung / self.rungs))
+            target = int(round(budget * rung / self.rungs))
             scores = []
             for (agent, env, done), seed in zip(agents, seeds):
                 self._train(agent, env, target - done[0])

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tunegym.envs.core.errors import ConfigError
+from tunegym.envs.core.extras import require
 from tunegym.tuning.objective import Objective
 from tunegym.tuning.seeds import SeedSplit
 from tunegym.tuning.spaces import suggest
@@ -66,7 +67,7 @@ def run_pbt(objective: Objective, space: Mapping[str, dict[str, Any]], size: int
             progress: bool = True) -> dict[str, Any]:
     """Run PBT with a population of ``size``; returns the best config, its validation score and the
     members' histories as trial records (the shape :func:`tunegym.tuning.runner.trial_records` writes)."""
-    import optuna
+    optuna = require("optuna", "hpo", "tunegym tune (the HPO harness)")
 
     if size < 2:
         raise ConfigError("PBT needs a population of at least 2 (--trials)", value=size)

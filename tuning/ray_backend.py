@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.envs.core.errors import ConfigError
+from tunegym.envs.core.extras import require
 from tunegym.tuning.objective import Objective
 from tunegym.tuning.pbt import with_config as _with_config
 
@@ -34,12 +35,7 @@ RAY_METHODS = ("random", "asha", "pbt")
 
 
 def _import_ray() -> Any:
-    try:
-        import ray
-        from ray import tune
-    except ImportError as exc:
-        raise ConfigError("the ray backend needs Ray Tune: pip install 'tunegym[ray]'") from exc
-    return ray, tune
+    return require("ray", "ray", "the Ray backend (--backend ray)"), require("ray.tune", "ray", "the Ray backend (--backend ray)")
 
 
 def ray_space(space: Mapping[str, dict[str, Any]]) -> dict[str, Any]:

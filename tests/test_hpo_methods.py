@@ -1,0 +1,116 @@
+"""DEHB and SMAC3 behind the harness's Method interface, and the HPO suite that tells methods apart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tunegym.envs.core.errors import SeedLeakError
+from tunegym.tuning.cli import main
+from tunegym.tuning.methods import get_method
+from tunegym.tuning.objective import Objective
+from tunegym.tuning.runner import run_study
+from tunegym.tuning.seeds import SeedSplit
+
+pytest.importorskip("optuna")
+
+TINY = ["--env", "tunegym/SOR-v0", "--agent", "epsilon_greedy", "--budget", "90", "--eval-steps", "20",
+        "--no-progress"]
+
+
+@pytest.mark.parametrize("method", ["dehb", "smac", "smac-mf"])
+def test_ask_tell_methods_tune_through_the_harness_and_replay_from_a_seed(tmp_path, method):
+    pytest.importorskip("dehb" if method == "dehb" else "smac")
+    sequences = []
+    for run in ("a", "b"):
+        assert main(["tune", *TINY, "--method", method, "--trials", "6", "--seed", "2",
+                     "--seeds", "tune=0-4,test=200-201", "--out", str(tmp_path / run)]) == 0
+        trials = json.loads((tmp_path / run / "trials.json").read_text())["trials"]
+        sequences.append([(t["state"], t["params"], t["steps"]) for t in trials])
+        best = json.loads((tmp_path / run / "best.json").read_text())
+        assert best["seeds"]["test"] == [200, 201] and len(best["per_test_seed"]) == 2
+        assert len(trials) == 6 and all(t["state"] in ("COMPLETE", "PRUNED") for t in trials)
+        if method != "smac":  # multi-fidelity: some proposals train on a third of the budget
+            assert {t["steps"] for t in trials} == {30, 90}
+    if method == "dehb":  # SMAC's model-based proposals also depend on PYTHONHASHSEED (see methods.py)
+        assert sequences[0] == sequences[1]
+
+
+def test_dehb_resumes_a_study_without_repeating_or_changing_trials(tmp_path):
+    pytest.importorskip("dehb")
+    out = tmp_path / "resumed"
+    assert main(["tune", *TINY, "--method", "dehb", "--trials", "4", "--out", str(out)]) == 0
+    assert main(["tune", *TINY, "--method", "dehb", "--trials", "7", "--out", str(out), "--resume"]) == 0
+    assert main(["tune", *TINY, "--method", "dehb", "--trials", "7", "--out", str(tmp_path / "straight")]) == 0
+    resumed, straight = ([(t["params"], t["value"]) for t in json.loads((d / "trials.json").read_text())["trials"]]
+                         for d in (out, tmp_path / "straight"))
+    assert resumed == straight
+
+
+@pytest.mark.parametrize("method", ["dehb", "smac-mf"])
+def test_ask_tell_methods_cannot_reach_a_test_seed(tmp_path, method):
+    pytest.importorskip("dehb" if method == "dehb" else "smac")
+    # A split whose test seeds are what trial rotation would draw: the guard must stop the first trial.
+    split = SeedSplit((0, 1), (100,))
+    leaky = Objective("tunegym/SOR-v0", "epsilon_greedy", 60, split, eval_steps=5)
+    object.__setattr__(leaky, "split", _LeakySplit(split.tune, split.test))
+    with pytest.raises(SeedLeakError):
+        run_study(leaky, {"epsilon": {"type": "float", "low": 0.01, "high": 0.5, "log": True}}, get_method(method),
+                  3, storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="leak", progress=False)
+
+
+class _LeakySplit(SeedSplit):
+    """A split whose trial seeds are (wrongly) test seeds, as a bug in a method's seeding would produce."""
+
+    def trial_seeds(self, trial_number: int, per_trial: int, run_seed: int = 0) -> list[int]:
+        return [self.test[0]]
+
+
+def test_tied_tasks_are_reported_and_dropped_from_the_ranking():
+    from tunegym.tuning.benches.hpo import rank_methods, separation
+
+    flat = separation({"random": [1.00, 1.10, 0.95], "tpe": [1.02, 0.98, 1.08], "dehb": [0.99, 1.05, 1.01]})
+    steep = separation({"random": [2.0, 2.1, 1.9], "tpe": [1.0, 1.1, 0.9], "dehb": [1.5, 1.4, 1.6]})
+    assert flat["tie"] and flat["gap"] <= flat["spread"]
+    assert not steep["tie"] and steep["best"] == "tpe" and steep["worst"] == "random"
+    assert steep["gap"] == pytest.approx(1.0) and steep["spread"] == pytest.approx(0.1)
+    ranking = rank_methods({"flat": flat, "steep": steep})
+    assert ranking == {"tpe": 1.0, "dehb": 2.0, "random": 3.0}  # the flat task's order counts for nothing
+    assert rank_methods({"flat": flat}) == {}
+
+
+def test_hpo_suite_smoke_scale_writes_report_and_paired_scores(tmp_path):
+    pytest.importorskip("dehb")
+    pytest.importorskip("smac")
+    pytest.importorskip("matplotlib")
+    from tunegym.tuning.benches.hpo import run_hpo_suite
+
+    result = run_hpo_suite("smoke", tmp_path, methods=("random", "dehb", "smac"), runs=2,
+                           tasks=["synthetic-valley"])
+    assert set(result["scores"]["synthetic-valley"]) == {"random", "dehb", "smac"}
+    assert all(len(v) == 2 for v in result["scores"]["synthetic-valley"].values())
+    assert "tie" in result["separation"]["synthetic-valley"]
+    assert (tmp_path / "hpo.md").read_text().startswith("HPO suite")
+    assert json.loads((tmp_path / "hpo.json").read_text())["runs"] == 2
+    assert (tmp_path / "hpo_synthetic-valley.png").stat().st_size > 1000
+
+
+def test_a_seed_leak_stops_an_optuna_study_instead_of_failing_trials_forever(tmp_path):
+    """Optuna's ``catch=(TunegymError,)`` must not swallow a SeedLeakError as one more failed trial."""
+    import pytest
+
+    from tunegym.envs.core.errors import SeedLeakError
+    from tunegym.tuning.methods import get_method
+    from tunegym.tuning.runner import run_study
+
+    class LeakingObjective:
+        budget, rungs = 10, 1
+
+        def __call__(self, trial, config, seed, **kwargs):
+            raise SeedLeakError("tuning touched test seed 100", value=100)
+
+    with pytest.raises(SeedLeakError, match="test seed 100"):
+        run_study(LeakingObjective(), {"x": {"type": "float", "low": 0.0, "high": 1.0}}, get_method("random"),
+                  n_trials=3, storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="leak", seed=0, workers=1,
+                  progress=False)
