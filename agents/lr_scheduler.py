@@ -22,6 +22,7 @@ each tuned schedule of :mod:`tunegym.envs.lr.schedules` as a policy over the env
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -175,12 +176,20 @@ class LRSchedulePolicy(_RecordsEnv):
         return policy
 
 
-# The probe's features a ProbeScheduleTuner reads (indices into FEATURE_NAMES), after the optimizer flag.
-_CONTEXT_FEATURES = ("log10_train_loss", "train_loss_rel_std", "log_train_loss_change", "log10_grad_norm", "grad_norm_rel_std")
-CONTEXT_NAMES = ("adaptive_optimizer",) + _CONTEXT_FEATURES
+# The probe's features a ProbeScheduleTuner reads (indices into FEATURE_NAMES), after the optimizer flag and the
+# user's LR, and before the probe's loss ratio. No absolute loss level: it says more about the loss function (classes,
+# regression) than about the learning rate, and does not carry over to unseen task families.
+_CONTEXT_FEATURES = ("train_loss_rel_std", "log_train_loss_change", "log10_grad_norm", "grad_norm_rel_std")
+#: ``log10_user_lr_sgd`` / ``_adamw``: log10 of the user's (initial) LR for that optimizer kind, the midpoint
+#: :data:`NEUTRAL_LOG10_LR` for the other kind (so an additive model can treat the two scales apart);
+#: ``log10_probe_loss_ratio``: log10 (mean train loss of the probe's last window / of its first window).
+CONTEXT_NAMES = ("adaptive_optimizer", "log10_user_lr_sgd", "log10_user_lr_adamw") + _CONTEXT_FEATURES + ("log10_probe_loss_ratio",)
 _CONTEXT_INDEX = [FEATURE_NAMES.index(name) for name in _CONTEXT_FEATURES]
-CONTEXT_LOW = np.concatenate([[0.0], OBS_LOW[_CONTEXT_INDEX]]).astype(np.float64)
-CONTEXT_HIGH = np.concatenate([[1.0], OBS_HIGH[_CONTEXT_INDEX]]).astype(np.float64)
+LOG10_LR_BOUNDS = (-5.0, 0.0)
+NEUTRAL_LOG10_LR = -2.5
+PROBE_RATIO_BOUNDS = (-3.0, 1.0)
+CONTEXT_LOW = np.concatenate([[0.0, LOG10_LR_BOUNDS[0], LOG10_LR_BOUNDS[0]], OBS_LOW[_CONTEXT_INDEX], [PROBE_RATIO_BOUNDS[0]]]).astype(np.float64)
+CONTEXT_HIGH = np.concatenate([[1.0, LOG10_LR_BOUNDS[1], LOG10_LR_BOUNDS[1]], OBS_HIGH[_CONTEXT_INDEX], [PROBE_RATIO_BOUNDS[1]]]).astype(np.float64)
 
 
 def _linucb(n_arms: int, degree: int, theta: np.ndarray, counts: np.ndarray, gram_inv: np.ndarray | None) -> Any:
@@ -324,9 +333,15 @@ class ProbeScheduleTuner(_RecordsEnv):
         return np.linalg.inv(self.bandit.gram) if self.has_widths else None
 
     # ---- per-run state -----------------------------------------------------------------------------------
-    def reset(self, *, adaptive: bool = False) -> None:
-        """Start a new training run; ``adaptive``: the optimizer is Adam-like (see :func:`is_adaptive_optimizer`)."""
+    def reset(self, *, adaptive: bool = False, base_lr: float | None = None) -> None:
+        """Start a new training run; ``adaptive``: the optimizer is Adam-like (see :func:`is_adaptive_optimizer`);
+        ``base_lr``: the user's LR (the LR every multiplier multiplies; ``None``: unknown, read as the neutral
+        :data:`NEUTRAL_LOG10_LR`)."""
         self.adaptive = bool(adaptive)
+        self.log10_base_lr = (float(np.log10(base_lr)) if base_lr is not None and np.isfinite(base_lr) and base_lr > 0
+                              else None)
+        self.first_log10_loss: float | None = None  # the probe's first window (the reference of the loss ratio)
+        self.chosen_context: np.ndarray | None = None
         self.decisions = 0
         self.arm: int | None = None
         self.choice_progress = 0.0
@@ -339,7 +354,9 @@ class ProbeScheduleTuner(_RecordsEnv):
     def state_dict(self) -> dict[str, Any]:
         return {"adaptive": self.adaptive, "decisions": self.decisions, "arm": self.arm, "choice_progress": self.choice_progress,
                 "last_log10": self.last_log10, "switch_loss": self.switch_loss, "switch_decision": self.switch_decision,
-                "ramp_start": self.ramp_start, "guard_fired": self.guard_fired}
+                "ramp_start": self.ramp_start, "guard_fired": self.guard_fired, "log10_base_lr": self.log10_base_lr,
+                "first_log10_loss": self.first_log10_loss,
+                "chosen_context": None if self.chosen_context is None else [float(v) for v in self.chosen_context]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.adaptive, self.decisions = bool(state["adaptive"]), int(state["decisions"])
@@ -351,12 +368,23 @@ class ProbeScheduleTuner(_RecordsEnv):
         self.switch_decision = None if state.get("switch_decision") is None else int(state["switch_decision"])
         self.ramp_start = float(state.get("ramp_start", 0.0))
         self.guard_fired = bool(state.get("guard_fired", False))
+        # States saved before the user's LR and the probe ratio were context: unknown LR, no ratio yet.
+        self.log10_base_lr = None if state.get("log10_base_lr") is None else float(state["log10_base_lr"])
+        self.first_log10_loss = None if state.get("first_log10_loss") is None else float(state["first_log10_loss"])
+        chosen = state.get("chosen_context")
+        self.chosen_context = None if chosen is None else np.asarray(chosen, dtype=np.float64)
 
     # ---- the policy --------------------------------------------------------------------------------------
     def context(self, observation: np.ndarray, adaptive: bool | None = None) -> np.ndarray:
+        """The context (:data:`CONTEXT_NAMES`) at ``observation``: the optimizer kind and the user's LR given to
+        :meth:`reset`, the observation's window statistics and the loss ratio to the probe's first window."""
         obs = np.asarray(observation, dtype=np.float64).reshape(-1)
         flag = self.adaptive if adaptive is None else bool(adaptive)
-        return np.concatenate([[1.0 if flag else 0.0], obs[_CONTEXT_INDEX]])
+        lr = NEUTRAL_LOG10_LR if self.log10_base_lr is None else float(np.clip(self.log10_base_lr, *LOG10_LR_BOUNDS))
+        lrs = [NEUTRAL_LOG10_LR, lr] if flag else [lr, NEUTRAL_LOG10_LR]
+        ratio = 0.0 if self.first_log10_loss is None else float(obs[_LOSS_INDEX]) - self.first_log10_loss
+        ratio = float(np.clip(ratio, *PROBE_RATIO_BOUNDS)) if np.isfinite(ratio) else PROBE_RATIO_BOUNDS[1]
+        return np.concatenate([[1.0 if flag else 0.0], lrs, obs[_CONTEXT_INDEX], [ratio]])
 
     def choose(self, context: np.ndarray) -> int:
         """The arm for a context: greedy, or conservative when there is a default arm and ``pessimism > 0``.
@@ -403,6 +431,15 @@ class ProbeScheduleTuner(_RecordsEnv):
             return np.inf
         return start_log10 + self.guard.ramp_log10 * (since_switch + 1)
 
+    def revert(self) -> bool:
+        """Go back, for the rest of the run, to the default arm's own schedule (as the guard does on a blow-up);
+        True if this changed anything (the tuner had left its default and not yet reverted)."""
+        default = self._default_for(self.adaptive)
+        if default is None or self.arm is None or self.arm == default or self.guard_fired:
+            return False
+        self.guard_fired = True
+        return True
+
     def guard_trips(self, observation: np.ndarray) -> bool:
         """Whether the guard reverts at this observation (a decision after leaving the default arm)."""
         if self.guard is None or self.guard.loss_factor is None or self.switch_loss is None:
@@ -425,11 +462,14 @@ class ProbeScheduleTuner(_RecordsEnv):
         decision = self.decisions
         self.decisions += 1
         default = self._default_for(self.adaptive)
+        if self.first_log10_loss is None and progress > 0.0 and decision <= self.probe_decisions:
+            self.first_log10_loss = float(obs[_LOSS_INDEX])  # the first window's mean train loss
         if decision < self.probe_decisions:
             self.last_log10 = self._probe_value(progress, self.adaptive)
             return self.last_log10
         if self.arm is None:
-            self.arm = self.choose(self.context(obs))
+            self.chosen_context = self.context(obs)
+            self.arm = self.choose(self.chosen_context)
             # The default arm goes on with the schedule it started in the probe; another arm starts its own now.
             self.choice_progress = 0.0 if self.arm == default else progress
             if self.arm != default and self._guarded(self.adaptive):
@@ -584,7 +624,10 @@ class LearnedLRScheduler(LRScheduler):
         self.tuner = lr_tuner(tuner)
         policy = self.tuner.policy
         if isinstance(policy, ProbeScheduleTuner):
-            policy.reset(adaptive=is_adaptive_optimizer(optimizer))
+            # The user's LR: the largest initial LR of the param groups (a head or an embedding at a fraction of
+            # the body's LR keeps that ratio; the multipliers apply to every group alike).
+            user_lr = max(float(group.get("initial_lr", group["lr"])) for group in optimizer.param_groups)
+            policy.reset(adaptive=is_adaptive_optimizer(optimizer), base_lr=user_lr)
         self.total_steps = int(total_steps)
         self.decision_interval = int(decision_interval or self.tuner.env_kwargs.get("decision_interval")
                                      or getattr(policy, "decision_interval", 5))
@@ -597,7 +640,16 @@ class LearnedLRScheduler(LRScheduler):
         self._grads: list[float | None] = []
         self._pending_loss: float | None = None
         self._pending_val: float | None = None
+        #: what went wrong and what the scheduler did, one dict per event: ``{"step", "event", ...}`` with event
+        #: ``"non_finite_loss"`` (a NaN/inf train loss was observed) or ``"reverted"`` (the tuner's guard went back
+        #: to its default schedule, the user's LR with cosine/linear decay)
+        self.events: list[dict[str, Any]] = []
         super().__init__(optimizer, last_epoch)
+
+    @property
+    def reverted(self) -> bool:
+        """Whether the tuner's divergence guard has reverted this run to its default schedule."""
+        return bool(getattr(self.tuner.policy, "guard_fired", False))
 
     @property
     def multiplier(self) -> float:
@@ -605,8 +657,16 @@ class LearnedLRScheduler(LRScheduler):
         return float(10.0 ** self.log10_multiplier)
 
     def observe(self, loss: float | torch.Tensor) -> None:
-        """The train loss of the step about to be taken (call before ``step()``)."""
-        self._pending_loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        """The train loss of the step about to be taken (call before ``step()``). A NaN/inf loss is recorded in
+        :attr:`events` (with a ``RuntimeWarning`` the first time) and counts as no loss in the window; a window
+        without a finite loss after the tuner left its default makes its guard revert to the default schedule."""
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        if not np.isfinite(value):
+            if not any(e["event"] == "non_finite_loss" for e in self.events):
+                warnings.warn(f"LearnedLRScheduler: non-finite train loss {value} at step {self.steps_taken}; "
+                              "see scheduler.events", RuntimeWarning, stacklevel=2)
+            self.events.append({"step": int(self.steps_taken), "event": "non_finite_loss", "loss": value})
+        self._pending_loss = value
 
     def observe_validation(self, loss: float | torch.Tensor) -> None:
         """A validation loss measured after the optimizer step about to be reported by ``step()`` (call before it),
@@ -618,9 +678,12 @@ class LearnedLRScheduler(LRScheduler):
         return float(torch.sqrt(torch.stack(squares).sum())) if squares else None
 
     def _decide(self) -> None:
+        was_reverted = self.reverted
         _, value = self.tuner.act(self.features.observation(None))
         self.log10_multiplier = float(value)
         self.decisions.append(self.log10_multiplier)
+        if self.reverted and not was_reverted:
+            self.events.append({"step": int(self.steps_taken), "event": "reverted", "why": "loss_blow_up"})
 
     def step(self, epoch: int | None = None) -> None:  # noqa: D102  (LRScheduler.step)
         if getattr(self, "_initial_step_done", False):
@@ -630,6 +693,10 @@ class LearnedLRScheduler(LRScheduler):
             self.steps_taken += 1
             decide = self.steps_taken % self.decision_interval == 0 and self.steps_taken < self.total_steps
             if decide:
+                if any(v is not None and not np.isfinite(v) for v in self._losses) and isinstance(policy := self.tuner.policy,
+                                                                                                ProbeScheduleTuner):
+                    if policy.revert():  # a NaN/inf loss after leaving the default: back to the default schedule now
+                        self.events.append({"step": int(self.steps_taken), "event": "reverted", "why": "non_finite_loss"})
                 record = self.features.window_record(self._losses, self._grads, self.log10_multiplier)
                 self.features.record(None, record)
                 self._losses, self._grads = [], []

@@ -39,7 +39,12 @@ def test_tuner_in_the_env_reproduces_its_planned_arm() -> None:
     env_loss, _ = run_tuner(task, tuner)
     assert tuner.arm == arm
     assert env_loss == pytest.approx(loss[0], rel=1e-3)
-    np.testing.assert_allclose(tuner.context(probe_obs)[1:], tuner.context(probe_obs, adaptive=True)[1:])
+    # the probe lane's observations, decision by decision, up to the choice (what the tuner sees in the env)
+    assert len(probe_obs) == tuner.probe_decisions + 1 and probe_obs[0][0] == 0.0
+    from tunegym.tuning.benches.lr import probe_context
+
+    context = probe_context(tuner, task, probe_obs)
+    assert context[0] == 1.0 and context[2] == pytest.approx(np.log10(task.lr))  # AdamW at the task's LR
 
 
 @pytest.mark.parametrize("pick", [("step", 1.0), ("cosine", 0.5)])

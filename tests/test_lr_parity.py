@@ -29,8 +29,8 @@ def _env_rollout(tuner: Tuner, env_id: str, task) -> tuple[list[float], list[flo
     """Knob values, applied LRs, observations at each decision, and the optimizer steps of an env rollout."""
     env = gym.make(env_id, device="cpu", **tuner.env_kwargs)
     policy = tuner.policy
-    if isinstance(policy, ProbeScheduleTuner):
-        policy.reset(adaptive=is_adaptive_optimizer(task.optimizer))
+    if isinstance(policy, ProbeScheduleTuner):  # the optimizer kind and the user's LR, as LearnedLRScheduler reads them
+        policy.reset(adaptive=is_adaptive_optimizer(task.optimizer), base_lr=task.lr)
     obs, _ = env.reset(seed=12345, options={"instance": task})
     knobs, lrs, observations, steps, done = [], [], [], 0, False
     while not done:
@@ -93,11 +93,26 @@ def _tasks(env_id: str, seeds: range) -> list:
     return tasks
 
 
-TASKS = _tasks("tunegym/LRScheduleContinuous-v0", range(4))
+def _user_rate_tasks() -> list:
+    """Tasks of the user-rate suite's unseen families at the user's own LR: a regression (diabetes, MSE) and a
+    label-noise classification (spirals), short budgets."""
+    from dataclasses import replace
+
+    from tunegym.envs.core.seeding import stream
+    from tunegym.envs.lr.tasks import user_rate_family
+
+    out = []
+    for name, seed in (("diabetes", 3), ("spirals", 5)):
+        task = user_rate_family(name, step_budget=(45, 60), n_samples=256).sample(stream(seed, "parity"))
+        out.append(replace(task, base_lr=3e-3, optimizer="adamw" if name == "diabetes" else "sgd", label_noise=0.1))
+    return out
+
+
+TASKS = _tasks("tunegym/LRScheduleContinuous-v0", range(4)) + _user_rate_tasks()
 
 
 @pytest.mark.parametrize("policy", ["pretrained:lr-schedule", "forced-cosine", "forced-linear"])
-@pytest.mark.parametrize("task", TASKS, ids=lambda t: f"{t.optimizer}-{t.step_budget}")
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: f"{t.dataset}-{t.optimizer}-{t.step_budget}")
 def test_scheduler_in_a_plain_loop_makes_the_env_rollouts_decisions(policy, task) -> None:
     source = "pretrained:lr-schedule" if policy.startswith("pretrained") else _forced_tuner(
         {"forced-cosine": 1, "forced-linear": 2}[policy], 0)

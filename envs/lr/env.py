@@ -170,6 +170,9 @@ class LRScheduleEnv(ProcessEnv):
       Built on the shared process core (2026-12): the continuous action is the normalised ``Box(-1, 1)``
       over the log10 multiplier, the info carries the cost contract, rewards are the registered
       ``lr.final_val_loss``/``lr.improvement``, and stepping after the end raises ``ConfigError``.
+      Tasks at the user's LR (issue #19, 2026-12): a task may carry a ``base_lr`` drawn over three decades, label
+      noise, and regression data (``diabetes``, ``teacher``, ``friedman``: MSE loss, ``val_accuracy`` is ``None``);
+      the default distributions and their tasks (and ids) are unchanged.
     """
 
     domain = "lr"

@@ -27,7 +27,7 @@ from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.lr.tasks import TaskData, TrainingTask, build_model, load_task_data
 
 __all__ = ["BatchedTrainer", "PlainRun", "resolve_device", "layer_groups", "init_model", "minibatch_rng",
-           "EXPLODE_FACTOR"]
+           "EXPLODE_FACTOR", "task_loss"]
 
 # A run has exploded when its train loss exceeds this multiple of its first loss (or is not finite).
 EXPLODE_FACTOR = 10.0
@@ -134,8 +134,25 @@ def layer_groups(model: torch.nn.Module) -> tuple[list[str], list[int]]:
     return names, group_of
 
 
-def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, targets)
+
+
+def _mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(outputs[..., 0], targets)
+
+
+def task_loss(task: TrainingTask):
+    """The task's training and validation loss: cross-entropy, or mean squared error of the one output
+    (regression tasks, :attr:`TrainingTask.loss` ``"mse"``)."""
+    return _mse if task.loss == "mse" else _cross_entropy
+
+
+def _accuracy(task: TrainingTask, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Classification accuracy; NaN for a regression task (no accuracy)."""
+    if task.loss == "mse":
+        return torch.full((), float("nan"), device=outputs.device)
+    return (outputs.argmax(-1) == targets).float().mean()
 
 
 class BatchedTrainer:
@@ -174,6 +191,7 @@ class BatchedTrainer:
         self.group_grad_norms = np.full((self.n_runs, len(self.group_names)), np.nan)
         self._base = copy.deepcopy(models[0]).to("meta")
         self._rngs = [minibatch_rng(task, r) for r in self.run_ids]
+        loss_of = task_loss(task)
         self._update = _Update(task, self.params, n_runs=self.n_runs)
         self.active = torch.ones(self.n_runs, dtype=torch.bool, device=self.device)
         self.first_loss = torch.full((self.n_runs,), float("nan"), device=self.device)
@@ -182,7 +200,7 @@ class BatchedTrainer:
 
         def loss_fn(param_list: list[torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             named = dict(zip(self._names, param_list))
-            return _loss(functional_call(self._base, (named, buffers), (x,)), y)
+            return loss_of(functional_call(self._base, (named, buffers), (x,)), y)
 
         self._grad_fn = vmap(grad_and_value(loss_fn), in_dims=(0, 0, 0, 0))
         if self.n_runs == 1:
@@ -200,7 +218,7 @@ class BatchedTrainer:
         def eval_fn(param_list: list[torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             named = dict(zip(self._names, param_list))
             logits = functional_call(self._base, (named, buffers), (x,))
-            return _loss(logits, y), (logits.argmax(-1) == y).float().mean()
+            return loss_of(logits, y), _accuracy(task, logits, y)
 
         self._eval_fn = vmap(eval_fn, in_dims=(0, 0, None, None))
 
@@ -300,9 +318,9 @@ class PlainRun:
         self.model = init_model(task, self.data, self.run).to(self.device)
         self.rng = minibatch_rng(task, self.run)
 
-    @staticmethod
-    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return _loss(logits, targets)
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The task's loss (cross-entropy, or MSE of the one output for a regression task)."""
+        return task_loss(self.task)(logits, targets)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next minibatch, drawn exactly as :class:`BatchedTrainer` draws it for this run."""
@@ -320,7 +338,7 @@ class PlainRun:
                                  weight_decay=task.weight_decay)
 
     def evaluate(self) -> tuple[float, float]:
-        """Validation (loss, accuracy) of the model now; NaN loss stays NaN."""
+        """Validation (loss, accuracy) of the model now; NaN loss stays NaN (accuracy NaN for regression)."""
         with torch.no_grad():
             logits = self.model(self.x_val)
-            return float(_loss(logits, self.y_val)), float((logits.argmax(-1) == self.y_val).float().mean())
+            return float(self.loss(logits, self.y_val)), float(_accuracy(self.task, logits, self.y_val))

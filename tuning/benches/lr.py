@@ -86,34 +86,51 @@ def _capped(loss: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_lr_curves(task: TrainingTask, log10_curves: np.ndarray, run: int = 0, *, probe_lane: int | None = None,
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                  probe_decisions: int = PROBE_DECISIONS, decision_interval: int = DECISION_INTERVAL,
+                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
     """Train one lane per row of ``log10_curves`` ([lanes, steps], log10 multipliers of the base LR) as one batch.
 
     All lanes start from run ``run``'s weights and see its minibatches. Returns final (val loss, val
-    accuracy) per lane and, if ``probe_lane`` is given, that lane's observation after ``PROBE_DECISIONS``
-    decision windows (what a :class:`ProbeScheduleTuner` reads its context from in the env).
+    accuracy) per lane and, if ``probe_lane`` is given, that lane's observations at decisions ``0 ..
+    probe_decisions`` (what a :class:`ProbeScheduleTuner` sees up to its choice in the env; :func:`probe_context`).
     """
     steps = task.step_budget
     lanes = log10_curves.shape[0]
     trainer = BatchedTrainer(task, lanes, device="cpu", runs=[run] * lanes)
     lrs = task.lr * 10.0 ** log10_curves
     features = ScheduleFeatures(total_steps=steps) if probe_lane is not None else None
-    probe_obs = None
+    probe_obs = None if features is None else [features.observation(None)]
     window_losses: list[float] = []
     window_grads: list[float] = []
     for s in range(steps):
         loss, grad = trainer.step(lrs[:, s])
-        if features is not None and probe_obs is None:
+        if features is not None and len(probe_obs) <= probe_decisions:
             window_losses.append(loss[probe_lane])
             window_grads.append(grad[probe_lane])
             taken = s + 1
-            if taken % DECISION_INTERVAL == 0 or taken == steps:
+            if taken % decision_interval == 0 or taken == steps:
                 features.record(None, features.window_record(window_losses, window_grads, log10_curves[probe_lane, s]))
                 window_losses, window_grads = [], []
-                if taken // DECISION_INTERVAL >= PROBE_DECISIONS or taken == steps:
-                    probe_obs = features.observation(None)
+                probe_obs.append(features.observation(None))
     loss, acc = trainer.evaluate()
     return (*_capped(loss, acc), probe_obs)
+
+
+def probe_context(tuner: Any, task: TrainingTask, observations: list[np.ndarray]) -> np.ndarray:
+    """The context a :class:`ProbeScheduleTuner` chooses its arm on in ``task``, from the probe lane's observations
+    (:func:`run_lr_curves`): a copy of ``tuner`` is reset for the task (optimizer kind, user's LR) and acts on them,
+    exactly as in the env or a :class:`LearnedLRScheduler`."""
+    import copy
+
+    from tunegym.agents.lr_scheduler import is_adaptive_optimizer
+
+    probe = copy.deepcopy(tuner)
+    probe.reset(adaptive=is_adaptive_optimizer(task.optimizer), base_lr=task.lr)
+    for obs in observations:
+        probe.act(obs)
+        if probe.chosen_context is not None:
+            return probe.chosen_context
+    return probe.context(observations[-1])  # a run shorter than the probe: its last observation
 
 
 def run_schedules(task: TrainingTask, candidates: list[tuple[str, float]], run: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +169,7 @@ def run_tuner(task: TrainingTask, tuner: Any) -> tuple[float, float]:
     from tunegym.envs.lr.env import LRScheduleEnv
 
     if callable(getattr(tuner, "reset", None)):
-        tuner.reset(adaptive=is_adaptive_optimizer(task.optimizer))
+        tuner.reset(adaptive=is_adaptive_optimizer(task.optimizer), base_lr=task.lr)
     env = LRScheduleEnv(action="continuous", decision_interval=tuner.decision_interval, val_every=10**6, device="cpu")
     obs, _ = env.reset(options={"instance": task})
     done, info = False, {}
@@ -186,15 +203,16 @@ def arm_rewards(loss: np.ndarray, best: float) -> np.ndarray:
 
 def train_probe_tuner(contexts: np.ndarray, rewards: np.ndarray, *, rounds: int, seed: int, alpha: float = 0.5,
                       degree: int = 1, default_arms: tuple[int, int] | None = None, pessimism: float = 0.0,
-                      guard: bool = True, log=print) -> tuple[Any, list[dict[str, float]]]:
+                      guard: bool = True, log=print, untrained: Any = None) -> tuple[Any, list[dict[str, float]]]:
     """LinUCB on replayed tune runs: round t draws a run, the bandit sees its context, plays one arm, and
     learns only that arm's reward. Returns the :class:`ProbeScheduleTuner` that plays the bandit's estimates
-    (greedy, or conservative around ``default_arms`` with ``pessimism``) and a learning curve."""
+    (greedy, or conservative around ``default_arms`` with ``pessimism``) and a learning curve.
+    ``untrained(degree)``: the tuner to fill (default: this bench's arms, :func:`_untrained_tuner`)."""
     from tunegym.agents.bandits.contextual import LinUCB
     from tunegym.agents.lr_scheduler import CONTEXT_HIGH, CONTEXT_LOW
 
-    tuner = _untrained_tuner(degree, guard=guard)
-    bandit = LinUCB(len(LEARNED_ARMS), {"alpha": alpha, "ridge": 1.0, "degree": degree}, seed=seed,
+    tuner = _untrained_tuner(degree, guard=guard) if untrained is None else untrained(degree)
+    bandit = LinUCB(len(tuner.arms), {"alpha": alpha, "ridge": 1.0, "degree": degree}, seed=seed,
                     context_low=CONTEXT_LOW, context_high=CONTEXT_HIGH)
     rng = stream(seed, "bandit-replay")
     history, window = [], []
@@ -362,12 +380,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiny tasks (CI)")
     parser.add_argument("--no-guard", action="store_true", help="train and ship the tuner without its divergence guard")
+    parser.add_argument("--suite", default=None, metavar="NAME",
+                        help="run a registered LR suite instead (e.g. lr-user-rate: the scheduler at the user's own LR, "
+                             "tuned on its tune family, tested on unseen families; tuning/benches/lr_suite.py); "
+                             "--save-policy then ships the suite's tuner")
+    parser.add_argument("--scale", default="smoke", choices=("smoke", "full"), help="suite scale (with --suite)")
+    parser.add_argument("--final", action="store_true", help="with --suite: test on the final-test split (logged in "
+                                                             "OUT/../final_test_ledger.jsonl)")
     parser.set_defaults(func=run)
+
+
+def run_suite_command(args: argparse.Namespace) -> int:
+    """``tunegym bench lr --suite NAME``: the suite runner, and with ``--save-policy`` the shipped tuner and its card."""
+    import shutil
+
+    from tunegym.tuning.benches.lr_suite import run_suite, write_card
+    from tunegym.tuning.stats import claims_to_markdown
+    from tunegym.tuning.suites import Ledger, get_suite
+
+    suite = get_suite(args.suite)
+    out = Path(args.out)
+    command = (f"tunegym bench lr --suite {args.suite} --scale {args.scale} --out {args.out} --seed {args.seed}"
+               + (" --final" if args.final else "") + (f" --save-policy {args.save_policy}" if args.save_policy else ""))
+    from tunegym.tuning.benches import all as bench_all
+
+    bench_all._CONTEXT["command"] = command
+    if args.final:
+        Ledger(out.parent).record(suite, suite.methods, note=command)
+    claims = run_suite(suite, args.scale, out, final=args.final, seed=args.seed)
+    print(claims_to_markdown(claims))
+    if args.save_policy:
+        shutil.copyfile(out / "lr-schedule.pt", args.save_policy)
+        card = write_card(args.save_policy, json.loads((out / "lr_suite.json").read_text()), command)
+        print(f"wrote {args.save_policy} and {card}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    if getattr(args, "suite", None):
+        return run_suite_command(args)
     torch.set_num_threads(1)
     started = time.time()
     out = Path(args.out)
@@ -438,14 +491,16 @@ def run(args: argparse.Namespace) -> int:
     defaults = default_arms_for(tuned, best_name)
     probe = _untrained_tuner(guard=guard)
     probe.default_arms = defaults
+    from tunegym.agents.lr_scheduler import CONTEXT_NAMES
+
     arm_loss = np.zeros((len(tune_runs), len(LEARNED_ARMS)))
-    contexts = np.zeros((len(tune_runs), 6))
+    contexts = np.zeros((len(tune_runs), len(CONTEXT_NAMES)))
     for row, (t, r) in enumerate(tune_runs):
         task = tune_tasks[t]
         adaptive = task.optimizer == "adamw"
         curves = np.stack([probe.planned_log10(a, task.step_budget, adaptive=adaptive) for a in range(len(LEARNED_ARMS))])
         arm_loss[row], _, probe_obs = run_lr_curves(task, curves, r, probe_lane=0)
-        contexts[row] = probe.context(probe_obs, adaptive=adaptive)
+        contexts[row] = probe_context(probe, task, probe_obs)
     best_per_run = np.minimum(baseline_best, arm_loss.min(axis=1))
     print(f"learned arms trained on the tune runs ({time.time() - started:.0f} s)")
 
