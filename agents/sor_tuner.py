@@ -18,9 +18,31 @@ A user's matrix carries no context, so it gets the context the training distribu
 - trained on ``tunegym/SORMatrix-v0`` (or a dynamic env on matrix features): the feature vector of
   :func:`tunegym.envs.sor.features.matrix_features`, clipped into the declared bounds.
 
-``solve(A, b)`` returns :func:`tunegym.envs.sor.solve`'s :class:`SORResult` (``result.omega`` is the ω chosen;
-for a dynamic tuner, the ω of each block in order). ``solve(..., learn=True)`` updates an online policy (a
-bandit) from the solve with the env's own reward (the paper's setting), and ``save`` keeps what it learned.
+Two ways to solve, on purpose different:
+
+- ``solve_system(system, learn=...)`` is the env's decision, exactly (``tests/test_sor_parity.py``): the policy
+  acts on the system's own context; ``learn=True`` updates an online policy (a bandit) with the env's reward.
+- ``solve(A, b, learn=...)`` is the **deploy path** for the user's own matrices (a one-step tuner; a dynamic
+  tuner keeps the env path). Per matrix it computes :func:`~tunegym.envs.sor.features.sor_spectrum` (cached,
+  so a sequence that only changes ``b`` pays it once) and then:
+
+  1. *Refuses what cannot converge*: a symmetric matrix with a positive diagonal that is not positive
+     definite diverges under SOR for every ω (converse of Ostrowski–Reich), so the result is ``"diverged"``
+     with 0 sweeps and a ``reason``; a factor outside (0, 2) is never played (Kahan).
+  2. *Chooses ω*: ``ω = 2 / (1 + q sqrt(1 - μ²))`` with ``μ`` the SOR radius (the largest Jacobi eigenvalue of
+     an SPD matrix; ``ρ_J`` otherwise) and ``q = exp(m)``. ``m = 0`` is Young's ω*. The first system plays the
+     trained policy's own ω (the policy sees the context the training distribution would give the matrix);
+     from then on :class:`SequenceAdaptation` picks ``m`` from a grid of 13 log-multipliers (-0.3 ... 0.3):
+     a local bandit that starts at the arm nearest to the policy's ω and moves toward the arm with the
+     lowest mean of ``log(sweeps / Young's predicted sweeps)``, a cost that is comparable across the shifts
+     of a sequence. ``learn=True`` updates it; ``learn=False`` plays its greedy arm.
+  3. *Never ends diverged where Gauss–Seidel or under-relaxation converges*: on a matrix with no convergence
+     guarantee (non-symmetric, non-positive diagonal), a solve that diverges is cut early (growth by 1e4 over
+     the smallest residual, or no decrease over 200 sweeps) and the system is **re-solved** at ω = 1, then
+     ω = 0.5; ``result.sweeps`` charges every attempt, ``result.attempts`` lists them and ``result.reason``
+     says why. SPD matrices cannot diverge for ω in (0, 2), so they are never re-solved.
+
+  The policy itself is not updated on this path (the deploy learner is what learns; ``save`` keeps both).
 Files are tuner files of kind ``"sor-tuner"`` holding the :class:`Tuner` settings and the inner policy's own
 tuner file as bytes, so nothing is ever unpickled. ``SORTuner.load`` also takes any tuner file whose policy
 records a SOR env (a ``tunegym deploy`` SB3 policy such as ``pretrained:sor-ppo``, a trained bandit) and
@@ -29,6 +51,9 @@ refuses a tuner of another domain with :class:`~tunegym.envs.core.errors.TunerMi
 
 from __future__ import annotations
 
+import hashlib
+import math
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +64,121 @@ from tunegym.agents.tuner_io import embed_tuner, load_embedded_tuner, load_tuner
 from tunegym.envs.core.errors import CheckpointError, ConfigError
 from tunegym.envs.core.knob import knob_from_dict
 from tunegym.envs.core.process import Process
-from tunegym.envs.sor.features import jacobi_spectral_radius
+from tunegym.envs.sor.features import SORSpectrum, sor_spectrum, young_omega
 from tunegym.envs.sor.instances import LinearSystem
 from tunegym.envs.sor.solver import PreparedMatrix, SORResult, check_vector, prepare_matrix
 
-__all__ = ["SORTuner", "KIND", "ENV_IDS"]
+__all__ = ["SORTuner", "SequenceAdaptation", "KIND", "ENV_IDS", "omega_for", "FALLBACK_OMEGAS"]
+
+#: the factors a diverged deploy solve is re-solved with, in order (matrices with no convergence guarantee)
+FALLBACK_OMEGAS = (1.0, 0.5)
+#: divergence tests of a deploy solve on a matrix with no convergence guarantee (SPD matrices keep the defaults)
+GUARDED_DIVERGENCE_FACTOR = 1e4
+GUARDED_STALL_WINDOW = 200
+_OMEGA_MAX = 2.0 - 1e-6
+
+
+def _radius_scale(radius: float) -> float:
+    """``sqrt(1 - μ²)`` for ``0 <= μ < 1``; 1 otherwise (ω = 2 / (1 + q) then: q = 1 is Gauss–Seidel)."""
+    return math.sqrt(1.0 - radius * radius) if 0.0 <= radius < 1.0 else 1.0
+
+
+def omega_for(radius: float, log_multiplier: float = 0.0) -> float:
+    """``2 / (1 + exp(m) sqrt(1 - μ²))``: Young's ω* at ``m = 0``; always inside (0, 2)."""
+    return min(2.0 / (1.0 + math.exp(log_multiplier) * _radius_scale(radius)), _OMEGA_MAX)
+
+
+def _log_multiplier_of(omega: float, radius: float) -> float:
+    """The ``m`` with ``omega_for(radius, m) == omega`` (for ``0 < omega < 2``)."""
+    if not 0.0 < omega < 2.0:
+        return 0.0
+    return math.log((2.0 / omega - 1.0) / _radius_scale(radius))
+
+
+def _predicted_sweeps(radius: float, tol: float) -> float:
+    """Young's asymptotic sweep count at ω* (``log tol / log(ω* - 1)``): the scale a system's cost is read on."""
+    if not 0.0 <= radius < 1.0:
+        return 1.0
+    rate = min(max(young_omega(radius) - 1.0, 1e-3), 1.0 - 1e-9)
+    return max(math.log(tol) / math.log(rate), 1.0)
+
+
+class SequenceAdaptation:
+    """The deploy learner of :meth:`SORTuner.solve`: a log-multiplier ``m`` of Young's ω for the user's sequence.
+
+    Arms are ``LOG_MULTIPLIERS``; the cost of a solve is ``log((sweeps + 1) / predicted)`` with ``predicted``
+    Young's asymptotic count for the system's radius, so systems of one sequence with different shifts
+    share one scale. Choice (``learn=True``): the greedy arm (lowest mean cost among arms played, starting
+    at the arm nearest to the trained policy's first ω) until it has ``min_samples`` solves; then each
+    untried-enough neighbour (greedy ± 1) in turn; then the greedy arm, or with probability ``explore`` a
+    random neighbour. A local search because sweeps vs ω is unimodal and steep below the optimum: arms far
+    from the greedy one are never tried blindly. ``learn=False`` plays the greedy arm.
+    """
+
+    LOG_MULTIPLIERS = tuple(float(m) for m in np.round(np.linspace(-0.3, 0.3, 13), 10))
+
+    def __init__(self, *, explore: float = 0.05, min_samples: int = 3, seed: int = 0) -> None:
+        if not 0.0 <= explore <= 1.0 or int(min_samples) < 1:
+            raise ConfigError("explore must be in [0, 1] and min_samples >= 1", value=(explore, min_samples))
+        self.explore, self.min_samples, self.seed = float(explore), int(min_samples), int(seed)
+        k = len(self.LOG_MULTIPLIERS)
+        self.counts = np.zeros(k)
+        self.cost_sums = np.zeros(k)
+        self.t = 0
+        self.prior = -1  # the arm nearest to the policy's first ω (set on the first solve)
+        self.rng = np.random.default_rng(self.seed)
+
+    @property
+    def arms(self) -> np.ndarray:
+        return np.asarray(self.LOG_MULTIPLIERS)
+
+    def nearest(self, m: float) -> int:
+        return int(np.argmin(np.abs(self.arms - m)))
+
+    def greedy(self) -> int:
+        """The arm with the lowest mean cost (the prior arm before any solve; ties: the one nearer the prior)."""
+        if not self.counts.any():
+            return self.prior if self.prior >= 0 else self.nearest(0.0)
+        means = np.where(self.counts > 0, self.cost_sums / np.maximum(self.counts, 1), np.inf)
+        best = np.flatnonzero(means == means.min())
+        anchor = self.prior if self.prior >= 0 else self.nearest(0.0)
+        return int(best[np.argmin(np.abs(best - anchor))])
+
+    def choose(self, learn: bool) -> int:
+        best = self.greedy()
+        if not learn:
+            return best
+        if self.counts[best] < self.min_samples:
+            return best
+        neighbours = [a for a in (best - 1, best + 1) if 0 <= a < len(self.counts)]
+        needy = [a for a in neighbours if self.counts[a] < self.min_samples]
+        if needy:
+            return min(needy, key=lambda a: (self.counts[a], a))
+        if self.rng.random() < self.explore:
+            return int(neighbours[int(self.rng.integers(len(neighbours)))])
+        return best
+
+    def update(self, arm: int, sweeps: float, radius: float, tol: float) -> None:
+        cost = math.log((float(sweeps) + 1.0) / _predicted_sweeps(radius, tol))
+        self.counts[arm] += 1
+        self.cost_sums[arm] += cost
+        self.t += 1
+
+    def state(self) -> dict[str, Any]:
+        return {"explore": self.explore, "min_samples": self.min_samples, "seed": self.seed,
+                "counts": self.counts.tolist(), "cost_sums": self.cost_sums.tolist(), "t": self.t,
+                "prior": self.prior, "rng": self.rng.bit_generator.state}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "SequenceAdaptation":
+        learner = cls(explore=state["explore"], min_samples=state["min_samples"], seed=state["seed"])
+        learner.counts = np.asarray(state["counts"], dtype=np.float64)
+        learner.cost_sums = np.asarray(state["cost_sums"], dtype=np.float64)
+        if learner.counts.shape != (len(cls.LOG_MULTIPLIERS),) or learner.cost_sums.shape != learner.counts.shape:
+            raise ValueError("deploy learner state has the wrong number of arms")
+        learner.t, learner.prior = int(state["t"]), int(state["prior"])
+        learner.rng.bit_generator.state = state["rng"]
+        return learner
 
 KIND = "sor-tuner"
 #: the envs whose tuners solve a user's ``A x = b`` by SOR (SORHeat-v0 tunes SSOR-PCG, BlockSOR-v0 is multi-agent)
@@ -58,6 +193,8 @@ class SORTuner:
         tuner = as_tuner(tuner)
         self.tuner = tuner.expect("sor", adapter="SORTuner", env_ids=ENV_IDS)
         self.features = tuner.make_features()  # fails here, not mid-solve, if the layout is unknown
+        self.adaptation = SequenceAdaptation()
+        self._spectra: OrderedDict[str, SORSpectrum] = OrderedDict()
 
     # ---- building ------------------------------------------------------------------------------------
     @classmethod
@@ -108,33 +245,122 @@ class SORTuner:
         return self.tuner.env_id == _DYNAMIC
 
     # ---- using ---------------------------------------------------------------------------------------
+    def spectrum(self, A: Any) -> SORSpectrum:
+        """:func:`~tunegym.envs.sor.features.sor_spectrum` of ``A``, cached on the matrix's content (8 kept)."""
+        prepared = A if isinstance(A, PreparedMatrix) else prepare_matrix(A)
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (prepared.indptr, prepared.indices, prepared.data, prepared.diag):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        key = digest.hexdigest()
+        found = self._spectra.get(key)
+        if found is None:
+            found = self._spectra[key] = sor_spectrum(prepared)
+            while len(self._spectra) > 8:
+                self._spectra.popitem(last=False)
+        return found
+
     def system(self, A: Any, b: Any = None) -> LinearSystem:
-        """``A x = b`` as the tuner's process sees it: the context the training distribution would give ``A``."""
+        """``A x = b`` as the tuner's process sees it: the context the training distribution would give ``A``.
+
+        A tuner trained on ``SOR-v0`` (offset context) is given the SOR radius of ``A`` (see
+        :class:`~tunegym.envs.sor.features.SORSpectrum`: for an SPD matrix the largest Jacobi eigenvalue,
+        which is what Young's theory and the training systems' ``ρ_J`` measure); a ``SORMatrix-v0`` tuner
+        the features it was trained on (``ρ_J``).
+        """
         prepared = A if isinstance(A, PreparedMatrix) else prepare_matrix(A)
         b_arr = np.zeros(prepared.n) if b is None else check_vector("b", b, prepared.n)
-        rho = jacobi_spectral_radius(prepared)
+        spec = self.spectrum(prepared)
+        rho = spec.radius if getattr(self.features, "kind", "matrix") == "offset" else spec.jacobi_radius
         context = self.features.context_for(prepared, jacobi_radius=rho)
-        return LinearSystem(matrix=prepared, b=b_arr, context=context, jacobi_radius=rho, name="user-system")
+        return LinearSystem(matrix=prepared, b=b_arr, context=context, jacobi_radius=spec.radius, name="user-system")
 
     def context(self, A: Any) -> np.ndarray:
         """The observation the policy sees for matrix ``A`` before its first decision."""
         process = self._process(self.system(A), None, None, None)
         return self.features.observation(process)
 
+    def policy_omega(self, A: Any) -> float:
+        """The ω the trained policy alone picks for ``A`` (greedy; a dynamic tuner's first block)."""
+        return float(self.tuner.act(self.context(A))[1])
+
     def choose_omega(self, A: Any) -> float:
-        """The ω the policy picks for ``A`` (greedy; a dynamic tuner's first block)."""
-        return self.tuner.act(self.context(A))[1]
+        """The ω ``solve(A, b)`` would play (greedy): the policy's on a fresh tuner, then the deploy learner's."""
+        if self.dynamic:
+            return self.policy_omega(A)
+        prepared = prepare_matrix(A)
+        spec = self.spectrum(prepared)
+        if not self.adaptation.counts.any():
+            return self.policy_omega(prepared)
+        return omega_for(spec.radius, self.adaptation.arms[self.adaptation.greedy()])
 
     def solve(self, A: Any, b: Any, *, x0: Any = None, tol: float | None = None, max_sweeps: int | None = None,
               learn: bool = False) -> SORResult:
-        """Pick ω for ``A`` and solve ``A x = b`` by SOR; ``learn=True`` also updates the policy online.
+        """Solve the user's ``A x = b`` by SOR with a tuned ω (the deploy path, see the module docstring).
 
+        ``learn=True`` updates the deploy learner (:class:`SequenceAdaptation`) from the solve, so a sequence of
+        related systems gets better ω as it goes. A diverged solve on a matrix with no convergence guarantee
+        is re-solved at ω = 1, then 0.5 (``FALLBACK_OMEGAS``), every attempt charged in ``result.sweeps``.
         ``tol`` (default 1e-8) and ``max_sweeps`` (default 100,000; a dynamic tuner: its env's, 10,000, since
-        the share of the budget spent is part of what it observes) bound the solve.
+        the share of the budget spent is part of what it observes) bound each attempt.
         """
         prepared = prepare_matrix(A)
         x0_arr = None if x0 is None else check_vector("x0", x0, prepared.n)
-        return self.solve_system(self.system(prepared, b), x0=x0_arr, tol=tol, max_sweeps=max_sweeps, learn=learn)
+        if self.dynamic:
+            return self.solve_system(self.system(prepared, b), x0=x0_arr, tol=tol, max_sweeps=max_sweeps,
+                                     learn=learn)
+        b_arr = check_vector("b", b, prepared.n)
+        spec = self.spectrum(prepared)
+        tol = float(self.tuner.env_kwargs.get("tol", 1e-8)) if tol is None else float(tol)
+        if spec.convergent is False:
+            return _refused(prepared, b_arr, x0_arr, tol, spec)
+        learner = self.adaptation
+        system = self.system(prepared, b_arr)
+        if learner.t == 0 and not learner.counts.any():  # first system: the trained policy's own choice
+            omega = float(self.tuner.act(self._observation(system))[1])
+            if not 0.0 < omega < 2.0:
+                omega = omega_for(spec.radius)
+            arm = learner.nearest(_log_multiplier_of(omega, spec.radius))
+            learner.prior = arm
+        else:
+            arm = learner.choose(learn)
+            omega = omega_for(spec.radius, learner.arms[arm])
+        result = self._guarded_solve(system, omega, x0_arr, tol, max_sweeps, spec)
+        if learn:
+            learner.update(arm, result.sweeps if result.converged else 10 * max(result.sweeps, 1), spec.radius, tol)
+        return result
+
+    def _observation(self, system: LinearSystem) -> np.ndarray:
+        process = self._process(system, None, None, None)
+        return self.features.observation(process)
+
+    def _guarded_solve(self, system: LinearSystem, omega: float, x0: Any, tol: float, max_sweeps: int | None,
+                       spec: SORSpectrum) -> SORResult:
+        """Solve at ``omega``; on a matrix with no convergence guarantee, cut a divergence early and re-solve."""
+        from tunegym.envs.sor.process import SORSolve
+
+        budget = 100_000 if max_sweeps is None else int(max_sweeps)
+        guarded = not spec.spd
+        kwargs = {"divergence_factor": GUARDED_DIVERGENCE_FACTOR, "stall_window": GUARDED_STALL_WINDOW} if guarded else {}
+        attempts: list[tuple[float, int, str]] = []
+        charged = 0
+        result = None
+        for candidate in (omega, *[w for w in FALLBACK_OMEGAS if guarded and w != omega]):
+            process = SORSolve(tol=tol, max_sweeps=budget, **kwargs)
+            process.start(system, x0=x0)
+            process.advance(candidate)
+            result = process.result
+            charged += result.sweeps
+            attempts.append((float(candidate), int(result.sweeps), result.status))
+            if result.status != "diverged":
+                break
+        assert result is not None
+        result.sweeps = charged
+        result.attempts = attempts
+        if len(attempts) > 1:
+            tried = ", ".join(f"ω={w:.3g}: {status} after {sweeps}" for w, sweeps, status in attempts)
+            result.reason = (f"re-solved after a divergence ({tried}); sweeps charge every attempt"
+                             + (f"; last: {result.reason}" if result.reason else ""))
+        return result
 
     def solve_system(self, system: LinearSystem, *, x0: Any = None, tol: float | None = None,
                      max_sweeps: int | None = None, learn: bool = False) -> SORResult:
@@ -171,8 +397,10 @@ class SORTuner:
 
     # ---- persistence ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """One file (kind ``"sor-tuner"``): the :class:`Tuner` settings and the inner policy's file as bytes."""
-        save_tuner_file(path, KIND, self.tuner.metadata(), {"policy_file": embed_tuner(self.tuner.policy)})
+        """One file (kind ``"sor-tuner"``): the :class:`Tuner` settings, the deploy learner's state (JSON) and
+        the inner policy's file as bytes."""
+        meta = {**self.tuner.metadata(), "deploy_learner": self.adaptation.state()}
+        save_tuner_file(path, KIND, meta, {"policy_file": embed_tuner(self.tuner.policy)})
 
     @classmethod
     def load(cls, path: str | Path) -> "SORTuner":
@@ -193,15 +421,33 @@ class SORTuner:
                 raise CheckpointError(f"{str(path)!r} nests a tuner inside a SOR tuner", value=str(path))
             if "domain" not in meta:  # a file written before the process core (2026-12-01)
                 return cls(_legacy_tuner(policy, meta))
-            return cls(Tuner(policy, domain=meta["domain"], env_id=meta["env_id"], knob=knob_from_dict(meta["knob"]),
-                             features=meta["features"], reward=meta.get("reward"), env_kwargs=meta.get("env_kwargs"),
-                             provenance=meta.get("provenance")))
+            tuner = cls(Tuner(policy, domain=meta["domain"], env_id=meta["env_id"], knob=knob_from_dict(meta["knob"]),
+                              features=meta["features"], reward=meta.get("reward"), env_kwargs=meta.get("env_kwargs"),
+                              provenance=meta.get("provenance")))
+            if "deploy_learner" in meta:
+                tuner.adaptation = SequenceAdaptation.from_state(meta["deploy_learner"])
+            return tuner
         except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise CheckpointError(f"{str(path)!r} is a malformed SOR tuner: {exc}", value=str(path)) from None
 
     def __repr__(self) -> str:
         return (f"SORTuner(policy={type(self.policy).__name__}, env={self.tuner.env_id}, "
                 f"features={self.tuner.features_config.get('name')!r}, knob={type(self.knob).__name__})")
+
+
+def _refused(prepared: PreparedMatrix, b: np.ndarray, x0: Any, tol: float, spec: SORSpectrum) -> SORResult:
+    """The result for a matrix SOR cannot solve: status ``"diverged"``, no sweep run (``x`` = ``x0``)."""
+    x = np.zeros(prepared.n) if x0 is None else np.array(x0, dtype=np.float64)
+    A = prepared.to_csr()
+    bnorm = float(np.linalg.norm(b))
+    residual = float(np.linalg.norm(b - A @ x)) / (bnorm if bnorm > 0 else 1.0)
+    if residual <= tol:
+        return SORResult(x=x, sweeps=0, converged=True, residual=residual, status="converged", omega=1.0,
+                         wall_time=0.0, residual_history=np.array([residual]))
+    return SORResult(x=x, sweeps=0, converged=False, residual=residual, status="diverged", omega=1.0, wall_time=0.0,
+                     residual_history=np.array([residual]),
+                     reason=(f"A is symmetric with a positive diagonal but not positive definite (largest Jacobi "
+                             f"eigenvalue {spec.radius:.6g} > 1): SOR diverges for every omega (Ostrowski–Reich)"))
 
 
 def _legacy_tuner(policy: Any, meta: dict[str, Any]) -> Tuner:

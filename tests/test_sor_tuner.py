@@ -51,11 +51,17 @@ def test_online_learning_updates_and_save_keeps_it(trained, tmp_path):
     tuner = SORTuner.load(path)
     before = tuner.policy.t
     A = poisson2d(10) + 0.2 * sp.identity(100)
-    for seed in range(5):
+    for seed in range(5):  # the deploy path (issue #19): the sequence learner learns, the policy stays frozen
         tuner.solve(A, np.random.default_rng(seed).standard_normal(100), learn=True)
-    assert tuner.policy.t == before + 5
+    assert tuner.adaptation.t == 5 and tuner.policy.t == before
+    env_system = ShiftedLaplacianDistribution("high").sample(np.random.default_rng(9))
+    tuner.solve_system(env_system, learn=True)  # the env path updates the policy as an env step would
+    assert tuner.policy.t == before + 1
     tuner.save(tmp_path / "more.pt")
-    assert SORTuner.load(tmp_path / "more.pt").policy.t == before + 5
+    again = SORTuner.load(tmp_path / "more.pt")
+    assert again.policy.t == before + 1 and again.adaptation.t == 5
+    assert again.adaptation.counts.tolist() == tuner.adaptation.counts.tolist()
+    assert again.choose_omega(A) == tuner.choose_omega(A)
 
 
 @pytest.mark.parametrize("kind", ["bigger_laplacian", "nonsymmetric", "not_dominant"])
@@ -84,8 +90,9 @@ def test_deep_rl_policy_as_a_tuner_and_its_limits():
     A = poisson2d(10) + 0.0 * sp.identity(100)
     result = tuner.solve(A, np.ones(100))
     assert result.converged and result.sweeps < solve(A, np.ones(100), 1.0).sweeps / 3
-    with pytest.raises(ConfigError, match="online"):
-        tuner.solve(A, np.ones(100), learn=True)
+    with pytest.raises(ConfigError, match="online"):  # the env path needs an online policy
+        tuner.solve_system(ShiftedLaplacianDistribution("high").sample(np.random.default_rng(0)), learn=True)
+    assert tuner.solve(A, np.ones(100), learn=True).converged  # the deploy learner works beside any policy
 
 
 def test_corrupt_or_foreign_tuner_files_are_refused(tmp_path, trained):

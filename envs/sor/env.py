@@ -95,7 +95,9 @@ class SOREnv(ProcessEnv):
 
     ## Version History
     - v0: initial release. Before any release (2026-12-01): built on the shared process core; the continuous
-      action is the normalised ``Box(-1, 1)``; a replayed instance fixes the systems after it.
+      action is the normalised ``Box(-1, 1)``; a replayed instance fixes the systems after it. The solver ends a
+      diverging solve earlier (against the smallest residual seen) and returns ``"diverged"`` at once for ω outside
+      (0, 2); only failing solves change (every default arm is inside (0, 2)).
     """
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "young_omega",
     "sor_convergence_factor",
     "jacobi_radius_from_rate",
+    "SORSpectrum",
+    "sor_spectrum",
 ]
 
 FEATURE_NAMES = (
@@ -79,6 +81,69 @@ def jacobi_spectral_radius(M: PreparedMatrix, *, symmetric: bool | None = None, 
         estimate = norm
         v = w / norm
     return estimate
+
+
+class SORSpectrum(tuple):
+    """What the Jacobi spectrum of ``A`` says about SOR: ``(radius, jacobi_radius, symmetric, positive_diagonal,
+    convergent)``.
+
+    ``radius`` is the number Young's formula should be given. For a symmetric ``A`` with a positive diagonal it
+    is the *largest* eigenvalue ``μ_max`` of ``J = I - D^{-1/2} A D^{-1/2}`` (not ``max |λ(J)|``): ``A`` is
+    positive definite iff ``μ_max < 1`` (then SOR converges for every ``0 < ω < 2``, Ostrowski–Reich), and
+    for a consistently ordered ``A`` the spectrum of ``J`` is symmetric, so ``μ_max = ρ_J``. A matrix that is
+    not consistently ordered (9-point stencils, elasticity) can have ``ρ_J >= 1`` from an eigenvalue below
+    ``-1`` while ``μ_max < 1``; Young's ω from ``μ_max`` is then still close to the best ω, from ``ρ_J`` it is
+    1. Other matrices: ``radius = jacobi_radius = ρ_J`` (power iteration). ``convergent`` is True (SPD: SOR
+    converges for every ω in (0, 2)), False (symmetric, positive diagonal, ``μ_max > 1``: indefinite, SOR
+    diverges for every ω, by the converse of Ostrowski–Reich) or None (no theorem applies).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, radius: float, jacobi_radius: float, symmetric: bool, positive_diagonal: bool,
+                convergent: bool | None) -> "SORSpectrum":
+        return tuple.__new__(cls, (float(radius), float(jacobi_radius), bool(symmetric), bool(positive_diagonal),
+                                   convergent))
+
+    radius = property(lambda self: self[0])
+    jacobi_radius = property(lambda self: self[1])
+    symmetric = property(lambda self: self[2])
+    positive_diagonal = property(lambda self: self[3])
+    convergent = property(lambda self: self[4])
+
+    @property
+    def spd(self) -> bool:
+        return self.convergent is True
+
+
+def sor_spectrum(M: PreparedMatrix, *, seed: int = 0) -> SORSpectrum:
+    """The :class:`SORSpectrum` of ``M``: both ends of the Jacobi spectrum for a symmetric matrix with a
+    positive diagonal (dense ``eigvalsh`` up to 100 rows, else ARPACK ``eigsh`` on the scaled matrix, tol 1e-8),
+    :func:`jacobi_spectral_radius` for any other matrix."""
+    n = M.n
+    off = sp.csr_matrix((M.data, M.indices, M.indptr), shape=(n, n))
+    symmetric = _is_symmetric(off)
+    positive = bool(np.all(M.diag > 0))
+    if not (symmetric and positive):
+        rho = jacobi_spectral_radius(M, symmetric=symmetric, seed=seed)
+        return SORSpectrum(rho, rho, symmetric, positive, None)
+    s = 1.0 / np.sqrt(M.diag)
+    B = -(sp.diags(s) @ off @ sp.diags(s))  # = I - D^{-1/2} A D^{-1/2}
+    if n <= 100:
+        values = np.linalg.eigvalsh(B.toarray())
+        low, high = float(values[0]), float(values[-1])
+    else:
+        v0 = np.random.default_rng(seed).standard_normal(n)
+        try:
+            high = float(spla.eigsh(B, k=1, which="LA", return_eigenvectors=False, tol=1e-8, maxiter=20_000,
+                                    v0=v0)[0])
+            low = float(spla.eigsh(B, k=1, which="SA", return_eigenvectors=False, tol=1e-6, maxiter=20_000,
+                                   v0=v0)[0])
+        except spla.ArpackNoConvergence:
+            rho = jacobi_spectral_radius(M, symmetric=True, seed=seed)
+            return SORSpectrum(rho, rho, True, True, None)
+    convergent = True if high < 1.0 - 1e-12 else (False if high > 1.0 + 1e-9 else None)
+    return SORSpectrum(high, max(abs(low), abs(high)), True, True, convergent)
 
 
 def _is_symmetric(off: sp.csr_matrix) -> bool:

@@ -40,12 +40,16 @@ class SORSolve(Process):
 
     Cost: the exact number of sweeps; a solve that diverges or reaches ``max_sweeps`` costs ``max_sweeps``
     plus ``failure_penalty`` and ends with that status (a defined terminal state, never a hang).
+    ``divergence_factor`` and ``stall_window`` are :func:`~tunegym.envs.sor.solver.solve`'s (the envs keep the
+    defaults; :class:`~tunegym.agents.SORTuner` tightens them on matrices with no convergence guarantee).
     """
 
     cost_unit = "sor_sweeps"
     quality_name = "relative_residual"
 
-    def __init__(self, *, tol: float = 1e-8, max_sweeps: int = 10_000, failure_penalty: float = 0.0) -> None:
+    def __init__(self, *, tol: float = 1e-8, max_sweeps: int = 10_000, failure_penalty: float = 0.0,
+                 divergence_factor: float = 1e8, stall_window: int = 0) -> None:
+        self.divergence_factor, self.stall_window = float(divergence_factor), int(stall_window)
         if not (math.isfinite(tol) and tol > 0):
             raise ConfigError(f"tol must be positive, got {tol!r}", value=tol)
         if int(max_sweeps) < 1:
@@ -81,7 +85,8 @@ class SORSolve(Process):
             raise ConfigError("start() a system before advancing; one decision per solve")
         system = self.instance
         rows, omega = self.relaxation(knob_value)
-        result = solve_prepared(system.matrix, system.b, rows, x0=self.x0, tol=self.tol, max_sweeps=self.max_sweeps)
+        result = solve_prepared(system.matrix, system.b, rows, x0=self.x0, tol=self.tol, max_sweeps=self.max_sweeps,
+                                divergence_factor=self.divergence_factor, stall_window=self.stall_window)
         self.result = result
         cost = float(result.sweeps) if result.converged else float(self.max_sweeps) + self.failure_penalty
         rate = result.convergence_factor()

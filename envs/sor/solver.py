@@ -10,8 +10,16 @@ sweep costs almost nothing instead of a second sparse mat-vec and a Python round
 (``benchmarks/sor_speed.py`` measures the difference). The sweep itself is the textbook one
 (Saad, *Iterative Methods for Sparse Linear Systems*, §4.1): ``x_i <- (1-ω) x_i + ω (b_i - Σ_{j≠i} a_ij x_j) / a_ii``.
 
-Failure is a status, never a hang: a residual that turns non-finite or grows by ``divergence_factor``
-ends the solve as ``"diverged"``; ``max_sweeps`` bounds the work. Malformed input raises
+Failure is a status, never a hang: a residual that turns non-finite or grows to ``divergence_factor`` times
+the smallest residual seen so far (or times ``||b||``) ends the solve as ``"diverged"``; ``max_sweeps``
+bounds the work. For symmetric positive definite ``A`` and ``0 < ω < 2`` the energy norm of the error never
+grows, so ``||r_k|| <= sqrt(κ(A)) ||r_j||`` for ``k > j``: the growth test cannot fire on a convergent SPD
+solve unless ``κ(A) > divergence_factor²``. A relaxation factor with ``|1 - ω| >= 1`` (a scalar outside
+``(0, 2)``; per-row factors whose ``Π |1 - ω_i| >= 1``) cannot converge for any matrix (Kahan: the SOR
+iteration matrix has determinant ``Π (1 - ω_i)``), so such a solve ends ``"diverged"`` at once, after only
+the residual of ``x0`` is formed. ``stall_window`` (off by default) also ends a solve whose residual is no
+smaller than ``stall_window`` sweeps earlier (a heuristic for non-SPD matrices: it can fire on SPD solves
+at ω near 2, whose residual may grow for a while). Malformed input raises
 :class:`~tunegym.envs.core.errors.MatrixError` before any sweep.
 """
 
@@ -26,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tunegym.envs.core.errors import ConfigError, MatrixError
+from tunegym.envs.core.matrices import as_real_csr
 
 __all__ = ["SORResult", "PreparedMatrix", "prepare_matrix", "check_vector", "solve", "solve_prepared", "STATUSES"]
 
@@ -35,7 +44,8 @@ _HISTORY_CAP = 1_000_000  # residual history kept for at most this many sweeps (
 
 
 @numba.njit(cache=True, nogil=True)
-def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, max_sweeps, diverge_abs, history):
+def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, max_sweeps, diverge_abs, history,
+                diverge_rel, stall_window):
     """Run fused SOR sweeps in place on ``x``; return ``(sweeps, status, residual_norm)``.
 
     Sweep ``k+1`` also forms the residual of ``x^k``: for row ``i`` the lower part uses the previous
@@ -45,6 +55,8 @@ def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, m
     ``history[k]`` receives ``||r^k||`` while ``k`` fits in it. ``split[i]`` is where row ``i``'s upper-triangular entries start
     (column indices are sorted and the diagonal is stored apart), so the inner loops carry no branch.
     ``omega_rows[i]`` is row ``i``'s relaxation factor (all equal for plain SOR; per block for block SOR).
+    Divergence: ``||r^k|| > diverge_abs``, ``||r^k|| > diverge_rel * min_{j<=k} ||r^j||``, or (when
+    ``stall_window > 0``) ``||r^k|| >= ||r^{k - stall_window}||``.
     """
     n = b.shape[0]
     x_prev = x.copy()
@@ -52,6 +64,7 @@ def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, m
     for i in range(n):
         step[i] = omega_rows[i] / diag[i]
     k = 0
+    rmin = np.inf
     while True:
         rsq = 0.0
         for i in range(n):
@@ -75,7 +88,12 @@ def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, m
         if rnorm <= tol_abs:
             x[:] = x_prev
             return k, 0, rnorm
-        if not (rnorm <= diverge_abs):  # also catches NaN
+        if rnorm < rmin:
+            rmin = rnorm
+        if not (rnorm <= diverge_abs) or rnorm > diverge_rel * rmin:  # also catches NaN
+            x[:] = x_prev
+            return k, 2, rnorm
+        if stall_window > 0 and stall_window <= k < history.shape[0] and rnorm >= history[k - stall_window]:
             x[:] = x_prev
             return k, 2, rnorm
         if k >= max_sweeps:
@@ -123,7 +141,9 @@ class SORResult:
     (0 if ``x0`` already did). ``residual`` is ``||b - A x|| / ||b||`` of the returned ``x``.
     ``residual_history[k]`` is the relative residual after ``k`` sweeps (kept for the first million).
     ``status`` is one of ``"converged"``, ``"max_sweeps"``, ``"diverged"``. ``omega`` is the relaxation
-    factor used (an array of per-row factors when the solve was given one).
+    factor used (an array of per-row factors when the solve was given one). ``reason`` says why a solve
+    ended ``"diverged"`` or was not run, or why it was re-solved (empty otherwise). ``attempts`` lists
+    ``(omega, sweeps, status)`` of each solve :meth:`SORTuner.solve` charged (empty for a plain solve).
     """
 
     x: np.ndarray
@@ -134,6 +154,8 @@ class SORResult:
     omega: float | np.ndarray
     wall_time: float
     residual_history: np.ndarray = field(repr=False)
+    reason: str = ""
+    attempts: list = field(default_factory=list, repr=False)
 
     def convergence_factor(self, tail: int = 10) -> float:
         """Observed asymptotic residual reduction per sweep, from the last ``tail`` sweeps.
@@ -158,28 +180,8 @@ def prepare_matrix(A: object) -> PreparedMatrix:
     Raises :class:`MatrixError` for a non-square or non-2-D matrix, non-finite entries, or a zero on
     the diagonal (SOR divides by it).
     """
-    dtype = getattr(A, "dtype", None)
-    if dtype is not None and np.issubdtype(dtype, np.complexfloating):
-        raise MatrixError("A is complex; tunegym's SOR solves real systems only", value=str(dtype))
-    if sp.issparse(A):
-        csr = sp.csr_matrix(A, dtype=np.float64)
-    else:
-        try:
-            dense = np.asarray(A, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise MatrixError(f"A must be a 2-D numeric array or SciPy sparse matrix: {exc}", value=A) from exc
-        if dense.ndim != 2:
-            raise MatrixError(f"A must be 2-D, got an array of shape {dense.shape}", value=dense.shape)
-        csr = sp.csr_matrix(dense)
-    rows, cols = csr.shape
-    if rows != cols:
-        raise MatrixError(f"A must be square, got shape {csr.shape}", value=csr.shape)
-    if rows == 0:
-        raise MatrixError("A is empty (0 x 0)", value=csr.shape)
-    csr.sum_duplicates()
-    csr.sort_indices()
-    if not np.all(np.isfinite(csr.data)):
-        raise MatrixError("A has NaN or infinite entries", value=int(np.sum(~np.isfinite(csr.data))))
+    csr = as_real_csr(A, solver="tunegym's SOR solvers")
+    rows = csr.shape[0]
     diag = csr.diagonal().astype(np.float64)
     zero_rows = np.flatnonzero(diag == 0.0)
     if zero_rows.size:
@@ -233,6 +235,7 @@ def solve_prepared(
     tol: float = 1e-8,
     max_sweeps: int = 100_000,
     divergence_factor: float = 1e8,
+    stall_window: int = 0,
 ) -> SORResult:
     """:func:`solve` on an already validated matrix; ``b`` and ``x0`` must be float64 of length ``n``."""
     omega_rows = _omega_rows(omega, M.n)
@@ -243,16 +246,33 @@ def solve_prepared(
     if int(max_sweeps) != max_sweeps or max_sweeps < 0:
         raise ConfigError(f"max_sweeps must be a non-negative integer, got {max_sweeps!r}", value=max_sweeps)
     max_sweeps = int(max_sweeps)
+    if not divergence_factor > 1.0:
+        raise ConfigError(f"divergence_factor must exceed 1, got {divergence_factor!r}", value=divergence_factor)
+    if int(stall_window) != stall_window or stall_window < 0:
+        raise ConfigError(f"stall_window must be a non-negative integer, got {stall_window!r}", value=stall_window)
+    # Kahan: rho(G_omega) >= (prod |1 - omega_i|)^(1/n) >= 1 here, so no sweep can help; form r(x0) only.
+    with np.errstate(divide="ignore"):
+        hopeless = bool(np.mean(np.log(np.abs(1.0 - omega_rows))) >= 0.0)
+    kernel_sweeps = 0 if hopeless else max_sweeps
     bnorm = float(np.linalg.norm(b))
     scale = bnorm if bnorm > 0.0 else 1.0  # b == 0: absolute residual (x = 0 is the answer)
     x = np.zeros(M.n) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
-    history = np.empty(min(max_sweeps, _HISTORY_CAP) + 1)
+    history = np.empty(min(kernel_sweeps, _HISTORY_CAP) + 1)
     start = time.perf_counter()
     sweeps, code, rnorm = _sor_kernel(
-        M.indptr, M.split, M.indices, M.data, M.diag, b, x, omega_rows, tol * scale, max_sweeps,
-        divergence_factor * scale, history,
+        M.indptr, M.split, M.indices, M.data, M.diag, b, x, omega_rows, tol * scale, kernel_sweeps,
+        divergence_factor * scale, history, float(divergence_factor), int(stall_window),
     )
     wall = time.perf_counter() - start
+    reason = ""
+    if hopeless and code == _MAX_SWEEPS:
+        code = _DIVERGED
+        reason = ("SOR cannot converge for this relaxation factor: |1 - omega| >= 1 (Kahan), so the iteration "
+                  "matrix has spectral radius >= 1 for every A")
+    elif code == _DIVERGED:
+        reason = "the residual turned non-finite or grew by divergence_factor"
+        if stall_window and np.isfinite(rnorm) and rnorm <= divergence_factor * scale:
+            reason = f"no residual decrease over stall_window={int(stall_window)} sweeps (or growth by divergence_factor)"
     hist = history[: min(sweeps, _HISTORY_CAP) + 1] / scale
     return SORResult(
         x=x,
@@ -263,6 +283,7 @@ def solve_prepared(
         omega=omega,
         wall_time=wall,
         residual_history=hist,
+        reason=reason,
     )
 
 
@@ -289,19 +310,24 @@ def solve(
     tol: float = 1e-8,
     max_sweeps: int = 100_000,
     divergence_factor: float = 1e8,
+    stall_window: int = 0,
 ) -> SORResult:
     """Solve ``A x = b`` by forward SOR with relaxation factor ``omega``.
 
     Args:
         A: square matrix, dense or SciPy sparse, non-zero diagonal.
         b: right-hand side of length ``n``.
-        omega: relaxation factor; SOR converges for SPD ``A`` iff ``0 < omega < 2``. Values outside that
-            range are run and end as ``"diverged"`` when the residual grows. An array of length ``n`` gives
-            each row its own factor (block SOR with one ω per block of rows).
+        omega: relaxation factor; SOR converges for SPD ``A`` iff ``0 < omega < 2``. Outside that range no
+            matrix converges (Kahan), so the solve returns ``"diverged"`` at once with ``sweeps == 0``
+            (``"converged"`` if ``x0`` already meets ``tol``). An array of length ``n`` gives each row its own
+            factor (block SOR with one ω per block of rows).
         x0: initial guess (zeros by default).
         tol: relative residual ``||b - A x|| / ||b||`` to reach (absolute if ``b == 0``).
         max_sweeps: at most this many sweeps; then the status is ``"max_sweeps"``.
-        divergence_factor: a relative residual above this (or NaN/inf) ends the solve as ``"diverged"``.
+        divergence_factor: a relative residual above this, or a residual this many times the smallest one
+            seen so far (or NaN/inf), ends the solve as ``"diverged"``.
+        stall_window: when positive, a residual no smaller than ``stall_window`` sweeps earlier also ends
+            the solve as ``"diverged"`` (for matrices with no convergence guarantee; off by default).
 
     Returns:
         :class:`SORResult` with ``x``, the exact ``sweeps``, ``converged``, ``residual``, ``status``.
@@ -314,5 +340,6 @@ def solve(
     b_arr = check_vector("b", b, M.n)
     x0_arr = None if x0 is None else check_vector("x0", x0, M.n)
     return solve_prepared(
-        M, b_arr, omega, x0=x0_arr, tol=tol, max_sweeps=max_sweeps, divergence_factor=divergence_factor
+        M, b_arr, omega, x0=x0_arr, tol=tol, max_sweeps=max_sweeps, divergence_factor=divergence_factor,
+        stall_window=stall_window,
     )

@@ -41,6 +41,7 @@ __all__ = ["register", "run", "run_all", "DOMAIN_RUNNERS", "DOMAIN_SUITES", "rep
 #: domain -> its suite runner ``"module:function"`` (``run_suite(suite, scale, out_dir, *, final)``)
 DOMAIN_RUNNERS: dict[str, str] = {
     "sor": "tunegym.tuning.benches.sor_suite:run_suite",
+    "sor-deploy": "tunegym.tuning.benches.sor_deploy:run_suite",
     "timestep": "tunegym.tuning.benches.timestep_suite:run_suite",
     "lr": "tunegym.tuning.benches.lr_suite:run_suite",
     "mip": "tunegym.tuning.benches.mip_suite:run_suite",
@@ -50,6 +51,7 @@ DOMAIN_RUNNERS: dict[str, str] = {
 #: domain -> the registered suite its runner runs; a domain missing here runs its only registered suite
 DOMAIN_SUITES: dict[str, str] = {
     "sor": "sor-setting-a",
+    "sor-deploy": "sor-deploy",  # SORTuner on users' sequences of systems (a second SOR suite)
 }
 #: the HPO methods compared at smoke scale (Optuna only: no optional package needed)
 HPO_SMOKE_METHODS = ("random", "tpe", "hyperband")
