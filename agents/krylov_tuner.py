@@ -19,19 +19,23 @@ their "backstop" restart with DIC, and the Newton solve for the Tsallis normalis
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tunegym.agents.bandits.base import Bandit
 from tunegym.agents.tuner import Tuner
-from tunegym.envs.core.errors import ConfigError
+from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
+from tunegym.envs.core.errors import CheckpointError, ConfigError
 from tunegym.envs.krylov.instances import KrylovSystem
-from tunegym.envs.krylov.process import KrylovFeatures
+from tunegym.envs.krylov.process import FEATURE_NAMES, MATRIX_FEATURES, KrylovFeatures
 
-__all__ = ["KrylovTuner", "KrylovResult", "pcgbandit", "fixed_jacobi", "fixed_amg", "amg_then_reuse", "ENV_IDS"]
+__all__ = ["KrylovTuner", "KrylovResult", "KrylovReuseBandit", "KrylovReuseConfig", "pcgbandit", "fixed_jacobi",
+           "fixed_amg", "amg_then_reuse", "ENV_IDS"]
 
 ENV_IDS = ("tunegym/PCG-v0", "tunegym/PGMRES-v0")
 
@@ -159,6 +163,195 @@ class KrylovTuner:
 
     def __repr__(self) -> str:
         return f"KrylovTuner({self.tuner!r}, solves={self.solves})"
+
+
+# ---- our learner ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KrylovReuseConfig:
+    """``epsilon``: exploration rate over fresh arms, decaying as ``epsilon · decay / (decay + t)``; ``ridge``:
+    the regressions' prior; ``horizon``: solves a fresh preconditioner is expected to serve (its setup is
+    amortised over them when arms are compared); ``reuse_arm``: index of ``("reuse",)`` (-1: the last arm)."""
+
+    epsilon: float = 0.1
+    decay: float = 50.0
+    ridge: float = 1.0
+    horizon: float = 4.0
+    reuse_arm: int = -1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ConfigError("epsilon must be in [0, 1]", value=self.epsilon)
+        if self.ridge <= 0 or self.decay <= 0 or self.horizon < 1:
+            raise ConfigError("ridge and decay must be positive, horizon >= 1", value=(self.ridge, self.horizon))
+
+
+_IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+_FLOOR = 0.01  # work per nonzero added before logs (setup of "none" is 0)
+#: the ridge prior's mean (log work per nonzero) for setup and iterations: an arm with little data is predicted
+#: to cost about 10 + 300 mat-vecs, pessimistic, so it is played only when exploring, never by a shrunk estimate
+_PRIOR = np.array([math.log(10.0), math.log(300.0)])
+
+
+class KrylovReuseBandit(Bandit):
+    """Our preconditioner learner: predicted setup + iteration work per fresh arm, and reuse when it is cheaper.
+
+    Per fresh arm two ridge regressions on the five matrix features plus the squares and product of diagonal
+    dominance and diagonal spread
+    (:data:`~tunegym.envs.krylov.process.MATRIX_FEATURES`; the time step and contrast show there) predict ``log`` setup work and ``log`` iteration work
+    per nonzero (failures' penalty counts as iteration work). A third regression, on ``[1, c, c², age]`` with
+    ``c`` the log10 diagonal change, predicts how much more a reused preconditioner's iterations cost than its
+    last solve's. Decision: the fresh arm minimising ``setup / horizon + iterations`` (setup amortised over the
+    solves it is expected to serve), unless a preconditioner is kept and its predicted reuse work is below that
+    arm's amortised work: then ``("reuse",)``. Untried fresh arms go first; with ``learn`` it explores a random
+    fresh arm with a decaying ``epsilon``. It reads ``info`` (setup and iteration work) in :meth:`observe`;
+    its tuner files have kind ``"krylov-bandit"``.
+    """
+
+    algorithm = "krylov_reuse"
+    config_class = KrylovReuseConfig
+    contextual = True
+
+    def _init_state(self) -> None:
+        dim = self._dim()
+        self.reuse_index = self.config.reuse_arm % self.n_arms
+        self.gram = np.tile(self.config.ridge * np.eye(dim), (2, self.n_arms, 1, 1))  # [setup|iter, arm, d, d]
+        self.targets = np.zeros((2, self.n_arms, dim))
+        self.counts = np.zeros(self.n_arms)
+        self.reuse_gram = self.config.ridge * np.eye(4)
+        self.reuse_targets = np.zeros(4)
+        self._theta_cache: np.ndarray | None = None
+
+    @staticmethod
+    def _dim() -> int:
+        return 1 + MATRIX_FEATURES + 3
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"gram": self.gram, "targets": self.targets, "counts": self.counts, "reuse_gram": self.reuse_gram,
+                "reuse_targets": self.reuse_targets}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._theta_cache = None
+
+    # -- features ----------------------------------------------------------------------------------------------
+    def _raw(self, context: Any) -> np.ndarray:
+        return np.clip(np.asarray(context, dtype=np.float64).reshape(-1), self.scaler.low, self.scaler.high)
+
+    def _basis(self, raw: np.ndarray) -> np.ndarray:
+        x = 2.0 * (raw[:MATRIX_FEATURES] - self.scaler.low[:MATRIX_FEATURES]) / self.scaler.width[:MATRIX_FEATURES] - 1.0
+        dominance, spread = x[_IDX["diagonal_dominance"]], x[_IDX["log10_diag_spread"]]
+        return np.concatenate([[1.0], x, [dominance * dominance, spread * spread, dominance * spread]])
+
+    @staticmethod
+    def _reuse_basis(raw: np.ndarray) -> np.ndarray:
+        c = raw[_IDX["log10_diag_change"]] + 3.0  # centred: -6..1 -> -3..4
+        return np.array([1.0, c, c * c, raw[_IDX["log10_kept_age"]]])
+
+    def _thetas(self) -> np.ndarray:
+        if self._theta_cache is None:
+            self._theta_cache = np.linalg.solve(self.gram, self.targets[..., None])[..., 0]
+        return self._theta_cache
+
+    # -- predictions ---------------------------------------------------------------------------------------------
+    def predicted_work(self, context: Any) -> tuple[np.ndarray, float]:
+        """Per arm the predicted amortised work per nonzero of a fresh build (``inf`` for the reuse arm), and the
+        predicted work per nonzero of reusing the kept preconditioner (``inf`` when nothing is kept)."""
+        raw = self._raw(context)
+        log_setup, log_iter = self._thetas() @ self._basis(raw) + _PRIOR[:, None]
+        setup = np.maximum(np.exp(log_setup) - _FLOOR, 0.0)
+        iteration = np.maximum(np.exp(log_iter) - _FLOOR, 0.0)
+        fresh = setup / self.config.horizon + iteration
+        fresh[self.reuse_index] = math.inf
+        reuse = math.inf
+        if raw[_IDX["kept_none"]] < 0.5 and raw[_IDX["prev_failed"]] < 0.5:
+            last = 10.0 ** raw[_IDX["prev_log10_iteration_work_per_nnz"]] - 1.0
+            growth = float(np.linalg.solve(self.reuse_gram, self.reuse_targets) @ self._reuse_basis(raw))
+            reuse = (last + _FLOOR) * math.exp(growth) - _FLOOR
+        return fresh, reuse
+
+    def _decide(self, context: Any, explore: bool) -> int:
+        untried = [a for a in np.flatnonzero(self.counts == 0) if a != self.reuse_index]
+        if untried:
+            return int(untried[0])
+        fresh_arms = [a for a in range(self.n_arms) if a != self.reuse_index]
+        if explore and self.rng.random() < self.config.epsilon * self.config.decay / (self.config.decay + self.t):
+            return int(self.rng.choice(fresh_arms))
+        fresh, reuse = self.predicted_work(context)
+        best = self._argmax(-fresh)
+        return self.reuse_index if reuse <= fresh[best] else best
+
+    def select(self, context: Any = None) -> int:
+        return self._decide(context, explore=True)
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+        return self._decide(observation, explore=not deterministic), None
+
+    # -- learning ------------------------------------------------------------------------------------------------
+    def update(self, context: Any, arm: int, reward: float) -> None:
+        raise ConfigError("KrylovReuseBandit learns from the solve's info (setup and iteration work): call observe")
+
+    def observe(self, context: Any, arm: int, reward: float, info: dict[str, Any]) -> None:
+        arm = int(arm)
+        if not 0 <= arm < self.n_arms:
+            raise ConfigError(f"arm {arm} outside 0..{self.n_arms - 1}", value=arm)
+        self.t += 1
+        raw = self._raw(context)
+        nnz = max(float(info.get("nnz", 1.0)), 1.0)
+        setup = float(info.get("setup_work", 0.0)) / nnz
+        iteration = max(float(info.get("cost", 0.0)) / nnz - setup, 0.0)
+        if info.get("reused"):
+            last = 10.0 ** raw[_IDX["prev_log10_iteration_work_per_nnz"]] - 1.0
+            phi = self._reuse_basis(raw)
+            self.reuse_gram += np.outer(phi, phi)
+            self.reuse_targets += math.log((iteration + _FLOOR) / (last + _FLOOR)) * phi
+            self.counts[self.reuse_index] += 1
+            return
+        built = arm if arm != self.reuse_index else None  # a reuse with nothing kept built the fallback: unknown
+        if built is None:
+            return
+        phi = self._basis(raw)
+        for part, value in enumerate((setup, iteration)):
+            self.gram[part, built] += np.outer(phi, phi)
+            self.targets[part, built] += (math.log(value + _FLOOR) - _PRIOR[part]) * phi
+        self.counts[built] += 1
+        self._theta_cache = None
+
+    # -- files ---------------------------------------------------------------------------------------------------
+    def save(self, path: Any, *, provenance: dict[str, Any] | None = None) -> None:
+        state = self.state_dict()
+        arrays = state.pop("arrays")
+        save_tuner_file(path, "krylov-bandit", {**state, "provenance": provenance or {}}, arrays)
+
+    @classmethod
+    def load(cls, path: Any) -> "KrylovReuseBandit":
+        _, meta, arrays = load_tuner_file(path, expect_kind="krylov-bandit")
+        if meta.get("algorithm") != cls.algorithm:
+            raise CheckpointError(f"{str(path)!r} holds a {meta.get('algorithm')!r} bandit, not {cls.algorithm!r}")
+        try:
+            bandit = cls(meta["n_arms"], meta["config"], seed=meta.get("seed"), context_low=meta.get("context_low"),
+                         context_high=meta.get("context_high"))
+            bandit.load_state_dict({**meta, "arrays": arrays})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{str(path)!r} has a malformed bandit state: {exc}", value=str(path)) from exc
+        bandit.provenance = meta.get("provenance", {})
+        return bandit
+
+    def with_config(self, **changes: Any) -> "KrylovReuseBandit":
+        """A copy with some config fields changed (e.g. a smaller ``epsilon`` for deployment), state kept."""
+        state = self.state_dict()
+        twin = type(self)(self.n_arms, {**asdict(self.config), **changes}, seed=self.seed,
+                          context_low=self.scaler.low, context_high=self.scaler.high)
+        twin.load_state_dict(state)
+        return twin
+
+
+def krylov_reuse(env: Any, config: dict[str, Any] | None = None, *, seed: int | None = None) -> KrylovReuseBandit:
+    """Our learner for ``env`` (its reuse arm found in the env's knob)."""
+    arms = [tuple(a) if isinstance(a, (tuple, list)) else a for a in getattr(env.unwrapped.knob, "arms", ())]
+    config = dict(config or {})
+    if ("reuse",) in arms:
+        config.setdefault("reuse_arm", arms.index(("reuse",)))
+    return KrylovReuseBandit.for_env(env, config, seed=seed)
 
 
 # ---- the domain's policies for tables -------------------------------------------------------------------------

@@ -32,6 +32,7 @@ TUNER_LOADERS: dict[str, str] = {
     "independent-learners": "tunegym.agents.multiagent:IndependentLearners.load",
     "step-size-tuner": "tunegym.agents.step_size_tuner:StepSizeTuner.load",
     "tuner": "tunegym.agents.tuner:Tuner.load",
+    "krylov-bandit": "tunegym.agents.krylov_tuner:KrylovReuseBandit.load",
 }
 
 

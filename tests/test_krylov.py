@@ -12,7 +12,7 @@ import tunegym.envs  # noqa: F401
 from tunegym.agents.krylov_tuner import KrylovTuner, pcgbandit
 from tunegym.envs.core.errors import MatrixError, TunerMismatchError
 from tunegym.envs.krylov.instances import KrylovSystem, MatrixSequence, PDESequence
-from tunegym.envs.krylov.precond import DEFAULT_ARMS, build_preconditioner, krylov_solve
+from tunegym.envs.krylov.precond import DEFAULT_ARMS, arm_label, build_preconditioner, krylov_solve
 from tunegym.envs.krylov.process import KrylovSolve
 from tunegym.envs.testing import check_tunegym_env
 
@@ -27,6 +27,21 @@ def solve_with(system: KrylovSystem, arm, **kwargs):
     process = KrylovSolve(**kwargs)
     process.start(system)
     return process.advance(arm)
+
+
+def rollout(env, agent, *, seed: int, steps: int):
+    """An online bandit rollout in the env: the systems met, the arms played, their costs, the last observation."""
+    obs, _ = env.reset(seed=seed)
+    systems, arms, costs = [], [], []
+    for _ in range(steps):
+        systems.append(env.unwrapped.instance)
+        action = agent.select(obs)
+        next_obs, reward, _, _, info = env.step(action)
+        agent.observe(obs, action, reward, info)
+        arms.append(tuple(info["knob"]))
+        costs.append(info["cost"])
+        obs = next_obs
+    return systems, arms, costs, obs
 
 
 # ---- instances ------------------------------------------------------------------------------------------------
@@ -163,17 +178,7 @@ def test_reset_forgets_the_kept_preconditioner_so_replays_match():
 def test_tuner_makes_the_env_rollouts_decisions_and_work():
     """Parity: a PCGBandit learner in the env and the same learner inside KrylovTuner.solve, on the same systems."""
     env = gym.make("tunegym/PCG-v0", **SMALL)
-    agent = pcgbandit(env.unwrapped, seed=7)
-    obs, _ = env.reset(seed=11)
-    systems, env_arms, env_costs = [], [], []
-    for _ in range(12):
-        systems.append(env.unwrapped.instance)
-        action = agent.select(obs)
-        next_obs, reward, _, _, info = env.step(action)
-        agent.observe(obs, action, reward, info)
-        env_arms.append(tuple(info["knob"]))
-        env_costs.append(info["cost"])
-        obs = next_obs
+    systems, env_arms, env_costs, _ = rollout(env, pcgbandit(env.unwrapped, seed=7), seed=11, steps=12)
     tuner = KrylovTuner.from_env(pcgbandit(env.unwrapped, seed=7), env)
     results = [tuner.solve_system(system, learn=True) for system in systems]
     assert [r.arm for r in results] == env_arms
@@ -207,20 +212,76 @@ def test_tuner_reports_failures_as_statuses():
 
 
 # ---- bench and shipped tuner ------------------------------------------------------------------------------------
-def test_bench_runs_every_method_on_a_short_sequence_and_the_oracle_is_greedy_optimal(tmp_path):
+def test_bench_prices_each_arm_once_and_the_oracle_is_greedy_optimal_with_exact_reuse(tmp_path):
     from tunegym.envs.krylov.precond import DEFAULT_ARMS
-    from tunegym.tuning.benches.krylov import _break_even, run_sequence, suite
+    from tunegym.tuning.benches.krylov_suite import break_even, price_sequence, run_learners, suite
 
     assert suite().domain == "krylov"
     systems = list(PDESequence("diffusion", grid=8, run_length=4).sequence(np.random.default_rng(0), length=4))
+    cache = tmp_path / "table.json"
+    table = price_sequence(systems, DEFAULT_ARMS, cache=cache)
+    assert cache.exists() and price_sequence(systems, DEFAULT_ARMS, cache=cache) == table  # read back, no solve
+    fresh = [name for name in table if name.startswith("fixed:") and name != "fixed:reuse"]
+    assert len(fresh) == len(DEFAULT_ARMS) - 1 and {"oracle", "pyamg_default", "fixed:reuse"} <= set(table)
+    assert len(table["reuse1:amg_sa(0,gauss_seidel)"]["cost"]) == 3  # reuse of t-1's build, from t = 1 on
+    for t in range(4):
+        assert table["oracle"]["cost"][t] <= min(table[name]["cost"][t] for name in fresh)
+    # the oracle's reuse candidate is exact: replaying its choices through one process gives its costs
+    process = KrylovSolve(solver="cg")
+    replay = []
+    for system, label in zip(systems, table["oracle"]["arm"]):
+        arm = ("reuse",) if label == "reuse" else next(a for a in DEFAULT_ARMS if arm_label(a) == label)
+        process.start(system)
+        replay.append(process.advance(arm).cost)
+    assert replay == table["oracle"]["cost"]
     tuner = KrylovTuner.pcgbandit(seed=0, **SMALL)
     tuner.save(tmp_path / "t.pt")
-    figures = run_sequence(systems, arms=DEFAULT_ARMS, tuner_file=tmp_path / "t.pt", seed=0, env_kwargs=SMALL)
-    fresh = [name for name in figures if name.startswith("fixed:") and name != "fixed:reuse"]
-    for t in range(4):
-        assert figures["oracle"]["cost"][t] <= min(figures[name]["cost"][t] for name in fresh)
-    assert {"pyamg_default", "pcgbandit", "krylov_tuner"} <= set(figures)
-    assert _break_even(np.array([3.0, 1, 1, 1]), np.array([2.0, 2, 2, 2])) == 2  # cumulative 3,4,5,6 vs 2,4,6,8
+    live = run_learners(systems, tuner_file=tmp_path / "t.pt", seed=0, env_kwargs=SMALL)
+    assert set(live) == {"krylov_tuner", "pcgbandit"} and len(live["krylov_tuner"]["cost"]) == 4
+    assert break_even(np.array([3.0, 1, 1, 1]), np.array([2.0, 2, 2, 2])) == 2  # cumulative 3,4,5,6 vs 2,4,6,8
+
+
+def test_suite_spec_has_disjoint_splits_and_both_scales():
+    from tunegym.tuning.benches.krylov_suite import suite
+
+    s = suite()
+    assert s.version >= 2 and s.name == "krylov-sequences"
+    assert not set(s.tune_seeds) & set(s.dev_test_seeds) and not set(s.dev_test_seeds) & set(s.final_test_seeds)
+    assert s.size("grid", "full") * s.size("grid", "full") >= 10_000 and s.size("length", "smoke") <= 50
+
+
+def test_our_learner_saves_loads_through_load_tuner_and_matches_the_env(tmp_path):
+    from tunegym.agents.krylov_tuner import KrylovReuseBandit, krylov_reuse
+    from tunegym.agents.tuners import load_tuner
+
+    env = gym.make("tunegym/PCG-v0", **SMALL)
+    agent = krylov_reuse(env, {"epsilon": 0.3}, seed=3)
+    assert agent.reuse_index == len(DEFAULT_ARMS) - 1
+    systems, env_arms, env_costs, obs = rollout(env, agent, seed=5, steps=14)
+    assert ("reuse",) in env_arms or agent.counts[:-1].min() >= 1  # every fresh arm tried first
+    tuner = KrylovTuner.from_env(krylov_reuse(env, {"epsilon": 0.3}, seed=3), env)
+    results = [tuner.solve_system(system, learn=True) for system in systems]
+    assert [r.arm for r in results] == env_arms and [r.cost for r in results] == env_costs
+    tuner.save(tmp_path / "ours.pt")
+    again = KrylovTuner.load(tmp_path / "ours.pt")
+    assert isinstance(again.tuner.policy, KrylovReuseBandit) and again.tuner.policy.t == 14
+    np.testing.assert_array_equal(again.tuner.policy.gram, tuner.tuner.policy.gram)
+    agent.save(tmp_path / "bandit.pt")
+    assert isinstance(load_tuner(tmp_path / "bandit.pt"), KrylovReuseBandit)
+    fresh, reuse = again.tuner.policy.predicted_work(obs)
+    assert np.isinf(fresh[-1]) and np.all(np.isfinite(fresh[:-1])) and reuse >= 0
+
+
+def test_shared_matrix_validator_refuses_complex_and_empty():
+    from tunegym.envs.core.matrices import as_real_csr
+
+    with pytest.raises(MatrixError, match="complex"):
+        KrylovSystem.from_arrays(np.eye(3) * 1j, np.ones(3))
+    with pytest.raises(MatrixError, match="empty"):
+        as_real_csr(np.zeros((0, 0)))
+    user = laplacian(4)
+    user.has_sorted_indices = False
+    assert as_real_csr(user) is not user  # a copy: the user's matrix is never sorted in place
 
 
 def test_shipped_pretrained_tuner_loads_and_solves():

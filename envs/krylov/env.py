@@ -51,8 +51,9 @@ class KrylovEnv(ProcessEnv):
     smoothing), Ruge–Stüben, reuse). An index outside the space raises ``ActionError``.
 
     ## Observation Space
-    ``Box(14,)`` of :class:`KrylovFeatures`: cheap features of the next matrix and the previous solve's
-    statistics (work, iterations, failure, the kept preconditioner's family and age).
+    ``Box(17,)`` of :class:`KrylovFeatures`: cheap features of the next matrix and the previous solve's
+    statistics (work, iterations, failure, the kept preconditioner's family and age, the previous solve's
+    iteration work, the kept preconditioner's setup and first-solve iteration work).
 
     ## Rewards
     ``krylov.matvecs``: ``-work / nnz(A) / reward_scale`` (work in mat-vec equivalents). A failed solve
@@ -82,6 +83,9 @@ class KrylovEnv(ProcessEnv):
 
     ## Version History
     - v0: initial release (issue #20).
+    - v0 (second round of #20): the observation grew from 14 to 17 features (previous iteration work, kept
+      setup, kept first-solve iteration work: what reuse and a rebuild cost); the matrix scan is one numba pass.
+      Tuner files of the 14-feature layout are refused at load (``pretrained:krylov`` was regenerated).
     """
 
     domain = "krylov"

@@ -42,6 +42,7 @@ import scipy.sparse as sp
 
 from tunegym.envs.core.errors import ConfigError, InstanceError, MatrixError
 from tunegym.envs.core.instances import Instance, SequenceDistribution, content_id
+from tunegym.envs.core.matrices import as_real_csr
 
 __all__ = ["KrylovSystem", "PDESequence", "MatrixSequence", "check_system", "KINDS", "load_matrix"]
 
@@ -50,27 +51,7 @@ KINDS = ("diffusion", "anisotropic", "elasticity", "convection")
 
 def check_system(A: Any, b: Any) -> tuple[sp.csr_matrix, np.ndarray]:
     """``(A, b)`` as float64 CSR (sorted, duplicates summed) and a float64 vector; :class:`MatrixError` if bad."""
-    dtype = getattr(A, "dtype", None)
-    if dtype is not None and np.issubdtype(dtype, np.complexfloating):
-        raise MatrixError("A is complex; tunegym's Krylov solves are real", value=str(dtype))
-    if sp.issparse(A):
-        csr = sp.csr_matrix(A, dtype=np.float64, copy=True)
-    else:
-        try:
-            dense = np.asarray(A, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise MatrixError(f"A must be a 2-D numeric array or SciPy sparse matrix: {exc}", value=A) from exc
-        if dense.ndim != 2:
-            raise MatrixError(f"A must be 2-D, got an array of shape {dense.shape}", value=dense.shape)
-        csr = sp.csr_matrix(dense)
-    if csr.shape[0] != csr.shape[1]:
-        raise MatrixError(f"A must be square, got shape {csr.shape}", value=csr.shape)
-    if csr.shape[0] == 0:
-        raise MatrixError("A is empty (0 x 0)", value=csr.shape)
-    csr.sum_duplicates()
-    csr.sort_indices()
-    if not np.all(np.isfinite(csr.data)):
-        raise MatrixError("A has NaN or infinite entries", value=int(np.sum(~np.isfinite(csr.data))))
+    csr = as_real_csr(A, solver="tunegym's Krylov solvers")
     try:
         vec = np.asarray(b, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as exc:

@@ -19,6 +19,7 @@ import math
 import time
 from typing import Any
 
+import numba
 import numpy as np
 from gymnasium import spaces
 
@@ -39,7 +40,7 @@ from tunegym.envs.krylov.precond import (
     krylov_solve,
 )
 
-__all__ = ["KrylovSolve", "KrylovFeatures", "FEATURE_NAMES", "DEFAULT_FALLBACK", "matvecs_reward"]
+__all__ = ["KrylovSolve", "KrylovFeatures", "FEATURE_NAMES", "MATRIX_FEATURES", "DEFAULT_FALLBACK", "matvecs_reward"]
 
 #: what the reuse arm builds when nothing (or nothing of the right size) is kept
 DEFAULT_FALLBACK = ("amg_sa", 0.0, "gauss_seidel")
@@ -182,21 +183,70 @@ def matvecs_reward(record: StepRecord, scale: float = 100.0) -> float:
 FEATURE_NAMES = (
     "log10_n", "nnz_per_row", "diagonal_dominance", "log10_diag_spread", "positive_offdiag_fraction",
     "log10_diag_change", "prev_log10_work_per_nnz", "prev_log10_iterations", "prev_failed", "kept_none",
-    "kept_simple", "kept_ilu", "kept_amg", "log10_kept_age",
+    "kept_simple", "kept_ilu", "kept_amg", "log10_kept_age", "prev_log10_iteration_work_per_nnz",
+    "kept_log10_setup_per_nnz", "kept_log10_first_iteration_work_per_nnz",
 )
-_LOW = np.array([0, 0, 0, 0, 0, -6, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.float32)
-_HIGH = np.array([7, 30, 1, 8, 1, 1, 5, 4, 1, 1, 1, 1, 1, 3], dtype=np.float32)
+#: the matrix features (what predicts a fresh arm's cost) are the first five
+MATRIX_FEATURES = 5
+_LOW = np.array([0, 0, 0, 0, 0, -6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.float32)
+_HIGH = np.array([7, 30, 1, 8, 1, 1, 5, 4, 1, 1, 1, 1, 1, 3, 5, 5, 5], dtype=np.float32)
+
+
+@numba.njit(cache=True, nogil=True)
+def _matrix_scan(indptr, indices, data, diag):
+    """One pass over a CSR matrix: ``diag`` (filled in place), mean ``|a_ii| / Σ_j |a_ij|``, positive
+    off-diagonal count, off-diagonal count. No allocation beyond the caller's ``diag``."""
+    n = diag.shape[0]
+    dominance = 0.0
+    positive = 0
+    off = 0
+    for i in range(n):
+        total = 0.0
+        d = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            v = data[p]
+            total += abs(v)
+            if indices[p] == i:
+                d += v
+            else:
+                off += 1
+                if v > 0.0:
+                    positive += 1
+        diag[i] = d
+        if total > 0.0:
+            dominance += abs(d) / total
+    return dominance / n, positive, off
+
+
+@numba.njit(cache=True, nogil=True)
+def _diag_stats(diag, last):
+    """``(max |d|>0, min |d|>0, ||d - last||, ||d||)`` in one pass (``last`` may be empty)."""
+    hi, lo = 0.0, math.inf
+    change, norm = 0.0, 0.0
+    compare = last.shape[0] == diag.shape[0]
+    for i in range(diag.shape[0]):
+        a = abs(diag[i])
+        norm += diag[i] * diag[i]
+        if a > 0.0:
+            hi = max(hi, a)
+            lo = min(lo, a)
+        if compare:
+            change += (diag[i] - last[i]) ** 2
+    return hi, lo, math.sqrt(change), math.sqrt(norm)
 
 
 class KrylovFeatures(Features):
-    """Cheap features of the next matrix (O(nnz), no solves) and the previous solve's statistics.
+    """Cheap features of the next matrix (one O(nnz) pass, no solves) and the previous solve's statistics.
 
     Matrix: ``log10 n``, nonzeros per row, mean diagonal dominance ``|a_ii| / Σ_j |a_ij|``, log10 of the
     diagonal's max/min ratio (a coefficient-contrast proxy), fraction of positive off-diagonals, log10 of
     the relative change of the diagonal since the previous system. Previous solve (kept by :meth:`record`,
     cleared when the process has forgotten its history): log10 work per nonzero, log10 iterations, whether
-    it failed, which family the kept preconditioner is (none / Jacobi-SSOR / ILU / AMG) and log10 of its age.
-    See :data:`FEATURE_NAMES`; bounds are fixed, values are clipped.
+    it failed, which family the kept preconditioner is (none / Jacobi-SSOR / ILU / AMG), log10 of its age,
+    log10 of the previous solve's iteration work per nonzero (what reusing would cost on an unchanged
+    matrix), and the kept preconditioner's setup and its first solve's iteration work per nonzero (what a
+    rebuild would cost). See :data:`FEATURE_NAMES`; bounds are fixed, values are clipped. The matrix scan is
+    one numba pass over the CSR arrays (the diagonal is its only allocation), cached per system object.
     """
 
     name = "krylov.features"
@@ -205,48 +255,60 @@ class KrylovFeatures(Features):
         self.space = spaces.Box(_LOW.copy(), _HIGH.copy(), dtype=np.float32)
         self._last: np.ndarray | None = None
         self._last_diag: np.ndarray | None = None
-        self._cache: tuple[str, np.ndarray] | None = None
+        self._first_iteration = 0.0
+        self._cache: tuple[Any, np.ndarray, np.ndarray] | None = None
+        self._empty = np.zeros(0)
 
     def reset(self, process: Process) -> None:
         if getattr(process, "solves", 0) == 0:
-            self._last, self._last_diag = None, None
+            self._last, self._last_diag, self._first_iteration = None, None, 0.0
 
     def record(self, process: Process, record: StepRecord) -> None:
         extra = record.extra
-        self._last_diag = np.asarray(process.instance.A.diagonal(), dtype=np.float64)
-        work = max(float(extra.get("work", 0.0)) / max(float(extra.get("nnz", 1)), 1.0), 1e-9)
-        family = getattr(getattr(process, "kept", None), "arm", ("none",))[0] if getattr(process, "kept", None) \
-            is not None else None
+        system = process.instance
+        self._last_diag = self._scan(system)[1]
+        nnz = max(float(extra.get("nnz", 1)), 1.0)
+        work = max(float(extra.get("work", 0.0)) / nnz, 1e-9)
+        iteration = max(float(extra.get("iteration_work", 0.0)) / nnz, 0.0)
+        kept_pre = getattr(process, "kept", None)
+        family = kept_pre.arm[0] if kept_pre is not None else None
+        if not extra.get("reused", False):
+            self._first_iteration = iteration
         kept = [family is None, family in ("none", "jacobi", "ssor"), family == "ilu", family in ("amg_sa", "amg_rs")]
         age = float(getattr(process, "kept_age", 0))
+        setup = float(kept_pre.setup_work) / nnz if kept_pre is not None else 0.0
         self._last = np.array([math.log10(1.0 + work), math.log10(1.0 + float(extra.get("iterations", 0))),
-                               float(record.status != "converged"), *map(float, kept), math.log10(1.0 + age)])
+                               float(record.status != "converged"), *map(float, kept), math.log10(1.0 + age),
+                               math.log10(1.0 + iteration), math.log10(1.0 + setup),
+                               math.log10(1.0 + self._first_iteration)])
+
+    def _scan(self, system: KrylovSystem) -> tuple[np.ndarray, np.ndarray]:
+        if self._cache is not None and self._cache[0] is system:
+            return self._cache[1], self._cache[2]
+        A = system.A
+        diag = np.empty(system.n)
+        dominance, positive, offdiag = _matrix_scan(A.indptr, A.indices, A.data, diag)
+        hi, lo, _, _ = _diag_stats(diag, self._empty)
+        spread = math.log10(hi / lo) if hi > 0 else 0.0
+        pos_off = positive / offdiag if offdiag > 0 else 0.0
+        values = np.array([math.log10(system.n), A.nnz / system.n, dominance, spread, pos_off], dtype=np.float64)
+        self._cache = (system, values, diag)
+        return values, diag
 
     def matrix_features(self, system: KrylovSystem) -> np.ndarray:
-        """The six matrix features of ``system`` (cached by instance id)."""
-        if self._cache is not None and self._cache[0] == system.id:
-            return self._cache[1]
-        A = system.A
-        diag = np.abs(A.diagonal())
-        absrow = np.asarray(abs(A).sum(axis=1)).ravel()
-        dominance = float(np.mean(np.where(absrow > 0, diag / np.maximum(absrow, 1e-300), 0.0)))
-        positive = diag[diag > 0]
-        spread = math.log10(positive.max() / positive.min()) if positive.size else 0.0
-        offdiag = A.nnz - np.count_nonzero(A.diagonal())
-        pos_off = (float(np.sum(A.data > 0)) - float(np.sum(A.diagonal() > 0))) / offdiag if offdiag > 0 else 0.0
-        values = np.array([math.log10(system.n), A.nnz / system.n, dominance, spread, pos_off], dtype=np.float64)
-        self._cache = (system.id, values)
-        return values
+        """The five matrix features of ``system`` (cached for the last system object)."""
+        return self._scan(system)[0]
 
     def observe(self, process: Process) -> np.ndarray:
         system = process.instance
+        values, diag = self._scan(system)
         change = -6.0
         if self._last_diag is not None and self._last_diag.size == system.n:
-            d = system.A.diagonal()
-            change = math.log10(max(float(np.linalg.norm(d - self._last_diag)) / max(float(np.linalg.norm(d)), 1e-300),
-                                    1e-6))
-        history = self._last if self._last is not None else np.array([0, 0, 0, 1, 0, 0, 0, 0], dtype=np.float64)
-        return np.concatenate([self.matrix_features(system), [change], history])
+            _, _, diff, norm = _diag_stats(diag, self._last_diag)
+            change = math.log10(max(diff / max(norm, 1e-300), 1e-6))
+        history = self._last if self._last is not None else \
+            np.array([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], dtype=np.float64)
+        return np.concatenate([values, [change], history])
 
 
 register_features(KrylovFeatures.name, "tunegym.envs.krylov.process:KrylovFeatures")

@@ -1,0 +1,46 @@
+"""Validation of user matrices, shared by every linear-solver domain (SOR, Krylov).
+
+:func:`as_real_csr` turns a dense array or any SciPy sparse matrix into a float64 CSR matrix with sorted,
+summed indices, or raises :class:`~tunegym.envs.core.errors.MatrixError` naming what is wrong (complex,
+not 2-D, not square, empty, NaN or infinite entries) before any solver work. Domain rules beyond these
+(SOR's zero diagonal, a right-hand side's length) stay with the domain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from tunegym.envs.core.errors import MatrixError
+
+__all__ = ["as_real_csr"]
+
+
+def as_real_csr(A: Any, name: str = "A", *, solver: str = "tunegym's solvers") -> sp.csr_matrix:
+    """``A`` as a float64 CSR copy (duplicates summed, indices sorted); :class:`MatrixError` if it is complex,
+    not a 2-D numeric array or sparse matrix, not square, empty, or holds NaN/inf. ``name`` and ``solver``
+    only word the messages (``"A is complex; <solver> solve real systems only"``)."""
+    dtype = getattr(A, "dtype", None)
+    if dtype is not None and np.issubdtype(dtype, np.complexfloating):
+        raise MatrixError(f"{name} is complex; {solver} solve real systems only", value=str(dtype))
+    if sp.issparse(A):
+        csr = sp.csr_matrix(A, dtype=np.float64, copy=True)
+    else:
+        try:
+            dense = np.asarray(A, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise MatrixError(f"{name} must be a 2-D numeric array or SciPy sparse matrix: {exc}", value=A) from exc
+        if dense.ndim != 2:
+            raise MatrixError(f"{name} must be 2-D, got an array of shape {dense.shape}", value=dense.shape)
+        csr = sp.csr_matrix(dense)
+    if csr.shape[0] != csr.shape[1]:
+        raise MatrixError(f"{name} must be square, got shape {csr.shape}", value=csr.shape)
+    if csr.shape[0] == 0:
+        raise MatrixError(f"{name} is empty (0 x 0)", value=csr.shape)
+    csr.sum_duplicates()
+    csr.sort_indices()
+    if not np.all(np.isfinite(csr.data)):
+        raise MatrixError(f"{name} has NaN or infinite entries", value=int(np.sum(~np.isfinite(csr.data))))
+    return csr

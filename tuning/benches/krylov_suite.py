@@ -1,0 +1,443 @@
+"""The Krylov suite runner (``tunegym bench all`` and ``tunegym bench krylov``): suite ``krylov-sequences``.
+
+Protocol (also in the spec, :mod:`tunegym.tuning.suite_specs.krylov`):
+
+1. **Price** every sequence once (:func:`price_sequence`, cached as JSON under ``out/cache/``): per system the
+   cost, work, wall time and iterations of every fresh arm; of reusing each setup-heavy arm's preconditioner
+   built on the previous system (``reuse1:<arm>``); of ``fixed:reuse`` (smoothed aggregation built on the first
+   system, reused for all); of PyAMG's default solver; and the greedy hindsight **oracle**, which per system
+   takes the cheapest of every fresh arm and reusing its *own* kept preconditioner (solved live in the same
+   pass, so its reuse candidate is exact, whatever system that preconditioner was built on). Every fixed
+   baseline and the oracle then come from the table; nothing is solved twice.
+2. **Tune**: ``best_fixed`` per family = the fixed arm with the least total work over the tune sequences' tables;
+   our learner (:class:`~tunegym.agents.krylov_tuner.KrylovReuseBandit`) learns online on the same tune sequences
+   (families interleaved).
+3. **Test** (dev-test, or final-test with ``final=True``): only the learners run live: ``krylov_tuner`` (a fresh
+   copy of the trained tuner, ``KrylovTuner.solve_system(learn=True)``) and ``pcgbandit`` (from scratch).
+4. **Claims** (one instance = one test sequence's total; strata = families; Holm over the report): work of
+   ``krylov_tuner`` against ``best_fixed``, ``oracle``, ``pcgbandit`` and ``pyamg_default``; ``pcgbandit``
+   against ``best_fixed``; wall time of ``krylov_tuner`` (tuner overhead included) against the faster of
+   ``pyamg_default`` and plain CG (``fixed:none``) per sequence. Also reported: break-even solve against
+   ``best_fixed``, work of the first 200 solves against the oracle, the tuner's overhead share, and R² of wall
+   time against work over every priced solve.
+
+Writes ``krylov.md``, ``krylov.json``, ``cumulative.png`` and ``arms.png`` under ``out_dir``. All solves run with
+one BLAS thread (``threadpoolctl``), so wall times measure the algorithms, not thread contention.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["run_suite", "run", "price_sequence", "run_learners", "train_tuner", "family_systems", "suite",
+           "break_even", "r_squared", "SUITE_NAME", "AGENT_CONFIG"]
+
+SUITE_NAME = "krylov-sequences"
+#: our learner's settings: training (explores) and deployment (explores less)
+AGENT_CONFIG = {"epsilon": 0.1, "decay": 50.0, "horizon": 4.0}
+#: passes of online learning over the tune sequences (cheap: only our learner solves, live)
+TRAIN_PASSES = 3
+DEPLOY_CONFIG = {"epsilon": 0.02}
+_REUSABLE = ("ilu", "amg_sa", "amg_rs")
+_KEYS = ("cost", "work", "wall", "iterations")
+
+
+def suite() -> Any:
+    from tunegym.tuning.suites import get_suite
+
+    return get_suite(SUITE_NAME)
+
+
+def family_systems(params: dict[str, Any], seed: int, length: int) -> list[Any]:
+    """The ``length`` systems of one seed's sequence of a family (``PDESequence(**params)``)."""
+    from tunegym.envs.core.seeding import stream
+    from tunegym.envs.krylov.instances import PDESequence
+
+    return list(PDESequence(**params).sequence(stream(seed, "instances"), length=length))
+
+
+def _pyamg_default(system: Any, tol: float = 1e-8, maxiter: int = 1000) -> dict[str, float]:
+    import pyamg
+
+    from tunegym.envs.krylov.precond import _fixed_global_rng, amg_work
+
+    start = time.perf_counter()
+    with _fixed_global_rng():
+        ml = pyamg.smoothed_aggregation_solver(system.A, B=system.near_null_space)
+    residuals: list[float] = []
+    ml.solve(system.b, tol=tol, accel="cg", maxiter=maxiter, residuals=residuals)
+    wall = time.perf_counter() - start
+    setup, apply = amg_work(ml, aggregation=True, sweep=2.0)
+    iterations = max(len(residuals) - 1, 0)
+    work = setup + iterations * (apply + system.nnz + 7.0 * system.n)
+    return {"cost": work, "work": work, "wall": wall, "iterations": iterations}
+
+
+def _entry(record: Any) -> dict[str, float]:
+    return {"cost": float(record.cost), "work": float(record.extra["work"]), "wall": float(record.wall_time),
+            "iterations": int(record.extra["iterations"])}
+
+
+def price_sequence(systems: list[Any], arms: tuple, *, cache: Path | None = None) -> dict[str, dict[str, list]]:
+    """Per-system figures of every fixed arm, ``reuse1:<arm>``, ``fixed:reuse``, ``pyamg_default`` and the oracle
+    (see the module docstring); read from / written to ``cache`` (JSON) when given."""
+    from tunegym.envs.krylov.precond import REUSE, arm_label
+    from tunegym.envs.krylov.process import KrylovSolve
+
+    if cache is not None and cache.exists():
+        return json.loads(cache.read_text())["table"]
+    table: dict[str, dict[str, list]] = {}
+
+    def put(name: str, figures: dict[str, float], arm: str | None = None) -> None:
+        entry = table.setdefault(name, {key: [] for key in (*_KEYS, "arm")})
+        for key in _KEYS:
+            entry[key].append(figures[key])
+        entry["arm"].append(arm or name)
+
+    fresh_arms = [a for a in arms if a != REUSE]
+    procs = {a: KrylovSolve(solver="cg") for a in fresh_arms}
+    chain, oracle = KrylovSolve(solver="cg"), KrylovSolve(solver="cg")
+    for t, system in enumerate(systems):
+        for arm, proc in procs.items():
+            if t > 0 and arm[0] in _REUSABLE:  # the preconditioner this arm built on system t-1, reused
+                proc.start(system)
+                put(f"reuse1:{arm_label(arm)}", _entry(proc.advance(REUSE)))
+        fresh = {}
+        for arm, proc in procs.items():
+            proc.start(system)
+            fresh[arm] = _entry(proc.advance(arm))
+            put(f"fixed:{arm_label(arm)}", fresh[arm], arm_label(arm))
+        if REUSE in arms:
+            chain.start(system)
+            put("fixed:reuse", _entry(chain.advance(REUSE)), "reuse")
+        best = min(fresh, key=lambda a: fresh[a]["cost"])
+        choice, figures = best, fresh[best]
+        if oracle.kept is not None:
+            oracle.start(system)
+            reused = _entry(oracle.advance(REUSE))  # its own kept preconditioner (kept stays unless rebuilt)
+            if reused["cost"] < figures["cost"]:
+                choice, figures = REUSE, reused
+        if choice != REUSE:
+            oracle.kept, oracle.kept_age = procs[best].preconditioner, 0
+        put("oracle", figures, arm_label(choice))
+        put("pyamg_default", _pyamg_default(system), "pyamg-sa")
+    if cache is not None:
+        from tunegym.agents.tuner_io import atomic_write_bytes
+
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(cache, json.dumps({"table": table}).encode())
+    return table
+
+
+def run_learners(systems: list[Any], *, tuner_file: Path | None, seed: int, env_kwargs: dict[str, Any],
+                 pcgbandit: bool = True) -> dict[str, dict[str, list]]:
+    """Live per-system figures of ``krylov_tuner`` (a fresh copy of ``tuner_file``) and ``pcgbandit``."""
+    from tunegym.agents.krylov_tuner import KrylovTuner
+    from tunegym.envs.krylov.precond import arm_label
+
+    learners: dict[str, Any] = {}
+    if tuner_file is not None:
+        learners["krylov_tuner"] = KrylovTuner.load(tuner_file)
+    if pcgbandit:
+        learners["pcgbandit"] = KrylovTuner.pcgbandit("tunegym/PCG-v0", seed=seed, **env_kwargs)
+    out = {name: {key: [] for key in (*_KEYS, "arm", "tuner_wall")} for name in learners}
+    for system in systems:
+        for name, tuner in learners.items():
+            result = tuner.solve_system(system, learn=True)
+            entry = out[name]
+            entry["cost"].append(result.cost), entry["work"].append(result.work)
+            entry["wall"].append(result.wall_time + result.tuner_time), entry["iterations"].append(result.iterations)
+            entry["arm"].append(arm_label(result.arm)), entry["tuner_wall"].append(result.tuner_time)
+    return out
+
+
+def train_tuner(sequences: list[list[Any]], *, config: dict[str, Any], seed: int, env_kwargs: dict[str, Any],
+                provenance: dict[str, Any] | None = None, passes: int = TRAIN_PASSES) -> Any:
+    """Our tuner: :class:`KrylovReuseBandit` learning online over ``sequences`` (``passes`` times, a fresh episode
+    each), then
+    switched to the deployment config (less exploration)."""
+    import gymnasium as gym
+
+    import tunegym.envs  # noqa: F401
+    from tunegym.agents.krylov_tuner import KrylovTuner, krylov_reuse
+
+    env = gym.make("tunegym/PCG-v0", **env_kwargs)
+    try:
+        policy = krylov_reuse(env, config, seed=seed)
+        tuner = KrylovTuner.from_env(policy, env, provenance={"agent": "krylov_reuse", "config": config,
+                                                               "seed": seed, **(provenance or {})})
+    finally:
+        env.close()
+    for _ in range(passes):
+        for systems in sequences:
+            tuner.forget()
+            for system in systems:
+                tuner.solve_system(system, learn=True)
+    tuner.tuner.policy = tuner.tuner.policy.with_config(**DEPLOY_CONFIG)
+    return tuner
+
+
+def break_even(method: np.ndarray, baseline: np.ndarray) -> int | None:
+    """First solve index (1-based) from which the method's cumulative work stays at or below the baseline's."""
+    worse = np.flatnonzero(np.cumsum(method) > np.cumsum(baseline))
+    if worse.size == 0:
+        return 1
+    return None if worse[-1] + 1 >= method.size else int(worse[-1] + 2)
+
+
+def r_squared(x: np.ndarray, y: np.ndarray) -> float:
+    """R² of the least-squares line ``y ≈ a x + b``."""
+    A = np.vstack([x, np.ones_like(x)]).T
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    resid = y - A @ coef
+    return float(1.0 - resid @ resid / np.sum((y - y.mean()) ** 2))
+
+
+def _families(s: Any, scale: str, *, grid: int | None, length: int | None,
+              families: list[str] | None) -> tuple[dict[str, dict[str, Any]], int]:
+    from tunegym.envs.core.errors import ConfigError
+
+    sizes = s.scale[scale]
+    wanted = families or list(sizes.get("families") or s.families())
+    known = s.families()
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown families {unknown}; choices {sorted(known)}", value=unknown)
+    chosen = {}
+    for name in wanted:
+        params = dict(known[name])
+        params["run_length"] = int(sizes.get("run_length", params.get("run_length", 50)))
+        params["grid"] = int(grid or (sizes["grid3d"] if params.get("dim", 2) == 3 else sizes["grid"]))
+        if grid and params.get("dim", 2) == 3:
+            params["grid"] = max(4, round(grid ** (2.0 / 3.0)))  # about the same number of unknowns
+        chosen[name] = params
+    return chosen, int(length or sizes["length"])
+
+
+def run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool = False, grid: int | None = None,
+              length: int | None = None, families: list[str] | None = None, save_tuner: str | None = None,
+              command: str | None = None, tune: int | None = None, test: int | None = None) -> list[Any]:
+    """Run the suite at ``scale`` (``grid``/``length``/``families``/``tune``/``test`` override the scale's sizes and
+    seed counts for a custom run); write the report under ``out_dir``; return the Holm-finalised claims."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return _run_suite(suite_obj, scale, out_dir, final=final, grid=grid, length=length, families=families,
+                          save_tuner=save_tuner, command=command, tune=tune, test=test)
+    with threadpool_limits(1):
+        return _run_suite(suite_obj, scale, out_dir, final=final, grid=grid, length=length, families=families,
+                          save_tuner=save_tuner, command=command, tune=tune, test=test)
+
+
+def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, grid: int | None,
+               length: int | None, families: list[str] | None, save_tuner: str | None,
+               command: str | None, tune: int | None = None, test: int | None = None) -> list[Any]:
+    from tunegym.agents.tuner_io import atomic_write_bytes, versions
+    from tunegym.envs.krylov.precond import DEFAULT_ARMS
+    from tunegym.tuning.stats import finalize_claims, paired_claim
+
+    s = suite_obj if suite_obj is not None else suite()
+    split = "final_test" if final else "dev_test"
+    fams, length = _families(s, scale, grid=grid, length=length, families=families)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    env_kwargs: dict[str, Any] = {"grid": 8}
+    tune_seeds, test_seeds = s.seeds("tune", scale), s.seeds(split, scale, final=final)
+    tune_seeds = tune_seeds if tune is None else s.tune_seeds[:tune]
+    test_seeds = test_seeds if test is None else getattr(s, f"{split}_seeds")[:test]
+
+    def priced(family: str, params: dict[str, Any], seed: int) -> tuple[list[Any], dict[str, dict[str, list]], float]:
+        tag = f"{s.name}-v{s.version}-{family}-g{params['grid']}-r{params['run_length']}-L{length}-s{seed}"
+        t0 = time.perf_counter()
+        systems = family_systems(params, seed, length)
+        table = price_sequence(systems, DEFAULT_ARMS, cache=out / "cache" / f"{tag}.json")
+        return systems, table, time.perf_counter() - t0
+
+    timing: dict[str, float] = {"pricing_s": 0.0, "training_s": 0.0, "learners_s": 0.0}
+    best_fixed: dict[str, str] = {}
+    tune_sequences: list[list[Any]] = []
+    for family, params in fams.items():
+        totals: dict[str, float] = {}
+        for seed in tune_seeds:
+            print(f"krylov: price tune {family} seed {seed}...", file=sys.stderr)
+            systems, table, took = priced(family, params, seed)
+            timing["pricing_s"] += took
+            tune_sequences.append(systems)
+            for name, entry in table.items():
+                if name.startswith("fixed:"):
+                    totals[name] = totals.get(name, 0.0) + float(np.sum(entry["cost"]))
+        best_fixed[family] = min(totals, key=totals.get)
+    order = np.random.default_rng(0).permutation(len(tune_sequences))
+    t0 = time.perf_counter()
+    tuner = train_tuner([tune_sequences[i] for i in order], config=AGENT_CONFIG, seed=0, env_kwargs=env_kwargs,
+                        provenance={"trained_on": f"{s.key} tune seeds {list(tune_seeds)}, families {list(fams)}, "
+                                                  f"grid {[p['grid'] for p in fams.values()]}, length {length}"})
+    timing["training_s"] = time.perf_counter() - t0
+    tuner_file = out / "krylov_tuner.pt"
+    tuner.save(tuner_file)
+    if save_tuner:
+        tuner.save(save_tuner)
+    del tune_sequences
+
+    per_sequence: list[dict[str, Any]] = []
+    for family, params in fams.items():
+        for seed in test_seeds:
+            print(f"krylov: {split} {family} seed {seed}...", file=sys.stderr)
+            systems, table, took = priced(family, params, seed)
+            timing["pricing_s"] += took
+            t0 = time.perf_counter()
+            figures = dict(table)
+            figures.update(run_learners(systems, tuner_file=tuner_file, seed=seed, env_kwargs=env_kwargs))
+            timing["learners_s"] += time.perf_counter() - t0
+            figures["best_fixed"] = figures[best_fixed[family]]
+            per_sequence.append({"family": family, "seed": seed, "n": systems[0].n, "nnz": systems[0].nnz,
+                                 "figures": figures})
+
+    methods = [m for m in per_sequence[0]["figures"] if not m.startswith("reuse1:")]
+    strata = [p["family"] for p in per_sequence]
+
+    def total(method: str, key: str = "cost", upto: int | None = None) -> np.ndarray:
+        return np.array([float(np.sum(p["figures"][method][key][:upto])) for p in per_sequence])
+
+    common = dict(strata=strata, domain="krylov", suite=s.name, suite_version=s.version, split=split)
+    faster = np.minimum(total("pyamg_default", "wall"), total("fixed:none", "wall"))
+    raw = [paired_claim(total("krylov_tuner"), total(b), method_name="krylov_tuner", baseline_name=b, metric="work",
+                        **common) for b in ("best_fixed", "oracle", "pcgbandit", "pyamg_default")]
+    raw.append(paired_claim(total("pcgbandit"), total("best_fixed"), method_name="pcgbandit",
+                            baseline_name="best_fixed", metric="work", **common))
+    raw.append(paired_claim(total("krylov_tuner", "wall"), faster, method_name="krylov_tuner",
+                            baseline_name="min(pyamg_default, plain CG)", metric="wall_time", **common))
+    claims = finalize_claims(raw)
+
+    breaks = [break_even(np.asarray(p["figures"]["krylov_tuner"]["cost"]), np.asarray(p["figures"]["best_fixed"]["cost"]))
+              for p in per_sequence]
+    tuner_wall = total("krylov_tuner", "tuner_wall")
+    overhead = float(tuner_wall.sum() / total("krylov_tuner", "wall").sum())
+    work_all = np.concatenate([np.asarray(p["figures"][m]["work"], dtype=float) for p in per_sequence
+                               for m in p["figures"] if m.startswith(("fixed:", "reuse1:")) or m == "pyamg_default"])
+    wall_all = np.concatenate([np.asarray(p["figures"][m]["wall"], dtype=float) for p in per_sequence
+                               for m in p["figures"] if m.startswith(("fixed:", "reuse1:")) or m == "pyamg_default"])
+    r2, r2_log = r_squared(work_all, wall_all), r_squared(np.log(work_all + 1.0), np.log(wall_all + 1e-9))
+    payload = {
+        "suite": s.to_dict(), "suite_key": s.key, "scale": scale, "split": split, "length": length,
+        "families": fams, "tune_seeds": list(tune_seeds), "test_seeds": list(test_seeds), "best_fixed": best_fixed,
+        "agent": "krylov_reuse", "agent_config": AGENT_CONFIG, "deploy_config": DEPLOY_CONFIG,
+        "claims": [c.to_dict() for c in claims], "break_even": breaks,
+        "work_over_oracle_first_200": float(np.mean(total("krylov_tuner", upto=200) / total("oracle", upto=200))),
+        "tuner_overhead_share": overhead, "work_time_r2": r2, "work_time_r2_log": r2_log,
+        "seconds_per_gflop": float(wall_all.sum() / work_all.sum() * 1e9),
+        "work_over_oracle": {m: float(np.mean(total(m) / total("oracle"))) for m in methods},
+        "work_over_best_fixed": {m: float(np.mean(total(m) / total("best_fixed"))) for m in methods},
+        "mean_wall_s": {m: float(np.mean(total(m, "wall"))) for m in methods},
+        "per_sequence": [{"family": p["family"], "seed": p["seed"], "n": p["n"], "nnz": p["nnz"],
+                          "totals": {m: float(np.sum(p["figures"][m]["cost"])) for m in methods},
+                          "walls": {m: float(np.sum(p["figures"][m]["wall"])) for m in methods},
+                          "arms": {m: p["figures"][m]["arm"] for m in ("krylov_tuner", "pcgbandit", "oracle")}}
+                         for p in per_sequence],
+        "timing": timing, "versions": versions(), "wall_time_s": time.perf_counter() - start,
+        "command": command or f"run_suite({s.key!r}, {scale!r}, final={final})",
+    }
+    atomic_write_bytes(out / "krylov.json", json.dumps(payload, indent=2, default=str).encode())
+    atomic_write_bytes(out / "krylov.md", _markdown(payload, claims, methods).encode())
+    _plots(per_sequence, out)
+    return claims
+
+
+def _markdown(payload: dict[str, Any], claims: list[Any], methods: list[str]) -> str:
+    from tunegym.tuning.stats import claims_to_markdown
+
+    be = payload["break_even"]
+    lines = [f"# Krylov suite `{payload['suite_key']}` — {payload['scale']} scale, split {payload['split']}", "",
+             f"Command `{payload['command']}`; {payload['wall_time_s']:.0f} s (pricing "
+             f"{payload['timing']['pricing_s']:.0f} s, training {payload['timing']['training_s']:.0f} s, live "
+             f"learners {payload['timing']['learners_s']:.0f} s).", "",
+             f"Sequences of {payload['length']} systems; families: "
+             + ", ".join(f"{f} (grid {p['grid']}{'³' if p.get('dim', 2) == 3 else '²'}, runs of {p['run_length']})"
+                         for f, p in payload["families"].items())
+             + f"; tune seeds {payload['tune_seeds']}, test seeds {payload['test_seeds']}.",
+             f"Best fixed arm per family (chosen on tune sequences): {payload['best_fixed']}.", "",
+             "## Claims (paired per test sequence, strata = families, Holm-corrected)", "", claims_to_markdown(claims),
+             f"Break-even against best_fixed (first solve from which cumulative work stays at or below): {be} "
+             "(None: not within the sequence).", "",
+             f"Work of the first 200 solves / oracle's: {payload['work_over_oracle_first_200']:.3f} (mean over sequences).",
+             "",
+             f"Tuner overhead (features + policy + learning) = {100 * payload['tuner_overhead_share']:.2f}% of the "
+             "tuner's wall time.", "",
+             f"Work model vs wall time over every priced solve: R² = {payload['work_time_r2']:.3f} (log-log R² = "
+             f"{payload['work_time_r2_log']:.3f}); {payload['seconds_per_gflop']:.3g} s per 10⁹ work units.", "",
+             "## Mean total work / oracle's and / best fixed's, mean wall time per sequence", "",
+             "| method | work / oracle | work / best fixed | wall s |", "|---|---:|---:|---:|"]
+    for m in sorted(methods, key=lambda m: payload["work_over_oracle"][m]):
+        lines.append(f"| `{m}` | {payload['work_over_oracle'][m]:.3f} | {payload['work_over_best_fixed'][m]:.3f} "
+                     f"| {payload['mean_wall_s'][m]:.3f} |")
+    lines += ["", "`cumulative.png`: cumulative work (mean over test sequences, per family); `arms.png`: choice "
+              "frequencies of the learners and the oracle."]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(per_sequence: list[dict[str, Any]], out: Path) -> None:
+    from tunegym.envs.core.extras import require
+
+    matplotlib = require("matplotlib", "report", "the bench's plots")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = sorted({p["family"] for p in per_sequence})
+    shown = ["krylov_tuner", "pcgbandit", "best_fixed", "oracle", "pyamg_default", "fixed:none"]
+    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 4), squeeze=False)
+    for ax, family in zip(axes[0], families):
+        runs = [p for p in per_sequence if p["family"] == family]
+        for name in shown:
+            curve = np.mean([np.cumsum(p["figures"][name]["cost"]) for p in runs], axis=0)
+            ax.plot(np.arange(1, curve.size + 1), curve, label=name,
+                    linestyle="--" if name in ("oracle", "best_fixed") else "-")
+        ax.set_title(family)
+        ax.set_xlabel("solve")
+        ax.set_ylabel("cumulative work (flops)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "cumulative.png", dpi=80)
+    plt.close(fig)
+
+    names = ("krylov_tuner", "pcgbandit", "oracle")
+    labels = sorted({a for p in per_sequence for m in names for a in p["figures"][m]["arm"]})
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.27
+    for k, name in enumerate(names):
+        arms = [a for p in per_sequence for a in p["figures"][name]["arm"]]
+        ax.bar(np.arange(len(labels)) + (k - 1) * width, [arms.count(x) / len(arms) for x in labels], width,
+               label=name)
+    ax.set_xticks(np.arange(len(labels)))
+    ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
+    ax.set_ylabel("choice frequency")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "arms.png", dpi=80)
+    plt.close(fig)
+
+
+def run(args: Any) -> int:
+    """``tunegym bench krylov`` (see :mod:`tunegym.tuning.benches.krylov`)."""
+    from tunegym.tuning.stats import claims_to_markdown
+    from tunegym.tuning.suites import Ledger
+
+    s = suite()
+    final = args.split == "final_test"
+    families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
+    command = "tunegym bench krylov " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+    if final:
+        Ledger(args.out).record(s, s.methods, note=command or "tunegym bench krylov --split final_test")
+    claims = run_suite(s, args.scale, args.out, final=final, grid=args.grid, length=args.length, families=families,
+                       save_tuner=args.save_tuner, command=command, tune=args.tune, test=args.test)
+    print(claims_to_markdown(claims))
+    print(f"wrote {Path(args.out) / 'krylov.md'}, {Path(args.out) / 'krylov.json'}, cumulative.png, arms.png")
+    return 0

@@ -1,0 +1,51 @@
+"""Krylov suite: preconditioner (or reuse) per CG solve over sequences of implicit time steps (issue #20, DESIGN §3.5).
+
+One instance is one seed's sequence of ``length`` SPD systems of a family, solved by CG to 1e-8; every method
+meets the same systems in the same order (runner :mod:`tunegym.tuning.benches.krylov_suite`). Within each run
+of 50 steps the dimensionless time step grows 1000x (mass-dominated, Jacobi/ILU territory, to
+stiffness-dominated, multigrid territory) and each run draws a new coefficient field whose log10 contrast is
+drawn over decades, so the best preconditioner changes along a sequence and reusing the last one pays only
+while the matrix drifts slowly. Families are the strata of the claims.
+
+Protocol: ``best_fixed`` is the fixed arm with the least total work on the family's tune sequences; our
+learner (``krylov_tuner``) trains online on the same tune sequences (all families interleaved), then is
+deployed with ``learn=True`` on each test sequence; ``pcgbandit`` learns from scratch on each test sequence;
+``oracle`` is the greedy hindsight choice per system among every fresh arm and reusing its own kept
+preconditioner; ``pyamg_default`` is ``pyamg.smoothed_aggregation_solver(A).solve(b, accel="cg")`` per system.
+
+Version 2 (second round of #20): the spec moved here from ``tuning/benches/krylov.py``; contrast drawn over
+0.5-4 decades; elasticity dropped for 3-D diffusion; sizes of 10^4 unknowns at full scale.
+"""
+
+SPECS = [
+    {
+        "name": "krylov-sequences",
+        "version": 2,
+        "domain": "krylov",
+        "description": (
+            "Preconditioner (or reuse) per CG solve over sequences of implicit time steps: 2-D and 3-D diffusion "
+            "with log10 coefficient contrast drawn per run over 0.5-4 decades (drifting +-30% within a run), "
+            "rotating anisotropic diffusion (epsilon 0.01); the time step grows 1000x over each run of 50 steps; "
+            "cost = flops of setup + iterations (tunegym.envs.krylov.precond). Families are the strata."
+        ),
+        "instances": {
+            "distribution": "tunegym.envs.krylov.instances:PDESequence",
+            "params": {"run_length": 50, "nu_range": [0.3, 300.0], "contrast": [0.5, 4.0]},
+            "families": {"diffusion": {"kind": "diffusion"}, "diffusion3d": {"kind": "diffusion", "dim": 3},
+                         "anisotropic": {"kind": "anisotropic"}},
+        },
+        "tune_seeds": range(0, 10),
+        "dev_test_seeds": range(100, 150),
+        "final_test_seeds": range(1000, 1100),
+        "methods": ("fixed", "best_fixed", "oracle", "pyamg_default", "pcgbandit", "krylov_tuner"),
+        "scale": {
+            # Smoke: about 30-60 s on one busy core; 2-D families only, runs of 20 steps.
+            "smoke": {"tune": 1, "dev_test": 2, "final_test": 2, "length": 40, "run_length": 20, "grid": 24,
+                      "grid3d": 8, "families": ["diffusion", "anisotropic"]},
+            # Full: 10^4 unknowns (grid 100 2-D, 22^3 3-D), 200 systems (4 runs) per sequence.
+            "full": {"tune": 2, "dev_test": 4, "final_test": 10, "length": 200, "run_length": 50, "grid": 100,
+                     "grid3d": 22, "families": ["diffusion", "diffusion3d", "anisotropic"]},
+        },
+        "bands": {},
+    },
+]
