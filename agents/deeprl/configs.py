@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 __all__ = ["PPOConfig", "A2CConfig", "DQNConfig", "SACConfig", "CONFIGS"]
 
-VecEnvKind = Literal["dummy", "subproc"]
+VecEnvKind = Literal["native", "dummy", "subproc"]
 Activation = Literal["tanh", "relu"]
 
 
@@ -68,7 +68,7 @@ class PPOConfig(_Checked):
     policy_net_arch: tuple[int, ...] = (64, 64)
     activation: Activation = "tanh"
     n_envs: int = 1
-    vec_env: VecEnvKind = "dummy"
+    vec_env: VecEnvKind = "native"  # tunegym.agents.deeprl.envs.make_vec_env
 
     @staticmethod
     def default_search_space() -> dict[str, dict[str, Any]]:
@@ -101,7 +101,7 @@ class A2CConfig(_Checked):
     policy_net_arch: tuple[int, ...] = (64, 64)
     activation: Activation = "tanh"
     n_envs: int = 1
-    vec_env: VecEnvKind = "dummy"
+    vec_env: VecEnvKind = "native"  # tunegym.agents.deeprl.envs.make_vec_env
 
     @staticmethod
     def default_search_space() -> dict[str, dict[str, Any]]:
@@ -138,7 +138,7 @@ class DQNConfig(_Checked):
     policy_net_arch: tuple[int, ...] = (64, 64)
     activation: Activation = "relu"
     n_envs: int = 1
-    vec_env: VecEnvKind = "dummy"
+    vec_env: VecEnvKind = "native"  # tunegym.agents.deeprl.envs.make_vec_env
 
     @staticmethod
     def default_search_space() -> dict[str, dict[str, Any]]:
@@ -174,7 +174,7 @@ class SACConfig(_Checked):
     policy_net_arch: tuple[int, ...] = (256, 256)
     activation: Activation = "relu"
     n_envs: int = 1
-    vec_env: VecEnvKind = "dummy"
+    vec_env: VecEnvKind = "native"  # tunegym.agents.deeprl.envs.make_vec_env
 
     @staticmethod
     def default_search_space() -> dict[str, dict[str, Any]]:

@@ -49,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="seconds between checkpoints (default 300; one is always written at the end)")
     parser.add_argument("--eval-every", type=int, default=0, metavar="STEPS",
                         help="evaluate on validation seeds every STEPS env steps and log eval/* (0: never)")
+    parser.add_argument("--n-envs", type=int, metavar="N",
+                        help="SB3 agents: env copies stepped per policy call (config key n_envs; default 1). "
+                             "They run in this process (config vec_env: native), tunegym envs on N threads")
+    parser.add_argument("--torch-threads", type=int, default=1, metavar="N",
+                        help="torch threads of the learner on CPU (default 1: PPO's small networks train fastest "
+                             "on one, and more threads stall whenever another process holds a core)")
     parser.add_argument("--logdir", help="TensorBoard directory (default OUT/tb)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--multiagent", choices=MULTIAGENT_MODES, default=None,
@@ -101,8 +107,17 @@ def _resolve(args: argparse.Namespace, rundir: Any) -> dict[str, Any]:
     """The run description: from the flags for a new run, from run.json (checked against flags) on resume."""
     config = load_config_file(args.config)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
+    n_envs = getattr(args, "n_envs", None)
+    if n_envs is not None:
+        if n_envs < 1:
+            raise ConfigError(f"--n-envs must be >= 1, got {n_envs}", value=n_envs)
+        if config.get("n_envs", n_envs) != n_envs:
+            raise ConfigError(f"--n-envs {n_envs} differs from n_envs {config['n_envs']} in --config", value=n_envs)
     if args.resume:
         run, saved_config = rundir.read()
+        if n_envs is not None and n_envs != int(saved_config.get("n_envs", 1)):
+            raise ConfigError(f"--n-envs {n_envs} differs from the run's n_envs {saved_config.get('n_envs', 1)}; "
+                              f"drop it to resume", value=n_envs)
         for flag, key, value in (("--env", "env_id", args.env), ("--agent", "agent", args.agent),
                                  ("--seed", "seed", args.seed)):
             if value is not None and value != run.get(key):
@@ -142,6 +157,11 @@ def _resolve(args: argparse.Namespace, rundir: Any) -> dict[str, Any]:
     if args.steps <= 0:
         raise ConfigError(f"--steps must be positive, got {args.steps}", value=args.steps)
     multiagent = _multiagent_mode(args.env, args.agent, args.multiagent)
+    if n_envs is not None:
+        if args.agent not in SB3_AGENTS:
+            raise ConfigError(f"--n-envs applies to the SB3 agents {list(SB3_AGENTS)}, not {args.agent!r}",
+                              value=n_envs)
+        config = {**config, "n_envs": n_envs}
     if multiagent in ("joint", "flat", "shared"):
         env_kwargs = {**env_kwargs, "multiagent_view": multiagent}
     return {"env_id": args.env, "env_kwargs": env_kwargs, "agent": args.agent, "config": config,
@@ -172,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
     require_out("tunegym train", args)
     rundir = RunDir(args.out)
     spec = _resolve(args, rundir)
+    if getattr(args, "torch_threads", 1) < 1:
+        raise ConfigError(f"--torch-threads must be >= 1, got {args.torch_threads}", value=args.torch_threads)
     if args.checkpoint_every <= 0:
         raise ConfigError(f"--checkpoint-every must be positive, got {args.checkpoint_every}",
                           value=args.checkpoint_every)
@@ -222,6 +244,9 @@ def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> i
     payload = None
     for stale in rundir.checkpoint.parent.glob(f".{rundir.checkpoint.name}.*.tmp"):
         stale.unlink()  # a write interrupted by a kill; the last complete checkpoint is untouched
+    import torch
+
+    torch.set_num_threads(getattr(args, "torch_threads", 1))  # before any op starts torch's thread pool
     if args.resume and rundir.checkpoint.is_file():
         payload = load_checkpoint_file(rundir.checkpoint)  # refuse a corrupt/foreign file before building anything
         if payload["algo"] != spec["agent"]:
