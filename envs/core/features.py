@@ -63,7 +63,8 @@ class Features(ABC):
     def observation(self, process: Process) -> np.ndarray:
         """:meth:`observe`, finite and clipped into :attr:`space` (``float32``)."""
         raw = np.asarray(self.observe(process), dtype=np.float64).reshape(self.space.shape)
-        raw = np.nan_to_num(raw, nan=0.0, posinf=np.inf, neginf=-np.inf)
+        if np.isnan(raw).any():
+            raw = np.where(np.isnan(raw), 0.0, raw)
         return np.clip(raw, self.space.low, self.space.high).astype(self.space.dtype)
 
 

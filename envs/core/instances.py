@@ -9,6 +9,7 @@ particular domain.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -19,6 +20,11 @@ import numpy as np
 __all__ = ["Instance", "Distribution", "SequenceDistribution", "content_id"]
 
 
+@functools.lru_cache(maxsize=64)
+def _dtype_tag(dtype: np.dtype) -> bytes:
+    return str(dtype).encode()
+
+
 def content_id(prefix: str, *arrays: Any, **params: Any) -> str:
     """A short stable id from a prefix, array contents and scalar parameters.
 
@@ -27,7 +33,7 @@ def content_id(prefix: str, *arrays: Any, **params: Any) -> str:
     digest = hashlib.blake2b(digest_size=8)
     for array in arrays:
         arr = np.ascontiguousarray(array)
-        digest.update(str(arr.dtype).encode())
+        digest.update(_dtype_tag(arr.dtype))
         digest.update(str(arr.shape).encode())
         digest.update(arr.tobytes())
     for key in sorted(params):

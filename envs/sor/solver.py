@@ -251,8 +251,11 @@ def solve_prepared(
     if int(stall_window) != stall_window or stall_window < 0:
         raise ConfigError(f"stall_window must be a non-negative integer, got {stall_window!r}", value=stall_window)
     # Kahan: rho(G_omega) >= (prod |1 - omega_i|)^(1/n) >= 1 here, so no sweep can help; form r(x0) only.
-    with np.errstate(divide="ignore"):
-        hopeless = bool(np.mean(np.log(np.abs(1.0 - omega_rows))) >= 0.0)
+    if isinstance(omega, float):
+        hopeless = abs(1.0 - omega) >= 1.0
+    else:
+        with np.errstate(divide="ignore"):
+            hopeless = bool(np.mean(np.log(np.abs(1.0 - omega_rows))) >= 0.0)
     kernel_sweeps = 0 if hopeless else max_sweeps
     bnorm = float(np.linalg.norm(b))
     scale = bnorm if bnorm > 0.0 else 1.0  # b == 0: absolute residual (x = 0 is the answer)
@@ -289,6 +292,8 @@ def solve_prepared(
 
 def _omega_rows(omega: float | np.ndarray, n: int) -> np.ndarray:
     """Per-row relaxation factors from a scalar or a length-``n`` array, checked finite and non-zero."""
+    if isinstance(omega, float) and math.isfinite(omega) and omega != 0.0:
+        return np.full(n, omega)  # the common case, on every env step: skip the array checks
     rows = np.asarray(omega, dtype=np.float64)
     if rows.ndim == 0:
         rows = np.full(n, float(rows))
