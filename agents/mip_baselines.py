@@ -22,7 +22,7 @@ import numpy as np
 
 from tunegym.agents.baselines import FixedKnob
 from tunegym.envs.core.rewards import make_reward
-from tunegym.envs.core.stream import instance_id, instance_seed
+from tunegym.envs.core.instance_stream import instance_id, instance_seed
 from tunegym.envs.mip.env import BALANS_REWARDS
 
 __all__ = ["RandomOperator", "BalansSoftmax", "best_single_operator", "BEST_SINGLE_OPERATOR"]

@@ -29,7 +29,7 @@ _LAZY = {
     "Knob": "knob", "ArmKnob": "knob", "BoxKnob": "knob", "CompositeKnob": "knob", "knob_from_dict": "knob",
     "Features": "features", "register_features": "features", "make_features": "features",
     "register_reward": "rewards", "make_reward": "rewards",
-    "InstanceStream": "stream",
+    "InstanceStream": "instance_stream", "instance_seed": "instance_stream",
     "ProcessEnv": "env",
 }
 

@@ -3,7 +3,7 @@
 An env is a :class:`~tunegym.envs.core.process.Process` (the real algorithm), a
 :class:`~tunegym.envs.core.knob.Knob` (action ↔ knob value), :class:`~tunegym.envs.core.features.Features`
 (state → observation), a named reward (:mod:`tunegym.envs.core.rewards`) and an
-:class:`~tunegym.envs.core.stream.InstanceStream` (where instances come from). A domain subclasses it to
+:class:`~tunegym.envs.core.instance_stream.InstanceStream` (where instances come from). A domain subclasses it to
 give its class docstring (Gymnasium's sections), its defaults and its ``domain`` name; the reset/step logic
 lives here once.
 
@@ -26,7 +26,7 @@ from tunegym.envs.core.features import Features
 from tunegym.envs.core.knob import Knob
 from tunegym.envs.core.process import Process, StepRecord
 from tunegym.envs.core.rewards import make_reward
-from tunegym.envs.core.stream import InstanceStream
+from tunegym.envs.core.instance_stream import InstanceStream
 
 __all__ = ["ProcessEnv"]
 
@@ -109,7 +109,7 @@ class ProcessEnv(gym.Env):
         return self.process.instance
 
     def _instance_id(self) -> str:
-        from tunegym.envs.core.stream import instance_id
+        from tunegym.envs.core.instance_stream import instance_id
 
         return instance_id(self.process.instance)
 

@@ -20,7 +20,7 @@ from tunegym.envs.core.instances import Distribution
 from tunegym.envs.core.knob import ArmKnob, BoxKnob, Knob
 from tunegym.envs.core.process import StepRecord
 from tunegym.envs.core.rewards import make_reward
-from tunegym.envs.core.stream import InstanceStream
+from tunegym.envs.core.instance_stream import InstanceStream
 from tunegym.envs.lr.features import ScheduleFeatures
 from tunegym.envs.lr.process import LRTraining
 from tunegym.envs.lr.tasks import TrainingTask, tiny_distribution
@@ -213,7 +213,7 @@ class LRScheduleVectorEnv(VectorEnv):
 
     ## Resets
     ``reset()`` (no mask) draws a new task (or ``options={"instance": task}``) through the env's
-    :class:`~tunegym.envs.core.stream.InstanceStream` and starts every run; one vmapped batch holds one
+    :class:`~tunegym.envs.core.instance_stream.InstanceStream` and starts every run; one vmapped batch holds one
     architecture, so all sub-envs share the task. A sub-env whose run ends (step budget used, or diverged)
     restarts *alone* on the same task as a fresh run (the next unused run id: new weights and minibatches;
     with ``common_run`` the same run again) while the others go on; each sub-env keeps its own step count, so

@@ -33,7 +33,7 @@ import numpy as np
 from tunegym.envs.core.errors import ActionError, ConfigError, InstanceError
 from tunegym.envs.core.extras import require
 from tunegym.envs.core.process import Process, StepRecord
-from tunegym.envs.core.stream import instance_seed
+from tunegym.envs.core.instance_stream import instance_seed
 from tunegym.envs.mip.instances import (
     INF, InfeasibleModelError, MIPInstance, UnboundedRelaxationError, lp_relaxation,
 )
@@ -139,12 +139,13 @@ class LNSProcess(Process):
 
     # --- start ---------------------------------------------------------------------------------------
     def start(self, instance: MIPInstance, rng: np.random.Generator | None = None, *,
-              reference: Any = _UNSET) -> None:
+              reference: Any = _UNSET, start_point: np.ndarray | None = None) -> None:
         """Set up a search on ``instance`` from its start point.
 
         The LNS draws come from ``instance_seed(instance, "lns")`` unless ``rng`` is given (deploy-time
-        variation only). Raises :class:`InfeasibleModelError`, :class:`UnboundedRelaxationError` or
-        :class:`NoFeasibleStartError` when the start run proves or finds them.
+        variation only). ``start_point`` (deploy path only: an incumbent found by a full-model HiGHS run)
+        replaces the configured start. Raises :class:`InfeasibleModelError`, :class:`UnboundedRelaxationError`
+        or :class:`NoFeasibleStartError` when the start run proves or finds them.
         """
         if not isinstance(instance, MIPInstance):
             raise ConfigError(f"LNSProcess needs a MIPInstance, got {type(instance).__name__}", value=instance)
@@ -164,7 +165,12 @@ class LNSProcess(Process):
         self._lp: tuple[np.ndarray | None, float] | None = None  # computed on first use (see lp_solution)
         self.highs_time = 0.0
         self.nodes = self.lp_iterations = self.steps = 0
-        self.current, self.best = self._start()
+        if start_point is not None:
+            x = np.asarray(start_point, dtype=float).copy()
+            x[inst.integer] = np.round(x[inst.integer])
+            self.current, self.best = x, x.copy()
+        else:
+            self.current, self.best = self._start()
         self.previous = self.current.copy()  # second solution for crossover
         self.temperature = config.temperature
         self.integral = 0.0  # primal integral in steps (sum of gaps)
@@ -229,6 +235,19 @@ class LNSProcess(Process):
             x = inst.feasible_point.astype(float).copy()
         x[inst.integer] = np.round(x[inst.integer])
         return x, x.copy()
+
+    def adopt(self, x: np.ndarray) -> bool:
+        """Take ``x`` (a feasible point found elsewhere, e.g. by a full-model HiGHS run) as the incumbent when
+        it is better than the best; True if it was. The deploy path only: the envs never call it."""
+        x = np.asarray(x, dtype=float).copy()
+        if len(x) != self.instance.num_cols:
+            return False
+        x[self.instance.integer] = np.round(x[self.instance.integer])
+        if self.instance.violation(x) > self.config.feasibility_tol or \
+                self.instance.objective(x) >= self.best_objective - 1e-9:
+            return False
+        self.previous, self.current, self.best = self.current, x, x.copy()
+        return True
 
     @property
     def current_objective(self) -> float:

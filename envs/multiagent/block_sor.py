@@ -6,7 +6,7 @@ diagonal offsets (``A = L + diag(c_row)``, ``c`` constant on each strip), so eac
 its own ``BoxKnob`` in the continuous variant); all agents' choices go into ONE step of the SOR solve
 process of ``tunegym/SOR-v0`` (:class:`~tunegym.envs.sor.process.SORSolve`, given per-row factors), and all
 share its cost. This module holds no solver, reset or reward code of its own: instances come from an
-:class:`~tunegym.envs.core.stream.InstanceStream`, the reward is the named ``neg_cost``.
+:class:`~tunegym.envs.core.instance_stream.InstanceStream`, the reward is the named ``neg_cost``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tunegym.envs.core.errors import ActionError, ConfigError
 from tunegym.envs.core.instances import SequenceDistribution
 from tunegym.envs.core.knob import ArmKnob, CompositeKnob, Knob
 from tunegym.envs.core.rewards import make_reward
-from tunegym.envs.core.stream import InstanceStream
+from tunegym.envs.core.instance_stream import InstanceStream
 from tunegym.envs.multiagent.common import broadcast_step
 from tunegym.envs.sor.env import DEFAULT_ARMS, omega_knob
 from tunegym.envs.sor.instances import LinearSystem, poisson2d, truncated_normal, VARIANCES

@@ -22,7 +22,7 @@ from tunegym.envs.core.instances import Distribution
 from tunegym.envs.core.knob import ArmKnob, CompositeKnob
 from tunegym.envs.core.process import Process, StepRecord
 from tunegym.envs.core.rewards import make_reward
-from tunegym.envs.core.stream import InstanceStream
+from tunegym.envs.core.instance_stream import InstanceStream
 from tunegym.envs.lr.features import ScheduleFeatures
 from tunegym.envs.lr.process import LRTraining
 from tunegym.envs.lr.tasks import LRTaskDistribution, TrainingTask, build_model, load_task_data
