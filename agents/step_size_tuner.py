@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.integrate import DenseOutput
+from scipy.optimize import OptimizeResult
 from tunegym.agents.tuner import Tuner
 from tunegym.agents.tuner_io import (
     embed_tuner,
@@ -33,7 +35,7 @@ from tunegym.agents.tuner_io import (
 )
 from tunegym.envs.core.errors import CheckpointError, ConfigError, TunerMismatchError
 
-__all__ = ["KIND", "StepSizeTuner", "timestep_settings"]
+__all__ = ["KIND", "StepSizeResult", "StepSizeTuner", "timestep_settings"]
 
 KIND = "step-size-tuner"
 DOMAIN = "timestep"
@@ -49,7 +51,7 @@ def timestep_settings(env_id: str, env_kwargs: dict[str, Any] | None = None, **o
     shape the instance distribution (``families``, ``initial_conditions``, ``centre``) are ignored.
     """
     kwargs = {k: v for k, v in dict(env_kwargs or {}).items()
-              if k not in ("families", "initial_conditions", "centre", "distribution")}
+              if k not in ("families", "initial_conditions", "centre", "distribution", "problems", "rtol_range")}
     kwargs.update(overrides)
     if env_id == COMMIT_ID:
         from tunegym.envs.timestep.commit import commit_settings
@@ -69,6 +71,47 @@ def timestep_settings(env_id: str, env_kwargs: dict[str, Any] | None = None, **o
         return ode_settings(**kwargs)
     raise ConfigError(f"StepSizeTuner needs a policy for one of {THREE_BODY_IDS + ODE_IDS}, got {env_id!r}",
                       value=env_id)
+
+
+_MESSAGES = {
+    "finished": "The solver successfully reached the end of the integration interval.",
+    "step_underflow": "Required step size fell below 1e-14 of the interval at t={t:.6g} (step size collapsed).",
+    "max_attempts": "Reached max_attempts={max_attempts} step attempts at t={t:.6g} before the end of the interval.",
+    "stiff": ("The problem is stiff at t={t:.6g}: the explicit pair's steps are limited by stability (h = {h:.3g}, "
+              "Hairer's h·|lambda| test) and would need more than 10,000 further steps to reach the end. Use an "
+              "implicit method: scipy.integrate.solve_ivp(fun, t_span, y0, method='Radau' or 'LSODA')."),
+}
+
+
+class StepSizeResult(OptimizeResult):
+    """What :meth:`StepSizeTuner.solve_ivp` returns: SciPy ``solve_ivp``'s result fields (``t``, ``y``, ``sol``,
+    ``t_events``, ``y_events``, ``nfev``, ``njev``, ``nlu``, ``status``, ``message``, ``success``) plus
+    ``accepted``, ``rejected``, ``stop_reason``, ``knob_values`` and ``rhs_evaluations``."""
+
+
+def _dense_matrix(solver: Any) -> np.ndarray:
+    """SciPy's continuous-extension coefficients ``P`` of the running pair (``RK45.P`` / ``RK23.P``)."""
+    from scipy.integrate import RK23, RK45
+
+    from tunegym.envs.timestep.ode import BogackiShampine32
+
+    return RK23.P if isinstance(solver, BogackiShampine32) else RK45.P
+
+
+class _RungeKuttaInterpolant(DenseOutput):
+    """The continuous extension of one accepted step (SciPy's ``RkDenseOutput``: ``y_old + h·Q·[x, x², ...]``)."""
+
+    def __init__(self, t_old: float, t: float, y_old: np.ndarray, Q: np.ndarray) -> None:
+        super().__init__(t_old, t)
+        self.h, self.Q, self.y_old, self.order = t - t_old, Q, y_old, Q.shape[1] - 1
+
+    def _call_impl(self, t: np.ndarray) -> np.ndarray:
+        x = (t - self.t_old) / self.h
+        if t.ndim == 0:
+            p = np.cumprod(np.tile(x, self.order + 1))
+            return self.y_old + self.h * (self.Q @ p)
+        p = np.cumprod(np.tile(x, (self.order + 1, 1)), axis=0)
+        return self.y_old[:, None] + self.h * (self.Q @ p)
 
 
 class StepSizeTuner:
@@ -128,18 +171,24 @@ class StepSizeTuner:
         env.close()
         return cls(policy, env_id=env_id, env_kwargs=env_kwargs, provenance=provenance)
 
-    def _drive(self, process: Any, instance: Any, limit: int) -> tuple[list[Any], Any]:
+    def _drive(self, process: Any, instance: Any, limit: int,
+               observe: Callable[..., None] | None = None) -> tuple[list[Any], Any]:
         """Run ``process`` on ``instance`` as the env does, for at most ``limit`` decisions: the features the
-        tuner was trained with observe, :meth:`Tuner.act` picks the knob value, the process advances."""
+        tuner was trained with observe, :meth:`Tuner.act` picks the knob value, the process advances.
+        ``observe(process, record, t_before, y_before)`` (ODEs) sees each attempt; it decides nothing."""
         features = self.tuner.make_features()
         process.start(instance)
         features.reset(process)
         values, record = [], None
         for _ in range(int(limit)):
             _, value = self.tuner.act(features.observation(process))
+            if observe is not None:
+                t_before, y_before = process.solver.t, process.solver.y.copy()
             record = process.advance(value)
             features.record(process, record)
             values.append(value)
+            if observe is not None:
+                observe(process, record, t_before, y_before)
             if process.done or record.terminated or record.truncated:
                 break
         return values, record
@@ -184,35 +233,120 @@ class StepSizeTuner:
 
     # ---- ODEs ----------------------------------------------------------------------------------------
     def solve_ivp(self, fun: Callable[[float, np.ndarray], np.ndarray], t_span: tuple[float, float], y0, *,
-                  rtol: float | None = None, atol: float | None = None, max_attempts: int = 100_000,
-                  problem_family: str | None = None) -> dict[str, Any]:
-        """Solve ``y' = fun(t, y)`` on ``t_span`` from ``y0`` with the trained controller choosing each step.
+                  rtol: float | None = None, atol: float | None = None, t_eval=None, dense_output: bool = False,
+                  max_attempts: int = 100_000, problem_family: str | None = None,
+                  detect_stiffness: bool = True) -> StepSizeResult:
+        """Solve ``y' = fun(t, y)`` on ``t_span`` from ``y0`` with the trained controller choosing each step, as
+        :func:`scipy.integrate.solve_ivp` does (same arguments, same result fields).
 
-        The pair and tolerances default to the trained env's (``method``, ``rtol``, ``atol = rtol·1e-3``). The
-        problem-family one-hot of the observation is zero unless ``problem_family`` names one of the training
-        families (:data:`~tunegym.envs.timestep.ode.PROBLEMS`; a user's own problem is usually none of them).
-        Returns ``t``, ``y`` (at ``t_span[1]``), ``rhs_evaluations``, ``accepted``, ``rejected``, ``status``
-        (``"finished"``, ``"step_underflow"`` or ``"max_attempts"``) and ``knob_values`` (one per attempt).
+        ``rtol`` defaults to the trained env's (1e-3 for a tuner trained for all tolerances, SciPy's default) and
+        ``atol`` to ``rtol · 1e-3`` (SciPy's 1e-6 at rtol 1e-3). ``t_eval`` / ``dense_output`` use the pair's own
+        continuous extension (SciPy's interpolant for RK45/RK23), at no extra RHS evaluation. The
+        problem-family one-hot of an ``ode.controller`` observation is zero unless ``problem_family`` names one of
+        the training families (``ode.controller_tol`` tuners have none). Only forward integration (``t_span[1] >
+        t_span[0]``) is supported.
+
+        Returns a :class:`StepSizeResult`: SciPy's ``t`` (accepted step times, or ``t_eval``), ``y`` (shape
+        ``(n, len(t))``), ``sol`` (an :class:`~scipy.integrate.OdeSolution` with ``dense_output``, else None),
+        ``nfev``, ``njev = nlu = 0``, ``status`` (0 reached the end, -1 failed), ``message``, ``success``; and
+        ``accepted``, ``rejected``, ``stop_reason`` (``"finished"``, ``"step_underflow"``, ``"max_attempts"``,
+        ``"stiff"``), ``knob_values`` (one per attempt) and ``rhs_evaluations`` (= ``nfev``).
+
+        A right-hand side that returns the wrong shape raises :class:`InstanceError` at its first call; one that
+        is not finite at ``(t0, y0)`` raises :class:`InstanceError`; one that turns non-finite later ends with
+        ``success=False`` and a message saying where. With ``detect_stiffness`` (default), a stiff problem that
+        could not finish within ``max_attempts`` stops early (Hairer's test) with ``success=False`` and a message
+        pointing to an implicit method (its steps are stability-limited and reaching ``t_end`` would take over
+        10,000 more); ``max_attempts`` bounds every run.
         """
         if self.env_id not in ODE_IDS:
             raise ConfigError(f"solve_ivp needs an ODE policy; this one is for {self.env_id}", value=self.env_id)
+        from tunegym.envs.core.errors import InstanceError
         from tunegym.envs.timestep.process import ODEProblem
 
-        t0, t1 = (float(v) for v in t_span)
+        try:
+            t0, t1 = (float(v) for v in t_span)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"t_span must be two numbers (t0, tf), got {t_span!r}", value=t_span) from exc
         if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
-            raise ConfigError(f"t_span must be finite with t_end > t_start, got {t_span!r}", value=t_span)
+            raise ConfigError(f"t_span must be finite with t_end > t_start (forward integration only), got "
+                              f"{t_span!r}", value=t_span)
+        y_start = np.asarray(y0, dtype=np.float64)
+        if y_start.ndim != 1 or y_start.size == 0 or not np.all(np.isfinite(y_start)):
+            raise InstanceError(f"y0 must be a non-empty finite 1-D vector, got shape {y_start.shape}", value=y0)
         trained_rtol = float(self.env_kwargs.get("rtol", 1e-6))
         rtol = trained_rtol if rtol is None else float(rtol)
         atol = rtol * 1e-3 if atol is None else float(atol)
-        settings = timestep_settings(self.env_id, self.env_kwargs, rtol=rtol, atol=atol, max_attempts=max_attempts)
+        if not (math.isfinite(rtol) and rtol > 0 and math.isfinite(atol) and atol > 0):
+            raise ConfigError(f"rtol and atol must be positive and finite, got {rtol!r}, {atol!r}", value=(rtol, atol))
+        if t_eval is not None:
+            t_eval = np.asarray(t_eval, dtype=np.float64).reshape(-1)
+            if np.any(np.diff(t_eval) <= 0) or (t_eval.size and (t_eval[0] < t0 or t_eval[-1] > t1)):
+                raise ConfigError("t_eval must be increasing and within t_span", value=t_span)
+        settings = timestep_settings(self.env_id, self.env_kwargs, rtol=rtol, atol=atol, max_attempts=max_attempts,
+                                     stiffness_detection=bool(detect_stiffness))
+        n = y_start.size
+        first_bad: list[float] = []
+
+        def rhs(t: float, y: np.ndarray) -> np.ndarray:
+            out = np.asarray(fun(t + t0, y), dtype=np.float64)
+            if out.shape != (n,):
+                if out.size != n:
+                    raise InstanceError(f"fun(t, y) must return {n} values (the size of y0), returned shape "
+                                        f"{out.shape} at t={t + t0:.6g}", value=out.shape)
+                out = out.reshape(n)
+            if not np.all(np.isfinite(out)):
+                if not first_bad:
+                    first_bad.append(t + t0)
+                    if t == 0.0 and np.array_equal(y, y_start):
+                        raise InstanceError(f"fun(t0, y0) returned non-finite values {out.tolist()[:6]} at "
+                                            f"t0={t0:.6g}", value=t0)
+            return out
+
         # Shift time to start at 0 so that the observation's h / t_end and progress mean what they meant in training.
-        problem = ODEProblem(lambda t, y: np.asarray(fun(t + t0, y), dtype=np.float64),
-                             tuple(np.asarray(y0, dtype=np.float64).reshape(-1)), t1 - t0, problem_family)
-        values, record = self._drive(settings.process, problem, max_attempts)
-        solver = settings.process.solver
-        return {"t": solver.t + t0, "y": solver.y.copy(), "rhs_evaluations": int(solver.rhs_evaluations),
-                "accepted": int(solver.accepted), "rejected": int(solver.rejected), "status": record.status,
-                "knob_values": values}
+        problem = ODEProblem(rhs, tuple(y_start), t1 - t0, problem_family)
+        times, states, pieces = [t0], [y_start.copy()], []
+        keep_dense = bool(dense_output) or t_eval is not None
+
+        def observe(process: Any, record: Any, t_before: float, y_before: np.ndarray) -> None:
+            if not record.extra["accepted"]:
+                return
+            solver = process.solver
+            times.append(solver.t + t0)
+            states.append(solver.y.copy())
+            if keep_dense:
+                pieces.append(_RungeKuttaInterpolant(t_before + t0, solver.t + t0, y_before,
+                                                     solver.K.T @ _dense_matrix(solver)))
+
+        values, record = self._drive(settings.process, problem, max_attempts, observe=observe)
+        process, solver = settings.process, settings.process.solver
+        reason = record.status if record is not None else "max_attempts"
+        success = reason == "finished"
+        message = _MESSAGES.get(reason, reason).format(t=solver.t + t0, h=process.h, max_attempts=max_attempts)
+        if first_bad:
+            message += (f" fun returned non-finite values (first at t={first_bad[0]:.6g}): the solution blew up or "
+                        "the right-hand side is undefined there.")
+        elif success and process.stiffness_detected:
+            message += (" The problem looked stiff on part of the interval (steps limited by stability): an implicit "
+                        "method (scipy.integrate.solve_ivp(method='Radau' or 'LSODA')) may be cheaper.")
+        sol = None
+        if keep_dense and pieces:
+            from scipy.integrate import OdeSolution
+
+            sol = OdeSolution(np.array([p.t_old for p in pieces] + [pieces[-1].t]), pieces)
+        if t_eval is not None:
+            reached = t_eval[t_eval <= times[-1]] if not success else t_eval
+            ys = sol(reached) if sol is not None and reached.size else np.empty((n, 0))
+            if reached.size and reached[0] == t0 and sol is None:
+                ys = y_start[:, None]
+            t_out, y_out = reached, np.asarray(ys).reshape(n, -1)
+        else:
+            t_out, y_out = np.array(times), np.array(states).T
+        return StepSizeResult(
+            t=t_out, y=y_out, sol=sol if dense_output else None, t_events=None, y_events=None,
+            nfev=int(solver.rhs_evaluations), njev=0, nlu=0, status=0 if success else -1, message=message,
+            success=success, accepted=int(solver.accepted), rejected=int(solver.rejected), stop_reason=reason,
+            knob_values=values, rhs_evaluations=int(solver.rhs_evaluations))
 
     # ---- persistence ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

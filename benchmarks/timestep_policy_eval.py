@@ -45,7 +45,7 @@ def main() -> None:
             result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=args.rtol,
                                      problem_family=problem.family)
             costs.append(result["rhs_evaluations"])
-            errors.append(global_error(problem, result["y"]) if result["status"] == "finished" else 1.0)
+            errors.append(global_error(problem, result.y[:, -1]) if result.success else 1.0)
         unit = "RHS evaluations"
     else:
         dist = PaperThreeBodyDistribution()

@@ -128,7 +128,7 @@ def test_deploy_wraps_a_time_step_run_as_a_step_size_tuner(tmp_path, capsys):
     tuner = load_tuner(out)
     assert isinstance(tuner, StepSizeTuner) and tuner.env_id == "tunegym/ODEStep-v0"
     result = tuner.solve_ivp(lambda t, y: -y, (0.0, 1.0), [1.0])
-    assert result["status"] == "finished"
+    assert result.success and result.stop_reason == "finished"
 
 
 def test_step_size_tuner_module_main_is_a_deprecated_shim(tmp_path, capsys):

@@ -52,10 +52,10 @@ def test_pretrained_ode_tuner_solve_ivp_equals_the_env_rollout(seed):
     env = gym.make(tuner.env_id, **tuner.env_kwargs)
     values, info = _env_rollout(env, problem, lambda obs: tuner.tuner.act(obs)[0])
     result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family=problem.family,
-                             max_attempts=tuner.env_kwargs["max_attempts"])
+                             max_attempts=tuner.env_kwargs["max_attempts"], detect_stiffness=False)
     assert result["knob_values"] == values
-    assert result["rhs_evaluations"] == info["total_rhs_evaluations"]
-    assert np.array_equal(result["y"], env.unwrapped.solver.y)
+    assert result["rhs_evaluations"] == result.nfev == info["total_rhs_evaluations"]
+    assert np.array_equal(result.y[:, -1], env.unwrapped.solver.y)
 
 
 @pytest.mark.parametrize("env_id, env_kwargs, arms", [
@@ -72,10 +72,10 @@ def test_ode_tuner_and_env_apply_the_same_knob_values_and_rhs_count(env_id, env_
         env = gym.make(env_id, **env_kwargs)
         values, info = _env_rollout(env, problem, lambda obs: policy.predict(obs)[0])
         result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family=problem.family,
-                                 max_attempts=env_kwargs["max_attempts"])
+                                 max_attempts=env_kwargs["max_attempts"], detect_stiffness=False)
         assert result["knob_values"] == values and len(values) > 3
         assert result["rhs_evaluations"] == info["total_rhs_evaluations"]
-        assert result["status"] == info["status"]
+        assert result.stop_reason == info["status"]
 
 
 @pytest.mark.parametrize("env_id, arms", [("tunegym/ThreeBody-v0", 10), ("tunegym/ThreeBodyContinuous-v0", None)])
@@ -116,5 +116,39 @@ def test_a_tuner_of_another_domain_is_refused_with_one_typed_line(tmp_path):
     ode.tuner.save(tmp_path / "ode.pt")
     again = StepSizeTuner.load(tmp_path / "ode.pt")
     problem = _ode_problem(106)
-    runs = [t.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0) for t in (ode, again)]
+    runs = [t.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, detect_stiffness=False) for t in (ode, again)]
     assert runs[0]["knob_values"] == runs[1]["knob_values"]
+
+
+@pytest.mark.parametrize("seed", [110, 111, 112])
+def test_tolerance_tuner_and_detest_env_agree_at_the_episode_rtol(seed):
+    """An ``ode.controller_tol`` env draws a DETEST problem with its own rtol; solve_ivp at that rtol decides alike."""
+    env_kwargs = {"problems": "detest", "rtol_range": [1e-9, 1e-4], "features": "controller_tol",
+                  "knob": "pi_safety", "max_attempts": 5000, "stiffness_detection": True}
+    policy = ObservationPolicy(10)
+    tuner = StepSizeTuner(policy, env_id="tunegym/ODEStep-v0", env_kwargs=env_kwargs)
+    env = gym.make("tunegym/ODEStep-v0", **env_kwargs)
+    env.reset(seed=seed)
+    problem = env.unwrapped.instance
+    values, info = _env_rollout(env, problem, lambda obs: policy.predict(obs)[0])
+    process = env.unwrapped.process  # the episode's tolerances (atol keeps the env's atol/rtol ratio)
+    result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=process.run_rtol,
+                             atol=process.run_atol, max_attempts=5000)
+    assert result["knob_values"] == values and len(values) > 3
+    assert result.nfev == info["total_rhs_evaluations"] and result.stop_reason == info["status"] == "finished"
+    assert np.array_equal(result.y[:, -1], env.unwrapped.solver.y)
+
+
+def test_stiffness_stop_is_the_same_in_the_env_and_the_tuner():
+    from tunegym.envs.timestep.ode import make_problem
+
+    env_kwargs = {"knob": "pi_safety", "max_attempts": 100_000, "stiffness_detection": True}
+    policy = ObservationPolicy(10)
+    tuner = StepSizeTuner(policy, env_id="tunegym/ODEStep-v0", env_kwargs=env_kwargs)
+    problem = make_problem("robertson", t_end=100.0)
+    env = gym.make("tunegym/ODEStep-v0", **env_kwargs)
+    values, info = _env_rollout(env, problem, lambda obs: policy.predict(obs)[0])
+    result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family="robertson",
+                             max_attempts=100_000)
+    assert info["status"] == result.stop_reason == "stiff" and len(values) < 2000
+    assert result["knob_values"] == values and result.nfev == info["total_rhs_evaluations"]

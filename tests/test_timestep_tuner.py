@@ -27,9 +27,9 @@ def test_constant_safety_tuner_solves_kepler_to_its_tolerance():
     tuner = StepSizeTuner(ConstantPolicy(DEFAULT_SAFETIES.index(0.9)), env_id="tunegym/ODEStep-v0")
     problem = make_problem("kepler", e=0.5)
     result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=1e-8)
-    assert result["status"] == "finished" and result["t"] == pytest.approx(problem.t_end)
+    assert result.success and result.stop_reason == "finished" and result.t[-1] == pytest.approx(problem.t_end)
     reference = reference_solution(problem)
-    assert np.linalg.norm(result["y"] - reference) / np.linalg.norm(reference) < 1e-5
+    assert np.linalg.norm(result.y[:, -1] - reference) / np.linalg.norm(reference) < 1e-5
     loose = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=1e-4)
     assert loose["rhs_evaluations"] < result["rhs_evaluations"]
 
@@ -79,7 +79,7 @@ def test_ppo_trained_from_the_cli_deploys_as_a_step_size_tuner(tmp_path, capsys)
     tuner = StepSizeTuner(load_tuner(tmp_path / "ode-ppo.pt"), env_id="tunegym/ODEStep-v0")
     problem = make_problem("lotka_volterra")
     result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family=problem.family)
-    assert result["status"] == "finished" and result["rhs_evaluations"] > 0
+    assert result.success and result["rhs_evaluations"] > 0
 
 
 def test_pretrained_ode_tuner_is_as_cheap_as_pi_at_similar_accuracy():
@@ -98,8 +98,9 @@ def test_pretrained_ode_tuner_is_as_cheap_as_pi_at_similar_accuracy():
     problems = [distribution.sample(stream(seed, "instances")) for seed in range(100, 104)]
     tuned, pi = [], []
     for problem in problems:
-        result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family=problem.family)
-        tuned.append((result["rhs_evaluations"], math.log10(global_error(problem, result["y"]))))
+        result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=1e-6,
+                                 problem_family=problem.family)
+        tuned.append((result["rhs_evaluations"], math.log10(global_error(problem, result.y[:, -1]))))
         baseline = integrate(problem, controller=PIController(), rtol=1e-6)
         pi.append((baseline.rhs_evaluations, math.log10(baseline.global_error)))
     # test seeds 100-103: 0.93x PI's evaluations, median error 0.1 decades worse
@@ -120,5 +121,5 @@ def test_pi_knob_tuner_outside_the_gym_loop_equals_the_env():
     while not done:
         _, _, terminated, truncated, info = env.step(DEFAULT_SAFETIES.index(0.8))
         done = terminated or truncated
-    assert result["status"] == "finished"
-    assert result["rhs_evaluations"] == info["total_rhs_evaluations"] and np.array_equal(result["y"], env.solver.y)
+    assert result.stop_reason == "finished" and result.status == 0
+    assert result["rhs_evaluations"] == info["total_rhs_evaluations"] and np.array_equal(result.y[:, -1], env.solver.y)

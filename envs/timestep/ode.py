@@ -214,6 +214,9 @@ class EmbeddedRungeKutta:
 
     C: np.ndarray
     A: np.ndarray
+    #: whether :meth:`attempt` sets ``h_lambda`` (needs a last stage at ``t + h``, as Dormand–Prince's)
+    stiffness_estimate: bool = False
+    h_lambda: float = math.nan
     B: np.ndarray
     E: np.ndarray
     order: int
@@ -254,13 +257,18 @@ class EmbeddedRungeKutta:
         h = min(h, self.t_end - self.t)
         K = self.K
         K[0] = self.f
+        y_stage = self.y
         for s in range(1, self.n_stages):
             dy = K[:s].T @ self.A[s, :s] * h
-            K[s] = self.fun(self.t + self.C[s] * h, self.y + dy)
+            y_stage = self.y + dy
+            K[s] = self.fun(self.t + self.C[s] * h, y_stage)
         y_new = self.y + h * (K[:-1].T @ self.B)
         f_new = np.asarray(self.fun(self.t + h, y_new), dtype=np.float64)
         K[-1] = f_new
         self.rhs_evaluations += self.n_stages
+        if self.stiffness_estimate:  # Hairer's h·|λ| from the last two stages, both at t + h (DOPRI5)
+            den = float(np.linalg.norm(y_new - y_stage))
+            self.h_lambda = h * float(np.linalg.norm(f_new - K[-2])) / den if den > 0 else math.nan
         scale = self.atol + np.maximum(np.abs(self.y), np.abs(y_new)) * self.rtol
         error_norm = _rms((K.T @ self.E) * h / scale)
         if not math.isfinite(error_norm):
@@ -282,6 +290,7 @@ class DormandPrince54(EmbeddedRungeKutta):
     """Dormand–Prince 5(4) (SciPy ``RK45``): order 5, error estimator order 4, 6 RHS evaluations per step."""
 
     order, error_estimator_order, n_stages = 5, 4, 6
+    stiffness_estimate = True
     C = np.array([0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1])
     A = np.array([
         [0, 0, 0, 0, 0],
@@ -414,14 +423,16 @@ _REFERENCE_CACHE: dict[str, np.ndarray] = {}
 
 
 def reference_solution(instance: ODEInstance) -> np.ndarray:
-    """``y(t_end)`` from ``solve_ivp`` (DOP853, rtol 1e-12, atol 1e-14; Radau for stiff problems), cached in
-    memory by instance id."""
-    key = instance.instance_id
+    """``y(t_end)`` from ``solve_ivp`` (DOP853, rtol 1e-12, atol 1e-14; Radau for stiff problems; an instance may
+    name its own ``reference_method``/``reference_rtol``/``reference_atol``, as DETEST's DOP853 at 1e-13 does),
+    cached in memory by instance id."""
+    key = getattr(instance, "reference_key", None) or instance.instance_id
     if key not in _REFERENCE_CACHE:
-        method = "Radau" if instance.stiff else "DOP853"
-        rtol = 1e-11 if instance.stiff else 1e-12
+        method = getattr(instance, "reference_method", "Radau" if instance.stiff else "DOP853")
+        rtol = getattr(instance, "reference_rtol", 1e-11 if instance.stiff else 1e-12)
+        atol = getattr(instance, "reference_atol", 1e-14)
         sol = solve_ivp(instance.rhs, (0.0, instance.t_end), np.asarray(instance.y0, float), method=method,
-                        rtol=rtol, atol=1e-14)
+                        rtol=rtol, atol=atol)
         if not sol.success:
             raise InstanceError(f"reference solve failed for {key}: {sol.message}", value=key)
         _REFERENCE_CACHE[key] = sol.y[:, -1].copy()

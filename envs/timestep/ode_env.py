@@ -16,6 +16,7 @@ from tunegym.envs.core.env import ProcessEnv
 from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.core.instances import SequenceDistribution
 from tunegym.envs.core.knob import ArmKnob, BoxKnob, CompositeKnob
+from tunegym.envs.timestep.detest import DetestInstance
 from tunegym.envs.timestep.ode import METHODS, PROBLEMS, ODEInstance, ODEProblemDistribution
 from tunegym.envs.timestep.process import (
     DEFAULT_FACTORS,
@@ -25,6 +26,7 @@ from tunegym.envs.timestep.process import (
     PI_KP_SCALE,
     ODEControllerFeatures,
     ODEIntegration,
+    ODEToleranceFeatures,
     PIMemory,
     check_positive_arms,
     controlled_attempt,
@@ -33,6 +35,8 @@ from tunegym.envs.timestep.process import (
 __all__ = ["DEFAULT_FACTORS", "DEFAULT_SAFETIES", "KNOBS", "PI_KI_SCALE", "PI_KP_SCALE", "ODEStepEnv", "PIMemory",
            "controlled_attempt", "make_ode_step", "make_ode_step_continuous", "ode_settings"]
 
+#: ODEStep-v0's observations: ``ode.controller`` (problem family one-hot) or ``ode.controller_tol`` (log10 rtol).
+FEATURES = ("controller", "controller_tol")
 #: The continuous safety factor's interval (``knob="safety"`` / ``"pi_safety"``).
 SAFETY_RANGE = (0.2, 1.5)
 #: The continuous step factor's interval (``knob="factor"``, log scale).
@@ -43,8 +47,13 @@ def ode_settings(*, method: str = "RK45", rtol: float = 1e-6, atol: float | None
                  action: str = "discrete", arms: Sequence[float] | None = None, reward_scale: float = 100.0,
                  rejection_penalty: float = 3.0, error_weight: float = 10.0, target_error: float | None = None,
                  failure_penalty: float = 50.0, max_attempts: int = 400,
-                 order_methods: Sequence[str] | None = None) -> SimpleNamespace:
+                 order_methods: Sequence[str] | None = None, features: str = "controller",
+                 stiffness_detection: bool = False) -> SimpleNamespace:
     """ODEStep-v0's process, knob, features and reward for these keyword arguments.
+
+    ``features="controller_tol"`` observes ``log10 rtol`` instead of the problem family (one controller for all
+    tolerances; the reward's ``target_error`` is then each episode's rtol unless given). ``stiffness_detection``
+    ends a run that is stiff and cannot finish within ``max_attempts`` (status ``"stiff"``).
 
     ``order_methods`` (StepOrder-v0) makes the knob a ``CompositeKnob`` of ``method`` (the pair per attempt) and
     the controller knob, and adds the running pair to the observation.
@@ -71,13 +80,24 @@ def ode_settings(*, method: str = "RK45", rtol: float = 1e-6, atol: float | None
             raise ConfigError(f"order_methods must name pairs of {sorted(METHODS)} with discrete actions, got "
                               f"{order_methods!r}", value=order_methods)
         gain = CompositeKnob("controller", [ArmKnob("method", list(order_methods)), gain])
-    process = ODEIntegration(method=method, rtol=rtol, atol=atol, knob=knob, max_attempts=max_attempts)
+    if features not in FEATURES:
+        raise ConfigError(f"features must be one of {FEATURES}, got {features!r}", value=features)
+    if features == "controller_tol" and order_methods is not None:
+        raise ConfigError("features='controller_tol' has no running-pair flag; use features='controller' with "
+                          "order_methods", value=features)
+    process = ODEIntegration(method=method, rtol=rtol, atol=atol, knob=knob, max_attempts=max_attempts,
+                             stiffness_detection=stiffness_detection)
+    if target_error is None:
+        target = None if features == "controller_tol" else float(process.rtol)
+    else:
+        target = float(target_error)
     reward_params = {"reward_scale": float(reward_scale), "rejection_penalty": float(rejection_penalty),
-                     "error_weight": float(error_weight),
-                     "target_error": float(process.rtol if target_error is None else target_error),
+                     "error_weight": float(error_weight), "target_error": target,
                      "failure_penalty": float(failure_penalty)}
-    return SimpleNamespace(process=process, knob=gain, features=ODEControllerFeatures(order_methods is not None),
-                           reward="ode.step", reward_params=reward_params)
+    observed = (ODEToleranceFeatures() if features == "controller_tol"
+                else ODEControllerFeatures(order_methods is not None))
+    return SimpleNamespace(process=process, knob=gain, features=observed, reward="ode.step",
+                           reward_params=reward_params)
 
 
 class ODEStepEnv(ProcessEnv):
@@ -105,7 +125,8 @@ class ODEStepEnv(ProcessEnv):
     ## Observation Space
     Features ``ode.controller``: ``Box(5 + 6,)`` float32: ``log10`` of the last error norm and of the one before
     (clipped to [-10, 4]), whether the last attempt was accepted, ``log10(h / t_end)`` (clipped to [-16, 0]), the
-    progress ``t / t_end``, and a one-hot of the problem family.
+    progress ``t / t_end``, and a one-hot of the problem family. ``features="controller_tol"`` (``ode.controller_tol``):
+    ``Box(6,)``, the same five values and ``log10 rtol`` of the episode (clipped to [-14, -1]).
 
     ## Rewards
     ``ode.step`` of the step record: every attempt ``log2(h / h_previous)`` if accepted (growing the step pays, a
@@ -131,9 +152,14 @@ class ODEStepEnv(ProcessEnv):
     ## Arguments
     ``distribution``, ``method`` ("RK45"), ``rtol`` (1e-6), ``atol`` (rtol·1e-3), ``knob`` ("safety", "pi_safety"
     or "factor"), ``action``, ``arms``, ``reward_scale`` (100), ``rejection_penalty`` (3), ``error_weight`` (10),
-    ``target_error`` (rtol), ``failure_penalty`` (50), ``max_attempts`` (400).
+    ``target_error`` (rtol), ``failure_penalty`` (50), ``max_attempts`` (400), ``problems`` ("classic" or
+    "detest"), ``rtol_range`` (DETEST only: log-uniform rtol per episode), ``features`` ("controller" or
+    "controller_tol"), ``stiffness_detection`` (False).
 
     ## Version History
+    - v0 (issue 19): ``problems="detest"`` (DETEST classes A–E, randomised) with ``rtol_range`` (a tolerance per
+      episode), ``features="controller_tol"`` (observes log10 rtol instead of the family one-hot) and
+      ``stiffness_detection`` (status ``"stiff"``); defaults unchanged.
     - v0: initial release. Before any release (issue 16): built on the shared process core; the continuous action
       is the normalised ``Box(-1, 1)`` (safety in [0.2, 1.5] linear, factor in [0.1, 10] log); info carries the
       core contract (``global_error`` always present, None before the end; ``knob_value`` is now ``knob``).
@@ -146,7 +172,8 @@ class ODEStepEnv(ProcessEnv):
         settings = ode_settings(**kwargs)
         super().__init__(settings.process, distribution if distribution is not None else ODEProblemDistribution(),
                          settings.knob, settings.features, reward=settings.reward,
-                         reward_params=settings.reward_params, instance_type=ODEInstance)
+                         reward_params=settings.reward_params,
+                         instance_type=(ODEInstance, DetestInstance))
         if settings.process.knob == "factor":
             self.default_knob_value = 1.0
         if isinstance(self.knob, CompositeKnob):
@@ -158,9 +185,21 @@ class ODEStepEnv(ProcessEnv):
         return self.process.solver
 
 
-def make_ode_step(families: Sequence[str] = PROBLEMS, **env_kwargs: Any) -> ODEStepEnv:
-    """``tunegym/ODEStep-v0``: random problems from ``families``."""
-    return ODEStepEnv(ODEProblemDistribution(families), **env_kwargs)
+def make_ode_step(families: Sequence[str] | None = None, problems: str = "classic",
+                  rtol_range: Sequence[float] | None = None, **env_kwargs: Any) -> ODEStepEnv:
+    """``tunegym/ODEStep-v0``: random problems from ``families`` of the classic set (``problems="classic"``), or
+    DETEST classes A–E (``problems="detest"``, :class:`~tunegym.envs.timestep.detest.DetestDistribution`;
+    ``families`` then names classes), each drawn with a log-uniform ``rtol`` in ``rtol_range`` when given."""
+    if problems == "classic":
+        if rtol_range is not None:
+            raise ConfigError("rtol_range needs problems='detest'", value=rtol_range)
+        return ODEStepEnv(ODEProblemDistribution(PROBLEMS if families is None else families), **env_kwargs)
+    if problems == "detest":
+        from tunegym.envs.timestep.detest import DETEST_CLASSES, DetestDistribution
+
+        return ODEStepEnv(DetestDistribution(DETEST_CLASSES if families is None else families, rtol_range),
+                          **env_kwargs)
+    raise ConfigError(f"problems must be 'classic' or 'detest', got {problems!r}", value=problems)
 
 
 def make_ode_step_continuous(**kwargs: Any) -> ODEStepEnv:

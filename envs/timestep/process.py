@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_FACTORS", "DEFAULT_SAFETIES", "KNOBS", "PI_KI_SCALE", "PI_KP_SCALE",
     "CommittedEtaRun", "ODEIntegration", "ODEProblem", "ThreeBodyIntegration",
     "ThreeBodyPaperFeatures", "ThreeBodyLagrangianFeatures", "PilotFeatures", "ODEControllerFeatures",
+    "ODEToleranceFeatures",
     "PIMemory", "constant_eta_run", "constant_eta_state", "controlled_attempt",
     "energy_reward", "lagrangian_reward", "local_reward",
 ]
@@ -490,7 +491,7 @@ class ODEIntegration(Process):
     quality_name = "error"
 
     def __init__(self, *, method: str = "RK45", rtol: float = 1e-6, atol: float | None = None,
-                 knob: str = "safety", max_attempts: int = 400) -> None:
+                 knob: str = "safety", max_attempts: int = 400, stiffness_detection: bool = False) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown method {method!r}; choices: {sorted(METHODS)}", value=method)
         if knob not in KNOBS:
@@ -502,14 +503,22 @@ class ODEIntegration(Process):
         if not self.atol > 0:
             raise ConfigError(f"atol must be positive, got {atol!r}", value=atol)
         self.knob, self.max_attempts = knob, int(max_attempts)
+        self.stiffness_detection = bool(stiffness_detection)
         self.instance: ODEInstance | ODEProblem | None = None
         self.solver: EmbeddedRungeKutta | None = None
         self.status = "ok"
 
     def start(self, instance: ODEInstance | ODEProblem, rng: np.random.Generator | None = None) -> None:
         self.instance = instance
-        self.solver = METHODS[self.method](instance.rhs, 0.0, instance.y0, instance.t_end, rtol=self.rtol,
-                                           atol=self.atol)
+        # An instance that carries its own tolerance (a DETEST draw with ``rtol_range``) is integrated at it, with
+        # this process's atol/rtol ratio; otherwise at the process's own.
+        own = getattr(instance, "rtol", None)
+        self.run_rtol = self.rtol if own is None else float(own)
+        self.run_atol = self.atol if own is None else self.atol * self.run_rtol / self.rtol
+        self.solver = METHODS[self.method](instance.rhs, 0.0, instance.y0, instance.t_end, rtol=self.run_rtol,
+                                           atol=self.run_atol)
+        self.stiff_steps = self.nonstiff_steps = 0
+        self.stiffness_detected = False
         self.current_method = self.method
         self.h = self.solver.initial_step()
         self.errors = [1.0, 1.0]
@@ -546,11 +555,13 @@ class ODEIntegration(Process):
         if status != "ok":
             terminated = True
         elif solver.finished:
-            if isinstance(self.instance, ODEInstance):
+            if not isinstance(self.instance, ODEProblem):  # a user's problem has no reference solution
                 final_error = global_error(self.instance, solver.y)
             terminated, status = True, "finished"
         elif self.attempts >= self.max_attempts:
             truncated, status = True, "max_attempts"
+        elif self._stiff(accepted):
+            terminated, status = True, "stiff"
         self.status = status
         error_norm = float(err) if math.isfinite(err) else None
         return self.record(
@@ -558,16 +569,48 @@ class ODEIntegration(Process):
             terminated=terminated, truncated=truncated, rhs_evaluations=int(spent),
             total_rhs_evaluations=int(solver.rhs_evaluations), accepted=bool(accepted), error_norm=error_norm,
             h=float(self.h), h_previous=float(h_previous), factor=float(factor), t=float(solver.t),
-            method=self.current_method, global_error=final_error)
+            method=self.current_method, global_error=final_error, rtol=float(self.run_rtol))
+
+    #: Hairer's test (DOPRI5): a step with ``h·|λ| > 3.25`` sits on the pair's stability boundary; 15 such
+    #: accepted steps in a row (6 steps under it reset the count) mean the problem is stiff there.
+    STIFF_H_LAMBDA, STIFF_STEPS, NONSTIFF_STEPS = 3.25, 15, 6
+    #: a stiff run whose current step needs more than this many further steps to reach ``t_end`` stops: an
+    #: implicit method does such a problem in a few hundred steps
+    STIFF_REMAINING_STEPS = 10_000
+
+    def _stiff(self, accepted: bool) -> bool:
+        """With ``stiffness_detection``: True when the run is stiff (Hairer's test above) *and* the steps it
+        takes now would need more than :data:`STIFF_REMAINING_STEPS` further steps (or more than the attempts left)
+        to reach ``t_end`` (a mildly stiff problem that finishes soon, such as DETEST C4 at loose tolerances, goes
+        on)."""
+        if not (self.stiffness_detection and accepted):
+            return False
+        h_lambda = getattr(self.solver, "h_lambda", math.nan)
+        if not math.isfinite(h_lambda):
+            return False
+        if h_lambda > self.STIFF_H_LAMBDA:
+            self.stiff_steps, self.nonstiff_steps = self.stiff_steps + 1, 0
+        else:
+            self.nonstiff_steps += 1
+            if self.nonstiff_steps >= self.NONSTIFF_STEPS:
+                self.stiff_steps = 0
+        if self.stiff_steps < self.STIFF_STEPS:
+            return False
+        self.stiffness_detected = True
+        remaining = (self.instance.t_end - self.solver.t) / max(self.h, 1e-300)
+        return remaining > min(self.max_attempts - self.attempts, self.STIFF_REMAINING_STEPS)
 
 
 @register_reward("ode.step")
 def ode_step(record: StepRecord, reward_scale: float = 100.0, rejection_penalty: float = 3.0,
-             error_weight: float = 10.0, target_error: float = 1e-6, failure_penalty: float = 50.0) -> float:
+             error_weight: float = 10.0, target_error: float | None = 1e-6, failure_penalty: float = 50.0) -> float:
     """ODEStep-v0's reward of one attempt: ``-rhs_evaluations / reward_scale`` plus ``log2(h / h_previous)`` if
     accepted or ``-rejection_penalty`` if not; at the end ``-error_weight · max(0, log10(global_error /
-    target_error))``, or ``-failure_penalty`` for a step-size underflow."""
+    target_error))`` (``target_error=None``: the episode's rtol), or ``-failure_penalty`` for a step-size underflow
+    or a stiff stop."""
     extra = record.extra
+    if target_error is None:  # trained for all tolerances: the episode's own
+        target_error = extra["rtol"]
     reward = -float(record.cost) / reward_scale
     if extra["accepted"]:
         reward += math.log2(max(extra["h"], 1e-300) / extra["h_previous"])
@@ -610,6 +653,29 @@ class ODEControllerFeatures(Features):
 
 
 register_features(ODEControllerFeatures.name, "tunegym.envs.timestep.process:ODEControllerFeatures")
+
+
+class ODEToleranceFeatures(Features):
+    """``features="controller_tol"`` (one controller for all tolerances, any problem): ``log10`` of the last error
+    norm and of the one before (clipped to [-10, 4]), whether the last attempt was accepted, ``log10(h / t_end)``
+    (clipped to [-16, 0]), the progress ``t / t_end`` and ``log10 rtol`` of the run (clipped to [-14, -1]); no
+    problem-family one-hot (a user's problem is none of the training families)."""
+
+    name = "ode.controller_tol"
+
+    def __init__(self) -> None:
+        low = np.array([-10.0, -10.0, 0.0, -16.0, 0.0, -14.0], dtype=np.float32)
+        high = np.array([4.0, 4.0, 1.0, 0.0, 1.0, -1.0], dtype=np.float32)
+        self.space = spaces.Box(low, high, dtype=np.float32)
+
+    def observe(self, process: ODEIntegration) -> np.ndarray:
+        solver, t_end = process.solver, process.instance.t_end
+        logs = [math.log10(e) if 0 < e < math.inf else (4.0 if e == math.inf else -10.0) for e in process.errors]
+        return np.array([logs[1], logs[0], float(process.accepted), math.log10(max(process.h / t_end, 1e-16)),
+                         solver.t / t_end, math.log10(process.run_rtol)], dtype=np.float64)
+
+
+register_features(ODEToleranceFeatures.name, "tunegym.envs.timestep.process:ODEToleranceFeatures")
 
 
 def check_positive_arms(arms: Sequence[float], name: str = "arms") -> tuple[float, ...]:

@@ -1,7 +1,9 @@
 """``tunegym solve mip|sor|ode``: use a deployed tuner on the user's own problem and write the solution.
 
-- ``solve mip FILE``: anytime LNS on an MPS/LP file (:class:`~tunegym.agents.lns_solver.LNSSolver`);
-  prints objective, gap, status; ``--out`` gets column name → value as JSON.
+- ``solve mip FILE``: anytime LNS on an MPS/LP file (:class:`~tunegym.agents.lns_solver.LNSSolver`),
+  interleaved with HiGHS on the full model (``--no-interleave``: the LNS alone); stops as soon as the best
+  solution is proven optimal (status ``optimal``); prints status, objective, dual bound and gap; ``--out``
+  gets column name → value as JSON.
 - ``solve sor MATRIX``: ω chosen by a SOR tuner for a MatrixMarket/``.npz`` matrix, then SOR
   (:class:`~tunegym.agents.sor_tuner.SORTuner`); ``--rhs`` from ``.npy``/text (default: all ones);
   ``--out`` gets ``x`` (``.npy``) or a JSON report with ``x``.
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "solution to --out.")
     kinds = parser.add_subparsers(dest="solve_kind", metavar="KIND")
     kinds.required = True
-    mip = kinds.add_parser("mip", help="improve a MIP (MPS/LP file) by LNS on HiGHS within a time limit")
+    mip = kinds.add_parser("mip", help="solve a MIP (MPS/LP file): LNS interleaved with HiGHS, stops when optimal")
     add_mip_arguments(mip)
 
     sor = kinds.add_parser("sor", help="solve A x = b by SOR with the relaxation factor a tuner picks")
@@ -67,7 +69,11 @@ def add_mip_arguments(parser: argparse.ArgumentParser) -> None:
                         help="operator tuner file (SB3 policy or bandit), or pretrained:mip-lns (the shipped PPO "
                              "policy); default: Balans-style Softmax bandit over graded rewards")
     parser.add_argument("--time-limit", type=float, default=10.0,
-                        help="wall-clock seconds for the whole run: start, LP relaxation and every sub-MIP")
+                        help="wall-clock seconds at most for the whole run (it ends earlier once the solution "
+                             "is proven optimal)")
+    parser.add_argument("--no-interleave", dest="interleave", action="store_false",
+                        help="run the LNS alone (a short HiGHS start, then sub-MIPs until the time limit) instead "
+                             "of interleaving it with HiGHS on the full model")
     add_out(parser, kind="file", help="solution file (JSON, column name -> value)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the operator choices")
     parser.set_defaults(func=run_mip)
@@ -76,11 +82,12 @@ def add_mip_arguments(parser: argparse.ArgumentParser) -> None:
 def run_mip(args: argparse.Namespace) -> int:
     from tunegym.agents.lns_solver import LNSSolver
 
-    solver = LNSSolver(args.tuner, seed=args.seed)
+    solver = LNSSolver(args.tuner, seed=args.seed, interleave=getattr(args, "interleave", True))
     sol = solver.solve(args.file, time_limit=args.time_limit)
     gap = "n/a" if sol.primal_gap is None else f"{sol.primal_gap:.4%}"
-    print(f"status: {sol.status}\nobjective: {sol.objective}\ngap (vs LP bound): {gap}\n"
-          f"iterations: {sol.iterations}  wall: {sol.wall_time:.2f}s  in HiGHS: {sol.highs_time:.2f}s")
+    print(f"status: {sol.status}\nobjective: {sol.objective}\ndual bound: {sol.dual_bound}\n"
+          f"gap (vs dual bound): {gap}\n"
+          f"LNS iterations: {sol.iterations}  wall: {sol.wall_time:.2f}s  in HiGHS: {sol.highs_time:.2f}s")
     if args.out:
         solver.write_solution(sol, args.out)
         print(f"wrote {args.out}")
@@ -187,12 +194,14 @@ def run_ode(args: argparse.Namespace) -> int:
     if not isinstance(tuner, StepSizeTuner):
         raise ConfigError(f"{args.tuner!r} holds a {type(tuner).__name__}, not a step-size tuner", value=args.tuner)
     result = tuner.solve_ivp(function, t_span, y0, rtol=args.rtol, problem_family=family)
-    print(f"status: {result['status']}\nt: {result['t']:.6g}\ny: {[float(v) for v in result['y']]}\n"
-          f"RHS evaluations: {result['rhs_evaluations']}  accepted: {result['accepted']}  "
-          f"rejected: {result['rejected']}")
+    y_end = [float(v) for v in result.y[:, -1]]  # StepSizeTuner.solve_ivp returns SciPy's result (issue 19)
+    print(f"status: {result.stop_reason}\nt: {result.t[-1]:.6g}\ny: {y_end}\n"
+          f"RHS evaluations: {result.nfev}  accepted: {result.accepted}  rejected: {result.rejected}")
     if args.out:
         report = {"rhs": args.rhs, "t_span": list(t_span), "y0": list(y0), "tuner": args.tuner,
-                  **{k: v for k, v in result.items() if k != "y"}, "y": [float(v) for v in result["y"]]}
+                  "status": result.stop_reason, "message": result.message, "t": float(result.t[-1]), "y": y_end,
+                  "rhs_evaluations": result.nfev, "accepted": result.accepted, "rejected": result.rejected,
+                  "knob_values": result.knob_values}
         atomic_write_bytes(args.out, json.dumps(report, indent=1).encode())
         print(f"wrote {args.out}")
-    return 0 if result["status"] == "finished" else 1
+    return 0 if result.success else 1
