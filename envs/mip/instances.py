@@ -7,6 +7,9 @@ this module builds HiGHS models from them but never runs a search.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,8 @@ highspy = require("highspy", "mip", "the MIP environments (tunegym/MIPLNS-v0, LN
 __all__ = [
     "MIPInstance", "MalformedModelError", "InfeasibleModelError", "UnboundedRelaxationError",
     "NoIntegerVariablesError", "set_cover", "combinatorial_auction", "facility_location",
-    "independent_set", "load_model", "GENERATORS", "MIPFamilyDistribution", "new_highs",
+    "independent_set", "load_model", "GENERATORS", "MIPFamilyDistribution", "new_highs", "multi_knapsack",
+    "generalized_assignment", "max_cut", "HELDOUT_GENERATORS", "HeldOutFamilyDistribution",
 ]
 
 INF = highspy.kHighsInf
@@ -45,9 +49,32 @@ class NoIntegerVariablesError(InstanceError):
     """The model has no integer variables: it is an LP, there is nothing to search."""
 
 
+_BANNER_SILENCED = False
+
+
+def _highs_without_banner() -> highspy.Highs:
+    """``highspy.Highs()``; the first one of a process prints HiGHS's banner from C++ onto file descriptor 1,
+    which would corrupt a command's JSON on stdout (``tunegym eval --json``), so that one is built with fd 1
+    pointed at /dev/null."""
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_SILENCED = True
+    return h
+
+
 def new_highs(**options: Any) -> highspy.Highs:
     """A silent, single-threaded, deterministic HiGHS."""
-    h = highspy.Highs()
+    h = _highs_without_banner()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
@@ -73,6 +100,7 @@ class MIPInstance(Instance):
     col_names: tuple[str, ...] | None = None
     feasible_point: np.ndarray | None = None  # a trivial feasible solution where the generator has one
     params: dict[str, Any] = field(default_factory=dict)
+    offset: float = 0.0  # constant objective term of a loaded file (minimisation form; not in ``objective``)
 
     @property
     def instance_id(self) -> str:
@@ -362,6 +390,65 @@ def independent_set(rng: np.random.Generator, n_nodes: int = 500, affinity: int 
                      feasible=_greedy_packing(sp.csc_matrix(A), -degrees))
 
 
+def multi_knapsack(rng: np.random.Generator, n_items: int = 250, n_knapsacks: int = 10,
+                   tightness: float = 0.5) -> MIPInstance:
+    """Multidimensional knapsack (Chu & Beasley 1998's generator): weights U{0..1000}, capacities
+    ``tightness`` x the row sums, profits correlated with the weights; maximise. Held out from every
+    tuning run (not in :data:`GENERATORS`)."""
+    w = rng.integers(0, 1001, (n_knapsacks, n_items)).astype(float)
+    capacity = np.floor(tightness * w.sum(1))
+    profit = np.round(w.sum(0) / n_knapsacks + 500 * rng.random(n_items))
+    return _instance(f"mknap-{n_items}x{n_knapsacks}", "mknap", -profit, sp.coo_matrix(w),
+                     np.full(n_knapsacks, -INF), capacity, np.zeros(n_items), np.ones(n_items),
+                     np.ones(n_items, bool), dict(n_items=n_items, n_knapsacks=n_knapsacks, tightness=tightness),
+                     sign=-1.0)
+
+
+def generalized_assignment(rng: np.random.Generator, n_agents: int = 10, n_jobs: int = 100) -> MIPInstance:
+    """Generalized assignment, Chu & Beasley's type D (hard, costs anti-correlated with resource use): every
+    job to one agent within the agents' capacities, minimum cost. Held out (not in :data:`GENERATORS`)."""
+    m, n = n_agents, n_jobs
+    r = rng.integers(1, 101, (m, n)).astype(float)
+    c = 111 - r + rng.integers(-10, 11, (m, n))
+    capacity = np.floor(0.8 * r.sum(1) / m)
+    var = lambda i, j: i * n + j  # noqa: E731
+    rows, cols, vals = [], [], []
+    for j in range(n):  # each job exactly once
+        for i in range(m):
+            rows.append(j); cols.append(var(i, j)); vals.append(1.0)
+    for i in range(m):  # capacity
+        for j in range(n):
+            rows.append(n + i); cols.append(var(i, j)); vals.append(r[i, j])
+    A = sp.coo_matrix((vals, (rows, cols)), shape=(n + m, m * n))
+    return _instance(f"gap-{m}x{n}", "gap", c.ravel(), A, np.r_[np.ones(n), np.full(m, -INF)],
+                     np.r_[np.ones(n), capacity], np.zeros(m * n), np.ones(m * n), np.ones(m * n, bool),
+                     dict(n_agents=m, n_jobs=n))
+
+
+def max_cut(rng: np.random.Generator, n_nodes: int = 60, edge_prob: float = 0.3) -> MIPInstance:
+    """Weighted max-cut on an Erdős–Rényi graph (weights U{1..10}) in the standard edge formulation
+    (``y_e <= x_u + x_v``, ``y_e <= 2 - x_u - x_v``): a weak LP bound that HiGHS struggles to close.
+    Held out (not in :data:`GENERATORS`)."""
+    iu, ju = np.triu_indices(n_nodes, 1)
+    keep = rng.random(len(iu)) < edge_prob
+    iu, ju = iu[keep], ju[keep]
+    weight = rng.integers(1, 11, len(iu)).astype(float)
+    n_edges = len(iu)
+    rows, cols, vals = [], [], []
+    for e, (u, v) in enumerate(zip(iu, ju)):
+        y = n_nodes + e
+        rows += [2 * e] * 3; cols += [y, int(u), int(v)]; vals += [1.0, -1.0, -1.0]  # y - xu - xv <= 0
+        rows += [2 * e + 1] * 3; cols += [y, int(u), int(v)]; vals += [1.0, 1.0, 1.0]  # y + xu + xv <= 2
+    A = sp.coo_matrix((vals, (rows, cols)), shape=(2 * n_edges, n_nodes + n_edges))
+    n = n_nodes + n_edges
+    return _instance(f"maxcut-{n_nodes}", "maxcut", np.r_[np.zeros(n_nodes), -weight], A,
+                     np.full(2 * n_edges, -INF), np.tile([0.0, 2.0], n_edges), np.zeros(n), np.ones(n),
+                     np.ones(n, bool), dict(n_nodes=n_nodes, edge_prob=edge_prob), sign=-1.0)
+
+
+#: families no tuner was trained or tuned on (the deploy benchmark's held-out workloads)
+HELDOUT_GENERATORS = {"mknap": multi_knapsack, "gap": generalized_assignment, "maxcut": max_cut}
+
 GENERATORS = {"setcover": set_cover, "auction": combinatorial_auction, "facility": facility_location,
               "indset": independent_set}
 
@@ -427,7 +514,8 @@ def load_model(path: str | Path | highspy.Highs, check: bool = True) -> MIPInsta
     names = tuple(lp.col_names_) if len(lp.col_names_) == n else None
     inst = MIPInstance(name, "file", sense * np.array(lp.col_cost_), matrix, np.array(lp.row_lower_),
                        np.array(lp.row_upper_), np.array(lp.col_lower_), np.array(lp.col_upper_), integ,
-                       sense, names, None, {"source": str(path) if not isinstance(path, highspy.Highs) else name})
+                       sense, names, None, {"source": str(path) if not isinstance(path, highspy.Highs) else name},
+                       sense * float(getattr(lp, "offset_", 0.0) or 0.0))
     if check:
         relax = lp_relaxation(inst)  # raises on infeasible / unbounded
         del relax
@@ -455,3 +543,24 @@ def lp_relaxation(inst: MIPInstance, time_limit: float | None = None) -> tuple[n
     if status != highspy.HighsModelStatus.kOptimal:
         raise InstanceError(f"{inst.name}: LP relaxation ended with {h.modelStatusToString(status)}", value=inst.name)
     return np.array(h.getSolution().col_value), float(h.getInfo().objective_function_value)
+
+
+class HeldOutFamilyDistribution(Distribution):
+    """Draws instances of one held-out family (:data:`HELDOUT_GENERATORS`) with fixed size parameters: the
+    deploy benchmark's workloads (suite ``mip-deploy-heldout``), never seen by any tuning run."""
+
+    name = "mip-heldout"
+    version = 0
+
+    def __init__(self, family: str, **params: Any) -> None:
+        if family not in HELDOUT_GENERATORS:
+            raise ConfigError(f"unknown held-out MIP family {family!r}; known: {sorted(HELDOUT_GENERATORS)}",
+                              value=family)
+        self.family, self.sizes = family, dict(params)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"family": self.family, **self.sizes}
+
+    def sample(self, rng: np.random.Generator) -> MIPInstance:
+        return HELDOUT_GENERATORS[self.family](rng, **self.sizes)
