@@ -12,6 +12,16 @@ Without a tuner a Softmax bandit (``tunegym.agents.bandits.Softmax``) over Balan
 [8, 4, 2, 1] runs (Balans's best tuned policy). With a wall-time limit the whole run (start, LP relaxation,
 every sub-MIP) stays inside it: the deploy path; ``time_limit=None`` with ``max_iterations`` and
 ``sub_time_limit=None`` gives the env's deterministic, node-limited search.
+
+Interleaving (``interleave=True``, the default of the deploy path): HiGHS runs on the full model (threads=1)
+for the whole budget and the LNS runs *inside HiGHS's* ``cbMipInterrupt`` callbacks, so only one of them
+computes at any moment (equal threads to HiGHS alone). HiGHS gets ``highs_share`` of the budget, the LNS the
+rest; HiGHS's improving solutions become the LNS's incumbent (``cbMipImprovingSolution``), the LNS's are
+handed to HiGHS (``cbMipUserSolution``) so it prunes with them, and the run stops as soon as the best
+solution is within HiGHS's ``mip_rel_gap`` (1e-4) of the dual bound (HiGHS's, or the root LP's): status
+``"optimal"``. ``work_limit`` (branch-and-bound nodes over every HiGHS run, the root counted as one) with
+``time_limit=None`` makes the same schedule deterministic (benchmarks). ``interleave=False`` gives the
+LNS alone (a HiGHS start run, then sub-MIPs until the time limit).
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from tunegym.envs.core.errors import ConfigError, TunerMismatchError
 from tunegym.envs.core.knob import ArmKnob, CompositeKnob
 from tunegym.envs.core.process import StepRecord
 from tunegym.envs.mip.env import BALANS_REWARDS, DEFAULT_DESTROY_RATE, FEATURE_NAMES, lns_knob
-from tunegym.envs.mip.instances import MIPInstance, load_model
+from tunegym.envs.mip.instances import InfeasibleModelError, MIPInstance, UnboundedRelaxationError, load_model
 from tunegym.envs.mip.lns import OPERATORS, LNSConfig, LNSProcess, NoFeasibleStartError, primal_gap
 
 __all__ = ["LNSSolver", "LNSSolution", "lns_tuner", "MIP_ENV_IDS"]
@@ -65,9 +75,10 @@ def lns_tuner(policy: Any, *, action: str = "operator", reward: str = "graded",
 class LNSSolution:
     """Result of :meth:`LNSSolver.solve`.
 
-    ``status``: "improved" (LNS beat the start), "feasible" (start only), "no_solution" (no feasible point
-    found in the time limit). ``primal_gap`` is against ``reference`` when given, else against the LP bound
-    (None where neither is known). ``steps`` are the process's step records and ``observations`` what the
+    ``status``: "optimal" (the best solution is proven optimal within HiGHS's ``mip_rel_gap``), "improved"
+    (LNS beat the start), "feasible" (start only), "no_solution" (no feasible point found in the time limit).
+    ``primal_gap`` is against ``reference`` when given, else against the dual bound (HiGHS's on the full
+    model, or the LP bound; None where neither is known). ``dual_bound`` is in the model's own sense. ``steps`` are the process's step records and ``observations`` what the
     tuner saw before each step (for parity checks and analysis).
     """
 
@@ -82,6 +93,10 @@ class LNSSolution:
     trace: list[tuple[float, float]] = field(default_factory=list)  # (seconds, best objective, model sense)
     steps: list[StepRecord] = field(default_factory=list)
     observations: list[np.ndarray] = field(default_factory=list)
+    dual_bound: float | None = None
+    work: int = 0  # branch-and-bound nodes over every HiGHS run (full model and sub-MIPs, a root counted as 1)
+    work_trace: list[tuple[int, float]] = field(default_factory=list)  # (work, best objective, model sense)
+    highs_solutions: int = 0  # improving solutions the full-model HiGHS found (interleaved runs)
 
     @property
     def nodes(self) -> int:
@@ -102,9 +117,17 @@ class LNSSolver:
     #: share of the time limit the HiGHS start and the LP relaxation may use at most
     START_SHARE, LP_SHARE = 0.5, 0.2
 
+    #: share of the budget the full-model HiGHS gets in an interleaved run (the LNS gets the rest)
+    HIGHS_SHARE = 0.5
+    #: share of a wall-time budget (or of a work budget) HiGHS runs alone first: an easy model closes at once
+    WARMUP_SHARE = 0.05
+    #: HiGHS's default relative and absolute gap tolerances (the optimality test)
+    MIP_REL_GAP, MIP_ABS_GAP = 1e-4, 1e-6
+
     def __init__(self, tuner: Any = None, destroy_rate: float | None = None, sub_nodes: int = 200,
                  acceptance: str = "hill_climbing", seed: int = 0, start_nodes: int = 50,
-                 sub_time_limit: float | None = 1.0, learn: bool | None = None) -> None:
+                 sub_time_limit: float | None = 1.0, learn: bool | None = None, interleave: bool = True,
+                 highs_share: float | None = None) -> None:
         if isinstance(tuner, (str, Path)):
             tuner = self.load_tuner(tuner)
         if tuner is None:
@@ -123,6 +146,10 @@ class LNSSolver:
         # Wall-clock cap per sub-MIP on top of the node limit: HiGHS's root (cuts, heuristics) is not bounded
         # by nodes, and one slow sub-MIP from a poor incumbent would eat the whole budget.
         self.sub_time_limit = sub_time_limit
+        self.interleave = bool(interleave)
+        self.highs_share = self.HIGHS_SHARE if highs_share is None else float(highs_share)
+        if not 0 < self.highs_share < 1:
+            raise ConfigError(f"highs_share must be in (0, 1), got {highs_share}", value=highs_share)
 
     @staticmethod
     def load_tuner(path: str | Path) -> Any:
@@ -157,7 +184,7 @@ class LNSSolver:
         return tuner
 
     def solve(self, model: str | Path | Any, time_limit: float | None = 10.0, max_iterations: int | None = None,
-              reference: float | None = None) -> LNSSolution:
+              reference: float | None = None, work_limit: int | None = None) -> LNSSolution:
         """Improve ``model`` (path, ``highspy.Highs`` or :class:`MIPInstance`) for ``time_limit`` seconds.
 
         ``time_limit=None`` (with ``max_iterations``) sets no wall-clock limit anywhere except the per-sub-MIP
@@ -168,11 +195,16 @@ class LNSSolver:
         with no feasible point found in time gives status "no_solution".
         """
         if time_limit is None:
-            if max_iterations is None:
-                raise ConfigError("give time_limit or max_iterations (or both)", value=None)
+            if max_iterations is None and work_limit is None:
+                raise ConfigError("give time_limit, work_limit or max_iterations", value=None)
         elif not np.isfinite(time_limit) or time_limit <= 0:
             raise ConfigError(f"time_limit must be positive, got {time_limit}", value=time_limit)
+        if work_limit is not None and int(work_limit) < 1:
+            raise ConfigError(f"work_limit must be a positive node count, got {work_limit}", value=work_limit)
         t0 = time.perf_counter()
+        if self.interleave and (time_limit is not None or work_limit is not None):
+            inst = model if isinstance(model, MIPInstance) else load_model(model, check=False)
+            return self._solve_interleaved(inst, time_limit, work_limit, max_iterations, reference, t0)
 
         def left() -> float:
             return np.inf if time_limit is None else time_limit - (time.perf_counter() - t0)
@@ -190,7 +222,7 @@ class LNSSolver:
             return LNSSolution("no_solution", None, {}, None, 0, time.perf_counter() - t0, 0.0)
         features = self.tuner.make_features()
         features.reset(proc)
-        trace = [(time.perf_counter() - t0, inst.objective_sign * proc.best_objective)]
+        trace = [(time.perf_counter() - t0, inst.objective_sign * (proc.best_objective + inst.offset))]
         counts = dict.fromkeys(OPERATORS, 0)
         records: list[StepRecord] = []
         observations: list[np.ndarray] = []
@@ -209,7 +241,7 @@ class LNSSolver:
             counts[record.extra["operator"]] += 1
             improved |= outcome in ("new_best", "better")
             if outcome == "new_best":
-                trace.append((time.perf_counter() - t0, inst.objective_sign * proc.best_objective))
+                trace.append((time.perf_counter() - t0, inst.objective_sign * (proc.best_objective + inst.offset)))
             it += 1
         best = proc.best_objective
         if proc.reference is not None:
@@ -218,15 +250,234 @@ class LNSSolver:
             gap = primal_gap(best, proc.lp_bound)
         else:
             gap = None
-        return LNSSolution("improved" if improved else "feasible", inst.objective_sign * best,
+        return LNSSolution("improved" if improved else "feasible", inst.objective_sign * (best + inst.offset),
                            dict(zip(inst.names(), (float(v) + 0.0 for v in proc.best))), gap, it,
-                           time.perf_counter() - t0, proc.highs_time, counts, trace, records, observations)
+                           time.perf_counter() - t0, proc.highs_time, counts, trace, records, observations,
+                           work=int(proc.nodes))
+
+    def _solve_interleaved(self, inst: MIPInstance, time_limit: float | None, work_limit: int | None,
+                           max_iterations: int | None, reference: float | None, t0: float) -> LNSSolution:
+        """HiGHS on the full model for the whole budget, the LNS inside its interrupt callbacks (see the module
+        docstring). Budget clock: wall seconds (``time_limit``) or nodes (``work_limit``, deterministic when
+        ``time_limit`` is None: every limit is then a count)."""
+        import highspy
+
+        deterministic = time_limit is None
+        share = self.highs_share
+        config = LNSConfig(sub_nodes=self.sub_nodes, acceptance=self.acceptance, start="auto",
+                           start_nodes=self.start_nodes, destroy_rate=self.destroy_rate,
+                           lp_time_limit=None if deterministic else self.LP_SHARE * time_limit)
+        proc = LNSProcess(config, reference=None)
+        sign, offset = inst.objective_sign, inst.offset
+        ref = None if reference is None else sign * reference - offset  # minimisation form, no offset
+        full = inst.to_highs() if deterministic else inst.to_highs(time_limit=float(time_limit))
+        st: dict[str, Any] = dict(started=False, pending=None, best=np.inf, best_x=None, dual=-np.inf,
+                                  highs_nodes=0, lns_time=0.0, optimal=False, passed=np.inf, error=None,
+                                  highs_solutions=0, improved=False, it=0, exhausted=False, credit=0.0,
+                                  highs_seen=0.0, ratio=(1 - share) / share,
+                                  burst_start=None, highs_improved_at=0.0)
+        trace: list[tuple[float, float]] = []
+        work_trace: list[tuple[int, float]] = []
+        records: list[StepRecord] = []
+        observations: list[np.ndarray] = []
+        counts = dict.fromkeys(OPERATORS, 0)
+        features = self.tuner.make_features()
+        warm_work = 0 if work_limit is None else self.WARMUP_SHARE * work_limit
+        warm_time = 0.0 if deterministic else self.WARMUP_SHARE * time_limit
+
+        def elapsed() -> float:
+            return time.perf_counter() - t0
+
+        def work() -> int:
+            return int(max(st["highs_nodes"], 1) + (proc.nodes if st["started"] else 0))
+
+        def out_of_budget() -> bool:
+            if work_limit is not None and work() >= work_limit:
+                return True
+            return time_limit is not None and elapsed() >= time_limit
+
+        def closed() -> bool:
+            best, dual = st["best"], st["dual"]
+            if not (np.isfinite(best) and np.isfinite(dual)):
+                return False
+            diff = best - dual
+            return diff <= self.MIP_ABS_GAP or diff <= self.MIP_REL_GAP * max(abs(best), 1e-9)
+
+        def new_best(x: np.ndarray, value: float) -> bool:
+            if value < st["best"] - 1e-9:
+                st["best"], st["best_x"] = value, np.asarray(x, dtype=float).copy()
+                trace.append((elapsed(), sign * (value + offset)))
+                work_trace.append((work(), sign * (value + offset)))
+                return True
+            return False
+
+        def highs_used() -> float:
+            return float(st["highs_nodes"]) if deterministic else elapsed() - lns_used()
+
+        def lns_used() -> float:
+            if deterministic:
+                return float(proc.nodes if st["started"] else 0)
+            running = 0.0 if st["burst_start"] is None else time.perf_counter() - st["burst_start"]
+            return st["lns_time"] + running
+
+        def lns_allowance() -> float:
+            """What the LNS may use now (seconds or nodes): ``ratio`` x what HiGHS used since the last look while
+            stalled (no new incumbent of its own for ``WARMUP_SHARE`` of the budget), minus what the LNS
+            overspent. ``ratio`` starts at ``(1 - share) / share`` and halves after every burst without a new
+            best from the LNS (down to a ninth of it), so on a model the LNS cannot improve (an easy one, already
+            optimal) HiGHS gets nearly all the time, and HiGHS is never slowed while it is finding solutions."""
+            used = highs_used()
+            stall = warm_work if deterministic else warm_time
+            if used - st["highs_improved_at"] >= stall:  # HiGHS alone while it keeps improving its incumbent
+                st["credit"] += st["ratio"] * (used - max(st["highs_seen"], st["highs_improved_at"] + stall))
+            st["highs_seen"] = used
+            return st["credit"]
+
+        def lns_burst() -> None:
+            start = st["burst_start"] = time.perf_counter()
+            used_before, found = lns_used(), False
+            try:
+                if not st["started"]:
+                    point = st["best_x"] if st["best_x"] is not None else inst.feasible_point
+                    if point is None:
+                        return
+                    proc.start(inst, reference=ref, start_point=point)
+                    features.reset(proc)
+                    st["started"] = True
+                while lns_allowance() > 0 and not out_of_budget() and not st["optimal"]:
+                    if max_iterations is not None and st["it"] >= max_iterations:
+                        break
+                    if st["best_x"] is not None and st["best"] < proc.best_objective - 1e-9:
+                        proc.adopt(st["best_x"])  # HiGHS found a better point since the last burst
+                    observation = features.observation(proc)  # first call: the LP relaxation
+                    if np.isfinite(proc.lp_bound):
+                        st["dual"] = max(st["dual"], proc.lp_bound)
+                    action, value = self.tuner.act(observation, learn=self.learn)
+                    caps = [c for c in (None if deterministic else time_limit - elapsed(), self.sub_time_limit)
+                            if c is not None and np.isfinite(c)]
+                    record = proc.advance(value, time_limit=max(min(caps), 1e-3) if caps and not deterministic
+                                          else None)
+                    if self.learn:
+                        self.tuner.learn_from(observation, action, record)
+                    features.record(proc, record)
+                    observations.append(observation)
+                    records.append(record)
+                    counts[record.extra["operator"]] += 1
+                    st["it"] += 1
+                    if record.extra["outcome"] in ("new_best", "better"):
+                        st["improved"] = True
+                    found |= record.extra["outcome"] == "new_best" and proc.best_objective < st["best"] - 1e-9
+                    new_best(proc.best, proc.best_objective)
+                    if closed():
+                        st["optimal"] = True
+                    st["credit"] -= lns_used() - used_before
+                    used_before = lns_used()
+            finally:
+                st["lns_time"] += time.perf_counter() - start
+                st["burst_start"] = None
+                full_ratio = (1 - share) / share
+                st["ratio"] = full_ratio if found else max(st["ratio"] / 2, full_ratio / 9)
+
+        def guarded(fn):
+            def callback(event):
+                if st["error"] is not None:
+                    event.data_in.user_interrupt = True
+                    return
+                try:
+                    fn(event)
+                except BaseException as exc:  # noqa: BLE001 - re-raised after HiGHS returns
+                    st["error"] = exc
+                    event.data_in.user_interrupt = True
+            return callback
+
+        def on_interrupt(event) -> None:
+            out = event.data_out
+            st["highs_nodes"] = max(st["highs_nodes"], int(out.mip_node_count))
+            if np.isfinite(out.mip_dual_bound):
+                st["dual"] = max(st["dual"], float(out.mip_dual_bound))
+            if closed():
+                st["optimal"] = True
+            if not st["optimal"] and not out_of_budget() and lns_allowance() > 0:
+                lns_burst()
+            if st["optimal"] or out_of_budget():
+                st["exhausted"] = out_of_budget()
+                event.data_in.user_interrupt = True
+
+        def on_improving(event) -> None:
+            x = np.asarray(event.data_out.mip_solution, dtype=float)
+            if len(x) != inst.num_cols:
+                return
+            st["highs_solutions"] += 1
+            rounded = x.copy()
+            rounded[inst.integer] = np.round(rounded[inst.integer])
+            point = rounded if inst.violation(rounded) <= config.feasibility_tol else x
+            if new_best(point, inst.objective(point)):
+                st["highs_improved_at"] = highs_used()
+            if closed():
+                st["optimal"] = True
+
+        def on_user_solution(event) -> None:
+            if st["started"] and proc.best_objective < min(st["passed"], event.data_out.mip_primal_bound) - 1e-9:
+                event.data_in.setSolution(np.asarray(proc.best, dtype=float))
+                st["passed"] = proc.best_objective
+
+        full.cbMipInterrupt.subscribe(guarded(on_interrupt))
+        full.cbMipImprovingSolution.subscribe(guarded(on_improving))
+        full.cbMipUserSolution.subscribe(guarded(on_user_solution))
+        if inst.feasible_point is not None:  # a generator's greedy point: both searches start from it
+            new_best(inst.feasible_point, inst.objective(inst.feasible_point))
+            full.setSolution(inst.num_cols, np.arange(inst.num_cols, dtype=np.int32),
+                             np.asarray(inst.feasible_point, dtype=float))
+        if deterministic:
+            full.setOptionValue("mip_max_nodes", int(work_limit))
+        run_start = time.perf_counter()
+        full.run()
+        highs_wall = time.perf_counter() - run_start - st["lns_time"]
+        if st["error"] is not None:
+            raise st["error"]
+        status = full.getModelStatus()
+        info = full.getInfo()
+        st["highs_nodes"] = max(st["highs_nodes"], int(max(info.mip_node_count, 0)))
+        if status == highspy.HighsModelStatus.kInfeasible and st["best_x"] is None:
+            raise InfeasibleModelError(f"{inst.name}: the model is infeasible", value=inst.name)
+        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible) \
+                and st["best_x"] is None:
+            raise UnboundedRelaxationError(f"{inst.name}: the model (or its LP relaxation) is unbounded",
+                                           value=inst.name)
+        if info.mip_dual_bound is not None and np.isfinite(info.mip_dual_bound):
+            st["dual"] = max(st["dual"], float(info.mip_dual_bound))
+        solution = full.getSolution()
+        if solution.value_valid:
+            x = np.array(solution.col_value)
+            if len(x) == inst.num_cols and inst.violation(x) <= config.feasibility_tol:
+                new_best(x, inst.objective(x))
+        if status == highspy.HighsModelStatus.kOptimal or closed():
+            st["optimal"] = True
+        wall = elapsed()
+        if st["best_x"] is None:
+            return LNSSolution("no_solution", None, {}, None, st["it"], wall, highs_wall + (proc.highs_time if st["started"] else 0.0),
+                               counts, trace, records, observations, None, work(), work_trace,
+                               st["highs_solutions"])
+        best = st["best"]
+        dual = st["dual"] if np.isfinite(st["dual"]) else None
+        if ref is not None:
+            gap = primal_gap(best, ref)
+        elif st["optimal"]:
+            gap = 0.0
+        else:
+            gap = None if dual is None else primal_gap(best, dual)
+        status_text = "optimal" if st["optimal"] else ("improved" if len(trace) > 1 else "feasible")
+        return LNSSolution(status_text, sign * (best + offset),
+                           dict(zip(inst.names(), (float(v) + 0.0 for v in st["best_x"]))), gap, st["it"], wall,
+                           highs_wall + (proc.highs_time if st["started"] else 0.0), counts, trace, records, observations,
+                           None if dual is None else sign * (dual + offset), work(), work_trace,
+                           st["highs_solutions"])
 
     @staticmethod
     def write_solution(solution: LNSSolution, path: str | Path) -> None:
         """Column names -> values as JSON (with objective and status), written atomically."""
         from tunegym.agents.tuner_io import atomic_write_bytes
 
-        payload = {"status": solution.status, "objective": solution.objective,
+        payload = {"status": solution.status, "objective": solution.objective, "dual_bound": solution.dual_bound,
                    "primal_gap": solution.primal_gap, "values": solution.values}
         atomic_write_bytes(path, json.dumps(payload, indent=1).encode())

@@ -129,16 +129,18 @@ class _Random:
         return int(self.rng.integers(self.n)), state
 
 
-def _lns(inst, budget, tuner, seed, destroy_rate, reward="graded", levels=None):
+def _lns(inst, budget, tuner, seed, destroy_rate, reward="graded", levels=None, interleave=False):
     """One LNS run through the deploy path (:class:`LNSSolver`): trace of (seconds, best objective), in
-    minimisation form like HiGHS's trace."""
+    minimisation form like HiGHS's trace. ``interleave=False`` (every method but ``lns_interleaved``): the LNS
+    alone, as published in ``benchmarks/mip.md``; the interleaved solver's own comparison is the suite
+    ``mip-deploy-heldout`` (:mod:`tunegym.tuning.benches.mip_suite`)."""
     from tunegym.agents.lns_solver import LNSSolver, lns_tuner
     from tunegym.agents.tuner import Tuner
     from tunegym.envs.mip.env import BALANS_REWARDS
 
     if not isinstance(tuner, Tuner) and not getattr(tuner, "env_id", None):  # a policy made here: record its env
         tuner = lns_tuner(tuner, reward=reward, reward_levels=levels or BALANS_REWARDS, destroy_rate=destroy_rate)
-    solver = LNSSolver(tuner, destroy_rate=destroy_rate, seed=seed)
+    solver = LNSSolver(tuner, destroy_rate=destroy_rate, seed=seed, interleave=interleave)
     sol = solver.solve(inst, time_limit=budget)
     return [(t, inst.objective_sign * v) for t, v in sol.trace], sol
 
@@ -183,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         "ours_epsilon_greedy": lambda s: (EpsilonGreedy(n, {"epsilon": 0.1}, seed=s), "improvement", None),
         "ours_ucb1": lambda s: (UCB1(n, seed=s), "improvement", None),
         "ppo": lambda s: (load_tuner(args.ppo), "graded", None),
+        # the deploy default: Balans's Softmax interleaved with HiGHS on the full model (issue #19)
+        "lns_interleaved": lambda s: (Softmax(n, seed=s), "graded", (8, 4, 2, 1), True),
     }
     if _balans_available():
         methods["balans_package_scip"] = "balans"
@@ -213,8 +217,9 @@ def run(args: argparse.Namespace) -> int:
                         traces[name] = []
                         meta[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 else:
-                    policy, reward, levels = make(seed)
-                    traces[name], sol = _lns(inst, budget, policy, seed, args.destroy_rate, reward, levels)
+                    policy, reward, levels, *interleave = make(seed)
+                    traces[name], sol = _lns(inst, budget, policy, seed, args.destroy_rate, reward, levels,
+                                             bool(interleave and interleave[0]))
                     meta[name] = {"iterations": sol.iterations, "wall_time": sol.wall_time,
                                   "highs_time": sol.highs_time, "operator_counts": sol.operator_counts}
                 print(f"{family} seed {seed} {name}: best {min([v for _, v in traces[name]], default=None)}"
