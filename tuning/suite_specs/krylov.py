@@ -46,6 +46,12 @@ SPECS = [
             "full": {"tune": 2, "dev_test": 4, "final_test": 10, "length": 200, "run_length": 50, "grid": 100,
                      "grid3d": 22, "families": ["diffusion", "diffusion3d", "anisotropic"]},
         },
-        "bands": {},
+        # Regression bands of deterministic smoke claims, checked by `tunegym bench all --scale smoke` (CI);
+        # set around the smoke values of 1c7fab3: learner/best fixed 1.127, /oracle 1.448, /PCGBandit 0.628. Wall-time claims have no band.
+        "bands": {
+            'krylov_tuner/best_fixed/work': (1.05, 1.2),
+            'krylov_tuner/oracle/work': (1.3, 1.6),
+            'krylov_tuner/pcgbandit/work': (0.55, 0.7),
+        },
     },
 ]

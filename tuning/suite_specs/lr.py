@@ -58,5 +58,11 @@ SPECS = [
             "full": {"tune": 40, "dev_test": 12, "final_test": 40, "runs": 1, "rounds": 4000,
                      "step_budget": (150, 300), "n_samples": 512},
         },
+        # Regression bands of deterministic smoke claims, checked by `tunegym bench all --scale smoke` (CI);
+        # set around the smoke values of 1c7fab3: learned/constant 0.909, learned/cosine 0.846. Wall-time claims have no band.
+        "bands": {
+            'learned/best_on_tune_constant/val_loss': (0.8, 1.02),
+            'learned/cosine/val_loss': (0.72, 0.97),
+        },
     },
 ]

@@ -44,5 +44,10 @@ SPECS = [
             "full": {"dev_test": 10, "final_test": 10, "budget_s": 10.0,
                      "work_nodes": {"mknap": 5000, "gap": 200, "maxcut": 600}},
         },
+        # Regression bands of deterministic smoke claims, checked by `tunegym bench all --scale smoke` (CI);
+        # set around the smoke values of 1c7fab3: interleaved LNS/HiGHS 1.000 (node budget). Wall-time claims have no band.
+        "bands": {
+            'lns_interleaved/highs_default/primal_integral_hard_work': (0.95, 1.05),
+        },
     },
 ]

@@ -49,5 +49,12 @@ SPECS = [
             # Full: 6 families x 4 sequences of 200 systems, systems 101-200 scored.
             "full": {"dev_test": 4, "final_test": 8, "sequence_length": 200, "learn_length": 100},
         },
+        # Regression bands of deterministic smoke claims, checked by `tunegym bench all --scale smoke` (CI);
+        # set around the smoke values of 1c7fab3: deployed/oracle 1.074, /Young 0.990, /Gauss-Seidel 0.182. Wall-time claims have no band.
+        "bands": {
+            'deployed/oracle/sweeps': (1.0, 1.12),
+            'deployed/young_sor_radius/sweeps': (0.93, 1.05),
+            'deployed/gauss_seidel/sweeps': (0.1, 0.3),
+        },
     },
 ]

@@ -43,6 +43,11 @@ SPECS = [
                      "rtols": [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10],
                      "curve_rtols": [10.0 ** (-k / 2) for k in range(2, 25)]},
         },
-        "bands": {},
+        # Regression bands of deterministic smoke claims, checked by `tunegym bench all --scale smoke` (CI);
+        # set around the smoke values of 1c7fab3: tuner/RK45 1.092 (rtol 1e-3), 1.057 (rtol 1e-6). Wall-time claims have no band.
+        "bands": {
+            'pretrained:step-size-ode rtol=1e-03/SciPy RK45 curve/rhs_evals_vs_rk45_at_equal_error': (1.0, 1.2),
+            'pretrained:step-size-ode rtol=1e-06/SciPy RK45 curve/rhs_evals_vs_rk45_at_equal_error': (0.95, 1.16),
+        },
     },
 ]
