@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--agent", required=True, help="agent name (bandit or ppo/a2c/dqn/sac)")
     parser.add_argument("--space", default=None, help="search-space YAML (default: the agent's own)")
     parser.add_argument("--method", default="tpe",
-                        help="random, grid, tpe, cmaes, sha, hyperband, pbt (in-process); ray backend: random, asha, pbt")
+                        help="random, grid, tpe, cmaes, sha, hyperband, dehb, smac, smac-mf, pbt (in-process); ray backend: "
+                             "random, asha, pbt")
     parser.add_argument("--backend", default="optuna", choices=["optuna", "ray"],
                         help="optuna (default; SQLite/journal/PostgreSQL storage) or ray (Ray Tune: ASHA, PBT)")
     parser.add_argument("--trials", type=int, default=20, help="trials in the study (PBT: population size); default 20")
