@@ -93,7 +93,9 @@ def train_plain(task: Any, method: str, tuner: Any = None, run: int = 0) -> dict
     steps = int(task.step_budget)
     scheduler = None
     if method == "schedulefree":
-        import schedulefree
+        from tunegym.envs.core.extras import require
+
+        schedulefree = require("schedulefree", "lr", "the schedule-free baseline of the LR suite")
 
         warmup = max(1, int(0.05 * steps))
         if task.optimizer == "adamw":
