@@ -170,3 +170,21 @@ def test_a_zero_energy_error_floors_at_machine_precision_in_the_timestep_table()
     assert summary["median_log10_error"] == pytest.approx((LOG10_ERROR_FLOOR - 15.0) / 2)
     assert format_log10_error(_summary(runs[:1])["median_log10_error"]) == "< -16"
     assert format_log10_error(-3.14159) == "-3.14"
+
+
+def test_the_same_seed_gives_the_same_bandit_run_whatever_the_hash_seed(tmp_path):
+    """`tunegym train` of a bandit used to leave the env unseeded, so the same --seed trained on other instances."""
+    import os
+    import subprocess
+    import sys
+
+    from tunegym.agents import load_tuner
+
+    states = []
+    for hash_seed in ("0", "1"):
+        out = tmp_path / f"run{hash_seed}"
+        subprocess.run([sys.executable, "-m", "tunegym.tuning.cli", "train", "--env", "tunegym/SOR-v0", "--agent",
+                        "ucb1", "--steps", "120", "--seed", "3", "--out", str(out), "--no-progress"], check=True,
+                       env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True, timeout=600)
+        states.append(load_tuner(out / "checkpoints" / "agent.pt").state_dict()["arrays"]["means"].tolist())
+    assert states[0] == states[1]

@@ -375,6 +375,9 @@ def _train_generic(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) 
         resolved = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(spec["config"])
         _write_provenance(args, rundir, spec, resolved)
         wrapped = _ProgressWrapper.wrap(env, spec["steps"], args.no_progress, f"{spec['agent']} {spec['env_id']}")
+        # The run's seed fixes the instance stream (``learn`` resets without a seed and continues it); unseeded, the
+        # first reset drew OS entropy and the same --seed gave a different run each time.
+        wrapped.reset(seed=spec["seed"])
         agent.learn(wrapped, total_timesteps=spec["steps"])
         wrapped.bar.close()
         _log_costs(Path(args.logdir) if args.logdir else rundir.tensorboard, wrapped.costs)
