@@ -4,6 +4,8 @@ Run: ``python benchmarks/sor_speed.py --out benchmarks/sor_speed.md`` (pin to on
 ``taskset -c 0`` for the one-core figure). Goals (issue 4): >= 5,000 env steps/s on one core;
 ``solve`` <= 0.7x a bare loop of PyAMG's compiled SOR sweep plus a NumPy residual norm per sweep, on a
 10^4-unknown Poisson matrix. Medians of repeated timings; the machine and versions are written in the report.
+The last table times the level-scheduled sweep (``tunegym.envs.sor.solver.Schedule``) against the
+natural-order one on the same matrices; both give the same iterates and sweep counts.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import tunegym.envs  # noqa: F401
 from pyamg import amg_core
 from tunegym.agents.tuner_io import atomic_write_bytes, versions
 from tunegym.envs.sor import solve, young_omega
+from tunegym.envs.sor.instances import poisson2d
+from tunegym.envs.sor.solver import prepare_matrix, solve_prepared
 
 
 def env_steps_per_second(policy: str, steps: int, repeats: int) -> tuple[float, float]:
@@ -101,6 +105,24 @@ def main() -> None:
         assert result.sweeps == ref_sweeps, (result.sweeps, ref_sweeps)
         ref, ours = statistics.median(ref_times), statistics.median(our_times)
         lines.append(f"| {omega} | {ref_sweeps} | {ref:.3f} | {ours:.3f} | {ours / ref:.2f} |")
+    lines += ["", "## Level-scheduled sweep vs natural order (same iterates), shifted 2-D Laplacians, omega 1.5", "",
+              "| grid | unknowns | levels | sweeps | natural s | scheduled s | speed-up |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for grid in (10, 32, 100, 300):
+        prepared = prepare_matrix(poisson2d(grid)).shifted(0.2)
+        natural = prepared.natural_order()
+        rhs = np.random.default_rng(grid).standard_normal(prepared.n)
+        reps = max(1, 200_000 // prepared.n)
+        timings: dict[str, list[float]] = {"natural": [], "scheduled": []}
+        for _ in range(args.repeats):
+            for name, matrix in (("natural", natural), ("scheduled", prepared)):
+                start = time.perf_counter()
+                for _ in range(reps):
+                    result = solve_prepared(matrix, rhs, 1.5)
+                timings[name].append((time.perf_counter() - start) / reps)
+        t_nat, t_sched = statistics.median(timings["natural"]), statistics.median(timings["scheduled"])
+        levels = prepared.schedule.levels if prepared.schedule is not None else prepared.n
+        lines.append(f"| {grid} | {prepared.n} | {levels} | {result.sweeps} | {t_nat:.2e} | {t_sched:.2e} | "
+                     f"{t_nat / t_sched:.2f}x |")
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
