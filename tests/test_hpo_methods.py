@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tunegym.envs.core.errors import SeedLeakError
@@ -72,9 +73,17 @@ def test_tied_tasks_are_reported_and_dropped_from_the_ranking():
 
     flat = separation({"random": [1.00, 1.10, 0.95], "tpe": [1.02, 0.98, 1.08], "dehb": [0.99, 1.05, 1.01]})
     steep = separation({"random": [2.0, 2.1, 1.9], "tpe": [1.0, 1.1, 0.9], "dehb": [1.5, 1.4, 1.6]})
-    assert flat["tie"] and flat["gap"] <= flat["spread"]
+    assert flat["tie"] and flat["p_value"] > 0.05
     assert not steep["tie"] and steep["best"] == "tpe" and steep["worst"] == "random"
-    assert steep["gap"] == pytest.approx(1.0) and steep["spread"] == pytest.approx(0.1)
+    assert steep["gap"] == pytest.approx(1.0) and steep["spread"] == pytest.approx(np.sqrt(2 * 0.01 / 3))
+    assert steep["p_value"] < 0.01
+    # a clear difference in means that a noisy third method would have hidden under a "max std" rule
+    noisy = separation({"random": [1.70, 1.80, 1.60, 1.75, 1.65], "tpe": [1.20, 1.10, 1.15, 1.25, 1.18],
+                        "smac": [2.5, 1.1, 1.3, 1.2, 1.5]})
+    assert not noisy["tie"] and noisy["best"] == "tpe" and noisy["worst"] == "random"
+    # identical runs never separate; constant but different ones do
+    assert separation({"a": [1.0, 1.0], "b": [1.0, 1.0]})["tie"]
+    assert not separation({"a": [1.0, 1.0], "b": [2.0, 2.0]})["tie"]
     ranking = rank_methods({"flat": flat, "steep": steep})
     assert ranking == {"tpe": 1.0, "dehb": 2.0, "random": 3.0}  # the flat task's order counts for nothing
     assert rank_methods({"flat": flat}) == {}

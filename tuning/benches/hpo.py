@@ -185,8 +185,9 @@ def run(args: argparse.Namespace) -> int:
 # ---- the discriminating suite ------------------------------------------------------------------------------
 # ``bench hpo`` above tunes one agent on one env. The suite below runs every method on a list of tasks whose
 # landscapes separate methods at the suite's budget, and says per task whether they do: a task where the
-# best-vs-worst gap of the methods' mean test scores is within the run-to-run spread is a tie, reported as
-# such and left out of the ranking. ``run_hpo_suite`` is what ``tunegym bench all`` calls.
+# best and the worst method's test scores over independent runs do not differ (Welch's t-test, p >= 0.05;
+# see ``separation``) is a tie, reported as such and left out of the ranking. ``run_hpo_suite`` is what
+# ``tunegym bench all`` calls.
 
 #: Methods the suite compares by default (PBT needs bandits and keeps no study: run it with ``bench hpo``).
 SUITE_METHODS: tuple[str, ...] = ("random", "tpe", "hyperband", "dehb", "smac", "smac-mf")
@@ -316,26 +317,47 @@ def _suite_run(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def separation(scores: dict[str, list[float]]) -> dict[str, Any]:
-    """Does a task separate methods? ``gap`` is the worst minus the best method's mean final score (lower
-    is better), ``spread`` the largest run-to-run standard deviation of any method; ``tie`` when the gap is
-    within the spread (no method can be told apart from the others on this task at this scale)."""
+def separation(scores: dict[str, list[float]], *, alpha: float = 0.05) -> dict[str, Any]:
+    """Does a task separate methods? Compare the best and the worst method's final scores over their runs.
+
+    ``gap`` is the worst minus the best method's mean final score (lower is better); ``spread`` the standard
+    error of that difference, ``sqrt(s_best²/n_best + s_worst²/n_worst)``; ``p_value`` Welch's t-test of the two
+    methods' runs (SciPy; unequal variances). ``tie`` unless ``p_value < alpha``: if the two methods farthest
+    apart cannot be told apart over independent runs, no pair can, and the task says nothing about the
+    methods at this scale. (Welch rather than a paired test: with 5 runs a signed-rank test cannot reach
+    0.05, and the runs share only the tune-seed rotation.) Screening the extreme pair is a one-family test
+    of "do any methods differ", not a claim about that pair.
+    """
+    from scipy import stats
+
     means = {m: float(np.mean(v)) for m, v in scores.items()}
     stds = {m: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for m, v in scores.items()}
     best, worst = min(means, key=means.get), max(means, key=means.get)
-    gap, spread = means[worst] - means[best], max(stds.values())
+    gap = means[worst] - means[best]
+    a, b = np.asarray(scores[best], dtype=float), np.asarray(scores[worst], dtype=float)
+    spread = float(np.sqrt(stds[best] ** 2 / a.size + stds[worst] ** 2 / b.size))
+    if a.size < 2 or b.size < 2 or gap <= 0.0:
+        p_value = 1.0
+    elif spread == 0.0:
+        p_value = 0.0  # both methods constant over runs, and different
+    else:
+        p_value = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
     return {"means": means, "stds": stds, "best": best, "worst": worst, "gap": gap, "spread": spread,
-            "tie": bool(gap <= spread)}
+            "p_value": p_value, "alpha": alpha, "tie": bool(not p_value < alpha)}
 
 
 def rank_methods(per_task: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Mean rank of each method's mean score over the tasks that are not ties (1 = best)."""
+    """Mean rank of each method's mean score over the tasks that are not ties (1 = best; equal means share
+    the average of their ranks)."""
     ranks: dict[str, list[float]] = {}
     for verdict in per_task.values():
         if verdict["tie"]:
             continue
-        ordered = sorted(verdict["means"], key=verdict["means"].get)
-        for position, method in enumerate(ordered, start=1):
+        from scipy.stats import rankdata
+
+        names = list(verdict["means"])
+        positions = rankdata([verdict["means"][m] for m in names], method="average")  # equal means share a rank
+        for method, position in zip(names, positions):
             ranks.setdefault(method, []).append(float(position))
     return {m: float(np.mean(r)) for m, r in sorted(ranks.items(), key=lambda item: np.mean(item[1]))}
 
@@ -426,19 +448,35 @@ def run_hpo_suite(scale: str, out: Path, methods: tuple[str, ...] | list[str] = 
     return payload
 
 
+def rerender_hpo_suite(out: Path) -> dict[str, Any]:
+    """Recompute the verdicts and ranking of a finished suite run from its ``hpo.json`` (no study is rerun) and
+    rewrite ``hpo.json`` and ``hpo.md``: what changes when the separation rule does, on the same scores."""
+    from tunegym.agents.tuner_io import atomic_write_bytes
+
+    out = Path(out)
+    payload = json.loads((out / "hpo.json").read_text())
+    payload["separation"] = {task: separation(scores) for task, scores in payload["scores"].items()}
+    payload["ranking"] = rank_methods(payload["separation"])
+    atomic_write_bytes(out / "hpo.json", json.dumps(payload, indent=2).encode())
+    atomic_write_bytes(out / "hpo.md", _suite_markdown(payload).encode())
+    return payload
+
+
 def _suite_markdown(payload: dict[str, Any]) -> str:
     methods = payload["methods"]
     lines = [f"HPO suite, scale `{payload['scale']}`: {payload['runs']} independent runs per method and task; "
              "each cell is the mean ± std over runs of the chosen config's test-seed score "
              f"(seeds {payload['seeds']['test'][0]}–{payload['seeds']['test'][-1]}; lower is better).", "",
-             "| task | trials × steps | " + " | ".join(methods) + " | gap best–worst | spread (max std) | verdict |",
-             "|---|---|" + "---:|" * len(methods) + "---:|---:|---|"]
+             "| task | trials × steps | " + " | ".join(methods)
+             + " | gap best–worst | its std. error | Welch p | verdict |",
+             "|---|---|" + "---:|" * len(methods) + "---:|---:|---:|---|"]
     for task, verdict in payload["separation"].items():
         setting = payload["tasks"][task]
         cells = [f"{verdict['means'][m]:.4g} ± {verdict['stds'][m]:.2g}" for m in methods]
-        outcome = "tie: dropped from the ranking" if verdict["tie"] else f"separates ({verdict['best']} best)"
+        outcome = "tie: dropped from the ranking" if verdict["tie"] else \
+            f"separates ({verdict['best']} best, {verdict['worst']} worst)"
         lines.append(f"| {task} | {setting['trials']} × {setting['budget']} | " + " | ".join(cells)
-                     + f" | {verdict['gap']:.3g} | {verdict['spread']:.3g} | {outcome} |")
+                     + f" | {verdict['gap']:.3g} | {verdict['spread']:.3g} | {verdict['p_value']:.2g} | {outcome} |")
     lines += ["", "Mean rank over the tasks that separate methods (1 = best): "
               + (", ".join(f"{m} {r:.2f}" for m, r in payload["ranking"].items()) or "no task separates them"),
               ""]
