@@ -123,3 +123,27 @@ def test_a_seed_leak_stops_an_optuna_study_instead_of_failing_trials_forever(tmp
         run_study(LeakingObjective(), {"x": {"type": "float", "low": 0.0, "high": 1.0}}, get_method("random"),
                   n_trials=3, storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="leak", seed=0, workers=1,
                   progress=False)
+
+
+def test_a_task_run_on_its_own_merges_into_the_suite_report(tmp_path):
+    from tunegym.envs.core.errors import ConfigError
+    from tunegym.tuning.benches.hpo import merge_hpo_suites
+
+    def payload(task, scores):
+        return {"scale": "full", "methods": ["random", "tpe"], "runs": 3, "seeds": {"tune": [0], "test": [100, 101]},
+                "versions": {}, "tasks": {task: {"trials": 4, "budget": 10, "eval_steps": 1}},
+                "scores": {task: scores}, "details": {task: {}}, "separation": {}, "ranking": {}}
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "hpo.json").write_text(json.dumps(payload("flat", {"random": [1.0, 1.1, 0.9],
+                                                                         "tpe": [1.05, 0.95, 1.0]})))
+    (tmp_path / "b" / "hpo.json").write_text(json.dumps(payload("steep", {"random": [2.0, 2.1, 1.9],
+                                                                          "tpe": [1.0, 1.1, 0.9]})))
+    merged = merge_hpo_suites(tmp_path / "a", tmp_path / "b")
+    assert set(merged["scores"]) == {"flat", "steep"}
+    assert merged["separation"]["flat"]["tie"] and not merged["separation"]["steep"]["tie"]
+    assert merged["ranking"] == {"tpe": 1.0, "random": 2.0}
+    assert "steep" in (tmp_path / "a" / "hpo.md").read_text()
+    with pytest.raises(ConfigError, match="both suite runs hold"):
+        merge_hpo_suites(tmp_path / "a", tmp_path / "b")

@@ -462,6 +462,34 @@ def rerender_hpo_suite(out: Path) -> dict[str, Any]:
     return payload
 
 
+def merge_hpo_suites(out: Path, other: Path) -> dict[str, Any]:
+    """Add the tasks of the finished suite run in ``other`` to the one in ``out`` (same scale, methods and runs;
+    a task in both is refused) and re-render ``out``: for a task run on its own, e.g. the hour-long ``ppo-sor``.
+    The other run's PNGs are copied beside."""
+    import shutil
+
+    from tunegym.agents.tuner_io import atomic_write_bytes
+    from tunegym.envs.core.errors import ConfigError
+
+    out, other = Path(out), Path(other)
+    base, extra = json.loads((out / "hpo.json").read_text()), json.loads((other / "hpo.json").read_text())
+    for key in ("scale", "methods", "runs", "seeds"):
+        if base[key] != extra[key]:
+            raise ConfigError(f"cannot merge suite runs that differ in {key}: {base[key]!r} vs {extra[key]!r}")
+    both = sorted(set(base["tasks"]) & set(extra["tasks"]))
+    if both:
+        raise ConfigError(f"both suite runs hold tasks {both}", value=both)
+    for key in ("tasks", "scores", "details"):
+        base[key] = {**base[key], **extra[key]}
+    base.setdefault("merged_from", []).append({"dir": str(other), "tasks": sorted(extra["tasks"]),
+                                               "versions": extra["versions"]})
+    for task in extra["tasks"]:
+        if (other / f"hpo_{task}.png").exists():
+            shutil.copyfile(other / f"hpo_{task}.png", out / f"hpo_{task}.png")
+    atomic_write_bytes(out / "hpo.json", json.dumps(base, indent=2).encode())
+    return rerender_hpo_suite(out)
+
+
 def _suite_markdown(payload: dict[str, Any]) -> str:
     methods = payload["methods"]
     lines = [f"HPO suite, scale `{payload['scale']}`: {payload['runs']} independent runs per method and task; "
