@@ -349,7 +349,8 @@ def run(args: argparse.Namespace) -> int:
         tb[commit_name] = _summary(commit_rollouts(commit_model, env, test_instances))
         commit = {"mu": mu, "mu_rule": "largest mu whose tune mean force evaluations (pilot included) <= the best "
                   f"fixed eta's on the same tune seeds 0-{args.commit_tune_seeds - 1}: {reference:.0f}",
-                  "tune": commit_tune_summaries, "episodes": args.commit_episodes}
+                  "reference_evaluations": reference, "tune": commit_tune_summaries,
+                  "episodes": args.commit_episodes}
     ias = [ias15_run(inst, 0.1 * args.actions) for inst in test_instances]
     if all(r is not None for r in ias):
         tb["IAS15 (rebound)"] = _summary(ias)
