@@ -66,6 +66,42 @@ def test_grids_are_scheduled_and_chains_are_not():
     assert prepare_matrix(star.tocsr()).schedule is None  # one dense row would more than double the entries
 
 
-def test_shifted_systems_share_the_schedule():
+
+def test_a_fresh_matrix_is_scheduled_only_once_its_solve_proves_long():
+    A = poisson2d(24) + 0.01 * sp.eye(576)
+    b = np.random.default_rng(1).standard_normal(576)
+    short = prepare_matrix(A)
+    quick = solve_prepared(short, b, 1.5, tol=1e-2)
+    assert quick.sweeps < 64 and "schedule" not in short.__dict__  # never paid for a build
+    fresh = prepare_matrix(A)
+    long = solve_prepared(fresh, b, 1.0)  # Gauss-Seidel: hundreds of sweeps
+    assert long.sweeps > 300 and fresh.__dict__.get("schedule") is not None  # resumed in level order
+    reference = solve_prepared(fresh.natural_order(), b, 1.0)
+    assert long.sweeps == reference.sweeps and long.status == reference.status
+    np.testing.assert_array_equal(long.x, reference.x)
+    np.testing.assert_allclose(long.residual_history, reference.residual_history, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shift, omega, kwargs, ends", [
+    (0.05, 1.97, {"max_sweeps": 100}, "max_sweeps"),
+    (0.05, 1.99, {"stall_window": 80}, "diverged"),  # the stall rule reads residuals from before the resume
+    (-0.6, 1.0, {}, "diverged"),  # indefinite: the growth rule's minimum carries over the resume
+])
+def test_resuming_keeps_the_divergence_and_stall_rules(shift, omega, kwargs, ends):
+    A = poisson2d(12) + shift * sp.eye(144)
+    b = np.ones(144)
+    fresh = prepare_matrix(A)
+    resumed = solve_prepared(fresh, b, omega, **kwargs)
+    assert resumed.sweeps > 64 and fresh.__dict__.get("schedule") is not None and resumed.status == ends
+    natural = solve_prepared(fresh.natural_order(), b, omega, **kwargs)
+    assert (resumed.sweeps, resumed.status) == (natural.sweeps, natural.status)
+    np.testing.assert_array_equal(resumed.x, natural.x)
+
+
+def test_matrices_with_one_pattern_share_its_schedule():
     base = prepare_matrix(poisson2d(8))
     assert base.shifted(0.3).schedule is base.schedule
+    scaled = base.with_values(2.0 * base.data, 1.0 + 2.0 * base.diag)
+    assert scaled.schedule is base.schedule
+    b = np.ones(base.n)
+    np.testing.assert_array_equal(solve_prepared(scaled, b, 1.3).x, solve_prepared(scaled.natural_order(), b, 1.3).x)

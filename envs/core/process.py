@@ -27,8 +27,13 @@ import numpy as np
 __all__ = ["StepRecord", "Process", "jsonable"]
 
 
+_PLAIN = frozenset({float, int, str, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """``value`` as plain Python (floats, ints, str, lists, dicts), so infos compare and serialise."""
+    if type(value) in _PLAIN:  # the common case, several times per env step
+        return value
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

@@ -78,9 +78,7 @@ class StripShiftedLaplacianDistribution(SequenceDistribution):
 
     def sample(self, rng: np.random.Generator) -> LinearSystem:
         offsets = self.offset_low + self.offset_scale * rng.beta(*self.beta, size=self.blocks)
-        matrix = self._base.shifted(0.0)
-        matrix = type(matrix)(matrix.indptr, matrix.split, matrix.indices, matrix.data,
-                              matrix.diag + offsets[self.block_of_row])
+        matrix = self._base.with_values(self._base.data, self._base.diag + offsets[self.block_of_row])
         b = truncated_normal(rng, matrix.n)
         return LinearSystem(
             matrix=matrix, b=b, context=offsets.astype(np.float32), jacobi_radius=float("nan"),

@@ -197,7 +197,7 @@ class HeatEquation:
         kappa = self.schedule.diffusion(half)
         c = 0.5 * kappa * self.dt * self.grid**2
         base = self._base
-        matrix = PreparedMatrix(base.indptr, base.split, base.indices, c * base.data, 1.0 + c * base.diag)
+        matrix = base.with_values(c * base.data, 1.0 + c * base.diag)
         center = self.schedule.forcing_center(half)
         forcing = self.schedule.forcing_amplitude * bump(self.points, center, self.schedule.forcing_radius)
         Ku = self._K @ self.u

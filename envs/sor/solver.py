@@ -53,7 +53,7 @@ _HISTORY_CAP = 1_000_000  # residual history kept for at most this many sweeps (
 
 @numba.njit(cache=True, nogil=True)
 def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, max_sweeps, diverge_abs, history,
-                diverge_rel, stall_window):
+                diverge_rel, stall_window, k0, rmin0):
     """Run fused SOR sweeps in place on ``x``; return ``(sweeps, status, residual_norm)``.
 
     Sweep ``k+1`` also forms the residual of ``x^k``: for row ``i`` the lower part uses the previous
@@ -63,6 +63,8 @@ def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, m
     ``history[k]`` receives ``||r^k||`` while ``k`` fits in it. ``split[i]`` is where row ``i``'s upper-triangular entries start
     (column indices are sorted and the diagonal is stored apart), so the inner loops carry no branch.
     ``omega_rows[i]`` is row ``i``'s relaxation factor (all equal for plain SOR; per block for block SOR).
+    ``k0``/``rmin0`` resume a solve: ``x`` holds ``x^k0``, ``history[:k0]`` its past residuals and ``rmin0`` their
+    minimum (``0``/``inf`` for a fresh solve).
     Divergence: ``||r^k|| > diverge_abs``, ``||r^k|| > diverge_rel * min_{j<=k} ||r^j||``, or (when
     ``stall_window > 0``) ``||r^k|| >= ||r^{k - stall_window}||``.
     """
@@ -71,8 +73,8 @@ def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, m
     step = np.empty(n)  # omega_i / a_ii: one division per row per solve, not per sweep
     for i in range(n):
         step[i] = omega_rows[i] / diag[i]
-    k = 0
-    rmin = np.inf
+    k = k0
+    rmin = rmin0
     while True:
         rsq = 0.0
         for i in range(n):
@@ -113,7 +115,7 @@ def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, m
 
 @numba.njit(cache=True, nogil=True)
 def _sor_kernel_ell(lidx, lval, uidx, uval, diag, b, x, omega_rows, tol_abs, max_sweeps, diverge_abs, history,
-                    diverge_rel, stall_window):
+                    diverge_rel, stall_window, k0, rmin0):
     """:func:`_sor_kernel` on rows stored in ELLPACK form and in *level order* (see :class:`Schedule`).
 
     ``lidx[i, :]``/``lval[i, :]`` are row ``i``'s entries that precede it in the original ordering (its
@@ -131,8 +133,8 @@ def _sor_kernel_ell(lidx, lval, uidx, uval, diag, b, x, omega_rows, tol_abs, max
     step = np.empty(n)
     for i in range(n):
         step[i] = omega_rows[i] / diag[i]
-    k = 0
-    rmin = np.inf
+    k = k0
+    rmin = rmin0
     while True:
         rsq = 0.0
         for i in range(n):
@@ -205,20 +207,23 @@ class Schedule:
     symmetrised pattern, so for an entry ``a_ij`` with ``j > i`` row ``j`` sits in a later level and is still
     at its old value when row ``i`` is updated: the reordered sweep computes exactly the natural-order
     iterates (the wavefront/hyperplane ordering for a 5-point grid). ``order[p]`` is the original row
-    updated in position ``p``. Built once per pattern and values (``PreparedMatrix.schedule``).
+    updated in position ``p``; ``lidx``/``uidx`` are the level positions of each row's lower/upper neighbours
+    in ELLPACK form and ``lsrc``/``usrc`` where their values sit in the CSR ``data`` (``-1``: padding). It
+    depends on the sparsity pattern only, so matrices that share one share it (:meth:`PreparedMatrix.shifted`,
+    :meth:`PreparedMatrix.with_values`); :meth:`gather` takes a matrix's values into that form.
     """
 
     order: np.ndarray
     lidx: np.ndarray
-    lval: np.ndarray
     uidx: np.ndarray
-    uval: np.ndarray
+    lsrc: np.ndarray
+    usrc: np.ndarray
     levels: int
 
     @staticmethod
     def build(M: "PreparedMatrix") -> "Schedule | None":
-        """The schedule of ``M``, or ``None`` when reordering would not pay (too few rows per level, or rows
-        whose lengths differ so much that the fixed-width form would more than double the entries)."""
+        """The schedule of ``M``'s pattern, or ``None`` when reordering would not pay (too few rows per level,
+        or rows whose lengths differ so much that the fixed-width form would more than double the entries)."""
         n = M.n
         if n < 4 or M.data.shape[0] == 0:
             return None
@@ -240,18 +245,22 @@ class Schedule:
 
         def ell(starts: np.ndarray, counts: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
             idx = np.zeros((n, width), dtype=index_type)
-            val = np.zeros((n, width))
+            src = np.full((n, width), -1, dtype=np.int64)
             if width:
                 slot = np.arange(width)
                 mask = slot[None, :] < counts[order][:, None]
-                src = (starts[order][:, None] + slot[None, :])[mask]
-                idx[mask] = position[M.indices[src]]
-                val[mask] = M.data[src]
-            return idx, val
+                src[mask] = (starts[order][:, None] + slot[None, :])[mask]
+                idx[mask] = position[M.indices[src[mask]]]
+            return idx, src
 
-        lidx, lval = ell(M.indptr[:-1].astype(np.int64), lower_counts, wl)
-        uidx, uval = ell(M.split.astype(np.int64), upper_counts, wu)
-        return Schedule(order=order, lidx=lidx, lval=lval, uidx=uidx, uval=uval, levels=levels)
+        lidx, lsrc = ell(M.indptr[:-1].astype(np.int64), lower_counts, wl)
+        uidx, usrc = ell(M.split.astype(np.int64), upper_counts, wu)
+        return Schedule(order=order, lidx=lidx, uidx=uidx, lsrc=lsrc, usrc=usrc, levels=levels)
+
+    def gather(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(lval, uval)``: a matrix's off-diagonal values (CSR ``data`` of this pattern) in ELLPACK form."""
+        padded = np.append(data, 0.0)  # index -1 reads the appended zero
+        return padded[self.lsrc], padded[self.usrc]
 
 
 @dataclass(frozen=True)
@@ -259,7 +268,8 @@ class PreparedMatrix:
     """A validated CSR matrix with its diagonal split out, ready for repeated SOR solves.
 
     Building one costs a pass over the matrix; environments that solve many systems with the same
-    sparsity pattern build it once and shift the diagonal with :meth:`shifted`.
+    sparsity pattern build it once and derive the others with :meth:`shifted` or :meth:`with_values`, which
+    share the pattern's :class:`Schedule`.
     """
 
     indptr: np.ndarray
@@ -274,8 +284,14 @@ class PreparedMatrix:
 
     @functools.cached_property
     def schedule(self) -> Schedule | None:
-        """The level-ordered form the sweep runs on (built on first use; ``None``: natural order)."""
+        """The level order the sweep can run in (built on first use; ``None``: natural order only)."""
         return Schedule.build(self)
+
+    @functools.cached_property
+    def level_values(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """This matrix's off-diagonal values in its schedule's ELLPACK form (``None`` without a schedule)."""
+        plan = self.schedule
+        return None if plan is None else plan.gather(self.data)
 
     def natural_order(self) -> "PreparedMatrix":
         """The same matrix, swept in natural row order (the reference the scheduled sweep must equal)."""
@@ -283,14 +299,22 @@ class PreparedMatrix:
         natural.__dict__["schedule"] = None
         return natural
 
+    def with_values(self, data: np.ndarray, diag: np.ndarray) -> "PreparedMatrix":
+        """A matrix with this one's pattern and new values (``data`` in this CSR order, ``diag``), sharing the
+        pattern's schedule (built here once, on this matrix, if it was not yet). Values are not re-validated:
+        give ``diag`` no zero (SOR divides by it)."""
+        other = PreparedMatrix(self.indptr, self.split, self.indices, data, diag)
+        other.__dict__["schedule"] = self.schedule
+        if data is self.data:  # same values: gather them once, here, for every matrix derived this way
+            other.__dict__["level_values"] = self.level_values
+        return other
+
     def shifted(self, shift: float) -> "PreparedMatrix":
         """The matrix ``A + shift * I`` (same pattern; off-diagonal data and schedule shared, not copied)."""
         diag = self.diag + shift
         if np.any(diag == 0.0) or not np.all(np.isfinite(diag)):
             raise MatrixError(f"shift {shift!r} puts a zero or non-finite value on the diagonal", value=shift)
-        shifted = PreparedMatrix(self.indptr, self.split, self.indices, self.data, diag)
-        shifted.__dict__["schedule"] = self.schedule  # it depends on the off-diagonal part only: build it once
-        return shifted
+        return self.with_values(self.data, diag)
 
     def to_csr(self) -> sp.csr_matrix:
         n = self.n
@@ -427,21 +451,22 @@ def solve_prepared(
     x = np.zeros(M.n) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
     history = np.empty(min(kernel_sweeps, _HISTORY_CAP) + 1)
     start = time.perf_counter()
-    plan = M.schedule
-    if plan is None:
-        sweeps, code, rnorm = _sor_kernel(
-            M.indptr, M.split, M.indices, M.data, M.diag, b, x, omega_rows, tol * scale, kernel_sweeps,
-            divergence_factor * scale, history, float(divergence_factor), int(stall_window),
-        )
+    limits = (tol * scale, divergence_factor * scale, float(divergence_factor), int(stall_window))
+    plan = M.__dict__.get("schedule", _UNBUILT)
+    k0, rmin0 = 0, math.inf
+    if plan is _UNBUILT:
+        # Build the schedule only for a solve that proves long (its build costs some tens of sweeps):
+        # sweep in natural order first, then continue in level order if the solve is predicted to run on.
+        probe = min(kernel_sweeps, _PROBE_SWEEPS)
+        sweeps, code, rnorm = _sweep(M, None, b, x, omega_rows, probe, history, limits, 0, math.inf)
+        plan = None
+        if code == _MAX_SWEEPS and sweeps < kernel_sweeps:
+            if _worth_scheduling(history, sweeps, limits[0]):
+                plan = M.schedule
+            k0, rmin0 = sweeps, float(np.min(history[: min(sweeps, _HISTORY_CAP)])) if sweeps else math.inf
+            sweeps, code, rnorm = _sweep(M, plan, b, x, omega_rows, kernel_sweeps, history, limits, k0, rmin0)
     else:
-        order = plan.order
-        x_level = x[order]
-        sweeps, code, rnorm = _sor_kernel_ell(
-            plan.lidx, plan.lval, plan.uidx, plan.uval, M.diag[order], b[order], x_level, omega_rows[order],
-            tol * scale, kernel_sweeps, divergence_factor * scale, history, float(divergence_factor),
-            int(stall_window),
-        )
-        x[order] = x_level
+        sweeps, code, rnorm = _sweep(M, plan, b, x, omega_rows, kernel_sweeps, history, limits, 0, math.inf)
     wall = time.perf_counter() - start
     reason = ""
     if hopeless and code == _MAX_SWEEPS:
@@ -464,6 +489,44 @@ def solve_prepared(
         residual_history=hist,
         reason=reason,
     )
+
+
+_UNBUILT = object()
+#: sweeps run in natural order before a matrix without a schedule gets one (most short solves end before)
+_PROBE_SWEEPS = 64
+#: ...and only if the residual's recent rate predicts at least this many more sweeps (a build costs about
+#: 20-30 natural sweeps on large grids and saves about a third of each later sweep: benchmarks/sor_speed.md)
+_SCHEDULE_PAYS_AFTER = 80
+
+
+def _worth_scheduling(history: np.ndarray, k: int, tol_abs: float) -> bool:
+    """Whether a solve at sweep ``k`` (residuals in ``history``) is predicted to need ``_SCHEDULE_PAYS_AFTER``
+    more sweeps: from the mean reduction over its last 8 sweeps (no reduction: predicted long)."""
+    if k >= history.shape[0] or k < 8:
+        return True
+    now, before = history[k], history[k - 8]
+    if not (0.0 < now < before):
+        return True
+    rate = (now / before) ** 0.125
+    return math.log(tol_abs / now) / math.log(rate) > _SCHEDULE_PAYS_AFTER
+
+
+def _sweep(M: PreparedMatrix, plan: Schedule | None, b: np.ndarray, x: np.ndarray, omega_rows: np.ndarray,
+           max_sweeps: int, history: np.ndarray, limits: tuple[float, float, float, int], k0: int,
+           rmin0: float) -> tuple[int, int, float]:
+    """Run (or resume at sweep ``k0``) the kernel on ``M``: natural order when ``plan`` is ``None``, else in
+    ``plan``'s level order (``x`` is permuted in and back)."""
+    tol_abs, diverge_abs, diverge_rel, stall = limits
+    if plan is None:
+        return _sor_kernel(M.indptr, M.split, M.indices, M.data, M.diag, b, x, omega_rows, tol_abs, max_sweeps,
+                           diverge_abs, history, diverge_rel, stall, k0, rmin0)
+    order = plan.order
+    lval, uval = M.level_values  # type: ignore[misc]  (a matrix with a schedule has them)
+    x_level = x[order]
+    out = _sor_kernel_ell(plan.lidx, lval, plan.uidx, uval, M.diag[order], b[order], x_level,
+                          omega_rows[order], tol_abs, max_sweeps, diverge_abs, history, diverge_rel, stall, k0, rmin0)
+    x[order] = x_level
+    return out
 
 
 def _omega_rows(omega: float | np.ndarray, n: int) -> np.ndarray:
