@@ -442,13 +442,13 @@ class Ledger:
     def markdown(self) -> str:
         """A Markdown table of the ledger for reports: one row per final-test use."""
         lines = [
-            "| # | date | suite | methods | commit | claims |",
-            "|---:|---|---|---|---|---:|",
+            "| # | date | suite | methods | commit | command |",
+            "|---:|---|---|---|---|---|",
         ]
         for number, entry in enumerate(self.entries(), start=1):
             lines.append(
                 f"| {number} | {entry.date} | {entry.suite}@v{entry.version} | {', '.join(entry.methods)} "
-                f"| `{entry.commit[:12]}` | {len(entry.claims)} |"
+                f"| `{entry.commit[:12]}` | {f'`{entry.note}`' if entry.note else '–'} |"
             )
         return "\n".join(lines) + "\n"
 

@@ -58,18 +58,26 @@ HPO_SMOKE_METHODS = ("random", "tpe", "hyperband")
 CLAIMS_FILENAME = "claims.json"
 SUMMARY_FILENAME = "summary.json"
 
-#: what the running command was (set by :func:`run_all`; read by :func:`report_header`)
-_CONTEXT: dict[str, Any] = {"command": None}
+#: what the running command was and the commit it started at (set by :func:`run_all`; read by :func:`report_header`)
+_CONTEXT: dict[str, Any] = {"command": None, "commit": None}
 
 
 # ---- helpers for the runners ----------------------------------------------------------------------------------
+
+def start_context(command: str | None) -> None:
+    """Name the running command in every report it writes, with the commit it starts at (``None``: clear)."""
+    from tunegym.tuning.suites import git_commit
+
+    _CONTEXT["command"] = command
+    _CONTEXT["commit"] = git_commit() if command is not None else None
+
 
 def report_header(suite: Any, scale: str, duration_s: float, *, final: bool = False) -> dict[str, Any]:
     """What every report names: the command, the commit, the scale, the duration (``markdown`` one line of it)."""
     from tunegym.tuning.suites import git_commit
 
     command = _CONTEXT["command"] or f"run_suite({getattr(suite, 'key', suite)!r}, {scale!r}, final={final})"
-    commit = git_commit()
+    commit = _CONTEXT["commit"] or git_commit()
     date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     suite_key = getattr(suite, "key", str(suite))
     markdown = (f"Command `{command}` · commit `{commit[:12]}` · suite `{suite_key}` · scale `{scale}` · split "
@@ -180,7 +188,7 @@ def run_all(scale: str, out: str | Path, *, domains: Sequence[str] | None = None
     from tunegym.agents.tuner_io import atomic_write_bytes
     from tunegym.envs.core.errors import ConfigError
     from tunegym.tuning.stats import claims_to_markdown
-    from tunegym.tuning.suites import SCALES, Ledger, check_bands, git_commit
+    from tunegym.tuning.suites import SCALES, Ledger, check_bands
 
     err = stream if stream is not None else sys.stderr
     if scale not in SCALES:
@@ -191,7 +199,7 @@ def run_all(scale: str, out: str | Path, *, domains: Sequence[str] | None = None
         raise ConfigError(f"unknown domain(s) {unknown}; choices: {sorted(DOMAIN_RUNNERS)}", value=unknown)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _CONTEXT["command"] = command or f"tunegym bench all --scale {scale} --out {out}"
+    start_context(command or f"tunegym bench all --scale {scale} --out {out}")  # the commit now, not at the end
     started = time.perf_counter()
     status: dict[str, dict[str, Any]] = {}
     claims: list[Any] = []
@@ -247,7 +255,7 @@ def run_all(scale: str, out: str | Path, *, domains: Sequence[str] | None = None
         duration = time.perf_counter() - started
         atomic_write_bytes(out / SUMMARY_FILENAME, json.dumps([c.to_dict() for c in claims], indent=2).encode())
         lines = ["# tunegym bench all", "",
-                 f"Command `{_CONTEXT['command']}` · commit `{git_commit()[:12]}` · scale `{scale}` · split "
+                 f"Command `{_CONTEXT['command']}` · commit `{_CONTEXT['commit'][:12]}` · scale `{scale}` · split "
                  f"`{'final_test' if final else 'dev_test'}` · {duration:.1f} s in all", "",
                  "| domain | status | time (s) | claims | band violations |", "|---|---|---:|---:|---|"]
         for domain, entry in status.items():
@@ -260,7 +268,7 @@ def run_all(scale: str, out: str | Path, *, domains: Sequence[str] | None = None
         if final or Ledger(out).entries():
             lines += ["## Final-test ledger", "", ledger_markdown(out)]
         atomic_write_bytes(out / "summary.md", "\n".join(lines).encode())
-        _CONTEXT["command"] = None
+        start_context(None)
     for line in violations:
         print(f"band violation: {line}", file=err)
     if violations:

@@ -404,7 +404,7 @@ def run_suite_command(args: argparse.Namespace) -> int:
                + (" --final" if args.final else "") + (f" --save-policy {args.save_policy}" if args.save_policy else ""))
     from tunegym.tuning.benches import all as bench_all
 
-    bench_all._CONTEXT["command"] = command
+    bench_all.start_context(command)
     if args.final:
         Ledger(out.parent).record(suite, suite.methods, note=command)
     claims = run_suite(suite, args.scale, out, final=args.final, seed=args.seed)

@@ -364,18 +364,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tunegym.tuning.benches.all import _CONTEXT
+    from tunegym.tuning.benches.all import _CONTEXT, start_context
     from tunegym.tuning.stats import claims_to_markdown
     from tunegym.tuning.suites import Ledger, get_suite
 
     suite = get_suite("sor-deploy")
-    _CONTEXT["command"] = f"tunegym bench sor-deploy --scale {args.scale} --out {args.out}" + (" --final" if args.final else "")
+    start_context(f"tunegym bench sor-deploy --scale {args.scale} --out {args.out}" + (" --final" if args.final else ""))
     if args.final:
         Ledger(Path(args.out).parent).record(suite, suite.methods, note=_CONTEXT["command"])
     try:
         claims = run_suite(suite, args.scale, args.out, final=args.final)
     finally:
-        _CONTEXT["command"] = None
+        start_context(None)
     print(claims_to_markdown(claims))
     print(f"wrote {Path(args.out) / 'sor_deploy.md'}")
     return 0
