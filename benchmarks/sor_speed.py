@@ -78,10 +78,10 @@ def main() -> None:
              "(one core). Goals: >= 5,000 env steps/s; solve() <= 0.7x the PyAMG loop.", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared, noisy: medians of {args.repeats}), "
              f"Python {platform.python_version()}; versions: {versions()}", "",
-             "Reading: the env's cost is the solve, so steps/s scale with the sweeps a policy spends. A trained "
-             "tuner (about Young's 56 sweeps per system) runs well above the goal; a uniformly random policy "
-             "(277 sweeps per system, many near omega=1) runs below it. The fused residual makes solve() about "
-             "half the time of PyAMG's compiled sweep plus a NumPy residual per sweep.", ""]
+             "Reading: the env's cost is the solve, so steps/s scale with the sweeps a policy spends (a trained "
+             "tuner spends about Young's 56 sweeps per system, a uniformly random policy 277, many near "
+             "omega=1). The fused residual and the level-scheduled sweep (last table) make solve() a fraction "
+             "of the time of PyAMG's compiled sweep plus a NumPy residual per sweep.", ""]
     solve(pyamg.gallery.poisson((4, 4), format="csr"), np.ones(16), 1.5)  # compile outside the timing
 
     lines += ["## Env steps per second, tunegym/SOR-v0 (variance=high)", "",

@@ -14,7 +14,7 @@ The natural-order sweep is latency-bound: row ``i`` waits for ``x[i-1]``. When t
 sweep runs in *level order* instead (:class:`Schedule`: rows grouped so that no row reads another of its
 group, the wavefront order of a grid), in fixed-width ELLPACK form. Each iterate is bit-for-bit the one the
 natural order computes, so sweep counts do not change (the residual's sum of squares is added in another
-order, which can move it in the last bit); the sweep runs 1.6-1.8x faster on 2-D Laplacians
+order, which can move it in the last bit); the sweep runs 1.3-1.7x faster on 2-D Laplacians
 (``benchmarks/sor_speed.py``).
 
 Failure is a status, never a hang: a residual that turns non-finite or grows to ``divergence_factor`` times
