@@ -206,3 +206,22 @@ def test_hpo_runner_makes_paired_claims_against_random_search(tmp_path, monkeypa
     assert "tpe" in (tmp_path / "claims.md").read_text()
     with pytest.raises(Exception, match="no final-test split"):
         bench_all.run_hpo_runner(None, "smoke", tmp_path, final=True)
+
+
+def test_reports_name_the_commit_a_run_started_at(tmp_path, fake_domain, monkeypatch):
+    """A long run must not label its results with whatever HEAD is when it ends."""
+    import tunegym.tuning.suites as suites
+
+    suite, _, _ = fake_domain
+    commits = iter(["a" * 40, "b" * 40, "c" * 40, "d" * 40])
+    monkeypatch.setattr(suites, "git_commit", lambda cwd=None: next(commits))
+    headers = []
+
+    def run_suite(suite_, scale, out_dir, *, final):
+        headers.append(bench_all.report_header(suite_, scale, 1.0, final=final)["commit"])
+        return _claims(suite_, 0.8, "dev_test")
+
+    sys.modules["tunegym_fake_runner"].run_suite = run_suite
+    assert main(["bench", "all", "--scale", "full", "--out", str(tmp_path), "--domain", "fake"]) == 0
+    assert headers == ["a" * 40]
+    assert f"commit `{'a' * 12}`" in (tmp_path / "summary.md").read_text()
