@@ -220,6 +220,7 @@ class KrylovReuseBandit(Bandit):
         self.reuse_gram = self.config.ridge * np.eye(4)
         self.reuse_targets = np.zeros(4)
         self._theta_cache: np.ndarray | None = None
+        self._reuse_theta_cache: np.ndarray | None = None
 
     @staticmethod
     def _dim() -> int:
@@ -231,7 +232,7 @@ class KrylovReuseBandit(Bandit):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self._theta_cache = None
+        self._theta_cache = self._reuse_theta_cache = None
 
     # -- features ----------------------------------------------------------------------------------------------
     def _raw(self, context: Any) -> np.ndarray:
@@ -248,9 +249,15 @@ class KrylovReuseBandit(Bandit):
         return np.array([1.0, c, c * c, raw[_IDX["log10_kept_age"]]])
 
     def _thetas(self) -> np.ndarray:
+        """Ridge coefficients ``[setup|iter, arm, d]``; kept between calls and refreshed per arm as it learns."""
         if self._theta_cache is None:
             self._theta_cache = np.linalg.solve(self.gram, self.targets[..., None])[..., 0]
         return self._theta_cache
+
+    def _reuse_theta(self) -> np.ndarray:
+        if self._reuse_theta_cache is None:
+            self._reuse_theta_cache = np.linalg.solve(self.reuse_gram, self.reuse_targets)
+        return self._reuse_theta_cache
 
     # -- predictions ---------------------------------------------------------------------------------------------
     def predicted_work(self, context: Any) -> tuple[np.ndarray, float]:
@@ -265,7 +272,7 @@ class KrylovReuseBandit(Bandit):
         reuse = math.inf
         if raw[_IDX["kept_none"]] < 0.5 and raw[_IDX["prev_failed"]] < 0.5:
             last = 10.0 ** raw[_IDX["prev_log10_iteration_work_per_nnz"]] - 1.0
-            growth = float(np.linalg.solve(self.reuse_gram, self.reuse_targets) @ self._reuse_basis(raw))
+            growth = float(self._reuse_theta() @ self._reuse_basis(raw))
             reuse = (last + _FLOOR) * math.exp(growth) - _FLOOR
         return fresh, reuse
 
@@ -305,6 +312,7 @@ class KrylovReuseBandit(Bandit):
             self.reuse_gram += np.outer(phi, phi)
             self.reuse_targets += math.log((iteration + _FLOOR) / (last + _FLOOR)) * phi
             self.counts[self.reuse_index] += 1
+            self._reuse_theta_cache = None
             return
         built = arm if arm != self.reuse_index else None  # a reuse with nothing kept built the fallback: unknown
         if built is None:
@@ -314,7 +322,8 @@ class KrylovReuseBandit(Bandit):
             self.gram[part, built] += np.outer(phi, phi)
             self.targets[part, built] += (math.log(value + _FLOOR) - _PRIOR[part]) * phi
         self.counts[built] += 1
-        self._theta_cache = None
+        if self._theta_cache is not None:  # only this arm's two regressions changed: re-solve just them
+            self._theta_cache[:, built] = np.linalg.solve(self.gram[:, built], self.targets[:, built, :, None])[..., 0]
 
     # -- files ---------------------------------------------------------------------------------------------------
     def save(self, path: Any, *, provenance: dict[str, Any] | None = None) -> None:
