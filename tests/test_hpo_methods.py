@@ -147,3 +147,20 @@ def test_a_task_run_on_its_own_merges_into_the_suite_report(tmp_path):
     assert "steep" in (tmp_path / "a" / "hpo.md").read_text()
     with pytest.raises(ConfigError, match="both suite runs hold"):
         merge_hpo_suites(tmp_path / "a", tmp_path / "b")
+
+
+def test_an_equal_compute_budget_gives_multi_fidelity_methods_more_trials(tmp_path):
+    from tunegym.tuning.benches.hpo import SUITE_TASKS, _synthetic_objective_class
+    from tunegym.tuning.methods import get_method
+    from tunegym.tuning.runner import finished_trials, run_study, steps_spent
+    from tunegym.tuning.seeds import SeedSplit
+
+    task = SUITE_TASKS["synthetic-valley-compute"]
+    objective = _synthetic_objective_class()("synthetic", "synthetic", 90, SeedSplit(), eval_steps=1)
+    counts = {}
+    for name in ("random", "hyperband"):
+        study = run_study(objective, task["space"], get_method(name), 60, storage=f"sqlite:///{tmp_path / name}.db",
+                          study_name=name, seed=0, progress=False, max_steps=10 * 90)
+        counts[name] = len(finished_trials(study))
+        assert 10 * 90 <= steps_spent(study) < 10 * 90 + 90  # stops at the budget; the crossing trial finishes
+    assert counts["random"] == 10 and counts["hyperband"] > 10  # pruned trials leave compute for more

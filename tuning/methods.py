@@ -57,6 +57,8 @@ class Method:
     #: ask/tell methods (DEHB, SMAC3): ``make_optimizer(space, seed, n_trials, fidelities)`` returns an
     #: object with ``ask() -> Proposal``, ``tell(proposal, score)`` and ``close()``; the runner drives it
     make_optimizer: Callable[[Mapping[str, Any], int, int, "Fidelities"], Any] | None = None
+    #: multi-fidelity methods stop or size trials below the full budget (more trials for the same compute)
+    multi_fidelity: bool = False
 
     @property
     def ask_tell(self) -> bool:
@@ -283,15 +285,16 @@ METHODS: dict[str, Method] = {
         Method("grid", "grid search (4 points per numeric parameter)", _grid, _no_pruner),
         Method("tpe", "Optuna TPE", _tpe, _no_pruner),
         Method("cmaes", "Optuna CMA-ES", _cmaes, _no_pruner),
-        Method("sha", "random sampling + successive halving over training steps", _random, _sha),
-        Method("hyperband", "random sampling + Hyperband over training steps", _random, _hyperband),
+        Method("sha", "random sampling + successive halving over training steps", _random, _sha, multi_fidelity=True),
+        Method("hyperband", "random sampling + Hyperband over training steps", _random, _hyperband,
+               multi_fidelity=True),
         Method("pbt", "population-based training (exploit/explore on learned state)", _random, _no_pruner,
                population=True),
         Method("dehb", "DEHB: differential evolution in Hyperband brackets over training steps", _random,
-               _no_pruner, make_optimizer=_dehb),
+               _no_pruner, make_optimizer=_dehb, multi_fidelity=True),
         Method("smac", "SMAC3 HPO facade (random forest + EI)", _random, _no_pruner, make_optimizer=_smac),
         Method("smac-mf", "SMAC3 multi-fidelity facade (random forest in Hyperband over training steps)",
-               _random, _no_pruner, make_optimizer=_smac_mf),
+               _random, _no_pruner, make_optimizer=_smac_mf, multi_fidelity=True),
     )
 }
 

@@ -73,6 +73,19 @@ def finished_trials(study: Any) -> list[Any]:
     return [t for t in study.get_trials(deepcopy=False) if t.state in states]
 
 
+def steps_spent(study: Any) -> int:
+    """Training steps the study's finished trials used (the ``steps`` each trial records; pruned ones too)."""
+    return sum(int(t.user_attrs.get("steps", 0) or 0) for t in finished_trials(study))
+
+
+def _budget_left(study: Any, n_trials: int, max_steps: int | None) -> bool:
+    """Whether another trial may start: fewer than ``n_trials`` finished and, with a compute budget, fewer than
+    ``max_steps`` training steps spent (the trial that crosses it still finishes)."""
+    if len(finished_trials(study)) >= n_trials:
+        return False
+    return max_steps is None or steps_spent(study) < max_steps
+
+
 def _requeue_stale(study: Any) -> int:
     optuna = require("optuna", "hpo", "tunegym tune (the HPO harness)")
 
@@ -142,9 +155,12 @@ def run_study(
     resume: bool = False,
     join: bool = False,
     progress: bool = True,
+    max_steps: int | None = None,
 ) -> Any:
     """Create ``study_name`` (or continue it: ``resume`` after a kill, ``join`` as one more live worker) and
-    run it to ``n_trials`` finished trials.
+    run it to ``n_trials`` finished trials, or, with ``max_steps``, until its trials have used that many
+    training steps (equal *compute* for every method: a multi-fidelity method that stops trials early gets
+    more of them; ``n_trials`` is then a cap).
 
     ``resume`` re-queues trials left ``RUNNING``; use it only when no other worker is live on the study.
     ``join`` leaves other workers' running trials alone (many machines, one study).
@@ -156,6 +172,9 @@ def run_study(
         raise ConfigError(f"{method.name} is a population method: run it with tunegym.tuning.run_pbt", value=method.name)
     if n_trials < 1 or workers < 1:
         raise ConfigError("--trials and --workers must be positive", value=(n_trials, workers))
+    if max_steps is not None and (max_steps < 1 or workers > 1):
+        raise ConfigError("max_steps must be positive and needs workers=1 (the budget is checked between trials)",
+                          value=(max_steps, workers))
     if method.ask_tell and workers > 1:
         raise ConfigError(f"{method.name} runs its own sequential ask/tell loop: use --workers 1 (several HPO runs "
                           "in parallel are `bench hpo --workers`)", value=workers)
@@ -165,7 +184,8 @@ def run_study(
                           value=study_name)
     study = _load_study(storage, study_name, method, space, seed, objective, create=True)
     if method.ask_tell:
-        return _run_ask_tell(study, objective, space, method, n_trials, seed=seed, progress=progress)
+        return _run_ask_tell(study, objective, space, method, n_trials, seed=seed, progress=progress,
+                             max_steps=max_steps)
     if resume:
         _requeue_stale(study)
     study.set_user_attr("method", method.name)
@@ -191,7 +211,7 @@ def run_study(
         stop = optuna.study.MaxTrialsCallback(n_trials, states=(optuna.trial.TrialState.COMPLETE,
                                                                 optuna.trial.TrialState.PRUNED))
         try:
-            while len(finished_trials(study)) < n_trials:
+            while _budget_left(study, n_trials, max_steps):
                 study.optimize(trial_function, n_trials=1, catch=(TunegymError,), callbacks=[stop, tick])
         except _SeedLeak as wrapped:
             raise wrapped.args[0] from None
@@ -213,7 +233,7 @@ def run_study(
 
 
 def _run_ask_tell(study: Any, objective: Objective, space: Mapping[str, Any], method: Method, n_trials: int, *,
-                  seed: int, progress: bool) -> Any:
+                  seed: int, progress: bool, max_steps: int | None = None) -> Any:
     """Drive an ask/tell optimiser to ``n_trials`` finished trials of ``study`` (see the module docstring)."""
     require("optuna", "hpo", "tunegym tune (the HPO harness)")
 
@@ -240,7 +260,7 @@ def _run_ask_tell(study: Any, objective: Objective, space: Mapping[str, Any], me
     scores: list[float] = []
     index = 0
     try:
-        while len(finished_trials(study)) < n_trials:
+        while _budget_left(study, n_trials, max_steps):
             proposal = optimizer.ask()
             previous = stored.get(index)
             if previous is not None:

@@ -261,6 +261,11 @@ SYNTHETIC_SPACE = {
 SUITE_TASKS: dict[str, dict[str, Any]] = {
     "synthetic-valley": {"env": "synthetic", "agent": "synthetic", "env_kwargs": {}, "space": SYNTHETIC_SPACE,
                          "smoke": (10, 90, 1), "full": (40, 900, 1)},
+    # The same landscape at equal *compute*: every method may spend trials x steps training steps; methods that
+    # stop trials early (Hyperband, DEHB, SMAC-MF) run more of them. (Counts as a task of its own: its scores
+    # do not pair with synthetic-valley's.)
+    "synthetic-valley-compute": {"env": "synthetic", "agent": "synthetic", "env_kwargs": {},
+                                 "space": SYNTHETIC_SPACE, "compute": True, "smoke": (10, 90, 1), "full": (40, 900, 1)},
     "linucb-sorheat16": {"env": "tunegym/SORHeat-v0", "agent": "linucb", "env_kwargs": {"grid": 16},
                          "space": {"alpha": {"type": "float", "low": 0.001, "high": 30.0, "log": True},
                                    "degree": {"type": "int", "low": 1, "high": 6}},
@@ -293,8 +298,13 @@ def _suite_run(job: dict[str, Any]) -> dict[str, Any]:
     objective = _suite_objective(task, budget, eval_steps, job["split"])
     out.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
-    study = run_study(objective, task["space"], get_method(method), trials, storage=storage,
-                      study_name=f"{method}-seed{run_index}", seed=run_index, resume=True, progress=False)
+    chosen = get_method(method)
+    max_steps = None
+    if task.get("compute"):  # equal compute: trials x budget full-fidelity steps; the trial count is only a cap
+        max_steps = trials * budget * objective.seeds_per_trial
+        trials = trials * objective.rungs if chosen.multi_fidelity else trials
+    study = run_study(objective, task["space"], chosen, trials, storage=storage, study_name=f"{method}-seed{run_index}",
+                      seed=run_index, resume=True, progress=False, max_steps=max_steps)
     records = trial_records(study)
     complete = [t for t in records if t["state"] == "COMPLETE" and t["value"] is not None]
     best = min(complete, key=lambda t: t["value"])
@@ -439,7 +449,8 @@ def run_hpo_suite(scale: str, out: Path, methods: tuple[str, ...] | list[str] = 
     ranking = rank_methods(verdicts)
     for name in names:
         _suite_plot(name, by_task[name], out / f"hpo_{name}.png")
-    settings = {n: dict(zip(("trials", "budget", "eval_steps"), SUITE_TASKS[n][scale])) for n in names}
+    settings = {n: {**dict(zip(("trials", "budget", "eval_steps"), SUITE_TASKS[n][scale])),
+                    "compute": bool(SUITE_TASKS[n].get("compute"))} for n in names}
     payload = {"scale": scale, "methods": methods, "runs": runs, "tasks": settings, "seeds": split.as_dict(),
                "versions": versions(), "scores": scores, "separation": verdicts, "ranking": ranking,
                "lower_is_better": True, "details": by_task}
@@ -503,7 +514,8 @@ def _suite_markdown(payload: dict[str, Any]) -> str:
         cells = [f"{verdict['means'][m]:.4g} ± {verdict['stds'][m]:.2g}" for m in methods]
         outcome = "tie: dropped from the ranking" if verdict["tie"] else \
             f"separates ({verdict['best']} best, {verdict['worst']} worst)"
-        lines.append(f"| {task} | {setting['trials']} × {setting['budget']} | " + " | ".join(cells)
+        size = f"{setting['trials']} × {setting['budget']}" + (" steps' compute" if setting.get("compute") else "")
+        lines.append(f"| {task} | {size} | " + " | ".join(cells)
                      + f" | {verdict['gap']:.3g} | {verdict['spread']:.3g} | {verdict['p_value']:.2g} | {outcome} |")
     lines += ["", "Mean rank over the tasks that separate methods (1 = best): "
               + (", ".join(f"{m} {r:.2f}" for m, r in payload["ranking"].items()) or "no task separates them"),
