@@ -170,19 +170,30 @@ class KrylovTuner:
 class KrylovReuseConfig:
     """``epsilon``: exploration rate over fresh arms, decaying as ``epsilon · decay / (decay + t)``; ``ridge``:
     the regressions' prior; ``horizon``: solves a fresh preconditioner is expected to serve (its setup is
-    amortised over them when arms are compared); ``reuse_arm``: index of ``("reuse",)`` (-1: the last arm)."""
+    amortised over them when arms are compared); ``reuse_arm``: index of ``("reuse",)`` (-1: the last arm).
+    ``arm_weights``: one factor per arm that the *decision* multiplies an arm's predicted work by (reusing a
+    preconditioner: its arm's factor), e.g. seconds per work unit measured on tune sequences
+    (:func:`tunegym.tuning.benches.krylov_suite.fit_time_weights`), so that the tuner minimises predicted time
+    where the flop-like work model misprices an arm (SuperLU's ILU setup, PyAMG's Python setup); ``None``: work.
+    The regressions still learn work, so the same learned state serves both."""
 
     epsilon: float = 0.1
     decay: float = 50.0
     ridge: float = 1.0
     horizon: float = 4.0
     reuse_arm: int = -1
+    arm_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.epsilon <= 1.0:
             raise ConfigError("epsilon must be in [0, 1]", value=self.epsilon)
         if self.ridge <= 0 or self.decay <= 0 or self.horizon < 1:
             raise ConfigError("ridge and decay must be positive, horizon >= 1", value=(self.ridge, self.horizon))
+        if self.arm_weights is not None:
+            weights = tuple(float(w) for w in self.arm_weights)
+            if not all(math.isfinite(w) and w > 0 for w in weights):
+                raise ConfigError("arm_weights must be positive and finite", value=self.arm_weights)
+            object.__setattr__(self, "arm_weights", weights)
 
 
 _IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -221,6 +232,11 @@ class KrylovReuseBandit(Bandit):
         self.reuse_targets = np.zeros(4)
         self._theta_cache: np.ndarray | None = None
         self._reuse_theta_cache: np.ndarray | None = None
+        weights = self.config.arm_weights
+        if weights is not None and len(weights) != self.n_arms:
+            raise ConfigError(f"arm_weights has {len(weights)} factors for {self.n_arms} arms", value=len(weights))
+        self._weights = np.ones(self.n_arms) if weights is None else np.asarray(weights, dtype=np.float64)
+        self._kept_arm: int | None = None  # the arm whose preconditioner a reuse would apply (its weight)
 
     @staticmethod
     def _dim() -> int:
@@ -262,18 +278,21 @@ class KrylovReuseBandit(Bandit):
     # -- predictions ---------------------------------------------------------------------------------------------
     def predicted_work(self, context: Any) -> tuple[np.ndarray, float]:
         """Per arm the predicted amortised work per nonzero of a fresh build (``inf`` for the reuse arm), and the
-        predicted work per nonzero of reusing the kept preconditioner (``inf`` when nothing is kept)."""
+        predicted work per nonzero of reusing the kept preconditioner (``inf`` when nothing is kept); both times
+        ``arm_weights`` when set."""
         raw = self._raw(context)
         log_setup, log_iter = self._thetas() @ self._basis(raw) + _PRIOR[:, None]
         setup = np.maximum(np.exp(log_setup) - _FLOOR, 0.0)
         iteration = np.maximum(np.exp(log_iter) - _FLOOR, 0.0)
-        fresh = setup / self.config.horizon + iteration
+        fresh = (setup / self.config.horizon + iteration) * self._weights
         fresh[self.reuse_index] = math.inf
         reuse = math.inf
         if raw[_IDX["kept_none"]] < 0.5 and raw[_IDX["prev_failed"]] < 0.5:
             last = 10.0 ** raw[_IDX["prev_log10_iteration_work_per_nnz"]] - 1.0
             growth = float(self._reuse_theta() @ self._reuse_basis(raw))
             reuse = (last + _FLOOR) * math.exp(growth) - _FLOOR
+            if self._kept_arm is not None:
+                reuse *= self._weights[self._kept_arm]
         return fresh, reuse
 
     def _decide(self, context: Any, explore: bool) -> int:
@@ -315,6 +334,7 @@ class KrylovReuseBandit(Bandit):
             self._reuse_theta_cache = None
             return
         built = arm if arm != self.reuse_index else None  # a reuse with nothing kept built the fallback: unknown
+        self._kept_arm = built
         if built is None:
             return
         phi = self._basis(raw)

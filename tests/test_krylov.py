@@ -291,3 +291,35 @@ def test_shipped_pretrained_tuner_loads_and_solves():
     assert load_tuner("pretrained:krylov").domain == "krylov"
     system = next(iter(PDESequence("anisotropic", grid=10).sequence(np.random.default_rng(5))))
     assert tuner.solve_system(system, learn=False).success
+
+
+def test_time_weights_steer_the_decision_and_survive_a_save(tmp_path):
+    """``arm_weights`` multiply predicted work in the decision only: a heavily weighted arm is avoided."""
+    from tunegym.agents.krylov_tuner import KrylovReuseBandit
+
+    tuner = KrylovTuner.load("pretrained:krylov")
+    system = PDESequence("diffusion", grid=24, run_length=10).sample(np.random.default_rng(3))
+    bandit = tuner.tuner.policy
+    tuner.process.start(system)
+    tuner.features.reset(tuner.process)
+    observation = tuner.features.observation(tuner.process)
+    favourite, _ = bandit.predict(observation)
+    weights = [1.0] * bandit.n_arms
+    weights[favourite] = 1e6
+    weighted = bandit.with_config(arm_weights=weights)
+    assert weighted.predict(observation)[0] != favourite
+    fresh, _ = weighted.predicted_work(observation)
+    plain, _ = bandit.predicted_work(observation)
+    assert fresh[favourite] == pytest.approx(plain[favourite] * 1e6)
+    weighted.save(tmp_path / "w.pt")
+    assert KrylovReuseBandit.load(tmp_path / "w.pt").config.arm_weights == tuple(weights)
+    with pytest.raises(Exception, match="arm_weights"):
+        bandit.with_config(arm_weights=[1.0, 2.0])
+
+
+def test_time_weights_are_seconds_per_work_unit_relative_to_the_median_arm():
+    from tunegym.tuning.benches.krylov_suite import fit_time_weights
+
+    arms = (("none",), ("jacobi",), ("ilu", 0.01, 2.0), ("reuse",))
+    table = {f"fixed:{arm_label(a)}": {"wall": [w], "work": [1.0]} for a, w in zip(arms[:3], (1.0, 2.0, 20.0))}
+    assert fit_time_weights([table, table], arms) == (0.5, 1.0, 10.0, 1.0)

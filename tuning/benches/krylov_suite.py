@@ -135,15 +135,43 @@ def price_sequence(systems: list[Any], arms: tuple, *, cache: Path | None = None
     return table
 
 
+def fit_time_weights(tables: list[dict[str, dict[str, list]]], arms: tuple) -> tuple[float, ...]:
+    """Seconds per work unit of each arm on priced (tune) sequences, relative to their median: the factors
+    ``krylov_tuner_time`` weighs predicted work by (``KrylovReuseConfig.arm_weights``; the reuse arm gets 1).
+
+    Total wall over total work of ``fixed:<arm>`` across ``tables``: where work counts flops that run at very
+    different speeds (SuperLU's ILU factorisation, PyAMG's Python setup, numba's SSOR sweep), this says by how much
+    on this machine. Fitted on tune sequences only."""
+    from tunegym.envs.krylov.precond import REUSE, arm_label
+
+    rates = []
+    for arm in arms:
+        if arm == REUSE:
+            rates.append(float("nan"))
+            continue
+        name = f"fixed:{arm_label(arm)}"
+        wall = sum(float(np.sum(t[name]["wall"])) for t in tables if name in t)
+        work = sum(float(np.sum(t[name]["work"])) for t in tables if name in t)
+        rates.append(wall / work if work > 0 and wall > 0 else float("nan"))
+    finite = np.array([r for r in rates if np.isfinite(r)])
+    median = float(np.median(finite)) if finite.size else 1.0
+    return tuple(float(r / median) if np.isfinite(r) else 1.0 for r in rates)
+
+
 def run_learners(systems: list[Any], *, tuner_file: Path | None, seed: int, env_kwargs: dict[str, Any],
-                 pcgbandit: bool = True) -> dict[str, dict[str, list]]:
-    """Live per-system figures of ``krylov_tuner`` (a fresh copy of ``tuner_file``) and ``pcgbandit``."""
+                 pcgbandit: bool = True, time_weights: tuple[float, ...] | None = None) -> dict[str, dict[str, list]]:
+    """Live per-system figures of ``krylov_tuner`` (a fresh copy of ``tuner_file``), ``pcgbandit`` and, with
+    ``time_weights``, ``krylov_tuner_time`` (the same tuner deciding on time-weighted work)."""
     from tunegym.agents.krylov_tuner import KrylovTuner
     from tunegym.envs.krylov.precond import arm_label
 
     learners: dict[str, Any] = {}
     if tuner_file is not None:
         learners["krylov_tuner"] = KrylovTuner.load(tuner_file)
+        if time_weights is not None:
+            timed = KrylovTuner.load(tuner_file)
+            timed.tuner.policy = timed.tuner.policy.with_config(arm_weights=time_weights)
+            learners["krylov_tuner_time"] = timed
     if pcgbandit:
         learners["pcgbandit"] = KrylovTuner.pcgbandit("tunegym/PCG-v0", seed=seed, **env_kwargs)
     out = {name: {key: [] for key in (*_KEYS, "arm", "tuner_wall")} for name in learners}
@@ -239,7 +267,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
                length: int | None, families: list[str] | None, save_tuner: str | None,
                command: str | None, tune: int | None = None, test: int | None = None) -> list[Any]:
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
-    from tunegym.envs.krylov.precond import DEFAULT_ARMS
+    from tunegym.envs.krylov.precond import DEFAULT_ARMS, arm_label
     from tunegym.tuning.stats import finalize_claims, paired_claim
 
     s = suite_obj if suite_obj is not None else suite()
@@ -263,6 +291,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     timing: dict[str, float] = {"pricing_s": 0.0, "training_s": 0.0, "learners_s": 0.0}
     best_fixed: dict[str, str] = {}
     tune_sequences: list[list[Any]] = []
+    tune_tables: list[dict[str, dict[str, list]]] = []
     for family, params in fams.items():
         totals: dict[str, float] = {}
         for seed in tune_seeds:
@@ -270,6 +299,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
             systems, table, took = priced(family, params, seed)
             timing["pricing_s"] += took
             tune_sequences.append(systems)
+            tune_tables.append(table)
             for name, entry in table.items():
                 if name.startswith("fixed:"):
                     totals[name] = totals.get(name, 0.0) + float(np.sum(entry["cost"]))
@@ -280,6 +310,8 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
                         provenance={"trained_on": f"{s.key} tune seeds {list(tune_seeds)}, families {list(fams)}, "
                                                   f"grid {[p['grid'] for p in fams.values()]}, length {length}"})
     timing["training_s"] = time.perf_counter() - t0
+    time_weights = fit_time_weights(tune_tables, DEFAULT_ARMS)
+    del tune_tables
     tuner_file = out / "krylov_tuner.pt"
     tuner.save(tuner_file)
     if save_tuner:
@@ -294,7 +326,8 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
             timing["pricing_s"] += took
             t0 = time.perf_counter()
             figures = dict(table)
-            figures.update(run_learners(systems, tuner_file=tuner_file, seed=seed, env_kwargs=env_kwargs))
+            figures.update(run_learners(systems, tuner_file=tuner_file, seed=seed, env_kwargs=env_kwargs,
+                                        time_weights=time_weights))
             timing["learners_s"] += time.perf_counter() - t0
             figures["best_fixed"] = figures[best_fixed[family]]
             per_sequence.append({"family": family, "seed": seed, "n": systems[0].n, "nnz": systems[0].nnz,
@@ -314,6 +347,10 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
                             baseline_name="best_fixed", metric="work", **common))
     raw.append(paired_claim(total("krylov_tuner", "wall"), faster, method_name="krylov_tuner",
                             baseline_name="min(pyamg_default, plain CG)", metric="wall_time", **common))
+    raw.append(paired_claim(total("krylov_tuner_time", "wall"), faster, method_name="krylov_tuner_time",
+                            baseline_name="min(pyamg_default, plain CG)", metric="wall_time", **common))
+    raw.append(paired_claim(total("krylov_tuner_time", "wall"), total("best_fixed", "wall"),
+                            method_name="krylov_tuner_time", baseline_name="best_fixed", metric="wall_time", **common))
     claims = finalize_claims(raw)
 
     breaks = [break_even(np.asarray(p["figures"]["krylov_tuner"]["cost"]), np.asarray(p["figures"]["best_fixed"]["cost"]))
@@ -329,6 +366,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
         "suite": s.to_dict(), "suite_key": s.key, "scale": scale, "split": split, "length": length,
         "families": fams, "tune_seeds": list(tune_seeds), "test_seeds": list(test_seeds), "best_fixed": best_fixed,
         "agent": "krylov_reuse", "agent_config": AGENT_CONFIG, "deploy_config": DEPLOY_CONFIG,
+        "time_weights": {arm_label(a): w for a, w in zip(DEFAULT_ARMS, time_weights)},
         "claims": [c.to_dict() for c in claims], "break_even": breaks,
         "work_over_oracle_first_200": float(np.mean(total("krylov_tuner", upto=200) / total("oracle", upto=200))),
         "tuner_overhead_share": overhead, "work_time_r2": r2, "work_time_r2_log": r2_log,
@@ -339,7 +377,8 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
         "per_sequence": [{"family": p["family"], "seed": p["seed"], "n": p["n"], "nnz": p["nnz"],
                           "totals": {m: float(np.sum(p["figures"][m]["cost"])) for m in methods},
                           "walls": {m: float(np.sum(p["figures"][m]["wall"])) for m in methods},
-                          "arms": {m: p["figures"][m]["arm"] for m in ("krylov_tuner", "pcgbandit", "oracle")}}
+                          "arms": {m: p["figures"][m]["arm"] for m in ("krylov_tuner", "krylov_tuner_time", "pcgbandit",
+                                                                       "oracle")}}
                          for p in per_sequence],
         "timing": timing, "versions": versions(), "wall_time_s": time.perf_counter() - start,
         "command": command or f"run_suite({s.key!r}, {scale!r}, final={final})",
@@ -363,6 +402,9 @@ def _markdown(payload: dict[str, Any], claims: list[Any], methods: list[str]) ->
                          for f, p in payload["families"].items())
              + f"; tune seeds {payload['tune_seeds']}, test seeds {payload['test_seeds']}.",
              f"Best fixed arm per family (chosen on tune sequences): {payload['best_fixed']}.", "",
+             "`krylov_tuner_time` is the same trained tuner deciding on predicted work times each arm's seconds per "
+             "work unit on the tune sequences, relative to the median arm (`fit_time_weights`): "
+             + ", ".join(f"{a} {w:.2g}" for a, w in payload["time_weights"].items()) + ".", "",
              "## Claims (paired per test sequence, strata = families, Holm-corrected)", "", claims_to_markdown(claims),
              f"Break-even against best_fixed (first solve from which cumulative work stays at or below): {be} "
              "(None: not within the sequence).", "",
@@ -390,7 +432,7 @@ def _plots(per_sequence: list[dict[str, Any]], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     families = sorted({p["family"] for p in per_sequence})
-    shown = ["krylov_tuner", "pcgbandit", "best_fixed", "oracle", "pyamg_default", "fixed:none"]
+    shown = ["krylov_tuner", "krylov_tuner_time", "pcgbandit", "best_fixed", "oracle", "pyamg_default", "fixed:none"]
     fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 4), squeeze=False)
     for ax, family in zip(axes[0], families):
         runs = [p for p in per_sequence if p["family"] == family]
@@ -408,7 +450,7 @@ def _plots(per_sequence: list[dict[str, Any]], out: Path) -> None:
     fig.savefig(out / "cumulative.png", dpi=80)
     plt.close(fig)
 
-    names = ("krylov_tuner", "pcgbandit", "oracle")
+    names = ("krylov_tuner", "krylov_tuner_time", "pcgbandit", "oracle")
     labels = sorted({a for p in per_sequence for m in names for a in p["figures"][m]["arm"]})
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.27
