@@ -23,6 +23,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,25 @@ class KrylovTuner:
     def save(self, path: str | Path) -> None:
         """The core tuner file (kind ``"tuner"``): the policy with what it has learned, and the env settings."""
         self.tuner.save(path)
+
+    def weigh_arms(self, weights: Mapping[str, float]) -> "KrylovTuner":
+        """Decide on time rather than work: ``weights`` maps arm labels (``"ilu(0.01,2)"``, ``"jacobi"``; see
+        :func:`~tunegym.envs.krylov.precond.arm_label`) to a factor on that arm's predicted work, e.g. its seconds
+        per work unit on your machine relative to the others (``fit_time_weights`` in the Krylov bench computes
+        them from priced sequences); arms not named keep 1. Needs our learner (:class:`KrylovReuseBandit`). What it
+        has learned is kept; returns ``self``."""
+        from tunegym.envs.krylov.precond import arm_label
+
+        policy = self.tuner.policy
+        if not isinstance(policy, KrylovReuseBandit):
+            raise ConfigError(f"weigh_arms needs a KrylovReuseBandit policy, not {type(policy).__name__}",
+                              value=type(policy).__name__)
+        labels = [arm_label(tuple(a)) for a in self.tuner.knob.arms]
+        unknown = sorted(set(weights) - set(labels))
+        if unknown:
+            raise ConfigError(f"unknown arms {unknown}; this tuner's arms: {labels}", value=unknown)
+        self.tuner.policy = policy.with_config(arm_weights=[float(weights.get(label, 1.0)) for label in labels])
+        return self
 
     # ---- solving --------------------------------------------------------------------------------------------
     def forget(self) -> None:

@@ -323,3 +323,14 @@ def test_time_weights_are_seconds_per_work_unit_relative_to_the_median_arm():
     arms = (("none",), ("jacobi",), ("ilu", 0.01, 2.0), ("reuse",))
     table = {f"fixed:{arm_label(a)}": {"wall": [w], "work": [1.0]} for a, w in zip(arms[:3], (1.0, 2.0, 20.0))}
     assert fit_time_weights([table, table], arms) == (0.5, 1.0, 10.0, 1.0)
+
+
+def test_a_user_weighs_arms_by_label_to_decide_on_time():
+    tuner = KrylovTuner.load("pretrained:krylov")
+    tuner.weigh_arms({"ilu(0.01,2)": 20.0, "jacobi": 0.2})
+    weights = dict(zip([arm_label(tuple(a)) for a in tuner.tuner.knob.arms], tuner.tuner.policy.config.arm_weights))
+    assert weights["ilu(0.01,2)"] == 20.0 and weights["jacobi"] == 0.2 and weights["none"] == 1.0
+    system = PDESequence("diffusion", grid=16, run_length=10).sample(np.random.default_rng(0))
+    assert tuner.solve_system(system).success
+    with pytest.raises(Exception, match="unknown arms"):
+        tuner.weigh_arms({"ilu(0.5,9)": 2.0})
