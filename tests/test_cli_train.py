@@ -251,3 +251,21 @@ def test_non_sb3_agent_trains_through_make_agent_and_saves_its_file(tmp_path, mo
     assert kind == "always-arm" and metadata["steps"] == 30 and arrays["arm"][0] == 15
     assert any(p.name.startswith("events.out.tfevents") for p in rundir.tensorboard.iterdir())
     assert main(["train", "--out", str(run_dir), "--resume", "--no-progress"]) == 0  # complete: no-op
+
+
+def test_a_checkpoint_is_written_only_after_new_steps():
+    """Slow start-up (compiling kernels) must not leave a step-0 checkpoint that a kill would 'resume' from."""
+    from types import SimpleNamespace
+
+    from tunegym.agents.deeprl.callbacks import TimedCheckpointCallback
+
+    saved = []
+    callback = TimedCheckpointCallback(lambda: saved.append(callback.model.num_timesteps), every_seconds=0.0)
+    callback.model = SimpleNamespace(num_timesteps=0)
+    callback._on_training_start()
+    callback._on_rollout_start()
+    assert saved == []  # nothing trained yet, however long it has been
+    callback.model.num_timesteps = 64
+    callback._on_rollout_start()
+    callback._on_rollout_start()  # same boundary again: nothing new to save
+    assert saved == [64]

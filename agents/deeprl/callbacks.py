@@ -52,13 +52,23 @@ class TimedCheckpointCallback(BaseCallback):
         self.save, self.every_seconds = save, float(every_seconds)
         self.last = time.monotonic()
         self.saves = 0
+        self.saved_at: int | None = None  # num_timesteps of the last save (None: none yet)
+        self._start_steps = 0
 
     def _on_rollout_start(self) -> None:
         now = time.monotonic()
-        if now - self.last >= self.every_seconds:
+        # Only a boundary with new steps is worth a file: at the first rollout (or right after a resume) the
+        # state is what the run started from, however long start-up took (compiling kernels, building envs).
+        steps = self.model.num_timesteps
+        if steps > (self.saved_at if self.saved_at is not None else self._start_steps) \
+                and now - self.last >= self.every_seconds:
             self.save()
             self.saves += 1
+            self.saved_at = steps
             self.last = time.monotonic()
+
+    def _on_training_start(self) -> None:
+        self._start_steps = self.model.num_timesteps
 
     def _on_step(self) -> bool:
         return True
