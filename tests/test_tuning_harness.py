@@ -176,3 +176,19 @@ def test_bench_hpo_compares_methods_over_runs(tmp_path):
     pi = payload["statistics"]["probability_of_improvement"]
     assert pi["random"]["sha"] + pi["sha"]["random"] == pytest.approx(1.0)
     assert payload["seeds"]["test"] == list(range(100, 110)) and (out / "hpo.png").stat().st_size > 1000
+
+
+def test_tune_with_a_compute_budget_stops_at_it_and_gives_hyperband_more_trials(tmp_path, capsys):
+    trials = {}
+    for method in ("random", "hyperband"):
+        out = tmp_path / method
+        assert main(["tune", *TINY, "--method", method, "--trials", "40", "--budget", "90", "--max-steps", "450",
+                     "--out", str(out), "--no-progress"]) == 0
+        records = json.loads((out / "trials.json").read_text())["trials"]
+        spent = sum(int(t["steps"] or 0) for t in records if t["state"] in ("COMPLETE", "PRUNED"))
+        assert 450 <= spent < 450 + 90 and json.loads((out / "run.json").read_text())["max_steps"] == 450
+        trials[method] = len(records)
+    assert trials["random"] == 5 and trials["hyperband"] > 5
+    assert main(["tune", *TINY, "--method", "pbt", "--trials", "4", "--max-steps", "100",
+                 "--out", str(tmp_path / "p")]) != 0
+    assert "--max-steps needs an Optuna study method" in capsys.readouterr().err

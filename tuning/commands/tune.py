@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, default=20, help="trials in the study (PBT: population size); default 20")
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes")
     parser.add_argument("--budget", type=int, default=2000, help="training env steps per trial and tune seed")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="stop when the trials have trained this many env steps in all (equal compute across "
+                             "methods: Hyperband/DEHB/SMAC-MF then run more, shorter trials; --trials becomes a cap)")
     parser.add_argument("--seeds-per-trial", type=int, default=1, help="tune seeds each trial averages over")
     parser.add_argument("--eval-steps", type=int, default=200, help="validation env steps per score")
     add_seeds(parser)
@@ -69,6 +72,7 @@ def tune(
     progress: bool = True,
     backend: str = "optuna",
     device: str = "cpu",
+    max_steps: int | None = None,
 ) -> dict[str, Any]:
     """Run one HPO study and its final test-seed evaluation; returns the ``best.json`` content."""
     import gymnasium as gym
@@ -92,6 +96,8 @@ def tune(
     split = split or SeedSplit()
     if budget < 1 or eval_steps < 1:
         raise ConfigError("--budget and --eval-steps must be positive", value=(budget, eval_steps))
+    if max_steps is not None and (backend == "ray" or chosen.population):
+        raise ConfigError("--max-steps needs an Optuna study method (not Ray, not PBT)", value=max_steps)
     out = Path(out)
     if resume and not (out / "run.json").is_file():
         raise ConfigError(f"--resume: {str(out)!r} holds no tune run (no run.json); drop --resume to start one",
@@ -104,7 +110,7 @@ def tune(
     run_info = {"env_id": env, "env_kwargs": dict(env_kwargs or {}), "agent": agent, "space": space,
                 "method": method, "backend": backend, "trials": trials, "budget": budget, "seeds_per_trial": seeds_per_trial,
                 "eval_steps": eval_steps, "seed": seed, "seeds": split.as_dict(), "storage": storage,
-                "study": study_name, "workers": workers, "versions": versions()}
+                "study": study_name, "workers": workers, "max_steps": max_steps, "versions": versions()}
     atomic_write_bytes(out / "run.json", json.dumps(run_info, indent=2).encode())
     # Every result file says its seeds, versions and the run's config, so any one of them stands alone.
     provenance = {"seeds": split.as_dict(), "versions": run_info["versions"], "run": run_info}
@@ -134,7 +140,8 @@ def tune(
         return best
     # Naming the study explicitly means "join it if it exists" (workers on many machines, one study).
     result = run_study(objective, space, chosen, trials, storage=storage, study_name=study_name,
-                       workers=workers, seed=seed, resume=resume, join=study is not None, progress=progress)
+                       workers=workers, seed=seed, resume=resume, join=study is not None, progress=progress,
+                       max_steps=max_steps)
     records = trial_records(result)
     atomic_write_bytes(out / "trials.json", json.dumps({**provenance, "trials": records},
                                                        indent=2).encode())
@@ -161,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--env-kwargs is not valid JSON: {exc}", value=args.env_kwargs) from exc
     best = tune(
         env=args.env, agent=args.agent, out=Path(args.out), method=args.method, trials=args.trials,
+        max_steps=args.max_steps,
         budget=args.budget, space=load_space(args.space) if args.space else None, env_kwargs=env_kwargs,
         split=seed_split(args.seeds), seeds_per_trial=args.seeds_per_trial, eval_steps=args.eval_steps,
         workers=args.workers, seed=args.seed, storage=args.storage, study=args.study, resume=args.resume,
