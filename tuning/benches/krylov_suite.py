@@ -268,7 +268,9 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
                command: str | None, tune: int | None = None, test: int | None = None) -> list[Any]:
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.envs.krylov.precond import DEFAULT_ARMS, arm_label
+    from tunegym.tuning.benches import all as bench_all
     from tunegym.tuning.stats import finalize_claims, paired_claim
+    from tunegym.tuning.suites import git_commit
 
     s = suite_obj if suite_obj is not None else suite()
     split = "final_test" if final else "dev_test"
@@ -381,7 +383,8 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
                                                                        "oracle")}}
                          for p in per_sequence],
         "timing": timing, "versions": versions(), "wall_time_s": time.perf_counter() - start,
-        "command": command or f"run_suite({s.key!r}, {scale!r}, final={final})",
+        "command": command or bench_all._CONTEXT["command"] or f"run_suite({s.key!r}, {scale!r}, final={final})",
+        "commit": bench_all._CONTEXT["commit"] or git_commit(),
     }
     atomic_write_bytes(out / "krylov.json", json.dumps(payload, indent=2, default=str).encode())
     atomic_write_bytes(out / "krylov.md", _markdown(payload, claims, methods).encode())
@@ -394,7 +397,7 @@ def _markdown(payload: dict[str, Any], claims: list[Any], methods: list[str]) ->
 
     be = payload["break_even"]
     lines = [f"# Krylov suite `{payload['suite_key']}` — {payload['scale']} scale, split {payload['split']}", "",
-             f"Command `{payload['command']}`; {payload['wall_time_s']:.0f} s (pricing "
+             f"Command `{payload['command']}` · commit `{payload['commit'][:12]}`; {payload['wall_time_s']:.0f} s (pricing "
              f"{payload['timing']['pricing_s']:.0f} s, training {payload['timing']['training_s']:.0f} s, live "
              f"learners {payload['timing']['learners_s']:.0f} s).", "",
              f"Sequences of {payload['length']} systems; families: "
