@@ -51,6 +51,26 @@ _CONVERGED, _MAX_SWEEPS, _DIVERGED = 0, 1, 2
 _HISTORY_CAP = 1_000_000  # residual history kept for at most this many sweeps (8 MB)
 
 
+@numba.njit(inline="always")
+def _sweep_verdict(k, rsq, rmin, history, tol_abs, max_sweeps, diverge_abs, diverge_rel, stall_window):
+    """``(code, ||r^k||, new minimum)`` after a sweep formed ``||r^k||²`` = ``rsq``; code -1: sweep on, else a
+    status (0 converged, 1 max_sweeps, 2 diverged). Records ``history[k]``. Shared by both sweep kernels."""
+    rnorm = math.sqrt(rsq)
+    if k < history.shape[0]:
+        history[k] = rnorm
+    if rnorm <= tol_abs:
+        return 0, rnorm, rmin
+    if rnorm < rmin:
+        rmin = rnorm
+    if not (rnorm <= diverge_abs) or rnorm > diverge_rel * rmin:  # also catches NaN
+        return 2, rnorm, rmin
+    if stall_window > 0 and stall_window <= k < history.shape[0] and rnorm >= history[k - stall_window]:
+        return 2, rnorm, rmin
+    if k >= max_sweeps:
+        return 1, rnorm, rmin
+    return -1, rnorm, rmin
+
+
 @numba.njit(cache=True, nogil=True)
 def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, max_sweeps, diverge_abs, history,
                 diverge_rel, stall_window, k0, rmin0):
@@ -70,9 +90,7 @@ def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, m
     """
     n = b.shape[0]
     x_prev = x.copy()
-    step = np.empty(n)  # omega_i / a_ii: one division per row per solve, not per sweep
-    for i in range(n):
-        step[i] = omega_rows[i] / diag[i]
+    step = omega_rows / diag  # omega_i / a_ii: one division per row per solve, not per sweep
     k = k0
     rmin = rmin0
     while True:
@@ -92,23 +110,11 @@ def _sor_kernel(indptr, split, indices, data, diag, b, x, omega_rows, tol_abs, m
             rsq += r * r
             x_prev[i] = xi
             x[i] = (1.0 - omega_rows[i]) * xi + step[i] * (b[i] - lower_new - upper)
-        rnorm = math.sqrt(rsq)
-        if k < history.shape[0]:
-            history[k] = rnorm
-        if rnorm <= tol_abs:
-            x[:] = x_prev
-            return k, 0, rnorm
-        if rnorm < rmin:
-            rmin = rnorm
-        if not (rnorm <= diverge_abs) or rnorm > diverge_rel * rmin:  # also catches NaN
-            x[:] = x_prev
-            return k, 2, rnorm
-        if stall_window > 0 and stall_window <= k < history.shape[0] and rnorm >= history[k - stall_window]:
-            x[:] = x_prev
-            return k, 2, rnorm
-        if k >= max_sweeps:
-            x[:] = x_prev
-            return k, 1, rnorm
+        code, rnorm, rmin = _sweep_verdict(k, rsq, rmin, history, tol_abs, max_sweeps, diverge_abs, diverge_rel,
+                                           stall_window)
+        if code >= 0:
+            x[:] = x_prev  # x^k, the iterate whose residual was judged
+            return k, code, rnorm
         k += 1
 
 
@@ -130,9 +136,7 @@ def _sor_kernel_ell(lidx, lval, uidx, uval, diag, b, x, omega_rows, tol_abs, max
     wl = lidx.shape[1]
     wu = uidx.shape[1]
     x_prev = x.copy()
-    step = np.empty(n)
-    for i in range(n):
-        step[i] = omega_rows[i] / diag[i]
+    step = omega_rows / diag
     k = k0
     rmin = rmin0
     while True:
@@ -153,23 +157,11 @@ def _sor_kernel_ell(lidx, lval, uidx, uval, diag, b, x, omega_rows, tol_abs, max
             rsq += r * r
             x_prev[i] = xi
             x[i] = (1.0 - omega_rows[i]) * xi + step[i] * (b[i] - lower_new - upper)
-        rnorm = math.sqrt(rsq)
-        if k < history.shape[0]:
-            history[k] = rnorm
-        if rnorm <= tol_abs:
-            x[:] = x_prev
-            return k, 0, rnorm
-        if rnorm < rmin:
-            rmin = rnorm
-        if not (rnorm <= diverge_abs) or rnorm > diverge_rel * rmin:
-            x[:] = x_prev
-            return k, 2, rnorm
-        if stall_window > 0 and stall_window <= k < history.shape[0] and rnorm >= history[k - stall_window]:
-            x[:] = x_prev
-            return k, 2, rnorm
-        if k >= max_sweeps:
-            x[:] = x_prev
-            return k, 1, rnorm
+        code, rnorm, rmin = _sweep_verdict(k, rsq, rmin, history, tol_abs, max_sweeps, diverge_abs, diverge_rel,
+                                           stall_window)
+        if code >= 0:
+            x[:] = x_prev  # x^k, the iterate whose residual was judged
+            return k, code, rnorm
         k += 1
 
 
