@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from tunegym.agents.bandits.base import Bandit
-from tunegym.agents.tuner import Tuner
+from tunegym.agents.tuner import Tuner, TunerAdapter
 from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
 from tunegym.envs.core.errors import CheckpointError, ConfigError
 from tunegym.envs.krylov.instances import KrylovSystem
@@ -69,7 +69,7 @@ class KrylovResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class KrylovTuner:
+class KrylovTuner(TunerAdapter):
     """Pick each system's preconditioner with a trained policy and solve it; keep learning online.
 
     Build one with :meth:`from_env` (a policy trained on ``tunegym/PCG-v0`` or ``PGMRES-v0``), :meth:`load`

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from tunegym.agents.tuner import Tuner, as_tuner
+from tunegym.agents.tuner import Tuner, TunerAdapter, as_tuner
 from tunegym.agents.tuner_io import embed_tuner, load_embedded_tuner, load_tuner_file, save_tuner_file
 from tunegym.envs.core.errors import CheckpointError, ConfigError
 from tunegym.envs.core.knob import knob_from_dict
@@ -186,7 +186,7 @@ ENV_IDS = ("tunegym/SOR-v0", "tunegym/SORMatrix-v0", "tunegym/SORDynamic-v0")
 _DYNAMIC = "tunegym/SORDynamic-v0"
 
 
-class SORTuner:
+class SORTuner(TunerAdapter):
     """Choose ω for a linear system with a trained policy, and solve it with SOR."""
 
     def __init__(self, tuner: Any) -> None:
@@ -226,19 +226,7 @@ class SORTuner:
                                               config=config)
         return cls.from_env(policy, env, provenance=provenance)
 
-    # ---- properties ----------------------------------------------------------------------------------
-    @property
-    def policy(self) -> Any:
-        return self.tuner.policy
-
-    @property
-    def knob(self) -> Any:
-        return self.tuner.knob
-
-    @property
-    def provenance(self) -> dict[str, Any]:
-        return self.tuner.provenance
-
+    # ---- properties (policy, knob, env_id, env_kwargs, provenance: TunerAdapter) --------------------------
     @property
     def dynamic(self) -> bool:
         """Whether ω changes every ``block`` sweeps (a tuner trained on ``tunegym/SORDynamic-v0``)."""

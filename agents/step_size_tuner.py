@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.integrate import DenseOutput
 from scipy.optimize import OptimizeResult
-from tunegym.agents.tuner import Tuner
+from tunegym.agents.tuner import Tuner, TunerAdapter
 from tunegym.agents.tuner_io import (
     embed_tuner,
     load_embedded_tuner,
@@ -114,7 +114,7 @@ class _RungeKuttaInterpolant(DenseOutput):
         return self.y_old[:, None] + self.h * (self.Q @ p)
 
 
-class StepSizeTuner:
+class StepSizeTuner(TunerAdapter):
     """Choose time steps with a trained policy: ``integrate`` (N-body, Hermite) or ``solve_ivp`` (ODEs).
 
     ``policy`` is a :class:`~tunegym.agents.tuner.Tuner` of the ``"timestep"`` domain (refused otherwise with
@@ -141,23 +141,6 @@ class StepSizeTuner:
                            features=settings.features.config(),
                            reward={"name": settings.reward, "params": settings.reward_params},
                            env_kwargs=env_kwargs, provenance=provenance)
-
-    # ---- the settings the tuner acts under -------------------------------------------------------------
-    @property
-    def policy(self) -> Any:
-        return self.tuner.policy
-
-    @property
-    def env_id(self) -> str:
-        return self.tuner.env_id
-
-    @property
-    def env_kwargs(self) -> dict[str, Any]:
-        return self.tuner.env_kwargs
-
-    @property
-    def provenance(self) -> dict[str, Any]:
-        return self.tuner.provenance
 
     # ---- building ------------------------------------------------------------------------------------
     @classmethod

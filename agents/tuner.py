@@ -28,7 +28,7 @@ from tunegym.envs.core.knob import Knob, knob_from_dict
 from tunegym.envs.core.process import StepRecord
 from tunegym.envs.core.rewards import make_reward
 
-__all__ = ["KIND", "Tuner", "as_tuner"]
+__all__ = ["KIND", "Tuner", "TunerAdapter", "as_tuner"]
 
 KIND = "tuner"
 
@@ -158,6 +158,33 @@ class Tuner:
     def __repr__(self) -> str:
         return (f"Tuner(domain={self.domain!r}, env_id={self.env_id!r}, policy={type(self.policy).__name__}, "
                 f"knob={self.knob.name!r}, features={self.features_config.get('name')!r})")
+
+
+class TunerAdapter:
+    """Base of the domain adapters (``SORTuner``, ``StepSizeTuner``, ``KrylovTuner``): each holds a core
+    :class:`Tuner` in ``self.tuner`` and exposes its settings under the same names."""
+
+    tuner: Tuner
+
+    @property
+    def policy(self) -> Any:
+        return self.tuner.policy
+
+    @property
+    def knob(self) -> Any:
+        return self.tuner.knob
+
+    @property
+    def env_id(self) -> str:
+        return self.tuner.env_id
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        return self.tuner.env_kwargs
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.tuner.provenance
 
 
 def as_tuner(policy: Any, *, env_kwargs: Mapping[str, Any] | None = None) -> Tuner:
