@@ -268,9 +268,8 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
                command: str | None, tune: int | None = None, test: int | None = None) -> list[Any]:
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.envs.krylov.precond import DEFAULT_ARMS, arm_label
-    from tunegym.tuning.benches import all as bench_all
+    from tunegym.tuning.benches.all import report_header
     from tunegym.tuning.stats import finalize_claims, paired_claim
-    from tunegym.tuning.suites import git_commit
 
     s = suite_obj if suite_obj is not None else suite()
     split = "final_test" if final else "dev_test"
@@ -364,6 +363,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     wall_all = np.concatenate([np.asarray(p["figures"][m]["wall"], dtype=float) for p in per_sequence
                                for m in p["figures"] if m.startswith(("fixed:", "reuse1:")) or m == "pyamg_default"])
     r2, r2_log = r_squared(work_all, wall_all), r_squared(np.log(work_all + 1.0), np.log(wall_all + 1e-9))
+    header = report_header(s, scale, time.perf_counter() - start, final=final)
     payload = {
         "suite": s.to_dict(), "suite_key": s.key, "scale": scale, "split": split, "length": length,
         "families": fams, "tune_seeds": list(tune_seeds), "test_seeds": list(test_seeds), "best_fixed": best_fixed,
@@ -383,8 +383,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
                                                                        "oracle")}}
                          for p in per_sequence],
         "timing": timing, "versions": versions(), "wall_time_s": time.perf_counter() - start,
-        "command": command or bench_all._CONTEXT["command"] or f"run_suite({s.key!r}, {scale!r}, final={final})",
-        "commit": bench_all._CONTEXT["commit"] or git_commit(),
+        "command": command or header["command"], "commit": header["commit"],
     }
     atomic_write_bytes(out / "krylov.json", json.dumps(payload, indent=2, default=str).encode())
     atomic_write_bytes(out / "krylov.md", _markdown(payload, claims, methods).encode())
