@@ -276,6 +276,18 @@ SUITE_TASKS: dict[str, dict[str, Any]] = {
                           "ent_coef": {"type": "float", "low": 1e-8, "high": 0.1, "log": True},
                           "gamma": {"type": "float", "low": 0.0, "high": 0.999}},
                 "smoke": None, "full": (16, 1024, 100)},
+    # The two RL tasks again at equal compute (as synthetic-valley-compute): at equal trial counts the
+    # multi-fidelity methods get no credit for the training steps their early stops save.
+    "linucb-sorheat16-compute": {"env": "tunegym/SORHeat-v0", "agent": "linucb", "env_kwargs": {"grid": 16},
+                                 "space": {"alpha": {"type": "float", "low": 0.001, "high": 30.0, "log": True},
+                                           "degree": {"type": "int", "low": 1, "high": 6}},
+                                 "compute": True, "smoke": None, "full": (20, 600, 100)},
+    "ppo-sor-compute": {"env": "tunegym/SOR-v0", "agent": "ppo", "env_kwargs": {},
+                        "space": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+                                  "n_steps": {"type": "categorical", "choices": [32, 64, 128, 256]},
+                                  "ent_coef": {"type": "float", "low": 1e-8, "high": 0.1, "log": True},
+                                  "gamma": {"type": "float", "low": 0.0, "high": 0.999}},
+                        "compute": True, "smoke": None, "full": (16, 1024, 100)},
 }
 
 
