@@ -49,7 +49,8 @@ class KrylovResult:
     iterations; ``cost`` adds the failure penalty), ``preconditioner`` (label of the one used), ``arm`` (the
     arm chosen), ``reused``, ``status`` (converged / max_iterations / breakdown / diverged), ``success``,
     ``message``, ``residual`` (true relative residual), ``wall_time`` (the solve, setup included) and
-    ``tuner_time`` (features, policy and learning: the tuner's overhead).
+    ``tuner_time`` (features, policy and learning: the tuner's overhead), ``observation`` (the features the
+    choice was made on).
     """
 
     x: np.ndarray
@@ -67,6 +68,7 @@ class KrylovResult:
     wall_time: float = 0.0
     tuner_time: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    observation: np.ndarray | None = None
 
 
 class KrylovTuner(TunerAdapter):
@@ -178,7 +180,7 @@ class KrylovTuner(TunerAdapter):
             preconditioner=str(extra["preconditioner"]), arm=tuple(arm), reused=bool(extra["reused"]),
             status=record.status, success=record.status == "converged", message=outcome.message,
             residual=record.quality, setup_work=float(extra["setup_work"]), wall_time=record.wall_time,
-            tuner_time=overhead, info=record.info(),
+            tuner_time=overhead, info=record.info(), observation=observation,
         )
 
     def __repr__(self) -> str:
@@ -217,6 +219,9 @@ class KrylovReuseConfig:
 
 
 _IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+#: knots of the piecewise-linear term in diagonal dominance (scaled to [-1, 1]): an arm's iteration count can turn
+#: sharply as a time step moves a system from mass- to stiffness-dominated, which a quadratic smooths over
+_DOMINANCE_KNOTS = np.linspace(-1.0, 1.0, 9)[1:-1]
 _FLOOR = 0.01  # work per nonzero added before logs (setup of "none" is 0)
 #: the ridge prior's mean (log work per nonzero) for setup and iterations: an arm with little data is predicted
 #: to cost about 10 + 300 mat-vecs, pessimistic, so it is played only when exploring, never by a shrunk estimate
@@ -226,8 +231,9 @@ _PRIOR = np.array([math.log(10.0), math.log(300.0)])
 class KrylovReuseBandit(Bandit):
     """Our preconditioner learner: predicted setup + iteration work per fresh arm, and reuse when it is cheaper.
 
-    Per fresh arm two ridge regressions on the five matrix features plus the squares and product of diagonal
-    dominance and diagonal spread
+    Per fresh arm two ridge regressions on the six matrix features, the squares and product of diagonal
+    dominance and diagonal spread, the square of the first-off-diagonal share and its product with dominance, and
+    a piecewise-linear term in dominance (hinges at :data:`_DOMINANCE_KNOTS`)
     (:data:`~tunegym.envs.krylov.process.MATRIX_FEATURES`; the time step and contrast show there) predict ``log`` setup work and ``log`` iteration work
     per nonzero (failures' penalty counts as iteration work). A third regression, on ``[1, c, c², age]`` with
     ``c`` the log10 diagonal change, predicts how much more a reused preconditioner's iterations cost than its
@@ -260,7 +266,7 @@ class KrylovReuseBandit(Bandit):
 
     @staticmethod
     def _dim() -> int:
-        return 1 + MATRIX_FEATURES + 3
+        return 1 + MATRIX_FEATURES + 5 + len(_DOMINANCE_KNOTS)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"gram": self.gram, "targets": self.targets, "counts": self.counts, "reuse_gram": self.reuse_gram,
@@ -277,7 +283,9 @@ class KrylovReuseBandit(Bandit):
     def _basis(self, raw: np.ndarray) -> np.ndarray:
         x = 2.0 * (raw[:MATRIX_FEATURES] - self.scaler.low[:MATRIX_FEATURES]) / self.scaler.width[:MATRIX_FEATURES] - 1.0
         dominance, spread = x[_IDX["diagonal_dominance"]], x[_IDX["log10_diag_spread"]]
-        return np.concatenate([[1.0], x, [dominance * dominance, spread * spread, dominance * spread]])
+        band = x[_IDX["offdiag_band1_fraction"]]
+        return np.concatenate([[1.0], x, [dominance * dominance, spread * spread, dominance * spread, band * band,
+                                          band * dominance], np.maximum(dominance - _DOMINANCE_KNOTS, 0.0)])
 
     @staticmethod
     def _reuse_basis(raw: np.ndarray) -> np.ndarray:
@@ -347,23 +355,50 @@ class KrylovReuseBandit(Bandit):
         iteration = max(float(info.get("cost", 0.0)) / nnz - setup, 0.0)
         if info.get("reused"):
             last = 10.0 ** raw[_IDX["prev_log10_iteration_work_per_nnz"]] - 1.0
-            phi = self._reuse_basis(raw)
-            self.reuse_gram += np.outer(phi, phi)
-            self.reuse_targets += math.log((iteration + _FLOOR) / (last + _FLOOR)) * phi
+            self._learn_reuse(self._reuse_basis(raw), last, iteration)
             self.counts[self.reuse_index] += 1
-            self._reuse_theta_cache = None
             return
         built = arm if arm != self.reuse_index else None  # a reuse with nothing kept built the fallback: unknown
         self._kept_arm = built
-        if built is None:
-            return
+        if built is not None:
+            self._learn_fresh(raw, built, setup, iteration)
+
+    def observe_fresh(self, context: Any, arm: int, *, setup_work: float, cost: float, nnz: float) -> None:
+        """Full-information update: what building fresh ``arm`` for the system of ``context`` cost (``cost``, its
+        ``setup_work`` part), known without playing it, e.g. from a priced tune sequence. Only the arm's two
+        regressions change (no step count, no kept preconditioner): the fresh-arm models read the matrix features
+        alone, so a system's price for every arm is as good as having played each."""
+        arm = int(arm)
+        if not 0 <= arm < self.n_arms or arm == self.reuse_index:
+            raise ConfigError(f"arm {arm} is not a fresh arm of 0..{self.n_arms - 1}", value=arm)
+        nnz = max(float(nnz), 1.0)
+        setup = float(setup_work) / nnz
+        self._learn_fresh(self._raw(context), arm, setup, max(float(cost) / nnz - setup, 0.0))
+
+    def observe_reuse(self, context: Any, *, last_iteration_work: float, cost: float, nnz: float,
+                      last_nnz: float | None = None) -> None:
+        """Full-information update of the reuse model: a preconditioner built for the previous system (its solve's
+        iteration work ``last_iteration_work``) reused on the system of ``context`` cost ``cost`` (age 0)."""
+        raw = self._raw(context).copy()
+        raw[_IDX["log10_kept_age"]] = 0.0
+        last = float(last_iteration_work) / max(float(last_nnz if last_nnz is not None else nnz), 1.0)
+        self._learn_reuse(self._reuse_basis(raw), last, float(cost) / max(float(nnz), 1.0))
+
+    def _learn_fresh(self, raw: np.ndarray, arm: int, setup: float, iteration: float) -> None:
+        """Add one (setup, iteration) work-per-nonzero observation of fresh ``arm`` to its two regressions."""
         phi = self._basis(raw)
         for part, value in enumerate((setup, iteration)):
-            self.gram[part, built] += np.outer(phi, phi)
-            self.targets[part, built] += (math.log(value + _FLOOR) - _PRIOR[part]) * phi
-        self.counts[built] += 1
+            self.gram[part, arm] += np.outer(phi, phi)
+            self.targets[part, arm] += (math.log(value + _FLOOR) - _PRIOR[part]) * phi
+        self.counts[arm] += 1
         if self._theta_cache is not None:  # only this arm's two regressions changed: re-solve just them
-            self._theta_cache[:, built] = np.linalg.solve(self.gram[:, built], self.targets[:, built, :, None])[..., 0]
+            self._theta_cache[:, arm] = np.linalg.solve(self.gram[:, arm], self.targets[:, arm, :, None])[..., 0]
+
+    def _learn_reuse(self, phi: np.ndarray, last: float, iteration: float) -> None:
+        """Add one observation of reuse growth (iteration work over the kept preconditioner's last) on ``phi``."""
+        self.reuse_gram += np.outer(phi, phi)
+        self.reuse_targets += math.log((iteration + _FLOOR) / (last + _FLOOR)) * phi
+        self._reuse_theta_cache = None
 
     # -- files ---------------------------------------------------------------------------------------------------
     def save(self, path: Any, *, provenance: dict[str, Any] | None = None) -> None:

@@ -334,3 +334,37 @@ def test_a_user_weighs_arms_by_label_to_decide_on_time():
     assert tuner.solve_system(system).success
     with pytest.raises(Exception, match="unknown arms"):
         tuner.weigh_arms({"ilu(0.5,9)": 2.0})
+
+
+def test_full_information_update_is_the_live_update_of_an_arm_not_played():
+    from tunegym.agents.krylov_tuner import krylov_reuse
+
+    env = gym.make("tunegym/PCG-v0", **SMALL)
+    obs, _ = env.reset(seed=2)
+    arm = 4  # a fresh arm (ILU): setup and iterations both non-zero
+    _, _, _, _, info = env.step(arm)
+    live, counterfactual = krylov_reuse(env, seed=0), krylov_reuse(env, seed=0)
+    live.observe(obs, arm, 0.0, info)
+    counterfactual.observe_fresh(obs, arm, setup_work=info["setup_work"], cost=info["cost"], nnz=info["nnz"])
+    np.testing.assert_allclose(counterfactual.gram, live.gram)
+    np.testing.assert_allclose(counterfactual.targets, live.targets)
+    assert counterfactual.counts[arm] == 1 and counterfactual.t == 0  # taught, but no step was played
+    with pytest.raises(Exception, match="not a fresh arm"):
+        counterfactual.observe_fresh(obs, counterfactual.reuse_index, setup_work=0.0, cost=1.0, nnz=1.0)
+
+
+def test_training_on_priced_tune_sequences_teaches_every_fresh_arm_on_every_system(tmp_path):
+    from tunegym.envs.core.errors import ConfigError
+    from tunegym.tuning.benches.krylov_suite import price_sequence, train_tuner
+
+    systems = list(PDESequence("diffusion", grid=8, run_length=4).sequence(np.random.default_rng(1), length=5))
+    table = price_sequence(systems, DEFAULT_ARMS)
+    informed = train_tuner([systems], config={"epsilon": 0.1}, seed=0, env_kwargs=SMALL, passes=2, tables=[table])
+    bandit = train_tuner([systems], config={"epsilon": 0.1}, seed=0, env_kwargs=SMALL, passes=2)
+    fresh = [i for i, a in enumerate(DEFAULT_ARMS) if a != ("reuse",)]
+    # each pass over each system teaches each fresh arm once, live or from the table, never twice
+    assert all(informed.tuner.policy.counts[i] == 2 * len(systems) for i in fresh)
+    assert bandit.tuner.policy.counts[fresh].sum() < informed.tuner.policy.counts[fresh].sum()
+    assert informed.tuner.provenance["full_information"] is True
+    with pytest.raises(ConfigError, match="price tables"):
+        train_tuner([systems], config={}, seed=0, env_kwargs=SMALL, tables=[table, table])

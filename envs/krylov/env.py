@@ -51,7 +51,7 @@ class KrylovEnv(ProcessEnv):
     smoothing), Ruge–Stüben, reuse). An index outside the space raises ``ActionError``.
 
     ## Observation Space
-    ``Box(17,)`` of :class:`KrylovFeatures`: cheap features of the next matrix and the previous solve's
+    ``Box(18,)`` of :class:`KrylovFeatures`: cheap features of the next matrix and the previous solve's
     statistics (work, iterations, failure, the kept preconditioner's family and age, the previous solve's
     iteration work, the kept preconditioner's setup and first-solve iteration work).
 
@@ -86,6 +86,8 @@ class KrylovEnv(ProcessEnv):
     - v0 (second round of #20): the observation grew from 14 to 17 features (previous iteration work, kept
       setup, kept first-solve iteration work: what reuse and a rebuild cost); the matrix scan is one numba pass.
       Tuner files of the 14-feature layout are refused at load (``pretrained:krylov`` was regenerated).
+    - v0 (third round of #20): 18 features: ``offdiag_band1_fraction`` (share of off-diagonal magnitude on
+      ``|i - j| = 1``) joins the matrix features; 17-feature tuner files are refused at load.
     """
 
     domain = "krylov"

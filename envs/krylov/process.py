@@ -182,40 +182,48 @@ def matvecs_reward(record: StepRecord, scale: float = 100.0) -> float:
 
 FEATURE_NAMES = (
     "log10_n", "nnz_per_row", "diagonal_dominance", "log10_diag_spread", "positive_offdiag_fraction",
-    "log10_diag_change", "prev_log10_work_per_nnz", "prev_log10_iterations", "prev_failed", "kept_none",
+    "offdiag_band1_fraction", "log10_diag_change", "prev_log10_work_per_nnz", "prev_log10_iterations", "prev_failed", "kept_none",
     "kept_simple", "kept_ilu", "kept_amg", "log10_kept_age", "prev_log10_iteration_work_per_nnz",
     "kept_log10_setup_per_nnz", "kept_log10_first_iteration_work_per_nnz",
 )
-#: the matrix features (what predicts a fresh arm's cost) are the first five
-MATRIX_FEATURES = 5
-_LOW = np.array([0, 0, 0, 0, 0, -6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.float32)
-_HIGH = np.array([7, 30, 1, 8, 1, 1, 5, 4, 1, 1, 1, 1, 1, 3, 5, 5, 5], dtype=np.float32)
+#: the matrix features (what predicts a fresh arm's cost) are the first six
+MATRIX_FEATURES = 6
+_LOW = np.array([0, 0, 0, 0, 0, 0, -6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.float32)
+_HIGH = np.array([7, 30, 1, 8, 1, 1, 1, 5, 4, 1, 1, 1, 1, 1, 3, 5, 5, 5], dtype=np.float32)
 
 
 @numba.njit(cache=True, nogil=True)
 def _matrix_scan(indptr, indices, data, diag):
     """One pass over a CSR matrix: ``diag`` (filled in place), mean ``|a_ii| / Σ_j |a_ij|``, positive
-    off-diagonal count, off-diagonal count. No allocation beyond the caller's ``diag``."""
+    off-diagonal count, off-diagonal count, and the share of off-diagonal magnitude on the first off-diagonals
+    (``|i - j| = 1``). No allocation beyond the caller's ``diag``."""
     n = diag.shape[0]
     dominance = 0.0
     positive = 0
     off = 0
+    off_mass = 0.0
+    band_mass = 0.0
     for i in range(n):
         total = 0.0
         d = 0.0
         for p in range(indptr[i], indptr[i + 1]):
             v = data[p]
+            j = indices[p]
             total += abs(v)
-            if indices[p] == i:
+            if j == i:
                 d += v
             else:
                 off += 1
+                off_mass += abs(v)
+                if j == i - 1 or j == i + 1:
+                    band_mass += abs(v)
                 if v > 0.0:
                     positive += 1
         diag[i] = d
         if total > 0.0:
             dominance += abs(d) / total
-    return dominance / n, positive, off
+    band = band_mass / off_mass if off_mass > 0.0 else 0.0
+    return dominance / n, positive, off, band
 
 
 @numba.njit(cache=True, nogil=True)
@@ -239,8 +247,11 @@ class KrylovFeatures(Features):
     """Cheap features of the next matrix (one O(nnz) pass, no solves) and the previous solve's statistics.
 
     Matrix: ``log10 n``, nonzeros per row, mean diagonal dominance ``|a_ii| / Σ_j |a_ij|``, log10 of the
-    diagonal's max/min ratio (a coefficient-contrast proxy), fraction of positive off-diagonals, log10 of
-    the relative change of the diagonal since the previous system. Previous solve (kept by :meth:`record`,
+    diagonal's max/min ratio (a coefficient-contrast proxy), fraction of positive off-diagonals, the share
+    of off-diagonal magnitude on the first off-diagonals ``|i - j| = 1`` (how much of the coupling runs along
+    the ordering: what incomplete factorisations and SSOR capture; it tells a rotated anisotropy from an
+    aligned one, which the other features do not), log10 of the relative change of the diagonal since the
+    previous system. Previous solve (kept by :meth:`record`,
     cleared when the process has forgotten its history): log10 work per nonzero, log10 iterations, whether
     it failed, which family the kept preconditioner is (none / Jacobi-SSOR / ILU / AMG), log10 of its age,
     log10 of the previous solve's iteration work per nonzero (what reusing would cost on an unchanged
@@ -287,16 +298,17 @@ class KrylovFeatures(Features):
             return self._cache[1], self._cache[2]
         A = system.A
         diag = np.empty(system.n)
-        dominance, positive, offdiag = _matrix_scan(A.indptr, A.indices, A.data, diag)
+        dominance, positive, offdiag, band = _matrix_scan(A.indptr, A.indices, A.data, diag)
         hi, lo, _, _ = _diag_stats(diag, self._empty)
         spread = math.log10(hi / lo) if hi > 0 else 0.0
         pos_off = positive / offdiag if offdiag > 0 else 0.0
-        values = np.array([math.log10(system.n), A.nnz / system.n, dominance, spread, pos_off], dtype=np.float64)
+        values = np.array([math.log10(system.n), A.nnz / system.n, dominance, spread, pos_off, band],
+                          dtype=np.float64)
         self._cache = (system, values, diag)
         return values, diag
 
     def matrix_features(self, system: KrylovSystem) -> np.ndarray:
-        """The five matrix features of ``system`` (cached for the last system object)."""
+        """The six matrix features of ``system`` (cached for the last system object)."""
         return self._scan(system)[0]
 
     def observe(self, process: Process) -> np.ndarray:

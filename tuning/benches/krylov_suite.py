@@ -3,15 +3,16 @@
 Protocol (also in the spec, :mod:`tunegym.tuning.suite_specs.krylov`):
 
 1. **Price** every sequence once (:func:`price_sequence`, cached as JSON under ``out/cache/``): per system the
-   cost, work, wall time and iterations of every fresh arm; of reusing each setup-heavy arm's preconditioner
-   built on the previous system (``reuse1:<arm>``); of ``fixed:reuse`` (smoothed aggregation built on the first
-   system, reused for all); of PyAMG's default solver; and the greedy hindsight **oracle**, which per system
+   cost, work (and its setup part), wall time and iterations of every fresh arm; of reusing each setup-heavy
+   arm's preconditioner built on the previous system (``reuse1:<arm>``); of ``fixed:reuse`` (smoothed
+   aggregation built on the first system, reused for all); of PyAMG's default solver; and the greedy hindsight **oracle**, which per system
    takes the cheapest of every fresh arm and reusing its *own* kept preconditioner (solved live in the same
    pass, so its reuse candidate is exact, whatever system that preconditioner was built on). Every fixed
    baseline and the oracle then come from the table; nothing is solved twice.
 2. **Tune**: ``best_fixed`` per family = the fixed arm with the least total work over the tune sequences' tables;
    our learner (:class:`~tunegym.agents.krylov_tuner.KrylovReuseBandit`) learns online on the same tune sequences
-   (families interleaved).
+   (families interleaved), with full information from the same tables (every fresh arm's price on every tune
+   system, :func:`train_tuner`).
 3. **Test** (dev-test, or final-test with ``final=True``): only the learners run live: ``krylov_tuner`` (a fresh
    copy of the trained tuner, ``KrylovTuner.solve_system(learn=True)``) and ``pcgbandit`` (from scratch).
 4. **Claims** (one instance = one test sequence's total; strata = families; Holm over the report): work of
@@ -43,9 +44,11 @@ SUITE_NAME = "krylov-sequences"
 AGENT_CONFIG = {"epsilon": 0.1, "decay": 50.0, "horizon": 4.0}
 #: passes of online learning over the tune sequences (cheap: only our learner solves, live)
 TRAIN_PASSES = 3
+#: train with full information from the tune sequences' price tables (see :func:`train_tuner`)
+FULL_INFORMATION = True
 DEPLOY_CONFIG = {"epsilon": 0.02}
 _REUSABLE = ("ilu", "amg_sa", "amg_rs")
-_KEYS = ("cost", "work", "wall", "iterations")
+_KEYS = ("cost", "work", "wall", "iterations", "setup")
 
 
 def suite() -> Any:
@@ -76,12 +79,12 @@ def _pyamg_default(system: Any, tol: float = 1e-8, maxiter: int = 1000) -> dict[
     setup, apply = amg_work(ml, aggregation=True, sweep=2.0)
     iterations = max(len(residuals) - 1, 0)
     work = setup + iterations * (apply + system.nnz + 7.0 * system.n)
-    return {"cost": work, "work": work, "wall": wall, "iterations": iterations}
+    return {"cost": work, "work": work, "wall": wall, "iterations": iterations, "setup": setup}
 
 
 def _entry(record: Any) -> dict[str, float]:
     return {"cost": float(record.cost), "work": float(record.extra["work"]), "wall": float(record.wall_time),
-            "iterations": int(record.extra["iterations"])}
+            "iterations": int(record.extra["iterations"]), "setup": float(record.extra["setup_work"])}
 
 
 def price_sequence(systems: list[Any], arms: tuple, *, cache: Path | None = None) -> dict[str, dict[str, list]]:
@@ -91,7 +94,10 @@ def price_sequence(systems: list[Any], arms: tuple, *, cache: Path | None = None
     from tunegym.envs.krylov.process import KrylovSolve
 
     if cache is not None and cache.exists():
-        return json.loads(cache.read_text())["table"]
+        table = json.loads(cache.read_text())["table"]
+        if all(set(_KEYS) <= set(entry) for entry in table.values()):
+            return table
+        print(f"krylov: {cache.name} predates the setup-work column; pricing again", file=sys.stderr)
     table: dict[str, dict[str, list]] = {}
 
     def put(name: str, figures: dict[str, float], arm: str | None = None) -> None:
@@ -181,32 +187,63 @@ def run_learners(systems: list[Any], *, tuner_file: Path | None, seed: int, env_
             entry = out[name]
             entry["cost"].append(result.cost), entry["work"].append(result.work)
             entry["wall"].append(result.wall_time + result.tuner_time), entry["iterations"].append(result.iterations)
+            entry["setup"].append(result.setup_work)
             entry["arm"].append(arm_label(result.arm)), entry["tuner_wall"].append(result.tuner_time)
     return out
 
 
 def train_tuner(sequences: list[list[Any]], *, config: dict[str, Any], seed: int, env_kwargs: dict[str, Any],
-                provenance: dict[str, Any] | None = None, passes: int = TRAIN_PASSES) -> Any:
+                provenance: dict[str, Any] | None = None, passes: int = TRAIN_PASSES,
+                tables: list[dict[str, dict[str, list]]] | None = None) -> Any:
     """Our tuner: :class:`KrylovReuseBandit` learning online over ``sequences`` (``passes`` times, a fresh episode
-    each), then
-    switched to the deployment config (less exploration)."""
+    each), then switched to the deployment config (less exploration).
+
+    With ``tables`` (each sequence's :func:`price_sequence` table, in the same order) training has full
+    information: after each live solve, every fresh arm the learner did not build is also taught what it would
+    have cost on that system (``observe_fresh``), and the reuse model what reusing each setup-heavy arm's
+    previous preconditioner cost (``observe_reuse``, from ``reuse1:<arm>``). The tune tables are what
+    ``best_fixed`` is chosen on, so the baseline and the learner see the same tune data; without them a rarely
+    played arm stays at the pessimistic prior (issue #20: ``ilu(1e-4,4)`` on the anisotropic family)."""
     import gymnasium as gym
 
     import tunegym.envs  # noqa: F401
     from tunegym.agents.krylov_tuner import KrylovTuner, krylov_reuse
+    from tunegym.envs.core.errors import ConfigError
+    from tunegym.envs.krylov.precond import REUSE, arm_label
 
+    if tables is not None and len(tables) != len(sequences):
+        raise ConfigError(f"{len(tables)} price tables for {len(sequences)} sequences", value=len(tables))
     env = gym.make("tunegym/PCG-v0", **env_kwargs)
     try:
         policy = krylov_reuse(env, config, seed=seed)
+        arms = [tuple(a) for a in env.unwrapped.knob.arms]
         tuner = KrylovTuner.from_env(policy, env, provenance={"agent": "krylov_reuse", "config": config,
-                                                               "seed": seed, **(provenance or {})})
+                                                               "seed": seed, "full_information": tables is not None,
+                                                               **(provenance or {})})
     finally:
         env.close()
+    fresh = [(i, arm_label(a)) for i, a in enumerate(arms) if a != REUSE]
+    reusable = [(f"fixed:{label}", f"reuse1:{label}") for _, label in fresh]
     for _ in range(passes):
-        for systems in sequences:
+        for k, systems in enumerate(sequences):
             tuner.forget()
-            for system in systems:
-                tuner.solve_system(system, learn=True)
+            for t, system in enumerate(systems):
+                result = tuner.solve_system(system, learn=True)
+                if tables is None:
+                    continue
+                table, learner = tables[k], tuner.tuner.policy
+                played = None if result.reused else arms.index(tuple(result.arm))
+                for index, label in fresh:
+                    if index != played:
+                        entry = table[f"fixed:{label}"]
+                        learner.observe_fresh(result.observation, index, setup_work=entry["setup"][t],
+                                              cost=entry["cost"][t], nnz=system.nnz)
+                for built, reused in reusable:
+                    if t > 0 and reused in table:
+                        before = table[built]
+                        learner.observe_reuse(result.observation, cost=table[reused]["cost"][t - 1], nnz=system.nnz,
+                                              last_iteration_work=before["cost"][t - 1] - before["setup"][t - 1],
+                                              last_nnz=systems[t - 1].nnz)
     tuner.tuner.policy = tuner.tuner.policy.with_config(**DEPLOY_CONFIG)
     return tuner
 
@@ -308,6 +345,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     order = np.random.default_rng(0).permutation(len(tune_sequences))
     t0 = time.perf_counter()
     tuner = train_tuner([tune_sequences[i] for i in order], config=AGENT_CONFIG, seed=0, env_kwargs=env_kwargs,
+                        tables=[tune_tables[i] for i in order] if FULL_INFORMATION else None,
                         provenance={"trained_on": f"{s.key} tune seeds {list(tune_seeds)}, families {list(fams)}, "
                                                   f"grid {[p['grid'] for p in fams.values()]}, length {length}"})
     timing["training_s"] = time.perf_counter() - t0
@@ -368,6 +406,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
         "suite": s.to_dict(), "suite_key": s.key, "scale": scale, "split": split, "length": length,
         "families": fams, "tune_seeds": list(tune_seeds), "test_seeds": list(test_seeds), "best_fixed": best_fixed,
         "agent": "krylov_reuse", "agent_config": AGENT_CONFIG, "deploy_config": DEPLOY_CONFIG,
+        "full_information_training": FULL_INFORMATION,
         "time_weights": {arm_label(a): w for a, w in zip(DEFAULT_ARMS, time_weights)},
         "claims": [c.to_dict() for c in claims], "break_even": breaks,
         "work_over_oracle_first_200": float(np.mean(total("krylov_tuner", upto=200) / total("oracle", upto=200))),
