@@ -368,3 +368,26 @@ def test_training_on_priced_tune_sequences_teaches_every_fresh_arm_on_every_syst
     assert informed.tuner.provenance["full_information"] is True
     with pytest.raises(ConfigError, match="price tables"):
         train_tuner([systems], config={}, seed=0, env_kwargs=SMALL, tables=[table, table])
+
+
+def test_first_off_diagonal_share_tells_coupling_along_the_ordering_from_across_it():
+    from tunegym.envs.krylov.process import FEATURE_NAMES, KrylovFeatures
+
+    band = FEATURE_NAMES.index("offdiag_band1_fraction")
+    features = KrylovFeatures()
+
+    def share(A):
+        return features.matrix_features(KrylovSystem.from_arrays(A, np.ones(A.shape[0]), name="t"))[band]
+
+    assert share(laplacian(50)) == pytest.approx(1.0)  # 1-D: every coupling is to i +- 1
+    g = 10  # 2-D 5-point Laplacian, natural order: half the coupling along rows (i +- 1), half across (i +- g)
+    L2 = sp.kronsum(laplacian(g), laplacian(g), format="csr")
+    assert share(L2) == pytest.approx(0.5)
+    # the same anisotropy along the ordering (kronsum's first factor acts on i +- 1) or across it: equal dominance
+    # and diagonal, so only this feature tells them apart (ILU's quality differs by orders of magnitude)
+    along = sp.kronsum(100 * laplacian(g), laplacian(g), format="csr")
+    across = sp.kronsum(laplacian(g), 100 * laplacian(g), format="csr")
+    assert share(across) < 0.1 < 0.9 < share(along)
+    others = list(range(band))
+    np.testing.assert_allclose(features.matrix_features(KrylovSystem.from_arrays(along, np.ones(g * g), name="a"))[others],
+                               features.matrix_features(KrylovSystem.from_arrays(across, np.ones(g * g), name="b"))[others])
