@@ -256,38 +256,36 @@ SYNTHETIC_SPACE = {
     "gamma": {"type": "float", "low": 0.9, "high": 0.999},
 }
 
+def _at_equal_compute(task: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``task`` at equal *compute*: every method may spend trials x steps training steps, so methods that stop
+    trials early (Hyperband, DEHB, SMAC-MF) run more of them. A task of its own: its scores do not pair with
+    ``task``'s."""
+    return {**task, "compute": True, **changes}
+
+
+_SYNTHETIC_VALLEY = {"env": "synthetic", "agent": "synthetic", "env_kwargs": {}, "space": SYNTHETIC_SPACE,
+                     "smoke": (10, 90, 1), "full": (40, 900, 1)}
+_LINUCB_SORHEAT16 = {"env": "tunegym/SORHeat-v0", "agent": "linucb", "env_kwargs": {"grid": 16},
+                     "space": {"alpha": {"type": "float", "low": 0.001, "high": 30.0, "log": True},
+                               "degree": {"type": "int", "low": 1, "high": 6}},
+                     "smoke": (6, 60, 20), "full": (20, 600, 100)}
+_PPO_SOR = {"env": "tunegym/SOR-v0", "agent": "ppo", "env_kwargs": {},
+            "space": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+                      "n_steps": {"type": "categorical", "choices": [32, 64, 128, 256]},
+                      "ent_coef": {"type": "float", "low": 1e-8, "high": 0.1, "log": True},
+                      "gamma": {"type": "float", "low": 0.0, "high": 0.999}},
+            "smoke": None, "full": (16, 1024, 100)}
+
 #: The suite's tasks: per scale, (trials per run, training steps per trial, validation steps). ``None``: the
-#: task is not run at that scale.
+#: task is not run at that scale. The RL tasks also run at equal compute: at equal trial counts the
+#: multi-fidelity methods get no credit for the training steps their early stops save.
 SUITE_TASKS: dict[str, dict[str, Any]] = {
-    "synthetic-valley": {"env": "synthetic", "agent": "synthetic", "env_kwargs": {}, "space": SYNTHETIC_SPACE,
-                         "smoke": (10, 90, 1), "full": (40, 900, 1)},
-    # The same landscape at equal *compute*: every method may spend trials x steps training steps; methods that
-    # stop trials early (Hyperband, DEHB, SMAC-MF) run more of them. (Counts as a task of its own: its scores
-    # do not pair with synthetic-valley's.)
-    "synthetic-valley-compute": {"env": "synthetic", "agent": "synthetic", "env_kwargs": {},
-                                 "space": SYNTHETIC_SPACE, "compute": True, "smoke": (10, 90, 1), "full": (40, 900, 1)},
-    "linucb-sorheat16": {"env": "tunegym/SORHeat-v0", "agent": "linucb", "env_kwargs": {"grid": 16},
-                         "space": {"alpha": {"type": "float", "low": 0.001, "high": 30.0, "log": True},
-                                   "degree": {"type": "int", "low": 1, "high": 6}},
-                         "smoke": (6, 60, 20), "full": (20, 600, 100)},
-    "ppo-sor": {"env": "tunegym/SOR-v0", "agent": "ppo", "env_kwargs": {},
-                "space": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
-                          "n_steps": {"type": "categorical", "choices": [32, 64, 128, 256]},
-                          "ent_coef": {"type": "float", "low": 1e-8, "high": 0.1, "log": True},
-                          "gamma": {"type": "float", "low": 0.0, "high": 0.999}},
-                "smoke": None, "full": (16, 1024, 100)},
-    # The two RL tasks again at equal compute (as synthetic-valley-compute): at equal trial counts the
-    # multi-fidelity methods get no credit for the training steps their early stops save.
-    "linucb-sorheat16-compute": {"env": "tunegym/SORHeat-v0", "agent": "linucb", "env_kwargs": {"grid": 16},
-                                 "space": {"alpha": {"type": "float", "low": 0.001, "high": 30.0, "log": True},
-                                           "degree": {"type": "int", "low": 1, "high": 6}},
-                                 "compute": True, "smoke": None, "full": (20, 600, 100)},
-    "ppo-sor-compute": {"env": "tunegym/SOR-v0", "agent": "ppo", "env_kwargs": {},
-                        "space": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
-                                  "n_steps": {"type": "categorical", "choices": [32, 64, 128, 256]},
-                                  "ent_coef": {"type": "float", "low": 1e-8, "high": 0.1, "log": True},
-                                  "gamma": {"type": "float", "low": 0.0, "high": 0.999}},
-                        "compute": True, "smoke": None, "full": (16, 1024, 100)},
+    "synthetic-valley": _SYNTHETIC_VALLEY,
+    "synthetic-valley-compute": _at_equal_compute(_SYNTHETIC_VALLEY),
+    "linucb-sorheat16": _LINUCB_SORHEAT16,
+    "ppo-sor": _PPO_SOR,
+    "linucb-sorheat16-compute": _at_equal_compute(_LINUCB_SORHEAT16, smoke=None),
+    "ppo-sor-compute": _at_equal_compute(_PPO_SOR),
 }
 
 
