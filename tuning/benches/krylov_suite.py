@@ -209,7 +209,6 @@ def train_tuner(sequences: list[list[Any]], *, config: dict[str, Any], seed: int
     import tunegym.envs  # noqa: F401
     from tunegym.agents.krylov_tuner import KrylovTuner, krylov_reuse
     from tunegym.envs.core.errors import ConfigError
-    from tunegym.envs.krylov.precond import REUSE, arm_label
 
     if tables is not None and len(tables) != len(sequences):
         raise ConfigError(f"{len(tables)} price tables for {len(sequences)} sequences", value=len(tables))
@@ -222,30 +221,37 @@ def train_tuner(sequences: list[list[Any]], *, config: dict[str, Any], seed: int
                                                                **(provenance or {})})
     finally:
         env.close()
-    fresh = [(i, arm_label(a)) for i, a in enumerate(arms) if a != REUSE]
-    reusable = [(f"fixed:{label}", f"reuse1:{label}") for _, label in fresh]
     for _ in range(passes):
         for k, systems in enumerate(sequences):
             tuner.forget()
             for t, system in enumerate(systems):
                 result = tuner.solve_system(system, learn=True)
-                if tables is None:
-                    continue
-                table, learner = tables[k], tuner.tuner.policy
-                played = None if result.reused else arms.index(tuple(result.arm))
-                for index, label in fresh:
-                    if index != played:
-                        entry = table[f"fixed:{label}"]
-                        learner.observe_fresh(result.observation, index, setup_work=entry["setup"][t],
-                                              cost=entry["cost"][t], nnz=system.nnz)
-                for built, reused in reusable:
-                    if t > 0 and reused in table:
-                        before = table[built]
-                        learner.observe_reuse(result.observation, cost=table[reused]["cost"][t - 1], nnz=system.nnz,
-                                              last_iteration_work=before["cost"][t - 1] - before["setup"][t - 1],
-                                              last_nnz=systems[t - 1].nnz)
+                if tables is not None:
+                    _teach_from_table(tuner.tuner.policy, arms, tables[k], systems, t, result)
     tuner.tuner.policy = tuner.tuner.policy.with_config(**DEPLOY_CONFIG)
     return tuner
+
+
+def _teach_from_table(learner: Any, arms: list[tuple], table: dict[str, dict[str, list]], systems: list[Any],
+                      t: int, result: Any) -> None:
+    """After the live solve of ``systems[t]`` (``result``): teach ``learner`` every fresh arm it did not build
+    there, and every setup-heavy arm's reuse of its build on ``systems[t-1]``, at their priced costs."""
+    from tunegym.envs.krylov.precond import REUSE, arm_label
+
+    played = None if result.reused else arms.index(tuple(result.arm))
+    nnz = systems[t].nnz
+    for index, arm in enumerate(arms):
+        if arm == REUSE:
+            continue
+        label = arm_label(arm)
+        built = table[f"fixed:{label}"]
+        if index != played:  # the live solve already taught the arm it built
+            learner.observe_fresh(result.observation, index, setup_work=built["setup"][t], cost=built["cost"][t],
+                                  nnz=nnz)
+        if t > 0 and arm[0] in _REUSABLE:  # reuse1 entries start at t = 1 (index t - 1)
+            learner.observe_reuse(result.observation, cost=table[f"reuse1:{label}"]["cost"][t - 1], nnz=nnz,
+                                  last_iteration_work=built["cost"][t - 1] - built["setup"][t - 1],
+                                  last_nnz=systems[t - 1].nnz)
 
 
 def break_even(method: np.ndarray, baseline: np.ndarray) -> int | None:
