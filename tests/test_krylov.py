@@ -391,3 +391,21 @@ def test_first_off_diagonal_share_tells_coupling_along_the_ordering_from_across_
     others = list(range(band))
     np.testing.assert_allclose(features.matrix_features(KrylovSystem.from_arrays(along, np.ones(g * g), name="a"))[others],
                                features.matrix_features(KrylovSystem.from_arrays(across, np.ones(g * g), name="b"))[others])
+
+
+@pytest.mark.slow
+def test_ablation_script_runs_at_smoke_scale(tmp_path):
+    """``benchmarks/krylov_ablation.py`` (published figures) runs end to end on the smoke suite."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "krylov_ablation.py"
+    spec = importlib.util.spec_from_file_location("krylov_ablation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--scale", "smoke", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "a.json")])
+    assert (tmp_path / "a.json").exists() and result["scale"] == "smoke"
+    for variant in result["offline_regret"].values():
+        assert all(np.isfinite(v) and v >= 1.0 for v in variant.values())  # a pick never beats the best arm
+    for variant in result["live_work_over_best_fixed"].values():
+        assert all(np.isfinite(v) and v > 0 for v in variant.values())
