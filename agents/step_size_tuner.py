@@ -41,7 +41,8 @@ KIND = "step-size-tuner"
 DOMAIN = "timestep"
 THREE_BODY_IDS = ("tunegym/ThreeBody-v0", "tunegym/ThreeBodyContinuous-v0", "tunegym/ThreeBodyCommit-v0")
 COMMIT_ID = "tunegym/ThreeBodyCommit-v0"
-ODE_IDS = ("tunegym/ODEStep-v0", "tunegym/ODEStepContinuous-v0")
+ODE_IDS = ("tunegym/ODEStep-v0", "tunegym/ODEStepContinuous-v0", "tunegym/ODEController-v0")
+CONTROLLER_ID = "tunegym/ODEController-v0"
 
 
 def timestep_settings(env_id: str, env_kwargs: dict[str, Any] | None = None, **overrides: Any) -> Any:
@@ -63,6 +64,10 @@ def timestep_settings(env_id: str, env_kwargs: dict[str, Any] | None = None, **o
         if env_id == "tunegym/ThreeBodyContinuous-v0":
             kwargs.setdefault("action", "continuous")
         return three_body_settings(**kwargs)
+    if env_id == CONTROLLER_ID:
+        from tunegym.envs.timestep.ode_controller import ode_controller_settings
+
+        return ode_controller_settings(**kwargs)
     if env_id in ODE_IDS:
         from tunegym.envs.timestep.ode_env import ode_settings
 
@@ -233,7 +238,8 @@ class StepSizeTuner(TunerAdapter):
         ``(n, len(t))``), ``sol`` (an :class:`~scipy.integrate.OdeSolution` with ``dense_output``, else None),
         ``nfev``, ``njev = nlu = 0``, ``status`` (0 reached the end, -1 failed), ``message``, ``success``; and
         ``accepted``, ``rejected``, ``stop_reason`` (``"finished"``, ``"step_underflow"``, ``"max_attempts"``,
-        ``"stiff"``), ``knob_values`` (one per attempt) and ``rhs_evaluations`` (= ``nfev``).
+        ``"stiff"``), ``knob_values`` (one per attempt; for an ``ODEController-v0`` tuner the one controller it
+        chose for the solve, ``{"rule", "safety"}``) and ``rhs_evaluations`` (= ``nfev``).
 
         A right-hand side that returns the wrong shape raises :class:`InstanceError` at its first call; one that
         is not finite at ``(t0, y0)`` raises :class:`InstanceError`; one that turns non-finite later ends with
@@ -257,7 +263,7 @@ class StepSizeTuner(TunerAdapter):
         y_start = np.asarray(y0, dtype=np.float64)
         if y_start.ndim != 1 or y_start.size == 0 or not np.all(np.isfinite(y_start)):
             raise InstanceError(f"y0 must be a non-empty finite 1-D vector, got shape {y_start.shape}", value=y0)
-        trained_rtol = float(self.env_kwargs.get("rtol", 1e-6))
+        trained_rtol = float(self.env_kwargs.get("rtol", 1e-3 if self.env_id == CONTROLLER_ID else 1e-6))
         rtol = trained_rtol if rtol is None else float(rtol)
         atol = rtol * 1e-3 if atol is None else float(atol)
         if not (math.isfinite(rtol) and rtol > 0 and math.isfinite(atol) and atol > 0):
@@ -266,8 +272,9 @@ class StepSizeTuner(TunerAdapter):
             t_eval = np.asarray(t_eval, dtype=np.float64).reshape(-1)
             if np.any(np.diff(t_eval) <= 0) or (t_eval.size and (t_eval[0] < t0 or t_eval[-1] > t1)):
                 raise ConfigError("t_eval must be increasing and within t_span", value=t_span)
+        overrides: dict[str, Any] = {"rk45_reference": False} if self.env_id == CONTROLLER_ID else {}
         settings = timestep_settings(self.env_id, self.env_kwargs, rtol=rtol, atol=atol, max_attempts=max_attempts,
-                                     stiffness_detection=bool(detect_stiffness))
+                                     stiffness_detection=bool(detect_stiffness), **overrides)
         n = y_start.size
         first_bad: list[float] = []
 
@@ -301,8 +308,17 @@ class StepSizeTuner(TunerAdapter):
                 pieces.append(_RungeKuttaInterpolant(t_before + t0, solver.t + t0, y_before,
                                                      solver.K.T @ _dense_matrix(solver)))
 
-        values, record = self._drive(settings.process, problem, max_attempts, observe=observe)
-        process, solver = settings.process, settings.process.solver
+        if self.env_id == CONTROLLER_ID:  # one decision: the controller of the whole solve, then the solve
+            features = self.tuner.make_features()
+            settings.process.start(problem)
+            features.reset(settings.process)
+            _, value = self.tuner.act(features.observation(settings.process))
+            values, record = [value], settings.process.solve(value, observe=observe)
+            process = settings.process.integration
+        else:
+            values, record = self._drive(settings.process, problem, max_attempts, observe=observe)
+            process = settings.process
+        solver = process.solver
         reason = record.status if record is not None else "max_attempts"
         success = reason == "finished"
         message = _MESSAGES.get(reason, reason).format(t=solver.t + t0, h=process.h, max_attempts=max_attempts)

@@ -93,6 +93,12 @@ ENVS: tuple[EnvSpec, ...] = (
         "ODEStep-v0 with the controller safety factor in [0.2, 1.5] as a continuous action; cost = RHS evaluations",
     ),
     EnvSpec(
+        "tunegym/ODEController-v0",
+        "tunegym.envs.timestep.ode_controller:make_ode_controller",
+        None,  # one decision per solve (terminates after it)
+        "Step-size controller (I/PI rule x safety factor) of a whole Dormand-Prince 5(4) solve, from rtol and the first look; reward = -log2(RHS evaluations / RK45's at equal error)",
+    ),
+    EnvSpec(
         "tunegym/MIPLNS-v0",
         "tunegym.envs.mip.env:make_lns",
         None,  # the env truncates itself after max_steps LNS steps (default 20)

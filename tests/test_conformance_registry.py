@@ -24,6 +24,7 @@ SMALL: dict[str, dict] = {
     "tunegym/ThreeBodyCommit-v0": {},
     "tunegym/ODEStep-v0": {},
     "tunegym/ODEStepContinuous-v0": {},
+    "tunegym/ODEController-v0": {"rtol_range": (1e-5, 1e-3)},
     "tunegym/MIPLNS-v0": {"max_steps": 4},
     "tunegym/MIPLNSRate-v0": {"max_steps": 4},
     "tunegym/LRSchedule-v0": {},

@@ -92,10 +92,10 @@ def test_timestep_suite_smoke_writes_claims(tmp_path):
     from tunegym.tuning.benches.timestep_suite import run_suite
     from tunegym.tuning.suites import get_suite
 
-    started = time.perf_counter()
     claims = run_suite(get_suite("timestep-detest"), "smoke", tmp_path)
-    assert time.perf_counter() - started < 60.0
-    assert len(claims) == 4 and all(c.n == 10 and c.verdict in ("win", "tie", "loss") for c in claims)
+    # tuner, tuned fixed controller and PI at the smoke scale's two tolerances
+    assert len(claims) == 6 and all(c.n == 10 and c.verdict in ("win", "tie", "loss") for c in claims)
+    assert sum("tuned fixed controller" in c.method for c in claims) == 2
     assert (tmp_path / "timestep_suite.md").is_file() and (tmp_path / "timestep_suite.json").is_file()
 
 

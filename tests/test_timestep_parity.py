@@ -51,8 +51,7 @@ def test_pretrained_ode_tuner_solve_ivp_equals_the_env_rollout(seed):
     problem = _ode_problem(seed)
     env = gym.make(tuner.env_id, **tuner.env_kwargs)
     values, info = _env_rollout(env, problem, lambda obs: tuner.tuner.act(obs)[0])
-    result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family=problem.family,
-                             max_attempts=tuner.env_kwargs["max_attempts"], detect_stiffness=False)
+    result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, problem_family=problem.family)
     assert result["knob_values"] == values
     assert result["rhs_evaluations"] == result.nfev == info["total_rhs_evaluations"]
     assert np.array_equal(result.y[:, -1], env.unwrapped.solver.y)

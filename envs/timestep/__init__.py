@@ -1,5 +1,7 @@
 """Time-step control: the chaotic three-body problem (Hermite, ``tunegym/ThreeBody-v0``) and classic ODEs
-with embedded Runge–Kutta pairs (``tunegym/ODEStep-v0``). See DESIGN §3.2 and arXiv 2502.12809.
+with embedded Runge–Kutta pairs (``tunegym/ODEStep-v0``: the controller knob per attempt;
+``tunegym/ODEController-v0``: the controller of a whole solve, what ``pretrained:step-size-ode`` deploys). See
+DESIGN §3.2 and arXiv 2502.12809.
 
 Importing this package is cheap apart from numba's kernel cache (compiled on first use, cached on disk).
 """
@@ -30,6 +32,12 @@ from tunegym.envs.timestep.nbody import (
     simulate,
     timestep_criterion,
     total_energy,
+)
+from tunegym.envs.timestep.ode_controller import (
+    ODEControllerEnv,
+    ODEControllerRun,
+    ODEProblemFeatures,
+    make_ode_controller,
 )
 from tunegym.envs.timestep.ode import (
     METHODS,
@@ -65,6 +73,10 @@ __all__ = [
     "CommittedEtaRun",
     "DormandPrince54",
     "FixedSystemsDistribution",
+    "ODEControllerEnv",
+    "ODEControllerRun",
+    "ODEProblemFeatures",
+    "make_ode_controller",
     "HermiteState",
     "IController",
     "NBodyInstance",

@@ -239,7 +239,8 @@ class EmbeddedRungeKutta:
         return self.t_end - self.t <= 1e-12 * max(1.0, abs(self.t_end))
 
     def initial_step(self) -> float:
-        """Hairer–Nørsett–Wanner's starting step (as SciPy's ``select_initial_step``; one extra RHS call)."""
+        """Hairer–Nørsett–Wanner's starting step, exactly SciPy's ``select_initial_step`` (one extra RHS call; the
+        exponent is ``1/(q + 1)`` with ``q`` the error estimator's order, as there)."""
         scale = self.atol + np.abs(self.y) * self.rtol
         d0, d1 = _rms(self.y / scale), _rms(self.f / scale)
         h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
@@ -247,7 +248,8 @@ class EmbeddedRungeKutta:
         f1 = self.fun(self.t + h0, self.y + h0 * self.f)
         self.rhs_evaluations += 1
         d2 = _rms((f1 - self.f) / scale) / h0
-        h1 = max(1e-6, h0 * 1e-3) if d1 <= 1e-15 and d2 <= 1e-15 else (0.01 / max(d1, d2)) ** (1 / (self.order + 1))
+        h1 = (max(1e-6, h0 * 1e-3) if d1 <= 1e-15 and d2 <= 1e-15
+              else (0.01 / max(d1, d2)) ** (1 / (self.error_estimator_order + 1)))
         return min(100 * h0, h1, self.t_end - self.t)
 
     def attempt(self, h: float) -> tuple[bool, float]:
@@ -341,17 +343,21 @@ def switch_method(solver: EmbeddedRungeKutta, method: str) -> EmbeddedRungeKutta
 @dataclass
 class IController:
     """The classical (integral) controller: ``h_new = h · clip(safety · err^(-1/k), min_factor, max_factor)``
-    with ``k = q + 1`` (``q`` the error estimator's order) — SciPy's rule (Hairer, Nørsett & Wanner I, II.4)."""
+    with ``k = q + 1`` (``q`` the error estimator's order) — SciPy's rule (Hairer, Nørsett & Wanner I, II.4),
+    including its cap: the accepted step that follows a rejection does not grow the step (factor ≤ 1). With the
+    pair's initial step this reproduces SciPy's ``RK45`` step for step (same RHS evaluations)."""
 
     safety: float = 0.9
     min_factor: float = 0.2
     max_factor: float = 10.0
+    _rejected: bool = field(default=False, repr=False)
 
     def factor(self, error_norm: float, accepted: bool, k: int) -> float:
+        after_rejection, self._rejected = self._rejected, not accepted
         if error_norm == 0.0:
-            return self.max_factor
+            return 1.0 if after_rejection else self.max_factor
         f = self.safety * error_norm ** (-1.0 / k)
-        return min(max(f, self.min_factor), self.max_factor if accepted else 1.0)
+        return min(max(f, self.min_factor), self.max_factor if accepted and not after_rejection else 1.0)
 
 
 @dataclass
@@ -360,7 +366,8 @@ class PIController:
 
         h_new = h · safety · err_n^(-kI) · (err_{n-1} / err_n)^(kP),   kI = 0.3 / k, kP = 0.4 / k
 
-    with ``k = q + 1``; after a rejection it falls back to the I controller (no memory of the failed step).
+    with ``k = q + 1``; after a rejection it falls back to the I controller (no memory of the failed step), and
+    the accepted step that follows a rejection does not grow the step (factor ≤ 1, as SciPy's I rule).
     """
 
     safety: float = 0.9
@@ -369,15 +376,17 @@ class PIController:
     min_factor: float = 0.2
     max_factor: float = 10.0
     _previous: float = field(default=1.0, repr=False)
+    _rejected: bool = field(default=False, repr=False)
 
     def factor(self, error_norm: float, accepted: bool, k: int) -> float:
         err = max(error_norm, 1e-10)
+        after_rejection, self._rejected = self._rejected, not accepted
         if not accepted:
             f = self.safety * err ** (-1.0 / k)
             return min(max(f, self.min_factor), 1.0)
         f = self.safety * err ** (-self.ki_scale / k) * (self._previous / err) ** (self.kp_scale / k)
         self._previous = err
-        return min(max(f, self.min_factor), self.max_factor)
+        return min(max(f, self.min_factor), 1.0 if after_rejection else self.max_factor)
 
 
 # -- drivers and reference --------------------------------------------------------------------------------
@@ -409,6 +418,7 @@ def integrate(instance: ODEInstance, *, method: str = "RK45", controller: Any = 
         if solver.accepted + solver.rejected >= max_steps:
             status = "max_steps"
             break
+        h = min(h, solver.t_end - solver.t)  # SciPy scales the clipped last step after a rejection
         accepted, err = solver.attempt(h)
         h = h * controller.factor(err, accepted, k)
         if h < 1e-14 * instance.t_end:

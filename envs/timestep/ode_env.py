@@ -157,6 +157,11 @@ class ODEStepEnv(ProcessEnv):
     "controller_tol"), ``stiffness_detection`` (False).
 
     ## Version History
+    - v0 (issue 19, second round): the process follows SciPy's RK45 in every detail, so ``knob="safety"`` at a
+      constant 0.9 is SciPy's RK45 step for step: the initial step estimate uses the error estimator's order
+      (``1/(q+1)``), the first attempt takes it as it is, the accepted step after a rejection does not grow the
+      step (both safety knobs and :class:`~tunegym.envs.timestep.ode.IController`/``PIController``), and the next
+      factor scales the step clipped to ``t_end``. Trajectories differ slightly from before.
     - v0 (issue 19): ``problems="detest"`` (DETEST classes A–E, randomised) with ``rtol_range`` (a tolerance per
       episode), ``features="controller_tol"`` (observes log10 rtol instead of the family one-hot) and
       ``stiffness_detection`` (status ``"stiff"``); defaults unchanged.

@@ -399,23 +399,30 @@ KNOBS = ("safety", "pi_safety", "factor")
 
 def controlled_attempt(solver: EmbeddedRungeKutta, knob: str, knob_value: float, h: float, last_error: float,
                        last_accepted: bool, t_end: float, *, previous_error: float = 1.0,
-                       first: bool = False) -> tuple[float, float, bool, float, str]:
+                       first: bool = False, after_rejection: bool = False) -> tuple[float, float, bool, float, str]:
     """One attempt of ``solver`` with the step the knob sets; returns ``(h, factor, accepted, error, status)``.
 
-    ``knob="safety"``: ``h · clip(knob_value · err^(-1/k), 0.2, 10)`` (``≤ 1`` after a rejection), ``k = q + 1``;
+    ``knob="safety"``: ``h · clip(knob_value · err^(-1/k), 0.2, 10)`` (``≤ 1`` after a rejection), ``k = q + 1``
+    (the ``first`` attempt takes the initial step estimate itself, as SciPy does);
     ``knob="pi_safety"``: Gustafsson's PI rule of :class:`~tunegym.envs.timestep.ode.PIController` with
     ``knob_value`` as its safety factor, ``h · clip(knob_value · err^(-0.3/k) · (previous_error / err)^(0.4/k),
     0.2, 10)`` (the I rule, capped at 1, after a rejection; ``err`` floored at 1e-10 as there), where
     ``previous_error`` is the error of the accepted step before the last one (:class:`PIMemory` keeps it); the
     ``first`` attempt of a run takes the initial step estimate ``h`` itself, as
     :func:`~tunegym.envs.timestep.ode.integrate` does, so a constant ``knob_value = 0.9`` *is* the PI baseline;
-    ``knob="factor"``: ``h · knob_value``. A step under ``1e-14 t_end`` is not attempted (``"step_underflow"``).
+    ``knob="factor"``: ``h · knob_value``. For both safety knobs, as in SciPy, the step does not grow after an
+    accepted attempt that followed a rejection (``after_rejection``: factor ≤ 1), and the step is clipped to the
+    rest of the interval when it is attempted (the next factor scales the clipped step) (so ``knob="safety"`` at 0.9 is SciPy's RK45 step for step). A step
+    under ``1e-14 t_end`` is not attempted (``"step_underflow"``).
     """
     k = solver.error_estimator_order + 1
     if knob == "safety":
         err = last_error
-        factor = 10.0 if err == 0 else knob_value * err ** (-1.0 / k) if math.isfinite(err) else 0.2
-        factor = min(max(factor, 0.2), 10.0 if last_accepted else 1.0)
+        if first:
+            factor = 1.0
+        else:
+            factor = 10.0 if err == 0 else knob_value * err ** (-1.0 / k) if math.isfinite(err) else 0.2
+            factor = min(max(factor, 0.2), 10.0 if last_accepted and not after_rejection else 1.0)
     elif knob == "pi_safety":
         err = max(last_error, 1e-10)
         if first:
@@ -426,10 +433,10 @@ def controlled_attempt(solver: EmbeddedRungeKutta, knob: str, knob_value: float,
             factor = min(max(knob_value * err ** (-1.0 / k), 0.2), 1.0)
         else:
             factor = knob_value * err ** (-PI_KI_SCALE / k) * (previous_error / err) ** (PI_KP_SCALE / k)
-            factor = min(max(factor, 0.2), 10.0)
+            factor = min(max(factor, 0.2), 1.0 if after_rejection else 10.0)
     else:
         factor = knob_value
-    h = min(h * factor, t_end)
+    h = min(h * factor, t_end - solver.t)
     if h < 1e-14 * t_end:
         return h, factor, False, math.inf, "step_underflow"
     accepted, err = solver.attempt(h)
@@ -523,6 +530,7 @@ class ODEIntegration(Process):
         self.h = self.solver.initial_step()
         self.errors = [1.0, 1.0]
         self.accepted = True
+        self.after_rejection = False  # the last attempt was accepted and the one before it rejected
         self.attempts = 0
         self.memory = PIMemory()
         self.status = "ok"
@@ -544,10 +552,11 @@ class ODEIntegration(Process):
         h_previous, before, first = self.h, solver.rhs_evaluations, self.attempts == 0
         self.h, factor, accepted, err, status = controlled_attempt(
             solver, self.knob, float(value), self.h, self.errors[1], self.accepted, t_end,
-            previous_error=self.memory.previous_error, first=first)
+            previous_error=self.memory.previous_error, first=first, after_rejection=self.after_rejection)
         self.memory.after_factor(self.errors[1], self.accepted, first)
         self.attempts += 1
         self.errors = [self.errors[1], err]
+        self.after_rejection = accepted and not self.accepted and not first
         self.accepted = accepted
         spent = solver.rhs_evaluations - before
         terminated = truncated = False

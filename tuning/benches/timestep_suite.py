@@ -9,9 +9,11 @@ Protocol (also in the suite spec, :mod:`tunegym.tuning.suite_specs.timestep`):
    ``r`` of the scale's ``curve_rtols``; global error = relative 2-norm error at ``t_end`` against DOP853 at rtol
    1e-13. :func:`rk45_nfev_at_error` keeps the curve's non-dominated points and interpolates ``log nfev`` linearly
    in ``log error`` (beyond the most accurate point: the last segment's slope; beyond the least accurate: its nfev).
+   Both live in :mod:`tunegym.envs.timestep.ode_controller`, whose training reward uses the same curve.
 3. **Methods** at each tolerance of ``rtols`` (atol = rtol·1e-3): ``tuner`` is the deployed tuner
-   (``StepSizeTuner.solve_ivp``, default ``pretrained:step-size-ode``), ``pi`` is Gustafsson's PI controller
-   (gain 0.9) on the same pair. A failed run counts with error 1.
+   (``StepSizeTuner.solve_ivp``, default ``pretrained:step-size-ode``); ``fixed`` is the tuned fixed controller
+   (:func:`tuned_fixed_controllers`: per rtol, the best of ODEController-v0's arms on the first tune seeds); ``pi``
+   is Gustafsson's PI controller (gain 0.9) on the same pair. A failed run counts with error 1.
 4. **Claims**: per tolerance and method, ratio = method nfev / RK45 nfev at the method's error, per problem;
    IQM with a stratified bootstrap CI, Wilcoxon p, Holm-corrected across the report (:func:`finalize_claims`).
 
@@ -29,14 +31,15 @@ from typing import Any
 
 import numpy as np
 
+from tunegym.envs.timestep.ode_controller import RK45_ATOL_RATIO as ATOL_RATIO
+from tunegym.envs.timestep.ode_controller import rk45_curve, rk45_nfev_at_error
+from tunegym.envs.timestep.ode_controller import run_error as _error
+
 __all__ = ["run_suite", "rk45_curve", "rk45_nfev_at_error", "suite_instances", "tuner_point", "pi_point",
            "DEFAULT_TUNER", "METRIC"]
 
 DEFAULT_TUNER = "pretrained:step-size-ode"
 METRIC = "rhs_evals_vs_rk45_at_equal_error"
-ATOL_RATIO = 1e-3
-#: errors below this are round-off: floored so that a log stays finite
-ERROR_FLOOR = 1e-16
 
 
 def suite_instances(suite: Any, seeds: Sequence[int]) -> list[Any]:
@@ -47,57 +50,41 @@ def suite_instances(suite: Any, seeds: Sequence[int]) -> list[Any]:
             for dist in suite.make_distributions().values() for seed in seeds]
 
 
-def _error(instance: Any, y_end: Any, success: bool) -> float:
-    from tunegym.envs.timestep.ode import global_error
-
-    return max(global_error(instance, y_end), ERROR_FLOOR) if success else 1.0
-
-
-#: RK45 steps after which a curve run counts as failed (error 1): at rtol 1e-1 SciPy's RK45 can leave a
-#: DETEST B1 orbit, grow without bound and crawl on (solve_ivp has no step limit); such a point is dominated anyway
-RK45_MAX_STEPS = 100_000
-
-
-def rk45_curve(instance: Any, rtols: Sequence[float]) -> list[tuple[int, float]]:
-    """(nfev, global error) of SciPy RK45 at each rtol (atol = rtol·1e-3): ``solve_ivp``'s own loop over
-    :class:`scipy.integrate.RK45` steps, bounded by :data:`RK45_MAX_STEPS`."""
-    from scipy.integrate import RK45
-
-    points = []
-    for rtol in rtols:
-        solver = RK45(instance.rhs, 0.0, np.asarray(instance.y0, float), instance.t_end, rtol=rtol,
-                      atol=rtol * ATOL_RATIO)
-        steps = 0
-        while solver.status == "running" and steps < RK45_MAX_STEPS:
-            solver.step()
-            steps += 1
-        points.append((int(solver.nfev), _error(instance, solver.y, solver.status == "finished")))
-    return points
-
-
-def rk45_nfev_at_error(curve: Sequence[tuple[int, float]], error: float) -> float:
-    """RK45's RHS evaluations for ``error`` on its work–precision curve ``curve`` (see the module docstring)."""
-    envelope: list[tuple[int, float]] = []
-    for nfev, err in sorted(curve):
-        if not envelope or err < envelope[-1][1]:
-            envelope.append((nfev, err))
-    log_err = np.log([e for _, e in envelope])
-    log_nfev = np.log([n for n, _ in envelope])
-    x = math.log(max(error, ERROR_FLOOR))
-    if x >= log_err[0]:
-        return float(math.exp(log_nfev[0]))
-    if x <= log_err[-1]:
-        if len(envelope) == 1:
-            return float(math.exp(log_nfev[-1]))
-        slope = (log_nfev[-1] - log_nfev[-2]) / (log_err[-1] - log_err[-2])
-        return float(math.exp(log_nfev[-1] + slope * (x - log_err[-1])))
-    return float(math.exp(np.interp(x, log_err[::-1], log_nfev[::-1])))
-
-
 def tuner_point(tuner: Any, instance: Any, rtol: float) -> tuple[int, float, str]:
     """(nfev, global error, stop reason) of the deployed tuner on ``instance`` at ``rtol``."""
     result = tuner.solve_ivp(instance.rhs, (0.0, instance.t_end), instance.y0, rtol=rtol, atol=rtol * ATOL_RATIO)
     return int(result.nfev), _error(instance, result.y[:, -1], result.success), result.stop_reason
+
+
+def controller_point(instance: Any, rtol: float, controller: dict[str, Any]) -> tuple[int, float, str]:
+    """(nfev, global error, status) of one fixed controller ``{"rule", "safety"}`` of ODEController-v0's arms (the
+    process the deployed tuner runs, with its defaults: stiffness detection, 100,000 attempts)."""
+    from tunegym.envs.timestep.ode_controller import ODEControllerRun
+
+    run = ODEControllerRun(rtol=rtol, atol=rtol * ATOL_RATIO, rk45_reference=False)
+    run.start(instance)
+    record = run.solve(controller)
+    return int(record.cost), _error(instance, run.solver.y, record.status == "finished"), record.status
+
+
+def tuned_fixed_controllers(instances: Sequence[Any], curves: Sequence[Any], rtols: Sequence[float]
+                            ) -> dict[str, dict[str, Any]]:
+    """Per rtol, the fixed controller (of ODEController-v0's default arms) with the lowest IQM ratio to RK45's curve
+    on ``instances`` (tune problems): the baseline with the tuner's own tuning data source and a comparable budget
+    (arms × problems solves per rtol), which shows what the tuner's context adds over one tuned controller."""
+    from tunegym.envs.timestep.ode_controller import CONTROLLER_RULES, CONTROLLER_SAFETIES
+    from tunegym.tuning.stats import iqm
+
+    arms = [{"rule": r, "safety": s} for r in CONTROLLER_RULES for s in CONTROLLER_SAFETIES]
+    best = {}
+    for rtol in rtols:
+        scores = []
+        for arm in arms:
+            ratios = [n / rk45_nfev_at_error(c, e) for (n, e, _), c in
+                      zip((controller_point(inst, rtol, arm) for inst in instances), curves)]
+            scores.append(float(iqm(np.asarray(ratios))))
+        best[f"{rtol:.0e}"] = {**arms[int(np.argmin(scores))], "tune_iqm": float(min(scores))}
+    return best
 
 
 def pi_point(instance: Any, rtol: float) -> tuple[int, float, str]:
@@ -118,7 +105,7 @@ def _plot(rows: dict[str, dict[str, list[float]]], rtols: Sequence[float], path:
     from tunegym.tuning.stats import iqm
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for method, marker in (("tuner", "o-"), ("pi", "s--")):
+    for method, marker in (("tuner", "o-"), ("fixed", "^-."), ("pi", "s--")):
         ax.plot(rtols, [iqm(np.asarray(rows[method][f"{r:.0e}"])) for r in rtols], marker, label=method)
     ax.axhline(1.0, color="grey", linestyle=":", label="RK45's curve")
     ax.set_xscale("log")
@@ -155,21 +142,30 @@ def run_suite(suite: Any, scale: str, out_dir: str | Path, *, final: bool = Fals
     instances = suite_instances(suite, seeds)
     strata = [inst.family for inst in instances]
     curves = [rk45_curve(inst, curve_rtols) for inst in instances]
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {"tuner": {}, "pi": {}}
-    ratios: dict[str, dict[str, list[float]]] = {"tuner": {}, "pi": {}}
+    # the tuned fixed controller: chosen per rtol on as many tune problems as there are test problems
+    tune_instances = suite_instances(suite, list(suite.seeds("tune", scale))[:len(seeds)])
+    fixed = tuned_fixed_controllers(tune_instances, [rk45_curve(inst, curve_rtols) for inst in tune_instances],
+                                    rtols)
+    methods = ("tuner", "fixed", "pi")
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {} for m in methods}
+    ratios: dict[str, dict[str, list[float]]] = {m: {} for m in methods}
     raw = []
     for rtol in rtols:
         key = f"{rtol:.0e}"
-        for method in ("tuner", "pi"):
+        for method in methods:
             points = [tuner_point(deployed, inst, rtol) if method == "tuner" else pi_point(inst, rtol)
-                      for inst in instances]
+                      if method == "pi" else controller_point(inst, rtol, fixed[key]) for inst in instances]
             rk45 = [rk45_nfev_at_error(curve, err) for curve, (_, err, _) in zip(curves, points)]
             runs[method][key] = [{"instance_id": inst.instance_id, "problem": inst.problem, "nfev": n,
                                   "error": e, "status": s, "rk45_nfev_at_error": r}
                                  for inst, (n, e, s), r in zip(instances, points, rk45)]
             ratios[method][key] = [n / r for (n, _, _), r in zip(points, rk45)]
-            name = "pretrained:step-size-ode" if method == "tuner" and tuner == DEFAULT_TUNER else (
-                f"tuner {Path(str(tuner)).name}" if method == "tuner" else "PI controller (gain 0.9)")
+            if method == "tuner":
+                name = "pretrained:step-size-ode" if tuner == DEFAULT_TUNER else f"tuner {Path(str(tuner)).name}"
+            elif method == "fixed":
+                name = f"tuned fixed controller ({fixed[key]['rule']} rule, safety {fixed[key]['safety']})"
+            else:
+                name = "PI controller (gain 0.9)"
             raw.append(paired_claim([n for n, _, _ in points], rk45, strata=strata, seed=len(raw),
                                     method_name=f"{name} rtol={key}", baseline_name="SciPy RK45 curve",
                                     metric=METRIC, domain=suite.domain, suite=suite.name,
@@ -179,7 +175,8 @@ def run_suite(suite: Any, scale: str, out_dir: str | Path, *, final: bool = Fals
     header = report_header(suite, scale, duration, final=final)
     config = {"suite": suite.key, "scale": scale, "split": split, "seeds": seeds, "rtols": rtols,
               "curve_rtols": curve_rtols, "atol": "rtol * 1e-3", "tuner": str(tuner),
-              "tuner_env_kwargs": deployed.env_kwargs, "n_per_rtol": len(instances)}
+              "tuner_env_kwargs": deployed.env_kwargs, "n_per_rtol": len(instances),
+              "tuned_fixed_controllers": fixed, "tuned_fixed_tune_seeds": list(suite.seeds("tune", scale))[:len(seeds)]}
     payload = {"config": config, "provenance": header, "versions": versions(),
                "curves": {inst.instance_id: c for inst, c in zip(instances, curves)}, "runs": runs,
                "claims": [c.to_dict() for c in claims], "wall_time_s": duration, "spec": suite.to_dict()}
@@ -193,7 +190,10 @@ def run_suite(suite: Any, scale: str, out_dir: str | Path, *, final: bool = Fals
              "## Claims", "",
              "Ratio: IQM over problems of (method RHS evaluations) / (RK45's RHS evaluations at the method's global "
              "error); < 1 = below RK45's work–precision curve. CI: bootstrap within DETEST classes; p: Wilcoxon "
-             "signed-rank, Holm-adjusted over this report.", "", claims_to_markdown(claims),
+             "signed-rank, Holm-adjusted over this report. Beside the tuner: the *tuned fixed controller*, per rtol "
+             "the one of ODEController-v0's arms (rule × safety) with the lowest IQM ratio on as many tune problems "
+             "as there are test problems (what the tuner's context adds over one tuned controller), and "
+             "Gustafsson's PI controller.", "", claims_to_markdown(claims),
              "## Per class (tuner, IQM ratio)", "",
              "| rtol | " + " | ".join(sorted(set(strata))) + " | failures |", "|---|" + "---:|" * (len(set(strata)) + 1)]
     for rtol in rtols:

@@ -1,0 +1,118 @@
+"""ODEController-v0 and the deployed ODE tuner (issue 19): SciPy parity of the I rule, the env's reward, the deployed
+``solve_ivp`` equal to the env's rollout, and the shipped tuner below RK45's work–precision curve on held-out
+problems."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+import tunegym.envs  # noqa: F401  (registers the ids)
+from tunegym.agents import StepSizeTuner, load_tuner
+from tunegym.envs.core.errors import ConfigError
+from tunegym.envs.core.seeding import stream
+from tunegym.envs.timestep.detest import DetestDistribution
+from tunegym.envs.timestep.ode import IController, integrate
+from tunegym.envs.timestep.ode_controller import ODEControllerRun, rk45_curve, rk45_nfev_at_error
+
+
+def _problems(seeds, classes=("A", "B", "C", "D", "E")):
+    return [DetestDistribution([c]).sample(stream(seed, "instances")) for c in classes for seed in seeds]
+
+
+@pytest.mark.parametrize("rtol", [1e-3, 1e-7])
+def test_the_i_rule_at_0_9_is_scipys_rk45_step_for_step(rtol):
+    """Same RHS evaluations as ``solve_ivp(method="RK45")`` on every problem: the initial step, the cap after a
+    rejection and the clipped last step all follow SciPy."""
+    for problem in _problems([900, 901]):
+        scipy_run = solve_ivp(problem.rhs, (0.0, problem.t_end), np.asarray(problem.y0, float), method="RK45",
+                              rtol=rtol, atol=rtol * 1e-3)
+        ours = integrate(problem, controller=IController(), rtol=rtol)
+        assert ours.rhs_evaluations == scipy_run.nfev, problem.problem
+        env = gym.make("tunegym/ODEController-v0", rtol=rtol, rtol_range=None)
+        env.reset(options={"instance": problem})
+        _, reward, terminated, _, info = env.step(env.unwrapped.knob.encode({"rule": "I", "safety": 0.9}))
+        assert terminated and info["rhs_evaluations"] == scipy_run.nfev
+        assert reward <= 1e-6  # on RK45's curve, or above it where another rtol's RK45 run dominates this one
+        np.testing.assert_allclose(env.unwrapped.solver.y, scipy_run.y[:, -1], rtol=1e-5)  # round-off (summation order), grown by orbits
+
+
+def test_rk45_nfev_at_error_interpolates_the_non_dominated_curve():
+    curve = [(100, 1e-3), (200, 1e-5), (150, 1e-2), (400, 1e-7)]  # (150, 1e-2) is dominated by (100, 1e-3)
+    assert rk45_nfev_at_error(curve, 1e-3) == pytest.approx(100)
+    assert rk45_nfev_at_error(curve, 1e-4) == pytest.approx(np.sqrt(100 * 200))
+    assert rk45_nfev_at_error(curve, 1e-1) == pytest.approx(100)  # beyond the least accurate point: its nfev
+    assert rk45_nfev_at_error(curve, 1e-9) == pytest.approx(800)  # the last segment's slope
+
+
+def test_reward_is_minus_log2_of_work_over_rk45_at_the_same_error():
+    problem = _problems([905], classes=("D",))[0]
+    env = gym.make("tunegym/ODEController-v0", rtol=1e-5, rtol_range=None)
+    env.reset(options={"instance": problem})
+    _, reward, _, _, info = env.step(env.unwrapped.knob.encode({"rule": "PI", "safety": 0.7}))
+    rtols = sorted({min(1e-5 * 10.0 ** (j / 2), 0.1) for j in range(3, -6, -1)}, reverse=True)
+    rk45 = rk45_nfev_at_error(rk45_curve(problem, rtols), info["global_error"])
+    assert info["rk45_rhs_evaluations"] == pytest.approx(rk45)
+    assert reward == pytest.approx(-np.log2(info["rhs_evaluations"] / rk45))
+
+
+def test_a_bad_controller_is_a_config_error_and_a_stiff_solve_ends_with_the_failure_penalty():
+    run = ODEControllerRun(rtol=1e-3)
+    run.start(_problems([906], classes=("A",))[0])
+    with pytest.raises(ConfigError):
+        run.advance({"rule": "PID", "safety": 0.9})
+    with pytest.raises(ConfigError):
+        run.advance({"rule": "I", "safety": float("nan")})
+    from tunegym.envs.timestep.ode import make_problem
+
+    env = gym.make("tunegym/ODEController-v0", rtol=1e-6, rtol_range=None, max_attempts=5_000)
+    env.reset(options={"instance": make_problem("robertson", t_end=100.0)})
+    _, reward, terminated, _, info = env.step(0)
+    assert terminated and info["status"] == "stiff" and reward == -4.0
+
+
+def test_deployed_controller_tuner_solve_ivp_equals_the_env_rollout():
+    tuner = load_tuner("pretrained:step-size-ode")
+    assert tuner.env_id == "tunegym/ODEController-v0"
+    for problem in _problems([910]):
+        env = gym.make(tuner.env_id, **{**tuner.env_kwargs, "rtol": 1e-6, "rtol_range": None})
+        obs, _ = env.reset(options={"instance": problem})
+        action = tuner.tuner.act(obs)[0]
+        _, _, _, _, info = env.step(action)
+        result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=1e-6)
+        assert result.knob_values == [info["knob"]]
+        assert result.nfev == info["rhs_evaluations"]
+        assert np.array_equal(result.y[:, -1], env.unwrapped.solver.y)
+
+
+def test_shipped_tuner_is_below_rk45s_curve_on_held_out_problems():
+    """Held-out DETEST draws (seeds no tuning saw), rtol 1e-4 and 1e-8: the geometric mean of (tuner RHS
+    evaluations) / (RK45's at the tuner's error) is below 1 — the suite's claim (``tunegym bench all --domain
+    timestep``) in miniature."""
+    tuner = load_tuner("pretrained:step-size-ode")
+    curve_rtols = [10.0 ** (-k / 2) for k in range(4, 22)]
+    for rtol in (1e-4, 1e-8):
+        ratios = []
+        for problem in _problems([950, 951, 952]):
+            result = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=rtol)
+            from tunegym.envs.timestep.ode_controller import run_error
+
+            error = run_error(problem, result.y[:, -1], result.success)
+            ratios.append(result.nfev / rk45_nfev_at_error(rk45_curve(problem, curve_rtols), error))
+        assert float(np.exp(np.mean(np.log(ratios)))) < 1.0, (rtol, ratios)
+
+
+def test_controller_tuner_round_trips_and_keeps_scipys_result_fields(tmp_path):
+    tuner = load_tuner("pretrained:step-size-ode")
+    path = tmp_path / "ode.pt"
+    tuner.save(path)
+    again = StepSizeTuner.load(path)
+    problem = _problems([960], classes=("E",))[0]
+    a = tuner.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=1e-5, t_eval=[1.0, 2.0],
+                        dense_output=True)
+    b = again.solve_ivp(problem.rhs, (0.0, problem.t_end), problem.y0, rtol=1e-5, t_eval=[1.0, 2.0])
+    assert a.success and a.status == 0 and a.y.shape == (len(problem.y0), 2) and a.sol is not None
+    np.testing.assert_array_equal(a.y, b.y)
+    assert a.nfev == b.nfev == a.rhs_evaluations
