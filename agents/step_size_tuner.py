@@ -223,12 +223,14 @@ class StepSizeTuner(TunerAdapter):
     def solve_ivp(self, fun: Callable[[float, np.ndarray], np.ndarray], t_span: tuple[float, float], y0, *,
                   rtol: float | None = None, atol: float | None = None, t_eval=None, dense_output: bool = False,
                   max_attempts: int = 100_000, problem_family: str | None = None,
-                  detect_stiffness: bool = True) -> StepSizeResult:
+                  detect_stiffness: bool = True, args: tuple | None = None) -> StepSizeResult:
         """Solve ``y' = fun(t, y)`` on ``t_span`` from ``y0`` with the trained controller choosing each step, as
         :func:`scipy.integrate.solve_ivp` does (same arguments, same result fields).
 
         ``rtol`` defaults to the trained env's (1e-3 for a tuner trained for all tolerances, SciPy's default) and
-        ``atol`` to ``rtol · 1e-3`` (SciPy's 1e-6 at rtol 1e-3). ``t_eval`` / ``dense_output`` use the pair's own
+        ``atol`` to ``rtol · 1e-3`` (SciPy's 1e-6 at rtol 1e-3); ``atol`` may also give one value per component,
+        and ``args`` extra arguments for ``fun(t, y, *args)``, both as in SciPy. Complex ``y0`` is refused
+        (:class:`ConfigError`; SciPy's RK45 accepts it): split the system into real and imaginary parts. ``t_eval`` / ``dense_output`` use the pair's own
         continuous extension (SciPy's interpolant for RK45/RK23), at no extra RHS evaluation. The
         problem-family one-hot of an ``ode.controller`` observation is zero unless ``problem_family`` names one of
         the training families (``ode.controller_tol`` tuners have none). Only forward integration (``t_span[1] >
@@ -260,14 +262,20 @@ class StepSizeTuner(TunerAdapter):
         if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
             raise ConfigError(f"t_span must be finite with t_end > t_start (forward integration only), got "
                               f"{t_span!r}", value=t_span)
+        if np.iscomplexobj(np.asarray(y0)):
+            raise ConfigError("complex y0 is not supported: write the system for the real and imaginary parts",
+                              value=y0)
         y_start = np.asarray(y0, dtype=np.float64)
         if y_start.ndim != 1 or y_start.size == 0 or not np.all(np.isfinite(y_start)):
             raise InstanceError(f"y0 must be a non-empty finite 1-D vector, got shape {y_start.shape}", value=y0)
         trained_rtol = float(self.env_kwargs.get("rtol", 1e-3 if self.env_id == CONTROLLER_ID else 1e-6))
         rtol = trained_rtol if rtol is None else float(rtol)
-        atol = rtol * 1e-3 if atol is None else float(atol)
-        if not (math.isfinite(rtol) and rtol > 0 and math.isfinite(atol) and atol > 0):
-            raise ConfigError(f"rtol and atol must be positive and finite, got {rtol!r}, {atol!r}", value=(rtol, atol))
+        atol_value = np.asarray(rtol * 1e-3 if atol is None else atol, dtype=np.float64)
+        if not (math.isfinite(rtol) and rtol > 0 and np.all(np.isfinite(atol_value)) and np.all(atol_value > 0)
+                and atol_value.shape in ((), y_start.shape)):
+            raise ConfigError(f"rtol must be positive and finite, atol positive and finite (a number or one per "
+                              f"component of y0), got {rtol!r}, {atol!r}", value=(rtol, atol))
+        atol = float(atol_value) if atol_value.ndim == 0 else atol_value
         if t_eval is not None:
             t_eval = np.asarray(t_eval, dtype=np.float64).reshape(-1)
             if np.any(np.diff(t_eval) <= 0) or (t_eval.size and (t_eval[0] < t0 or t_eval[-1] > t1)):
@@ -278,8 +286,10 @@ class StepSizeTuner(TunerAdapter):
         n = y_start.size
         first_bad: list[float] = []
 
+        extra = tuple(args) if args is not None else ()
+
         def rhs(t: float, y: np.ndarray) -> np.ndarray:
-            out = np.asarray(fun(t + t0, y), dtype=np.float64)
+            out = np.asarray(fun(t + t0, y, *extra), dtype=np.float64)
             if out.shape != (n,):
                 if out.size != n:
                     raise InstanceError(f"fun(t, y) must return {n} values (the size of y0), returned shape "

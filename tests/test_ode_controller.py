@@ -44,7 +44,9 @@ def test_rk45_nfev_at_error_interpolates_the_non_dominated_curve():
     assert rk45_nfev_at_error(curve, 1e-3) == pytest.approx(100)
     assert rk45_nfev_at_error(curve, 1e-4) == pytest.approx(np.sqrt(100 * 200))
     assert rk45_nfev_at_error(curve, 1e-1) == pytest.approx(100)  # beyond the least accurate point: its nfev
-    assert rk45_nfev_at_error(curve, 1e-9) == pytest.approx(800)  # the last segment's slope
+    assert rk45_nfev_at_error(curve, 1e-9) == pytest.approx(400)  # beyond the most accurate point: no credit
+    flat_tail = [(100, 1e-3), (200, 1e-15), (210, 0.9999e-15)]  # round-off: the last segment is nearly flat
+    assert rk45_nfev_at_error(flat_tail, 1e-16) == pytest.approx(210)  # no overflow, no 10^40
 
 
 def test_reward_is_minus_log2_of_work_over_rk45_at_the_same_error():
@@ -116,3 +118,33 @@ def test_controller_tuner_round_trips_and_keeps_scipys_result_fields(tmp_path):
     assert a.success and a.status == 0 and a.y.shape == (len(problem.y0), 2) and a.sol is not None
     np.testing.assert_array_equal(a.y, b.y)
     assert a.nfev == b.nfev == a.rhs_evaluations
+
+
+def test_the_ode_example_runs_as_a_user_runs_it():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "ode_step_size.py"
+    run = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "RK45 nfev at that error" in run.stdout and "stiff: False" in run.stdout
+
+
+def test_solve_ivp_takes_scipys_args_and_per_component_atol_and_refuses_complex_y0():
+    tuner = load_tuner("pretrained:step-size-ode")
+
+    def damped(t, y, k, c):
+        return np.array([y[1], -k * y[0] - c * y[1]])
+
+    with_args = tuner.solve_ivp(damped, (0.0, 10.0), [1.0, 0.0], rtol=1e-6, args=(4.0, 0.1))
+    closure = tuner.solve_ivp(lambda t, y: damped(t, y, 4.0, 0.1), (0.0, 10.0), [1.0, 0.0], rtol=1e-6)
+    assert with_args.success and np.array_equal(with_args.y, closure.y) and with_args.nfev == closure.nfev
+    per_component = tuner.solve_ivp(damped, (0.0, 10.0), [1.0, 0.0], rtol=1e-6, atol=[1e-9, 1e-9], args=(4.0, 0.1))
+    assert np.array_equal(per_component.y, with_args.y)  # the same atol, given per component
+    looser = tuner.solve_ivp(damped, (0.0, 10.0), [1.0, 0.0], rtol=1e-6, atol=[1e-3, 1e-9], args=(4.0, 0.1))
+    assert looser.success and looser.nfev <= with_args.nfev
+    with pytest.raises(ConfigError):
+        tuner.solve_ivp(damped, (0.0, 10.0), [1.0, 0.0], atol=[1e-9, 1e-9, 1e-9], args=(4.0, 0.1))
+    with pytest.raises(ConfigError):
+        tuner.solve_ivp(lambda t, y: 1j * y, (0.0, 1.0), [1.0 + 0j])

@@ -224,12 +224,14 @@ class EmbeddedRungeKutta:
     n_stages: int
 
     def __init__(self, fun: Callable, t0: float, y0, t_end: float, *, rtol: float = 1e-6, atol: float = 1e-9) -> None:
-        if not (rtol > 0 and atol > 0):
-            raise ConfigError(f"rtol and atol must be positive, got {rtol}, {atol}", value=(rtol, atol))
+        self.y = np.asarray(y0, dtype=np.float64).copy()
+        atol = np.asarray(atol, dtype=np.float64)
+        if not (rtol > 0 and np.all(atol > 0)) or atol.shape not in ((), self.y.shape):
+            raise ConfigError(f"rtol must be positive and atol positive (a number, or one per component of y0), got "
+                              f"{rtol}, {atol}", value=(rtol, atol))
         self.fun = fun
         self.t, self.t_end = float(t0), float(t_end)
-        self.y = np.asarray(y0, dtype=np.float64).copy()
-        self.rtol, self.atol = float(rtol), float(atol)
+        self.rtol, self.atol = float(rtol), float(atol) if atol.ndim == 0 else atol
         self.f = np.asarray(fun(self.t, self.y), dtype=np.float64)
         self.rhs_evaluations, self.accepted, self.rejected = 1, 0, 0
         self.K = np.empty((self.n_stages + 1, self.y.size))

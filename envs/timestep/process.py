@@ -506,9 +506,11 @@ class ODEIntegration(Process):
         if not (rtol > 0 and int(max_attempts) >= 1):
             raise ConfigError("rtol must be positive and max_attempts >= 1", value=(rtol, max_attempts))
         self.method, self.rtol = method, float(rtol)
-        self.atol = self.rtol * 1e-3 if atol is None else float(atol)
-        if not self.atol > 0:
-            raise ConfigError(f"atol must be positive, got {atol!r}", value=atol)
+        # atol: a number, or one per component (as SciPy's; checked against y0's size when a run starts)
+        value = np.asarray(self.rtol * 1e-3 if atol is None else atol, dtype=np.float64)
+        if value.ndim > 1 or value.size == 0 or not np.all(np.isfinite(value)) or np.any(value <= 0):
+            raise ConfigError(f"atol must be positive (a number or one per component), got {atol!r}", value=atol)
+        self.atol = float(value) if value.ndim == 0 else value
         self.knob, self.max_attempts = knob, int(max_attempts)
         self.stiffness_detection = bool(stiffness_detection)
         self.instance: ODEInstance | ODEProblem | None = None

@@ -8,7 +8,8 @@ Protocol (also in the suite spec, :mod:`tunegym.tuning.suite_specs.timestep`):
 2. **RK45's work–precision curve** per problem: SciPy ``solve_ivp(method="RK45", rtol=r, atol=r·1e-3)`` for every
    ``r`` of the scale's ``curve_rtols``; global error = relative 2-norm error at ``t_end`` against DOP853 at rtol
    1e-13. :func:`rk45_nfev_at_error` keeps the curve's non-dominated points and interpolates ``log nfev`` linearly
-   in ``log error`` (beyond the most accurate point: the last segment's slope; beyond the least accurate: its nfev).
+   in ``log error`` (beyond the least accurate point: its nfev; beyond the most accurate point: its nfev, no credit
+   for an error RK45 never reaches — until the fix of 2026-12-01 the last segment was extrapolated there).
    Both live in :mod:`tunegym.envs.timestep.ode_controller`, whose training reward uses the same curve.
 3. **Methods** at each tolerance of ``rtols`` (atol = rtol·1e-3): ``tuner`` is the deployed tuner
    (``StepSizeTuner.solve_ivp``, default ``pretrained:step-size-ode``); ``fixed`` is the tuned fixed controller
