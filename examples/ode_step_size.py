@@ -5,7 +5,7 @@
 ``t_eval``). It runs Dormand–Prince 5(4) (SciPy's RK45 pair) with the step-size controller (I or PI rule, safety
 factor) that a LinUCB tuner picks for the tolerance, trained on randomised DETEST problems for every rtol in
 1e-10…1e-3. Measured result on 120 held-out problems per tolerance (``benchmarks/timestep.md``, "Deployed on your
-ODE"): 1.5–5.4% fewer RHS evaluations than RK45 *at equal global error* at each rtol 1e-3…1e-10. At the same rtol it
+ODE"): 1.4–6.2% fewer RHS evaluations than RK45 *at equal global error* at each rtol 1e-3…1e-10. At the same rtol it
 usually spends more evaluations than RK45 and reaches a smaller error, so the comparison below reads RK45's
 work–precision curve at the tuner's error. A non-finite or wrong-shaped right-hand side and a stiff problem end with a
 typed error or ``success=False`` and a message, never a hang.
