@@ -34,8 +34,7 @@ def test_ask_tell_methods_tune_through_the_harness_and_replay_from_a_seed(tmp_pa
         assert len(trials) == 6 and all(t["state"] in ("COMPLETE", "PRUNED") for t in trials)
         if method != "smac":  # multi-fidelity: some proposals train on a third of the budget
             assert {t["steps"] for t in trials} == {30, 90}
-    if method == "dehb":  # SMAC's model-based proposals also depend on PYTHONHASHSEED (see methods.py)
-        assert sequences[0] == sequences[1]
+    assert sequences[0] == sequences[1]
 
 
 def test_dehb_resumes_a_study_without_repeating_or_changing_trials(tmp_path):
@@ -164,3 +163,34 @@ def test_an_equal_compute_budget_gives_multi_fidelity_methods_more_trials(tmp_pa
         counts[name] = len(finished_trials(study))
         assert 10 * 90 <= steps_spent(study) < 10 * 90 + 90  # stops at the budget; the crossing trial finishes
     assert counts["random"] == 10 and counts["hyperband"] > 10  # pruned trials leave compute for more
+
+
+SMAC_SCRIPT = """
+import json
+from tunegym.tuning.methods import Fidelities, get_method
+space = {"alpha": {"type": "float", "low": 0.01, "high": 10.0, "log": True},
+         "degree": {"type": "int", "low": 1, "high": 6}, "kind": {"type": "categorical", "choices": ["a", "b", "c"]}}
+optimizer = get_method("smac").optimizer(space, 0, 14, Fidelities(10, 100))
+proposed = []
+for _ in range(14):
+    p = optimizer.ask()
+    c = p.config
+    optimizer.tell(p, (c["alpha"] - 1) ** 2 + c["degree"] + "abc".index(c["kind"]))
+    proposed.append([round(c["alpha"], 9), c["degree"], c["kind"]])
+print(json.dumps(proposed))
+"""
+
+
+def test_smac_proposes_the_same_configurations_whatever_the_hash_seed():
+    """SMAC's local search ordered its start points by a set of Configurations (string hashes): the same seed
+    proposed other model-based configurations under another PYTHONHASHSEED (``methods._deterministic_smac_local_search``)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("smac")
+    runs = [subprocess.run([sys.executable, "-c", SMAC_SCRIPT], env={**os.environ, "PYTHONHASHSEED": seed},
+                           capture_output=True, text=True, timeout=600, check=True).stdout.strip().splitlines()[-1]
+            for seed in ("0", "1", "2")]
+    assert len(json.loads(runs[0])) == 14
+    assert runs[0] == runs[1] == runs[2]

@@ -167,6 +167,31 @@ class _DEHB:
         self._folder.cleanup()
 
 
+def _deterministic_smac_local_search() -> None:
+    """Make SMAC3's local search independent of ``PYTHONHASHSEED``.
+
+    ``LocalSearch._get_initial_points`` (SMAC 2.x) returns ``list(set(start points))``. The set's order follows
+    ``Configuration.__hash__``, which hashes strings, so the order of the local searches, and with it the random
+    numbers each one draws, changed with the interpreter's hash seed: the same ``seed`` proposed different
+    configurations in two processes. The patch sorts the start points by their array representation (a total
+    order that does not depend on hashing). SMAC's algorithm is otherwise unchanged. It is applied once, when an
+    ``smac`` method is built.
+    """
+    import numpy as np
+    from smac.acquisition.maximizer.local_search import LocalSearch
+
+    original = LocalSearch._get_initial_points
+    if getattr(original, "_tunegym_deterministic", False):
+        return
+
+    def _get_initial_points(self: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        points = original(self, *args, **kwargs)
+        return sorted(points, key=lambda c: tuple(np.nan_to_num(np.asarray(c.get_array(), dtype=float), nan=-1.0)))
+
+    _get_initial_points._tunegym_deterministic = True  # type: ignore[attr-defined]
+    LocalSearch._get_initial_points = _get_initial_points
+
+
 class _SMAC:
     """SMAC3's ask/tell loop (HPO facade, or the multi-fidelity facade when ``multi_fidelity``)."""
 
@@ -175,6 +200,7 @@ class _SMAC:
         method = "smac-mf" if multi_fidelity else "smac"
         smac = require("smac", "hpo", f"the {method} method")
         from smac.runhistory.dataclasses import TrialValue
+        _deterministic_smac_local_search()
         if multi_fidelity and fidelities.high <= fidelities.low:
             raise ConfigError("smac-mf needs a budget above budget/rungs", value=(fidelities.low, fidelities.high))
         self._value_type = TrialValue
@@ -206,8 +232,9 @@ class _SMAC:
         self._smac.tell(proposal.handle, self._value_type(cost=float(score)), save=False)
 
     def tell_stored(self, proposal: Proposal, config: Mapping[str, Any], fidelity: int, score: float) -> None:
-        """Resume: the stored trial at this ask index differs from ``proposal`` (SMAC's model-based proposals
-        depend on ``PYTHONHASHSEED``), so the stored config is told as the observation at the asked slot."""
+        """Resume: the stored trial at this ask index differs from ``proposal`` (a study started before SMAC's
+        proposals were made independent of ``PYTHONHASHSEED``, or with another SMAC version), so the stored config
+        is told as the observation at the asked slot."""
         from ConfigSpace import Configuration
 
         from smac.runhistory.dataclasses import TrialInfo

@@ -266,8 +266,9 @@ def _run_ask_tell(study: Any, objective: Objective, space: Mapping[str, Any], me
             if previous is not None:
                 score = _stored_score(previous, scores)
                 if not _same_config(previous.params, proposal.config):
-                    # SMAC's model-based proposals vary with the interpreter's hash seed: tell it the stored
-                    # trial as a warm-start observation instead (DEHB replays exactly, so it never lands here).
+                    # A SMAC study stored by another SMAC version (or before its proposals were made independent
+                    # of the hash seed) can propose otherwise: tell it the stored trial as a warm-start
+                    # observation instead (DEHB replays exactly, so it never lands here).
                     if not hasattr(optimizer, "tell_stored"):
                         raise ConfigError(f"cannot resume {method.name}: its optimiser proposed {proposal.config} at "
                                           f"ask {index}, where the stored trial {previous.number} has "
