@@ -230,8 +230,9 @@ class StepSizeTuner(TunerAdapter):
         ``rtol`` defaults to the trained env's (1e-3 for a tuner trained for all tolerances, SciPy's default) and
         ``atol`` to ``rtol · 1e-3`` (SciPy's 1e-6 at rtol 1e-3); ``atol`` may also give one value per component,
         and ``args`` extra arguments for ``fun(t, y, *args)``, both as in SciPy. Complex ``y0`` is refused
-        (:class:`ConfigError`; SciPy's RK45 accepts it): split the system into real and imaginary parts. ``t_eval`` / ``dense_output`` use the pair's own
-        continuous extension (SciPy's interpolant for RK45/RK23), at no extra RHS evaluation. The
+        (:class:`ConfigError`; SciPy's RK45 accepts it): split the system into real and imaginary parts.
+        ``t_eval`` / ``dense_output`` use the pair's own continuous extension (SciPy's interpolant for RK45/RK23),
+        at no extra RHS evaluation. The
         problem-family one-hot of an ``ode.controller`` observation is zero unless ``problem_family`` names one of
         the training families (``ode.controller_tol`` tuners have none). Only forward integration (``t_span[1] >
         t_span[0]``) is supported.

@@ -36,7 +36,8 @@ def test_the_i_rule_at_0_9_is_scipys_rk45_step_for_step(rtol):
         _, reward, terminated, _, info = env.step(env.unwrapped.knob.encode({"rule": "I", "safety": 0.9}))
         assert terminated and info["rhs_evaluations"] == scipy_run.nfev
         assert reward <= 1e-6  # on RK45's curve, or above it where another rtol's RK45 run dominates this one
-        np.testing.assert_allclose(env.unwrapped.solver.y, scipy_run.y[:, -1], rtol=1e-5)  # round-off (summation order), grown by orbits
+        # equal up to round-off (summation order), which orbits amplify
+        np.testing.assert_allclose(env.unwrapped.solver.y, scipy_run.y[:, -1], rtol=1e-5)
 
 
 def test_rk45_nfev_at_error_interpolates_the_non_dominated_curve():
@@ -148,3 +149,17 @@ def test_solve_ivp_takes_scipys_args_and_per_component_atol_and_refuses_complex_
         tuner.solve_ivp(damped, (0.0, 10.0), [1.0, 0.0], atol=[1e-9, 1e-9, 1e-9], args=(4.0, 0.1))
     with pytest.raises(ConfigError):
         tuner.solve_ivp(lambda t, y: 1j * y, (0.0, 1.0), [1.0 + 0j])
+
+
+def test_an_untrained_tolerance_or_size_is_decided_as_at_the_nearest_trained_one():
+    from tunegym.envs.timestep.ode_controller import ODEProblemFeatures
+    from tunegym.envs.timestep.process import ODEProblem
+
+    features = ODEProblemFeatures()
+    problem = ODEProblem(lambda t, y: -y, tuple(np.ones(400)), 1.0)
+    for rtol, expected in ((1e-12, -10.0), (1e-1, -3.0), (1e-6, -6.0)):
+        run = ODEControllerRun(rtol=rtol, rk45_reference=False)
+        run.start(problem)
+        observation = features.observation(run)
+        assert observation[0] == pytest.approx(expected) and observation[1] == pytest.approx(np.log10(51))
+        assert features.space.contains(observation.astype(np.float32))

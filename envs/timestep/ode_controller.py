@@ -125,7 +125,8 @@ class ODEControllerRun(Process):
         self.instance: Any = None
         self.decided = False
 
-    def start(self, instance: ODEInstance | DetestInstance | ODEProblem, rng: np.random.Generator | None = None) -> None:
+    def start(self, instance: ODEInstance | DetestInstance | ODEProblem,
+              rng: np.random.Generator | None = None) -> None:
         self.instance = instance
         self.integration.start(instance)
         self.decided = False
@@ -196,10 +197,16 @@ def ode_controller(record: StepRecord, failure_penalty: float = 4.0) -> float:
 
 
 # -- the observation ------------------------------------------------------------------------------------------
+#: ``log10 rtol`` and ``log10`` dimension are held inside what ODEController-v0 trains on (rtol 1e-10…1e-3, DETEST's
+#: 1…51 equations), so a user's rtol of 1e-1 or 1e-12, or a system of 10,000 equations, is decided as at the nearest
+#: trained value instead of by a polynomial extrapolated beyond its data
+TRAINED_LOG10_RTOL, TRAINED_LOG10_DIM = (-10.0, -3.0), (0.0, math.log10(51))
+
+
 class ODEProblemFeatures(Features):
-    """``ode.problem``: what a solve knows before its first step: ``log10 rtol`` (clipped to [-14, -1]),
-    ``log10`` of the dimension (clipped to [0, 4]) and ``log10(h0 / t_end)`` of SciPy's initial step estimate
-    (clipped to [-16, 0])."""
+    """``ode.problem``: what a solve knows before its first step: ``log10 rtol`` (held in [-10, -3]), ``log10`` of
+    the dimension (held in [0, log10 51]) and ``log10(h0 / t_end)`` of SciPy's initial step estimate (clipped to
+    [-16, 0]); see :data:`TRAINED_LOG10_RTOL`. The space's bounds are wider (they scale the bandit's features)."""
 
     name = "ode.problem"
 
@@ -210,8 +217,9 @@ class ODEProblemFeatures(Features):
     def observe(self, process: ODEControllerRun) -> np.ndarray:
         run = process.integration
         t_end = process.instance.t_end
-        return np.array([math.log10(run.run_rtol), math.log10(run.solver.y.size),
-                         math.log10(max(run.h / t_end, 1e-16))], dtype=np.float64)
+        log_rtol = min(max(math.log10(run.run_rtol), TRAINED_LOG10_RTOL[0]), TRAINED_LOG10_RTOL[1])
+        log_dim = min(max(math.log10(run.solver.y.size), TRAINED_LOG10_DIM[0]), TRAINED_LOG10_DIM[1])
+        return np.array([log_rtol, log_dim, math.log10(max(run.h / t_end, 1e-16))], dtype=np.float64)
 
 
 register_features(ODEProblemFeatures.name, "tunegym.envs.timestep.ode_controller:ODEProblemFeatures")
@@ -253,7 +261,8 @@ class ODEControllerEnv(ProcessEnv):
     0.9}`` is SciPy's RK45 exactly.
 
     ## Observation Space
-    ``Box(3,)`` float32 (features ``ode.problem``): ``log10 rtol``, ``log10`` dimension, ``log10(h0 / t_end)``.
+    ``Box(3,)`` float32 (features ``ode.problem``): ``log10 rtol`` (held in [-10, -3]), ``log10`` dimension (held in
+    [0, log10 51]), ``log10(h0 / t_end)``: outside the trained range a solve is decided as at its nearest end.
 
     ## Rewards
     ``ode.controller``: ``−log2(RHS evaluations / RK45's RHS evaluations at the same global error)`` on that
