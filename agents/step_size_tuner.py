@@ -88,6 +88,30 @@ _MESSAGES = {
 }
 
 
+#: ``solve_ivp`` options that SciPy's RK45 honours but the tuner cannot (it chooses the steps itself)
+_UNSUPPORTED_OPTIONS = ("first_step", "max_step")
+
+
+def _check_scipy_options(method: str | None, events: Any, options: dict[str, Any]) -> None:
+    """Refuse, with a reason, what a ``scipy.integrate.solve_ivp`` call may carry that the tuner cannot honour;
+    warn (as SciPy does) about options that have no effect on RK45."""
+    if method is not None and method != "RK45":
+        raise ConfigError(f"the tuner drives Dormand-Prince 5(4) (SciPy's RK45); method={method!r} is not available "
+                          f"here: call scipy.integrate.solve_ivp(..., method={method!r})", value=method)
+    if events is not None:
+        raise ConfigError("events are not supported by StepSizeTuner.solve_ivp: call scipy.integrate.solve_ivp(..., "
+                          "events=...), or stop at the event time yourself", value="events")
+    refused = [name for name in _UNSUPPORTED_OPTIONS if name in options]
+    if refused:
+        raise ConfigError(f"{', '.join(refused)} cannot be honoured: the tuner chooses every step itself",
+                          value=refused)
+    if options:
+        import warnings
+
+        warnings.warn(f"The following arguments have no effect for StepSizeTuner.solve_ivp: {sorted(options)}",
+                      stacklevel=3)
+
+
 class StepSizeResult(OptimizeResult):
     """What :meth:`StepSizeTuner.solve_ivp` returns: SciPy ``solve_ivp``'s result fields (``t``, ``y``, ``sol``,
     ``t_events``, ``y_events``, ``nfev``, ``njev``, ``nlu``, ``status``, ``message``, ``success``) plus
@@ -223,7 +247,8 @@ class StepSizeTuner(TunerAdapter):
     def solve_ivp(self, fun: Callable[[float, np.ndarray], np.ndarray], t_span: tuple[float, float], y0, *,
                   rtol: float | None = None, atol: float | None = None, t_eval=None, dense_output: bool = False,
                   max_attempts: int = 100_000, problem_family: str | None = None,
-                  detect_stiffness: bool = True, args: tuple | None = None) -> StepSizeResult:
+                  detect_stiffness: bool = True, args: tuple | None = None, method: str | None = None,
+                  events: Any = None, vectorized: bool = False, **options: Any) -> StepSizeResult:
         """Solve ``y' = fun(t, y)`` on ``t_span`` from ``y0`` with the trained controller choosing each step, as
         :func:`scipy.integrate.solve_ivp` does (same arguments, same result fields).
 
@@ -232,7 +257,11 @@ class StepSizeTuner(TunerAdapter):
         and ``args`` extra arguments for ``fun(t, y, *args)``, both as in SciPy. Complex ``y0`` is refused
         (:class:`ConfigError`; SciPy's RK45 accepts it): split the system into real and imaginary parts.
         ``t_eval`` / ``dense_output`` use the pair's own continuous extension (SciPy's interpolant for RK45/RK23),
-        at no extra RHS evaluation. The
+        at no extra RHS evaluation. So that a call written for SciPy fails clearly rather than with a ``TypeError``:
+        ``method`` may only be ``"RK45"`` (the pair the tuner drives), ``events`` and the step options SciPy's RK45
+        honours (``first_step``, ``max_step``) raise :class:`ConfigError`, ``vectorized`` is accepted (``fun`` is
+        called with one state at a time), and options RK45 ignores in SciPy (``jac``, ``jac_sparsity``, ``lband``,
+        ``uband``, ``min_step``) or unknown ones are ignored with a warning, as SciPy does. The
         problem-family one-hot of an ``ode.controller`` observation is zero unless ``problem_family`` names one of
         the training families (``ode.controller_tol`` tuners have none). Only forward integration (``t_span[1] >
         t_span[0]``) is supported.
@@ -253,6 +282,7 @@ class StepSizeTuner(TunerAdapter):
         """
         if self.env_id not in ODE_IDS:
             raise ConfigError(f"solve_ivp needs an ODE policy; this one is for {self.env_id}", value=self.env_id)
+        _check_scipy_options(method, events, options)
         from tunegym.envs.core.errors import InstanceError
         from tunegym.envs.timestep.process import ODEProblem
 

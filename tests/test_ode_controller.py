@@ -163,3 +163,18 @@ def test_an_untrained_tolerance_or_size_is_decided_as_at_the_nearest_trained_one
         observation = features.observation(run)
         assert observation[0] == pytest.approx(expected) and observation[1] == pytest.approx(np.log10(51))
         assert features.space.contains(observation.astype(np.float32))
+
+
+def test_a_call_written_for_scipy_fails_clearly_on_what_the_tuner_cannot_honour():
+    tuner = load_tuner("pretrained:step-size-ode")
+
+    def decay(t, y):
+        return -y
+
+    ok = tuner.solve_ivp(decay, (0.0, 1.0), [1.0], method="RK45", vectorized=True)
+    assert ok.success
+    for kwargs in ({"method": "Radau"}, {"events": lambda t, y: y[0] - 0.5}, {"max_step": 0.1}, {"first_step": 1e-3}):
+        with pytest.raises(ConfigError):
+            tuner.solve_ivp(decay, (0.0, 1.0), [1.0], **kwargs)
+    with pytest.warns(UserWarning, match="no effect"):
+        assert tuner.solve_ivp(decay, (0.0, 1.0), [1.0], jac=lambda t, y: -np.eye(1)).success
