@@ -412,8 +412,8 @@ def controlled_attempt(solver: EmbeddedRungeKutta, knob: str, knob_value: float,
     :func:`~tunegym.envs.timestep.ode.integrate` does, so a constant ``knob_value = 0.9`` *is* the PI baseline;
     ``knob="factor"``: ``h · knob_value``. For both safety knobs, as in SciPy, the step does not grow after an
     accepted attempt that followed a rejection (``after_rejection``: factor ≤ 1), and the step is clipped to the
-    rest of the interval when it is attempted (the next factor scales the clipped step) (so ``knob="safety"`` at 0.9 is SciPy's RK45 step for step). A step
-    under ``1e-14 t_end`` is not attempted (``"step_underflow"``).
+    rest of the interval when it is attempted, so that the next factor scales the clipped step: ``knob="safety"``
+    at 0.9 is SciPy's RK45 step for step. A step under ``1e-14 t_end`` is not attempted (``"step_underflow"``).
     """
     k = solver.error_estimator_order + 1
     if knob == "safety":
