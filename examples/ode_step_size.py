@@ -17,6 +17,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from tunegym.agents import load_tuner
+from tunegym.envs.timestep.ode_controller import rk45_nfev_at_error
 
 
 def forced_pendulum(t, y):
@@ -25,15 +26,14 @@ def forced_pendulum(t, y):
     return np.array([omega, -0.2 * omega - 9.81 * np.sin(theta) + 1.5 * np.cos(1.3 * t)])
 
 
-def rk45_nfev_at_error(fun, t_span, y0, reference, error: float) -> float:
-    """What SciPy's RK45 spends for ``error``: its (nfev, error) points over rtols 1e-2 … 1e-12, interpolated
-    log-log (the suite's measure, simplified)."""
-    points = []
+def rk45_nfev_at(fun, t_span, y0, reference, error: float) -> float:
+    """What SciPy's RK45 spends for ``error``: its (nfev, error) points over rtols 1e-2 … 1e-12, read off with
+    the suite's own curve interpolation (``rk45_nfev_at_error``)."""
+    curve = []
     for rtol in 10.0 ** -np.arange(2.0, 12.5, 0.5):
         run = solve_ivp(fun, t_span, y0, method="RK45", rtol=rtol, atol=rtol * 1e-3)
-        points.append((np.linalg.norm(run.y[:, -1] - reference) / np.linalg.norm(reference), run.nfev))
-    errors, nfevs = np.array(sorted(points, reverse=True)).T  # least accurate first; np.interp wants it ascending
-    return float(np.exp(np.interp(np.log(error), np.log(errors[::-1]), np.log(nfevs[::-1]))))
+        curve.append((run.nfev, np.linalg.norm(run.y[:, -1] - reference) / np.linalg.norm(reference)))
+    return rk45_nfev_at_error(curve, error)
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
         ours = tuner.solve_ivp(forced_pendulum, t_span, y0, rtol=rtol, atol=rtol * 1e-3)
         assert ours.success, ours.message
         error = np.linalg.norm(ours.y[:, -1] - reference) / np.linalg.norm(reference)
-        rk45 = rk45_nfev_at_error(forced_pendulum, t_span, y0, reference, error)
+        rk45 = rk45_nfev_at(forced_pendulum, t_span, y0, reference, error)
         rule = f"{ours.knob_values[0]['rule']} rule, {ours.knob_values[0]['safety']}"
         print(f"{rtol:7.0e} | {rule:>14} {ours.nfev:10d} {error:9.1e} | {rk45:23.0f}")
 

@@ -182,7 +182,8 @@ def matvecs_reward(record: StepRecord, scale: float = 100.0) -> float:
 
 FEATURE_NAMES = (
     "log10_n", "nnz_per_row", "diagonal_dominance", "log10_diag_spread", "positive_offdiag_fraction",
-    "offdiag_band1_fraction", "log10_diag_change", "prev_log10_work_per_nnz", "prev_log10_iterations", "prev_failed", "kept_none",
+    "offdiag_band1_fraction", "log10_diag_change", "prev_log10_work_per_nnz", "prev_log10_iterations",
+    "prev_failed", "kept_none",
     "kept_simple", "kept_ilu", "kept_amg", "log10_kept_age", "prev_log10_iteration_work_per_nnz",
     "kept_log10_setup_per_nnz", "kept_log10_first_iteration_work_per_nnz",
 )

@@ -119,8 +119,6 @@ class ODEControllerRun(Process):
                  stiffness_detection: bool = True, rk45_reference: bool = True) -> None:
         self.integration = ODEIntegration(method="RK45", rtol=rtol, atol=atol, knob="safety",
                                           max_attempts=max_attempts, stiffness_detection=stiffness_detection)
-        self.rtol, self.atol = self.integration.rtol, self.integration.atol
-        self.max_attempts = self.integration.max_attempts
         self.rk45_reference = bool(rk45_reference)
         self.instance: Any = None
         self.decided = False
@@ -154,10 +152,12 @@ class ODEControllerRun(Process):
         run.knob = _RULE_KNOB[rule]
         record = None
         while not run.done:
-            t_before, y_before = run.solver.t, run.solver.y.copy()
+            if observe is None:
+                record = run.advance(safety)
+                continue
+            t_before, y_before = run.solver.t, run.solver.y.copy()  # only a watcher needs the step's start
             record = run.advance(safety)
-            if observe is not None:
-                observe(run, record, t_before, y_before)
+            observe(run, record, t_before, y_before)
         self.decided = True
         solver = run.solver
         status = record.status if record is not None else run.status

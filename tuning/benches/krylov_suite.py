@@ -5,8 +5,8 @@ Protocol (also in the spec, :mod:`tunegym.tuning.suite_specs.krylov`):
 1. **Price** every sequence once (:func:`price_sequence`, cached as JSON under ``out/cache/``): per system the
    cost, work (and its setup part), wall time and iterations of every fresh arm; of reusing each setup-heavy
    arm's preconditioner built on the previous system (``reuse1:<arm>``); of ``fixed:reuse`` (smoothed
-   aggregation built on the first system, reused for all); of PyAMG's default solver; and the greedy hindsight **oracle**, which per system
-   takes the cheapest of every fresh arm and reusing its *own* kept preconditioner (solved live in the same
+   aggregation built on the first system, reused for all); of PyAMG's default solver; and the greedy hindsight
+   **oracle**, which per system takes the cheapest of every fresh arm and reusing its *own* kept preconditioner (solved live in the same
    pass, so its reuse candidate is exact, whatever system that preconditioner was built on). Every fixed
    baseline and the oracle then come from the table; nothing is solved twice.
 2. **Tune**: ``best_fixed`` per family = the fixed arm with the least total work over the tune sequences' tables;

@@ -34,7 +34,7 @@ import numpy as np
 
 from tunegym.envs.timestep.ode_controller import RK45_ATOL_RATIO as ATOL_RATIO
 from tunegym.envs.timestep.ode_controller import rk45_curve, rk45_nfev_at_error
-from tunegym.envs.timestep.ode_controller import run_error as _error
+from tunegym.envs.timestep.ode_controller import run_error
 
 __all__ = ["run_suite", "rk45_curve", "rk45_nfev_at_error", "suite_instances", "tuner_point", "pi_point",
            "DEFAULT_TUNER", "METRIC"]
@@ -54,7 +54,7 @@ def suite_instances(suite: Any, seeds: Sequence[int]) -> list[Any]:
 def tuner_point(tuner: Any, instance: Any, rtol: float) -> tuple[int, float, str]:
     """(nfev, global error, stop reason) of the deployed tuner on ``instance`` at ``rtol``."""
     result = tuner.solve_ivp(instance.rhs, (0.0, instance.t_end), instance.y0, rtol=rtol, atol=rtol * ATOL_RATIO)
-    return int(result.nfev), _error(instance, result.y[:, -1], result.success), result.stop_reason
+    return int(result.nfev), run_error(instance, result.y[:, -1], result.success), result.stop_reason
 
 
 def controller_point(instance: Any, rtol: float, controller: dict[str, Any]) -> tuple[int, float, str]:
@@ -65,7 +65,7 @@ def controller_point(instance: Any, rtol: float, controller: dict[str, Any]) -> 
     run = ODEControllerRun(rtol=rtol, atol=rtol * ATOL_RATIO, rk45_reference=False)
     run.start(instance)
     record = run.solve(controller)
-    return int(record.cost), _error(instance, run.solver.y, record.status == "finished"), record.status
+    return int(record.cost), run_error(instance, run.solver.y, record.status == "finished"), record.status
 
 
 def tuned_fixed_controllers(instances: Sequence[Any], curves: Sequence[Any], rtols: Sequence[float]
@@ -73,10 +73,11 @@ def tuned_fixed_controllers(instances: Sequence[Any], curves: Sequence[Any], rto
     """Per rtol, the fixed controller (of ODEController-v0's default arms) with the lowest IQM ratio to RK45's curve
     on ``instances`` (tune problems): the baseline with the tuner's own tuning data source and a comparable budget
     (arms × problems solves per rtol), which shows what the tuner's context adds over one tuned controller."""
-    from tunegym.envs.timestep.ode_controller import CONTROLLER_RULES, CONTROLLER_SAFETIES
+    from tunegym.envs.timestep.ode_controller import ode_controller_settings
     from tunegym.tuning.stats import iqm
 
-    arms = [{"rule": r, "safety": s} for r in CONTROLLER_RULES for s in CONTROLLER_SAFETIES]
+    knob = ode_controller_settings().knob  # the env's own arms, in its order
+    arms = [knob.decode(i) for i in range(knob.space.n)]
     best = {}
     for rtol in rtols:
         scores = []
@@ -93,7 +94,7 @@ def pi_point(instance: Any, rtol: float) -> tuple[int, float, str]:
     from tunegym.envs.timestep.ode import PIController, integrate
 
     run = integrate(instance, controller=PIController(), rtol=rtol, atol=rtol * ATOL_RATIO, max_steps=100_000)
-    return int(run.rhs_evaluations), _error(instance, run.y_end, run.status == "ok"), run.status
+    return int(run.rhs_evaluations), run_error(instance, run.y_end, run.status == "ok"), run.status
 
 
 def _plot(rows: dict[str, dict[str, list[float]]], rtols: Sequence[float], path: Path, title: str) -> None:
