@@ -13,7 +13,7 @@ from tunegym.agents.krylov_tuner import KrylovTuner, pcgbandit
 from tunegym.envs.core.errors import MatrixError, TunerMismatchError
 from tunegym.envs.krylov.instances import KrylovSystem, MatrixSequence, PDESequence
 from tunegym.envs.krylov.precond import DEFAULT_ARMS, arm_label, build_preconditioner, krylov_solve
-from tunegym.envs.krylov.process import KrylovSolve
+from tunegym.envs.krylov.process import FEATURE_NAMES, KrylovSolve
 from tunegym.envs.testing import check_tunegym_env
 
 SMALL = {"grid": 10, "run_length": 8}
@@ -351,6 +351,39 @@ def test_full_information_update_is_the_live_update_of_an_arm_not_played():
     assert counterfactual.counts[arm] == 1 and counterfactual.t == 0  # taught, but no step was played
     with pytest.raises(Exception, match="not a fresh arm"):
         counterfactual.observe_fresh(obs, counterfactual.reuse_index, setup_work=0.0, cost=1.0, nnz=1.0)
+
+
+def test_residual_memory_carries_a_live_error_to_the_next_system_and_lapses_on_a_new_field(tmp_path):
+    """An arm that just cost far more than predicted is predicted dearer on the next system of the same run (by the
+    decayed error), not at all after ``residual_decay=0``, and no longer once the diagonal jumps (a new field) or a
+    new sequence starts; the memory survives a save."""
+    from tunegym.agents.krylov_tuner import KrylovReuseBandit, krylov_reuse
+    from tunegym.envs.core.errors import ConfigError
+
+    env = gym.make("tunegym/PCG-v0", grid=10, run_length=50)  # the time step grows 15% a system
+    obs, _ = env.reset(seed=2)
+    arm = 4
+    next_obs, _, _, _, info = env.step(arm)  # the next system of the same run (a small diagonal change)
+    assert next_obs[list(FEATURE_NAMES).index("log10_diag_change")] < -0.5
+    bandit, forgetful = krylov_reuse(env, seed=0), krylov_reuse(env, {"residual_decay": 0.0}, seed=0)
+    dearer = dict(info, cost=info["cost"] * 50.0)  # 50x the work it took: far above any prediction
+    bandit.observe(obs, arm, 0.0, dearer)
+    forgetful.observe(obs, arm, 0.0, dearer)
+    plain, _ = forgetful.predicted_work(next_obs)
+    remembered, _ = bandit.predicted_work(next_obs)
+    assert remembered[arm] > 2.0 * plain[arm]  # the decayed error on top of the regression (which learnt it too)
+    others = [a for a in range(bandit.n_arms) if a not in (arm, bandit.reuse_index)]
+    np.testing.assert_allclose(remembered[others], plain[others])  # only the arm that was measured
+    new_field = np.array(next_obs, copy=True)
+    new_field[list(FEATURE_NAMES).index("log10_diag_change")] = 0.3  # the diagonal changed by 2x: a new run
+    np.testing.assert_allclose(bandit.predicted_work(new_field)[0][arm], forgetful.predicted_work(new_field)[0][arm])
+    bandit.save(tmp_path / "b.pt")
+    again = KrylovReuseBandit.load(tmp_path / "b.pt")
+    np.testing.assert_allclose(again.predicted_work(next_obs)[0], remembered)
+    first, _ = env.reset(seed=3)  # a new sequence: nothing kept, no previous solve
+    np.testing.assert_allclose(bandit.predicted_work(first)[0][arm], forgetful.predicted_work(first)[0][arm])
+    with pytest.raises(ConfigError, match="residual_decay"):
+        bandit.with_config(residual_decay=1.5)
 
 
 def test_training_on_priced_tune_sequences_teaches_every_fresh_arm_on_every_system(tmp_path):

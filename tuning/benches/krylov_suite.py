@@ -41,7 +41,7 @@ __all__ = ["run_suite", "run", "price_sequence", "run_learners", "train_tuner", 
 
 SUITE_NAME = "krylov-sequences"
 #: our learner's settings: training (explores) and deployment (explores less)
-AGENT_CONFIG = {"epsilon": 0.1, "decay": 50.0, "horizon": 4.0}
+AGENT_CONFIG = {"epsilon": 0.1, "decay": 50.0, "horizon": 2.0, "residual_decay": 0.7}
 #: passes of online learning over the tune sequences (cheap: only our learner solves, live)
 TRAIN_PASSES = 3
 #: train with full information from the tune sequences' price tables (see :func:`train_tuner`)
