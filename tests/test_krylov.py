@@ -442,3 +442,19 @@ def test_ablation_script_runs_at_smoke_scale(tmp_path):
         assert all(np.isfinite(v) and v >= 1.0 for v in variant.values())  # a pick never beats the best arm
     for variant in result["live_work_over_best_fixed"].values():
         assert all(np.isfinite(v) and v > 0 for v in variant.values())
+
+
+def test_memory_ablation_script_runs_at_smoke_scale(tmp_path):
+    """``benchmarks/krylov_memory_ablation.py`` (published figures) runs end to end on the smoke suite."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "krylov_memory_ablation.py"
+    spec = importlib.util.spec_from_file_location("krylov_memory_ablation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--scale", "smoke", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "m.json")])
+    assert (tmp_path / "m.json").exists() and set(result["work_over_oracle"]) == set(module.RULES)
+    for table in (result["work_over_oracle"], result["work_over_best_fixed"]):
+        for rule in table.values():
+            assert all(np.isfinite(v) and v > 0 for v in rule.values())
