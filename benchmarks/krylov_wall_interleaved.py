@@ -1,0 +1,120 @@
+"""Wall time of the Krylov tuner against PyAMG's default solver and plain CG, measured in one run (issue #20).
+
+The suite runner (``tunegym bench krylov``) times the fixed arms and PyAMG's default while it prices the
+sequences and the learners later, in another phase: when the machine's load differs between the two phases the
+wall ratio is skewed. Here the three run **interleaved in one process**: for every system of a sequence, the
+time-weighted tuner (``KrylovTuner.weigh_arms`` with the suite's fitted weights, learning online), plain CG
+(``KrylovSolve`` with the ``none`` arm) and ``pyamg.smoothed_aggregation_solver(A).solve(b, accel="cg")`` each
+solve it, in an order that rotates with the system, so that the load each meets is the same on average. One BLAS
+thread. Claims (paired per sequence, strata = families, Holm over the three): the tuner's total wall (its own
+overhead included) against the faster of the two per sequence, against plain CG, and against PyAMG default.
+
+Reads the tuner and its weights from a suite run's output (``DIR/krylov/krylov_tuner.pt`` and ``krylov.json``).
+The final-test split is read only with ``--final`` and the use is logged in ``--ledger``'s final-test ledger.
+Usage::
+
+    python benchmarks/krylov_wall_interleaved.py --run DIR/krylov --split dev_test --out OUT.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import tunegym.tuning.benches.krylov_suite as K
+from tunegym.agents.krylov_tuner import KrylovTuner
+from tunegym.envs.krylov.process import KrylovSolve
+from tunegym.tuning.stats import claims_to_markdown, finalize_claims, paired_claim
+
+METHODS = ("krylov_tuner_time", "plain_cg", "pyamg_default")
+
+
+def time_sequence(systems, tuner: KrylovTuner) -> dict[str, float]:
+    """Total wall seconds of each method over ``systems``, interleaved per system in a rotating order."""
+    cg = KrylovSolve(solver="cg")
+    totals = dict.fromkeys(METHODS, 0.0)
+    for t, system in enumerate(systems):
+        for k in range(len(METHODS)):
+            name = METHODS[(t + k) % len(METHODS)]
+            if name == "krylov_tuner_time":
+                result = tuner.solve_system(system, learn=True)
+                totals[name] += result.wall_time + result.tuner_time
+            elif name == "plain_cg":
+                start = time.perf_counter()
+                cg.start(system)
+                cg.advance(("none",))
+                totals[name] += time.perf_counter() - start
+            else:
+                totals[name] += K._pyamg_default(system)["wall"]
+    return totals
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", type=Path, required=True, help="a suite run's krylov folder (tuner and weights)")
+    parser.add_argument("--split", choices=["dev_test", "final_test"], default="dev_test")
+    parser.add_argument("--final", action="store_true", help="allow the final-test split (logged in --ledger)")
+    parser.add_argument("--ledger", type=Path, help="folder of the final-test ledger to log a final-test use in")
+    parser.add_argument("--scale", choices=["smoke", "full"], default="full")
+    parser.add_argument("--out", type=Path, required=True, help="Markdown report (a JSON file beside it)")
+    args = parser.parse_args(argv)
+    s = K.suite()
+    run = json.loads((args.run / "krylov.json").read_text())
+    weights = run["time_weights"]
+    tuner_file = args.run / "krylov_tuner.pt"
+    fams, length = K._families(s, args.scale, grid=None, length=None, families=None)
+    seeds = s.seeds(args.split, args.scale, final=args.final)
+    if args.split == "final_test":
+        from tunegym.tuning.suites import Ledger
+
+        if args.ledger is None:
+            parser.error("--split final_test needs --ledger (the folder whose final-test ledger logs this use)")
+        Ledger(args.ledger).record(s, METHODS, note="benchmarks/krylov_wall_interleaved.py: wall time only, "
+                                                   f"tuner of {args.run}")
+    start = time.perf_counter()
+    rows = []
+    with threadpool_limits(1):
+        for family, params in fams.items():
+            for seed in seeds:
+                systems = K.family_systems(params, seed, length)
+                tuner = KrylovTuner.load(tuner_file).weigh_arms({k: v for k, v in weights.items() if k != "reuse"})
+                totals = time_sequence(systems, tuner)
+                rows.append({"family": family, "seed": seed, **totals})
+                print(f"{family} {seed}: " + ", ".join(f"{m} {totals[m]:.2f} s" for m in METHODS), flush=True)
+    strata = [r["family"] for r in rows]
+    tuner_wall = np.array([r["krylov_tuner_time"] for r in rows])
+    cg, amg = np.array([r["plain_cg"] for r in rows]), np.array([r["pyamg_default"] for r in rows])
+    common = dict(strata=strata, domain="krylov", suite=s.name, suite_version=s.version, split=args.split,
+                  metric="wall_time")
+    claims = finalize_claims([
+        paired_claim(tuner_wall, np.minimum(cg, amg), method_name="krylov_tuner_time",
+                     baseline_name="min(pyamg_default, plain CG)", **common),
+        paired_claim(tuner_wall, cg, method_name="krylov_tuner_time", baseline_name="plain CG", **common),
+        paired_claim(tuner_wall, amg, method_name="krylov_tuner_time", baseline_name="pyamg_default", **common),
+    ])
+    took = time.perf_counter() - start
+    command = "python benchmarks/krylov_wall_interleaved.py " + " ".join(argv if argv is not None else
+                                                                          __import__("sys").argv[1:])
+    lines = [f"# Krylov wall time, interleaved in one run — `{s.key}`, {args.scale}, {args.split}", "",
+             f"Command `{command}`; {took:.0f} s. Tuner: `{tuner_file}` deciding on time-weighted work "
+             f"(weights from that run's tune sequences). n = {len(rows)} sequences of {length} systems.", "",
+             claims_to_markdown(claims), "",
+             "| family | seed | tuner (time-weighted) s | plain CG s | PyAMG default s |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['family']} | {r['seed']} | {r['krylov_tuner_time']:.2f} | {r['plain_cg']:.2f} | "
+              f"{r['pyamg_default']:.2f} |" for r in rows]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    result = {"suite": s.key, "scale": args.scale, "split": args.split, "tuner": str(tuner_file), "rows": rows,
+              "claims": [c.to_dict() for c in claims], "seconds": took}
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    print("\n".join(lines[:8]))
+    return result
+
+
+if __name__ == "__main__":
+    main()
