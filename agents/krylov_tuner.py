@@ -251,9 +251,9 @@ class KrylovReuseBandit(Bandit):
     its tuner files have kind ``"krylov-bandit"``.
 
     **Residual memory** (``residual_decay``): the regressions are global, but an arm's error on one coefficient
-    field persists along that field's run (on the suite's dev-test sequences, taking an arm's error on the previous
-    system as its error on this one cuts the mean squared error of its log iteration work 2-50x; least for ILU on
-    rotated anisotropy, whose work jumps 10x from one system to the next). So each live solve's error is
+    field persists along that field's run (on the suite's dev-test sequences an arm's error on the previous system
+    is a far better guess of its error on this one than zero, least so for ILU on rotated anisotropy, whose work
+    jumps by an order of magnitude from one system to the next). So each live solve's error is
     kept (log iteration work of a fresh build; the reuse model's error of a reuse) and added to that arm's next
     predictions, decaying by ``residual_decay`` per solve; the kept arm's error holds while its preconditioner is
     being reused; all of it lapses when the diagonal jumps by ``residual_reset`` (a new field) or a sequence
