@@ -11,7 +11,8 @@ overhead included) against the faster of the two per sequence, against plain CG,
 
 Reads the tuner and its weights from a suite run's output (``DIR/krylov/krylov_tuner.pt`` and ``krylov.json``).
 The final-test split is read only with ``--final`` and the use is logged in ``--ledger``'s final-test ledger.
-Usage::
+``--grid``/``--length``/``--families``/``--test`` repeat a custom suite run's sizes (``tunegym bench krylov
+--grid 316 ...``), e.g. at 10^5 unknowns. Usage::
 
     python benchmarks/krylov_wall_interleaved.py --run DIR/krylov --split dev_test --out OUT.md
 """
@@ -61,14 +62,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--final", action="store_true", help="allow the final-test split (logged in --ledger)")
     parser.add_argument("--ledger", type=Path, help="folder of the final-test ledger to log a final-test use in")
     parser.add_argument("--scale", choices=["smoke", "full"], default="full")
+    parser.add_argument("--grid", type=int, help="custom run: 2-D grid side (as `tunegym bench krylov --grid`)")
+    parser.add_argument("--length", type=int, help="custom run: systems per sequence")
+    parser.add_argument("--families", help="custom run: comma list of families")
+    parser.add_argument("--test", type=int, help="custom run: test sequences per family")
     parser.add_argument("--out", type=Path, required=True, help="Markdown report (a JSON file beside it)")
     args = parser.parse_args(argv)
     s = K.suite()
     run = json.loads((args.run / "krylov.json").read_text())
     weights = run["time_weights"]
     tuner_file = args.run / "krylov_tuner.pt"
-    fams, length = K._families(s, args.scale, grid=None, length=None, families=None)
+    families = args.families.split(",") if args.families else None
+    fams, length = K._families(s, args.scale, grid=args.grid, length=args.length, families=families)
     seeds = s.seeds(args.split, args.scale, final=args.final)
+    if args.test is not None:
+        seeds = getattr(s, f"{args.split}_seeds")[: args.test]
     if args.split == "final_test":
         from tunegym.tuning.suites import Ledger
 
