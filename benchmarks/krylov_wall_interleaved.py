@@ -5,8 +5,8 @@ sequences and the learners later, in another phase: when the machine's load diff
 wall ratio is skewed. Here the three run **interleaved in one process**: for every system of a sequence, the
 time-weighted tuner (``KrylovTuner.weigh_arms`` with the suite's fitted weights, learning online), plain CG
 (``KrylovSolve`` with the ``none`` arm) and ``pyamg.smoothed_aggregation_solver(A).solve(b, accel="cg")`` each
-solve it, in an order that rotates with the system, so that the load each meets is the same on average. One BLAS
-thread. Claims (paired per sequence, strata = families, Holm over the three): the tuner's total wall (its own
+solve it, in a random order drawn per system (seeded by the sequence), so that the load each meets, and what ran
+just before it, are the same on average. One BLAS thread. Claims (paired per sequence, strata = families, Holm over the three): the tuner's total wall (its own
 overhead included) against the faster of the two per sequence, against plain CG, and against PyAMG default.
 
 Reads the tuner and its weights from a suite run's output (``DIR/krylov/krylov_tuner.pt`` and ``krylov.json``).
@@ -35,13 +35,16 @@ from tunegym.tuning.stats import claims_to_markdown, finalize_claims, paired_cla
 METHODS = ("krylov_tuner_time", "plain_cg", "pyamg_default")
 
 
-def time_sequence(systems, tuner: KrylovTuner) -> dict[str, float]:
-    """Total wall seconds of each method over ``systems``, interleaved per system in a rotating order."""
+def time_sequence(systems, tuner: KrylovTuner, *, seed: int = 0) -> dict[str, float]:
+    """Total wall seconds of each method over ``systems``, interleaved per system in a random order (seeded): a
+    fixed rotation would let PyAMG's setup (big allocations, many objects) precede one method more often than
+    another (the first version of this script rotated, and put PyAMG before the tuner two times in three)."""
     cg = KrylovSolve(solver="cg")
     totals = dict.fromkeys(METHODS, 0.0)
-    for t, system in enumerate(systems):
-        for k in range(len(METHODS)):
-            name = METHODS[(t + k) % len(METHODS)]
+    rng = np.random.default_rng(seed)
+    for system in systems:
+        for k in rng.permutation(len(METHODS)):
+            name = METHODS[k]
             if name == "krylov_tuner_time":
                 result = tuner.solve_system(system, learn=True)
                 totals[name] += result.wall_time + result.tuner_time
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
             for seed in seeds:
                 systems = K.family_systems(params, seed, length)
                 tuner = KrylovTuner.load(tuner_file).weigh_arms({k: v for k, v in weights.items() if k != "reuse"})
-                totals = time_sequence(systems, tuner)
+                totals = time_sequence(systems, tuner, seed=seed)
                 rows.append({"family": family, "seed": seed, **totals})
                 print(f"{family} {seed}: " + ", ".join(f"{m} {totals[m]:.2f} s" for m in METHODS), flush=True)
     strata = [r["family"] for r in rows]
