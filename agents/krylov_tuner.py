@@ -242,7 +242,8 @@ class KrylovReuseBandit(Bandit):
     dominance and diagonal spread, the square of the first-off-diagonal share and its product with dominance, and
     a piecewise-linear term in dominance (hinges at :data:`_DOMINANCE_KNOTS`)
     (:data:`~tunegym.envs.krylov.process.MATRIX_FEATURES`; the time step and contrast show there) predict
-    ``log`` setup work and ``log`` iteration work per nonzero (failures' penalty counts as iteration work). A third regression, on ``[1, c, c², age]`` with
+    ``log`` setup work and ``log`` iteration work per nonzero (failures' penalty counts as iteration work). A third
+    regression, on ``[1, c, c², age]`` with
     ``c`` the log10 diagonal change, predicts how much more a reused preconditioner's iterations cost than its
     last solve's. Decision: the fresh arm minimising ``setup / horizon + iterations`` (setup amortised over the
     solves it is expected to serve), unless a preconditioner is kept and its predicted reuse work is below that

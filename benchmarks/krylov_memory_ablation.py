@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
     s = K.suite()
     fams, length = K._families(s, args.scale, grid=None, length=None, families=None)
     with threadpool_limits(1), tempfile.TemporaryDirectory() as tmp:
-        tune = [(f, *priced(s, fams, length, args.cache, f, seed)) for f in fams for seed in s.seeds("tune", args.scale)]
+        tune = [(f, *priced(s, fams, length, args.cache, f, seed))
+                for f in fams for seed in s.seeds("tune", args.scale)]
         best_fixed = {}
         for family in fams:
             totals: dict[str, float] = {}

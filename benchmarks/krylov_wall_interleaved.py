@@ -1,13 +1,14 @@
 """Wall time of the Krylov tuner against PyAMG's default solver and plain CG, measured in one run (issue #20).
 
-The suite runner (``tunegym bench krylov``) times the fixed arms and PyAMG's default while it prices the
-sequences and the learners later, in another phase: when the machine's load differs between the two phases the
-wall ratio is skewed. Here the three run **interleaved in one process**: for every system of a sequence, the
-time-weighted tuner (``KrylovTuner.weigh_arms`` with the suite's fitted weights, learning online), plain CG
-(``KrylovSolve`` with the ``none`` arm) and ``pyamg.smoothed_aggregation_solver(A).solve(b, accel="cg")`` each
-solve it, in a random order drawn per system (seeded by the sequence), so that the load each meets, and what ran
-just before it, are the same on average. One BLAS thread. Claims (paired per sequence, strata = families, Holm over the three): the tuner's total wall (its own
-overhead included) against the faster of the two per sequence, against plain CG, and against PyAMG default.
+The suite runner (``tunegym bench krylov``) times the fixed arms and PyAMG's default while it prices the sequences
+and the learners later, in another phase: when the machine's load differs between the two phases the wall ratio is
+skewed. Here the three run **interleaved in one process**: for every system of a sequence, the time-weighted tuner
+(``KrylovTuner.weigh_arms`` with the suite's fitted weights, learning online), plain CG (``KrylovSolve`` with the
+``none`` arm) and ``pyamg.smoothed_aggregation_solver(A).solve(b, accel="cg")`` each solve it, in a random order
+drawn per system (seeded by the sequence), so that the load each meets, and what ran just before it, are the same on
+average. One BLAS thread. Claims (paired per sequence, strata = families, Holm over the three): the tuner's total
+wall (its own overhead included) against the faster of the two per sequence, against plain CG, and against PyAMG
+default.
 
 Reads the tuner and its weights from a suite run's output (``DIR/krylov/krylov_tuner.pt`` and ``krylov.json``).
 The final-test split is read only with ``--final`` and the use is logged in ``--ledger``'s final-test ledger.

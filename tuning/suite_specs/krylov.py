@@ -51,7 +51,8 @@ SPECS = [
             # Smoke: about 30-60 s on one busy core; 2-D families only, runs of 20 steps.
             "smoke": {"tune": 1, "dev_test": 2, "final_test": 2, "length": 40, "run_length": 20, "grid": 24,
                       "grid3d": 8, "families": ["diffusion", "anisotropic"]},
-            # Full: 10^4 unknowns (grid 100 2-D, 22^3 3-D), 200 systems (4 runs) per sequence; 4 tune sequences a family.
+            # Full: 10^4 unknowns (grid 100 2-D, 22^3 3-D), 200 systems (4 runs) per sequence; 4 tune sequences
+            # a family.
             "full": {"tune": 4, "dev_test": 4, "final_test": 10, "length": 200, "run_length": 50, "grid": 100,
                      "grid3d": 22, "families": ["diffusion", "diffusion3d", "anisotropic"]},
         },
