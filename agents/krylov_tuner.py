@@ -412,8 +412,9 @@ class KrylovReuseBandit(Bandit):
         iteration = max(float(info.get("cost", 0.0)) / nnz - setup, 0.0)
         if info.get("reused"):
             last = 10.0 ** raw[_IDX["prev_log10_iteration_work_per_nnz"]] - 1.0
-            growth = float(self._reuse_theta() @ self._reuse_basis(raw))
-            self._learn_reuse(self._reuse_basis(raw), last, iteration)
+            phi = self._reuse_basis(raw)
+            growth = float(self._reuse_theta() @ phi)
+            self._learn_reuse(phi, last, iteration)
             self.counts[self.reuse_index] += 1
             self._remember(raw, None, iteration, math.log((iteration + _FLOOR) / (last + _FLOOR)) - growth)
             return

@@ -32,13 +32,6 @@ from tunegym.envs.krylov.process import FEATURE_NAMES, KrylovFeatures
 BAND = FEATURE_NAMES.index("offdiag_band1_fraction")
 
 
-def priced(s, fams, length, cache: Path, family: str, seed: int):
-    params = fams[family]
-    tag = f"{s.name}-v{s.version}-{family}-g{params['grid']}-r{params['run_length']}-L{length}-s{seed}"
-    systems = K.family_systems(params, seed, length)
-    return systems, K.price_sequence(systems, DEFAULT_ARMS, cache=cache / f"{tag}.json")
-
-
 def offline_regret(tune, dev, *, blank_band: bool) -> dict[str, float]:
     """Mean amortised regret of the greedy fresh-arm pick on dev-test systems, per family."""
     fresh = [(i, arm_label(a)) for i, a in enumerate(DEFAULT_ARMS) if a != REUSE]
@@ -102,17 +95,11 @@ def main(argv: list[str] | None = None) -> dict:
     s = K.suite()
     fams, length = K._families(s, args.scale, grid=None, length=None, families=None)
     with threadpool_limits(1):
-        tune = [(f, *priced(s, fams, length, args.cache, f, seed)) for f in fams for seed in s.seeds("tune", args.scale)]
-        dev = [(f, *priced(s, fams, length, args.cache, f, seed)) for f in fams for seed in s.seeds("dev_test", args.scale)]
-        best_fixed = {}
-        for family in fams:
-            totals: dict[str, float] = {}
-            for f, _, table in tune:
-                if f == family:
-                    for name, entry in table.items():
-                        if name.startswith("fixed:"):
-                            totals[name] = totals.get(name, 0.0) + float(np.sum(entry["cost"]))
-            best_fixed[family] = min(totals, key=totals.get)
+        tune = [(f, *K.priced_sequence(s, fams, length, args.cache, f, seed))
+                for f in fams for seed in s.seeds("tune", args.scale)]
+        dev = [(f, *K.priced_sequence(s, fams, length, args.cache, f, seed))
+               for f in fams for seed in s.seeds("dev_test", args.scale)]
+        best_fixed = {family: K.best_fixed_arm([table for f, _, table in tune if f == family]) for family in fams}
         result = {
             "suite": s.key, "scale": args.scale, "split": "dev_test", "best_fixed": best_fixed,
             "offline_regret": {"with_band_feature": offline_regret(tune, dev, blank_band=False),

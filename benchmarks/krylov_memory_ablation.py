@@ -31,7 +31,6 @@ from threadpoolctl import threadpool_limits
 
 import tunegym.tuning.benches.krylov_suite as K
 from tunegym.agents.krylov_tuner import KrylovTuner
-from tunegym.envs.krylov.precond import DEFAULT_ARMS
 
 RULES = {
     "round 3": {"residual_decay": 0.0, "horizon": 4.0},
@@ -39,13 +38,6 @@ RULES = {
     "memory, horizon 4": {"residual_decay": 0.7, "horizon": 4.0},
     "shipped": {"residual_decay": 0.7, "horizon": 2.0},
 }
-
-
-def priced(s, fams, length, cache: Path, family: str, seed: int):
-    params = fams[family]
-    tag = f"{s.name}-v{s.version}-{family}-g{params['grid']}-r{params['run_length']}-L{length}-s{seed}"
-    systems = K.family_systems(params, seed, length)
-    return systems, K.price_sequence(systems, DEFAULT_ARMS, cache=cache / f"{tag}.json")
 
 
 def deployed_work(tuner_file: Path, rule: dict, systems) -> float:
@@ -65,17 +57,9 @@ def main(argv: list[str] | None = None) -> dict:
     s = K.suite()
     fams, length = K._families(s, args.scale, grid=None, length=None, families=None)
     with threadpool_limits(1), tempfile.TemporaryDirectory() as tmp:
-        tune = [(f, *priced(s, fams, length, args.cache, f, seed))
+        tune = [(f, *K.priced_sequence(s, fams, length, args.cache, f, seed))
                 for f in fams for seed in s.seeds("tune", args.scale)]
-        best_fixed = {}
-        for family in fams:
-            totals: dict[str, float] = {}
-            for f, _, table in tune:
-                if f == family:
-                    for name, entry in table.items():
-                        if name.startswith("fixed:"):
-                            totals[name] = totals.get(name, 0.0) + float(np.sum(entry["cost"]))
-            best_fixed[family] = min(totals, key=totals.get)
+        best_fixed = {family: K.best_fixed_arm([table for f, _, table in tune if f == family]) for family in fams}
         tuner_file = args.tuner
         if tuner_file is None:
             order = np.random.default_rng(0).permutation(len(tune))
@@ -87,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
         ratios: dict[str, dict[str, dict[str, list[float]]]] = {r: {"oracle": {}, "best_fixed": {}} for r in RULES}
         for family in fams:
             for seed in s.seeds("dev_test", args.scale):
-                systems, table = priced(s, fams, length, args.cache, family, seed)
+                systems, table = K.priced_sequence(s, fams, length, args.cache, family, seed)
                 oracle = float(np.sum(table["oracle"]["cost"]))
                 fixed = float(np.sum(table[best_fixed[family]]["cost"]))
                 for name, rule in RULES.items():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -110,8 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
         paired_claim(tuner_wall, amg, method_name="krylov_tuner_time", baseline_name="pyamg_default", **common),
     ])
     took = time.perf_counter() - start
-    command = "python benchmarks/krylov_wall_interleaved.py " + " ".join(argv if argv is not None else
-                                                                          __import__("sys").argv[1:])
+    command = "python benchmarks/krylov_wall_interleaved.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [f"# Krylov wall time, interleaved in one run — `{s.key}`, {args.scale}, {args.split}", "",
              f"Command `{command}`; {took:.0f} s. Tuner: `{tuner_file}` deciding on time-weighted work "
              f"(weights from that run's tune sequences). n = {len(rows)} sequences of {length} systems.", "",

@@ -23,6 +23,18 @@ def laplacian(n: int) -> sp.csr_matrix:
     return sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
 
 
+def benchmark_script(name: str):
+    """Import ``benchmarks/<name>.py`` (not a package) as a module."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def solve_with(system: KrylovSystem, arm, **kwargs):
     process = KrylovSolve(**kwargs)
     process.start(system)
@@ -429,13 +441,7 @@ def test_first_off_diagonal_share_tells_coupling_along_the_ordering_from_across_
 @pytest.mark.slow
 def test_ablation_script_runs_at_smoke_scale(tmp_path):
     """``benchmarks/krylov_ablation.py`` (published figures) runs end to end on the smoke suite."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "krylov_ablation.py"
-    spec = importlib.util.spec_from_file_location("krylov_ablation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("krylov_ablation")
     result = module.main(["--scale", "smoke", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "a.json")])
     assert (tmp_path / "a.json").exists() and result["scale"] == "smoke"
     for variant in result["offline_regret"].values():
@@ -446,13 +452,7 @@ def test_ablation_script_runs_at_smoke_scale(tmp_path):
 
 def test_memory_ablation_script_runs_at_smoke_scale(tmp_path):
     """``benchmarks/krylov_memory_ablation.py`` (published figures) runs end to end on the smoke suite."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "krylov_memory_ablation.py"
-    spec = importlib.util.spec_from_file_location("krylov_memory_ablation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("krylov_memory_ablation")
     result = module.main(["--scale", "smoke", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "m.json")])
     assert (tmp_path / "m.json").exists() and set(result["work_over_oracle"]) == set(module.RULES)
     for table in (result["work_over_oracle"], result["work_over_best_fixed"]):

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["run_suite", "run", "price_sequence", "run_learners", "train_tuner", "family_systems", "suite",
+           "cache_name", "priced_sequence", "best_fixed_arm",
            "break_even", "r_squared", "SUITE_NAME", "AGENT_CONFIG"]
 
 SUITE_NAME = "krylov-sequences"
@@ -63,6 +64,31 @@ def family_systems(params: dict[str, Any], seed: int, length: int) -> list[Any]:
     from tunegym.envs.krylov.instances import PDESequence
 
     return list(PDESequence(**params).sequence(stream(seed, "instances"), length=length))
+
+
+def cache_name(s: Any, family: str, params: dict[str, Any], length: int, seed: int) -> str:
+    """The price-cache file name of one seed's sequence of a family (suite name and version, grid, run length)."""
+    return f"{s.name}-v{s.version}-{family}-g{params['grid']}-r{params['run_length']}-L{length}-s{seed}.json"
+
+
+def priced_sequence(s: Any, fams: dict[str, dict[str, Any]], length: int, cache: Path, family: str,
+                    seed: int) -> tuple[list[Any], dict[str, dict[str, list]]]:
+    """One seed's systems of ``family`` and their price table, read from / written to the ``cache`` folder."""
+    from tunegym.envs.krylov.precond import DEFAULT_ARMS
+
+    params = fams[family]
+    systems = family_systems(params, seed, length)
+    return systems, price_sequence(systems, DEFAULT_ARMS, cache=cache / cache_name(s, family, params, length, seed))
+
+
+def best_fixed_arm(tables: list[dict[str, dict[str, list]]]) -> str:
+    """The ``fixed:<arm>`` with the least total cost over ``tables`` (a family's tune sequences)."""
+    totals: dict[str, float] = {}
+    for table in tables:
+        for name, entry in table.items():
+            if name.startswith("fixed:"):
+                totals[name] = totals.get(name, 0.0) + float(np.sum(entry["cost"]))
+    return min(totals, key=totals.get)
 
 
 def _pyamg_default(system: Any, tol: float = 1e-8, maxiter: int = 1000) -> dict[str, float]:
@@ -326,10 +352,9 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     test_seeds = test_seeds if test is None else getattr(s, f"{split}_seeds")[:test]
 
     def priced(family: str, params: dict[str, Any], seed: int) -> tuple[list[Any], dict[str, dict[str, list]], float]:
-        tag = f"{s.name}-v{s.version}-{family}-g{params['grid']}-r{params['run_length']}-L{length}-s{seed}"
         t0 = time.perf_counter()
         systems = family_systems(params, seed, length)
-        table = price_sequence(systems, DEFAULT_ARMS, cache=out / "cache" / f"{tag}.json")
+        table = price_sequence(systems, DEFAULT_ARMS, cache=out / "cache" / cache_name(s, family, params, length, seed))
         return systems, table, time.perf_counter() - t0
 
     timing: dict[str, float] = {"pricing_s": 0.0, "training_s": 0.0, "learners_s": 0.0}
@@ -337,17 +362,13 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     tune_sequences: list[list[Any]] = []
     tune_tables: list[dict[str, dict[str, list]]] = []
     for family, params in fams.items():
-        totals: dict[str, float] = {}
         for seed in tune_seeds:
             print(f"krylov: price tune {family} seed {seed}...", file=sys.stderr)
             systems, table, took = priced(family, params, seed)
             timing["pricing_s"] += took
             tune_sequences.append(systems)
             tune_tables.append(table)
-            for name, entry in table.items():
-                if name.startswith("fixed:"):
-                    totals[name] = totals.get(name, 0.0) + float(np.sum(entry["cost"]))
-        best_fixed[family] = min(totals, key=totals.get)
+        best_fixed[family] = best_fixed_arm(tune_tables[-len(tune_seeds):])
     order = np.random.default_rng(0).permutation(len(tune_sequences))
     t0 = time.perf_counter()
     tuner = train_tuner([tune_sequences[i] for i in order], config=AGENT_CONFIG, seed=0, env_kwargs=env_kwargs,
