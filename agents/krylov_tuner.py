@@ -149,10 +149,18 @@ class KrylovTuner(TunerAdapter):
         """Choose a preconditioner for ``A`` (or reuse the last one), solve ``A x = b``, learn from the work.
 
         Raises :class:`~tunegym.envs.core.errors.MatrixError` for a malformed system (non-square, NaN, size
-        mismatch) before any work. ``symmetric`` defaults to a check of ``A`` (CG needs it under ``solver="auto"``).
+        mismatch) before any work. ``symmetric`` defaults to a check of ``A`` when the tuner's solver is
+        ``"auto"`` (CG or GMRES by symmetry), and is not needed when the solver is fixed. A float64 CSR ``A`` in
+        canonical form is used as it is (not copied, never changed); other input is converted first. The call is
+        recorded under the key ``user-<k>`` (k-th call) rather than a hash of ``A``'s bytes, which would cost about
+        half a plain CG solve on an easy system of 10^5 unknowns.
         """
-        system = KrylovSystem.from_arrays(A, b, symmetric=symmetric, near_null_space=near_null_space,
-                                          name="user", step=self.solves) if not isinstance(A, KrylovSystem) else A
+        if isinstance(A, KrylovSystem):
+            return self.solve_system(A, x0=x0, learn=learn)
+        if symmetric is None and self.process.solver != "auto":  # the solver is fixed: symmetry decides nothing
+            symmetric = self.process.solver == "cg"
+        system = KrylovSystem.from_arrays(A, b, symmetric=symmetric, near_null_space=near_null_space, name="user",
+                                          step=self.solves, key=f"user-{self.solves}")
         return self.solve_system(system, x0=x0, learn=learn)
 
     def solve_system(self, system: KrylovSystem, *, x0: Any = None, learn: bool = True) -> KrylovResult:

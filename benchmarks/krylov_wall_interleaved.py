@@ -1,19 +1,19 @@
 """Wall time of the Krylov tuner against PyAMG's default solver and plain CG, measured in one run (issue #20).
 
-The suite runner (``tunegym bench krylov``) times the fixed arms and PyAMG's default while it prices the sequences
-and the learners later, in another phase: when the machine's load differs between the two phases the wall ratio is
-skewed. Here the three run **interleaved in one process**: for every system of a sequence, the time-weighted tuner
-(``KrylovTuner.weigh_arms`` with the suite's fitted weights, learning online), plain CG (``KrylovSolve`` with the
-``none`` arm) and ``pyamg.smoothed_aggregation_solver(A).solve(b, accel="cg")`` each solve it, in a random order
-drawn per system (seeded by the sequence), so that the load each meets, and what ran just before it, are the same on
-average. One BLAS thread. Claims (paired per sequence, strata = families, Holm over the three): the tuner's total
-wall (its own overhead included) against the faster of the two per sequence, against plain CG, and against PyAMG
-default.
+Times a suite run's trained tuner with :func:`tunegym.tuning.benches.krylov_suite.interleaved_walls`, the same
+measurement the suite runner makes on its test sequences, on sequences the run did not price: other seeds, or
+sizes where pricing every arm would take hours (10^6 unknowns). Per system, the time-weighted tuner
+(``tuner.solve(A, b)`` learning online: validation, features, decision and learning included), plain CG
+(``scipy.sparse.linalg.cg``) and PyAMG's default solver each solve it, in a random order drawn per system. Each is
+called once on a small system first (one-time kernel loads and imports are not timed). One BLAS thread. Claims
+(paired per sequence, strata = families, Holm over the three): the tuner's total wall (its own overhead included)
+against the faster of the two per sequence, against plain CG, and against PyAMG default.
 
 Reads the tuner and its weights from a suite run's output (``DIR/krylov/krylov_tuner.pt`` and ``krylov.json``).
 The final-test split is read only with ``--final`` and the use is logged in ``--ledger``'s final-test ledger.
 ``--grid``/``--length``/``--families``/``--test`` repeat a custom suite run's sizes (``tunegym bench krylov
---grid 316 ...``), e.g. at 10^5 unknowns. Usage::
+--grid 316 ...``), e.g. at 10^5 unknowns; ``--offset`` skips the split's first seeds, to confirm a figure on sequences
+that no earlier measurement (and no change made after one) has seen. Usage::
 
     python benchmarks/krylov_wall_interleaved.py --run DIR/krylov --split dev_test --out OUT.md
 """
@@ -31,33 +31,9 @@ from threadpoolctl import threadpool_limits
 
 import tunegym.tuning.benches.krylov_suite as K
 from tunegym.agents.krylov_tuner import KrylovTuner
-from tunegym.envs.krylov.process import KrylovSolve
 from tunegym.tuning.stats import claims_to_markdown, finalize_claims, paired_claim
 
-METHODS = ("krylov_tuner_time", "plain_cg", "pyamg_default")
-
-
-def time_sequence(systems, tuner: KrylovTuner, *, seed: int = 0) -> dict[str, float]:
-    """Total wall seconds of each method over ``systems``, interleaved per system in a random order (seeded): a
-    fixed rotation would let PyAMG's setup (big allocations, many objects) precede one method more often than
-    another (the first version of this script rotated, and put PyAMG before the tuner two times in three)."""
-    cg = KrylovSolve(solver="cg")
-    totals = dict.fromkeys(METHODS, 0.0)
-    rng = np.random.default_rng(seed)
-    for system in systems:
-        for k in rng.permutation(len(METHODS)):
-            name = METHODS[k]
-            if name == "krylov_tuner_time":
-                result = tuner.solve_system(system, learn=True)
-                totals[name] += result.wall_time + result.tuner_time
-            elif name == "plain_cg":
-                start = time.perf_counter()
-                cg.start(system)
-                cg.advance(("none",))
-                totals[name] += time.perf_counter() - start
-            else:
-                totals[name] += K._pyamg_default(system)["wall"]
-    return totals
+METHODS = K.INTERLEAVED
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -71,6 +47,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--length", type=int, help="custom run: systems per sequence")
     parser.add_argument("--families", help="custom run: comma list of families")
     parser.add_argument("--test", type=int, help="custom run: test sequences per family")
+    parser.add_argument("--offset", type=int, default=0,
+                        help="skip this many of the split's seeds: sequences no earlier measurement chose on")
     parser.add_argument("--out", type=Path, required=True, help="Markdown report (a JSON file beside it)")
     args = parser.parse_args(argv)
     s = K.suite()
@@ -80,23 +58,27 @@ def main(argv: list[str] | None = None) -> dict:
     families = args.families.split(",") if args.families else None
     fams, length = K._families(s, args.scale, grid=args.grid, length=args.length, families=families)
     seeds = s.seeds(args.split, args.scale, final=args.final)
-    if args.test is not None:
-        seeds = getattr(s, f"{args.split}_seeds")[: args.test]
+    if args.test is not None or args.offset:
+        count = args.test if args.test is not None else len(seeds)
+        seeds = getattr(s, f"{args.split}_seeds")[args.offset: args.offset + count]
     if args.split == "final_test":
         from tunegym.tuning.suites import Ledger
 
         if args.ledger is None:
             parser.error("--split final_test needs --ledger (the folder whose final-test ledger logs this use)")
         Ledger(args.ledger).record(s, METHODS, note="benchmarks/krylov_wall_interleaved.py: wall time only, "
-                                                   f"tuner of {args.run}")
+                                                   f"tuner of {args.run}, families {list(fams)}, "
+                                                   f"grid {[p['grid'] for p in fams.values()]}, length {length}, "
+                                                   f"final-test seeds {list(seeds)}")
     start = time.perf_counter()
     rows = []
     with threadpool_limits(1):
+        K.warm_up(tuner_file)
         for family, params in fams.items():
             for seed in seeds:
                 systems = K.family_systems(params, seed, length)
                 tuner = KrylovTuner.load(tuner_file).weigh_arms({k: v for k, v in weights.items() if k != "reuse"})
-                totals = time_sequence(systems, tuner, seed=seed)
+                totals = K.interleaved_walls(systems, tuner, seed=seed)
                 rows.append({"family": family, "seed": seed, **totals})
                 print(f"{family} {seed}: " + ", ".join(f"{m} {totals[m]:.2f} s" for m in METHODS), flush=True)
     strata = [r["family"] for r in rows]
@@ -111,18 +93,22 @@ def main(argv: list[str] | None = None) -> dict:
         paired_claim(tuner_wall, amg, method_name="krylov_tuner_time", baseline_name="pyamg_default", **common),
     ])
     took = time.perf_counter() - start
+    overhead = sum(r["overhead"] for r in rows) / max(float(tuner_wall.sum()), 1e-12)
     command = "python benchmarks/krylov_wall_interleaved.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [f"# Krylov wall time, interleaved in one run — `{s.key}`, {args.scale}, {args.split}", "",
              f"Command `{command}`; {took:.0f} s. Tuner: `{tuner_file}` deciding on time-weighted work "
              f"(weights from that run's tune sequences). n = {len(rows)} sequences of {length} systems.", "",
              claims_to_markdown(claims), "",
-             "| family | seed | tuner (time-weighted) s | plain CG s | PyAMG default s |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['family']} | {r['seed']} | {r['krylov_tuner_time']:.2f} | {r['plain_cg']:.2f} | "
-              f"{r['pyamg_default']:.2f} |" for r in rows]
+             f"Tuner overhead (features, decision and learning; `KrylovResult.tuner_time`) = "
+             f"{100 * overhead:.2f}% of the tuner's wall time (all sequences).", "",
+             "| family | seed | tuner (time-weighted) s | of which overhead s | plain CG s | PyAMG default s | "
+             "failed solves |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['family']} | {r['seed']} | {r['krylov_tuner_time']:.2f} | {r['overhead']:.3f} | "
+              f"{r['plain_cg']:.2f} | {r['pyamg_default']:.2f} | {r['failed']} |" for r in rows]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     result = {"suite": s.key, "scale": args.scale, "split": args.split, "tuner": str(tuner_file), "rows": rows,
-              "claims": [c.to_dict() for c in claims], "seconds": took}
+              "claims": [c.to_dict() for c in claims], "overhead_share": overhead, "seconds": took}
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     print("\n".join(lines[:8]))
     return result

@@ -458,3 +458,91 @@ def test_memory_ablation_script_runs_at_smoke_scale(tmp_path):
     for table in (result["work_over_oracle"], result["work_over_best_fixed"]):
         for rule in table.values():
             assert all(np.isfinite(v) and v > 0 for v in rule.values())
+
+
+# ---- the deploy path's cost at scale ------------------------------------------------------------------------
+def test_feature_scan_samples_rows_of_big_matrices_and_estimates_the_full_scan():
+    """Above ``SCAN_ROWS`` rows the scan reads a fixed sample (same rows for a size, sorted, distinct); its row
+    features are close to the full pass's, and small matrices (every suite matrix) are read whole."""
+    from tunegym.envs.krylov import process as P
+
+    assert np.array_equal(P.scan_rows(P.SCAN_ROWS), np.arange(P.SCAN_ROWS))
+    for n in (P.SCAN_ROWS + 1, 3 * P.SCAN_ROWS + 7, 10**6):
+        rows = P.scan_rows(n)
+        assert rows.size == P.SAMPLE_ROWS and np.all(np.diff(rows) > 0) and 0 <= rows[0] and rows[-1] < n
+        assert np.array_equal(rows, P.scan_rows(n))
+    system = next(iter(PDESequence("diffusion", grid=200, nu_range=(3.0, 3.0)).sequence(np.random.default_rng(1))))
+    sampled = P.KrylovFeatures().matrix_features(system)
+    A, full = system.A, np.empty(system.n)
+    dominance, positive, off, band = P._matrix_scan(A.indptr, A.indices, A.data, np.arange(system.n), full)
+    np.testing.assert_allclose(sampled[[2, 4, 5]], [dominance, positive / off, band], rtol=0.02)
+    assert sampled[3] == pytest.approx(np.log10(np.abs(full).max() / np.abs(full).min()), abs=0.15)  # spread
+
+
+def test_deploy_solve_wraps_a_canonical_user_matrix_without_copy_hash_or_change():
+    """``KrylovTuner.solve`` on float64 canonical CSR neither copies, hashes nor changes the user's matrix; the
+    record is keyed by call; anything else is converted into a new matrix, and bad input still fails early."""
+    A = sp.kronsum(laplacian(12), laplacian(12), format="csr")
+    before = (A.data.copy(), A.indices.copy(), A.indptr.copy())
+    system = KrylovSystem.from_arrays(A, np.ones(A.shape[0]), key="mine")
+    assert system.A is A and system.id == "mine"
+    tuner = KrylovTuner.load("pretrained:krylov")
+    results = [tuner.solve(A, np.ones(A.shape[0])) for _ in range(2)]
+    assert all(r.success for r in results) and [r.info["instance_id"] for r in results] == ["user-0", "user-1"]
+    for now, then in zip((A.data, A.indices, A.indptr), before):
+        assert np.array_equal(now, then)
+    coo = A.tocoo()
+    assert KrylovSystem.from_arrays(coo, np.ones(A.shape[0])).A is not coo
+    int_matrix = sp.csr_matrix(np.eye(4, dtype=np.int64) * 2)
+    assert KrylovSystem.from_arrays(int_matrix, np.ones(4)).A.dtype == np.float64
+    bad = A.copy()
+    bad.data[3] = np.nan
+    with pytest.raises(MatrixError, match="NaN"):
+        tuner.solve(bad, np.ones(A.shape[0]))
+
+
+@pytest.mark.parametrize("case", ["symmetric", "values", "pattern", "explicit_zero"])
+def test_symmetry_check_fast_path_agrees_with_the_definition(case):
+    from tunegym.envs.krylov.instances import is_symmetric
+
+    A = sp.kronsum(laplacian(6), laplacian(6), format="lil")
+    if case == "values":
+        A[0, 1] = -1.5
+    elif case == "pattern":
+        A[0, 5] = 1e-3
+    elif case == "explicit_zero":  # a stored zero whose mirror is not stored: symmetric by value
+        coo = A.tocoo()
+        A = sp.csr_matrix((np.append(coo.data, 0.0), (np.append(coo.row, 0), np.append(coo.col, 5))), shape=A.shape)
+        assert A.nnz == coo.nnz + 1
+    A = A.tocsr()
+    A.sort_indices()
+    assert is_symmetric(A) == (case in ("symmetric", "explicit_zero"))
+    assert is_symmetric(A) == (abs(A - A.T).max() == 0)
+
+
+def test_cg_without_preconditioner_skips_the_duplicate_dot_and_matches_the_general_loop():
+    from tunegym.envs.krylov.precond import _pcg
+
+    A = sp.kronsum(laplacian(15), laplacian(15), format="csr")
+    b = np.random.default_rng(0).standard_normal(A.shape[0])
+    bnorm = float(np.linalg.norm(b))
+    runs = [_pcg(A, b, lambda r: r, np.zeros_like(b), 1e-10, 500, bnorm, 1e10, False, identity=flag)
+            for flag in (False, True)]
+    assert runs[0].status == runs[1].status == "converged" and runs[0].iterations == runs[1].iterations
+    assert np.array_equal(runs[0].x, runs[1].x) and runs[0].residuals == runs[1].residuals
+
+
+def test_interleaved_wall_script_runs_on_a_smoke_run(tmp_path):
+    """``benchmarks/krylov_wall_interleaved.py`` (published wall-time figures) runs end to end: it reads a run's
+    tuner and weights, times the three methods on the user path, and writes its report."""
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    KrylovTuner.load("pretrained:krylov").save(run / "krylov_tuner.pt")
+    (run / "krylov.json").write_text(json.dumps({"time_weights": {"none": 1.0, "jacobi": 1.0}}))
+    module = benchmark_script("krylov_wall_interleaved")
+    result = module.main(["--run", str(run), "--scale", "smoke", "--length", "3", "--test", "2", "--offset", "1",
+                          "--out", str(tmp_path / "w.md")])
+    assert (tmp_path / "w.md").exists() and [r["seed"] for r in result["rows"][:2]] == [101, 102]
+    assert all(r["failed"] == 0 and r["krylov_tuner_time"] > 0 and r["plain_cg"] > 0 for r in result["rows"])

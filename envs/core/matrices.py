@@ -18,13 +18,21 @@ from tunegym.envs.core.errors import MatrixError
 __all__ = ["as_real_csr"]
 
 
-def as_real_csr(A: Any, name: str = "A", *, solver: str = "tunegym's solvers") -> sp.csr_matrix:
+def as_real_csr(A: Any, name: str = "A", *, solver: str = "tunegym's solvers", copy: bool = True) -> sp.csr_matrix:
     """``A`` as a float64 CSR copy (duplicates summed, indices sorted); :class:`MatrixError` if it is complex,
     not a 2-D numeric array or sparse matrix, not square, empty, or holds NaN/inf. ``name`` and ``solver``
-    only word the messages (``"A is complex; <solver> solve real systems only"``)."""
+    only word the messages (``"A is complex; <solver> solve real systems only"``).
+
+    ``copy=False`` returns ``A`` itself when it already is a float64 CSR matrix in canonical form (what SciPy's
+    and PyAMG's solvers take without copying; checked, never changed in place), else a copy as above."""
     dtype = getattr(A, "dtype", None)
     if dtype is not None and np.issubdtype(dtype, np.complexfloating):
         raise MatrixError(f"{name} is complex; {solver} solve real systems only", value=str(dtype))
+    if not copy and sp.issparse(A) and A.format == "csr" and A.dtype == np.float64 and A.ndim == 2 \
+            and A.shape[0] == A.shape[1] and A.shape[0] > 0 and A.has_canonical_format:
+        if not np.all(np.isfinite(A.data)):
+            raise MatrixError(f"{name} has NaN or infinite entries", value=int(np.sum(~np.isfinite(A.data))))
+        return A
     if sp.issparse(A):
         csr = sp.csr_matrix(A, dtype=np.float64, copy=True)
     else:

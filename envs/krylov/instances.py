@@ -49,9 +49,10 @@ __all__ = ["KrylovSystem", "PDESequence", "MatrixSequence", "check_system", "KIN
 KINDS = ("diffusion", "anisotropic", "elasticity", "convection")
 
 
-def check_system(A: Any, b: Any) -> tuple[sp.csr_matrix, np.ndarray]:
-    """``(A, b)`` as float64 CSR (sorted, duplicates summed) and a float64 vector; :class:`MatrixError` if bad."""
-    csr = as_real_csr(A, solver="tunegym's Krylov solvers")
+def check_system(A: Any, b: Any, *, copy: bool = True) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``(A, b)`` as float64 CSR (sorted, duplicates summed) and a float64 vector; :class:`MatrixError` if bad.
+    ``copy=False``: ``A`` itself when it already is float64 canonical CSR (see :func:`as_real_csr`)."""
+    csr = as_real_csr(A, solver="tunegym's Krylov solvers", copy=copy)
     try:
         vec = np.asarray(b, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as exc:
@@ -64,11 +65,19 @@ def check_system(A: Any, b: Any) -> tuple[sp.csr_matrix, np.ndarray]:
 
 
 def is_symmetric(A: sp.csr_matrix, rtol: float = 1e-12) -> bool:
-    """Whether ``A`` equals its transpose up to ``rtol`` of its largest entry (one transpose, O(nnz))."""
+    """Whether ``A`` equals its transpose up to ``rtol`` of its largest entry (one transpose, O(nnz)).
+
+    ``A`` canonical (sorted, no duplicates, as :func:`check_system` makes it): its CSC form holds ``A^T`` in CSR
+    order, so a symmetric pattern is checked by comparing arrays (about twice as fast as forming ``A - A^T``,
+    which is left for patterns that differ, e.g. by explicit zeros)."""
+    scale = float(np.abs(A.data).max()) if A.nnz else 1.0
+    if A.has_canonical_format:
+        T = A.tocsc()
+        if np.array_equal(T.indptr, A.indptr) and np.array_equal(T.indices, A.indices):
+            return float(np.abs(T.data - A.data).max(initial=0.0)) <= rtol * scale
     diff = (A - A.T).tocsr()
     if diff.nnz == 0:
         return True
-    scale = float(np.abs(A.data).max()) if A.nnz else 1.0
     return float(np.abs(diff.data).max()) <= rtol * scale
 
 
@@ -89,18 +98,30 @@ class KrylovSystem(Instance):
     step: int = 0
     near_null_space: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
 
     @classmethod
-    def from_arrays(cls, A: Any, b: Any, *, symmetric: bool | None = None, name: str = "user",
-                    near_null_space: Any = None, **meta: Any) -> "KrylovSystem":
-        """Validate ``A`` and ``b`` (:class:`MatrixError` if bad) and wrap them; symmetry is detected if not given."""
-        csr, vec = check_system(A, b)
+    def from_arrays(cls, A: Any, b: Any, *, symmetric: bool | None = None, name: str = "user", step: int = 0,
+                    near_null_space: Any = None, key: str = "", **meta: Any) -> "KrylovSystem":
+        """Validate ``A`` and ``b`` (:class:`MatrixError` if bad) and wrap them; symmetry is detected if not given.
+
+        ``A`` is wrapped as it is when it already is a float64 CSR matrix in canonical form (sorted indices, no
+        duplicates), as SciPy's solvers take it: not copied, and never changed; anything else is converted into a
+        new matrix. ``key``, when given, is the system's id instead of a hash of its content (see
+        :attr:`instance_id`)."""
+        csr, vec = check_system(A, b, copy=False)
         B = None if near_null_space is None else np.asarray(near_null_space, dtype=np.float64).reshape(csr.shape[0], -1)
         sym = is_symmetric(csr) if symmetric is None else bool(symmetric)
-        return cls(csr, vec, sym, name=name, near_null_space=B, meta=dict(meta))
+        return cls(csr, vec, sym, name=name, step=int(step), near_null_space=B, meta=dict(meta), key=str(key))
 
     @functools.cached_property
     def instance_id(self) -> str:  # type: ignore[override]
+        """``key`` if given, else a hash of name, step, ``A`` and ``b``. The hash reads every byte of the system (about
+        half a CG solve's time on a diagonally dominant system of 10^5 unknowns), so the deploy path
+        (:meth:`KrylovTuner.solve <tunegym.agents.krylov_tuner.KrylovTuner.solve>`), which joins nothing across
+        methods, passes a ``key`` instead."""
+        if self.key:
+            return self.key
         return content_id(self.name, self.A.indptr, self.A.indices, self.A.data, self.b, step=self.step)
 
     @property

@@ -376,7 +376,8 @@ def krylov_solve(A: sp.csr_matrix, b: np.ndarray, pre: Preconditioner, *, solver
     if bnorm == 0.0:
         return SolveOutcome(np.zeros(n), 0, 0, 0, 0.0, "converged", 0.0, "b = 0: x = 0", time.perf_counter() - start)
     if solver == "cg":
-        out = _pcg(A, b, pre.apply, x, tol, maxiter, bnorm, divergence_factor, x0 is not None)
+        out = _pcg(A, b, pre.apply, x, tol, maxiter, bnorm, divergence_factor, x0 is not None,
+                   identity=pre.arm[0] == "none")
     else:
         out = _scipy_solve(A, b, pre, x, solver, tol, maxiter, restart, bnorm)
     with np.errstate(all="ignore"):
@@ -393,14 +394,17 @@ def krylov_solve(A: sp.csr_matrix, b: np.ndarray, pre: Preconditioner, *, solver
     return out
 
 
-def _pcg(A, b, apply, x, tol, maxiter, bnorm, divergence_factor, warm) -> SolveOutcome:
+def _pcg(A, b, apply, x, tol, maxiter, bnorm, divergence_factor, warm, identity=False) -> SolveOutcome:
+    """Preconditioned CG in place on ``x``. ``identity``: ``apply`` returns its argument (no preconditioner), so
+    ``r·z`` is ``r·r``, which the residual norm already computed. The updates go through two scratch vectors, so
+    an iteration allocates nothing; the arithmetic is the textbook recurrence, operation for operation."""
     n = b.shape[0]
     matvecs = 1 if warm else 0
     r = b - A @ x if warm else b.copy()
     z = apply(r)
     applies, vec = 1, 2.0 * n
     rz = float(r @ z)
-    residuals = [float(np.linalg.norm(r)) / bnorm]
+    residuals = [math.sqrt(float(r @ r)) / bnorm]
     status, message, iterations = "max_iterations", f"no convergence in {maxiter} iterations", 0
     if residuals[0] <= tol:
         return SolveOutcome(x, 0, matvecs, applies, vec, "converged", residuals[0], "initial guess converged")
@@ -408,6 +412,7 @@ def _pcg(A, b, apply, x, tol, maxiter, bnorm, divergence_factor, warm) -> SolveO
         return SolveOutcome(x, 0, matvecs, applies, vec, "breakdown", residuals[0],
                             "preconditioner not positive definite (r·z <= 0)", residuals=residuals)
     p = z.copy()
+    step = np.empty(n)
     with np.errstate(all="ignore"):
         for iterations in range(1, maxiter + 1):
             q = A @ p
@@ -418,9 +423,10 @@ def _pcg(A, b, apply, x, tol, maxiter, bnorm, divergence_factor, warm) -> SolveO
                 status, message = "breakdown", "matrix not positive definite along a search direction (p·Ap <= 0)"
                 break
             alpha = rz / pq
-            x += alpha * p
-            r -= alpha * q
-            rnorm = float(np.linalg.norm(r)) / bnorm
+            x += np.multiply(p, alpha, out=step)
+            r -= np.multiply(q, alpha, out=step)
+            rr = float(r @ r)
+            rnorm = math.sqrt(rr) / bnorm
             vec += 3.0 * n
             residuals.append(rnorm)
             if not math.isfinite(rnorm) or rnorm > divergence_factor:
@@ -431,7 +437,7 @@ def _pcg(A, b, apply, x, tol, maxiter, bnorm, divergence_factor, warm) -> SolveO
                 break
             z = apply(r)
             applies += 1
-            rz_new = float(r @ z)
+            rz_new = rr if identity else float(r @ z)
             vec += 2.0 * n
             if not rz_new > 0.0 or not math.isfinite(rz_new):
                 status, message = "breakdown", "preconditioner not positive definite (r·z <= 0)"
