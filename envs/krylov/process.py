@@ -286,10 +286,11 @@ class KrylovFeatures(Features):
     rebuild would cost). See :data:`FEATURE_NAMES`; bounds are fixed, values are clipped. The matrix scan is
     one numba pass over the CSR arrays (the diagonal is its only allocation), cached per system object. Above
     :data:`SCAN_ROWS` (2^14) rows it reads a fixed sample of :data:`SAMPLE_ROWS` (2^14) rows in 16 blocks
-    (:func:`scan_rows`; a sample of 2^12 rows in 32 blocks saved little more at 10^5 unknowns): the row features are means and ratios, which the sample estimates closely, and the
-    diagonal's spread and change are taken on the sample, so the scan's cost stops growing with the matrix (at 10^5
-    unknowns the full pass took about 6% of a plain CG solve's time on the suite's diffusion systems, most of it
-    reading the matrix from memory). The suite's matrices, up to 10,648 rows, are read whole.
+    (:func:`scan_rows`; a sample of 2^12 rows in 32 blocks saved little more at 10^5 unknowns): the row features
+    are means and ratios, which the sample estimates closely, and the diagonal's spread and change are taken on the
+    sample, so the scan's cost stops growing with the matrix (at 10^5 unknowns the full pass took about 6% of a
+    plain CG solve's time on the suite's diffusion systems, most of it reading the matrix from memory). The suite's
+    matrices, up to 10,648 rows, are read whole.
     """
 
     name = "krylov.features"
