@@ -151,7 +151,9 @@ class KrylovTuner(TunerAdapter):
         Raises :class:`~tunegym.envs.core.errors.MatrixError` for a malformed system (non-square, NaN, size
         mismatch) before any work. ``symmetric`` defaults to a check of ``A`` when the tuner's solver is
         ``"auto"`` (CG or GMRES by symmetry), and is not needed when the solver is fixed. A float64 CSR ``A`` in
-        canonical form is used as it is (not copied, never changed); other input is converted first. The call is
+        canonical form is used as it is (not copied, never changed; if you then update its values in place for the
+        next system, a kept SSOR or AMG preconditioner that is reused reads the new values, as it would had you
+        built it with SciPy or PyAMG yourself); other input is converted first. The call is
         recorded under the key ``user-<k>`` (k-th call) rather than a hash of ``A``'s bytes, which would cost about
         half a plain CG solve on an easy system of 10^5 unknowns.
         """

@@ -491,6 +491,14 @@ def test_deploy_solve_wraps_a_canonical_user_matrix_without_copy_hash_or_change(
     assert all(r.success for r in results) and [r.info["instance_id"] for r in results] == ["user-0", "user-1"]
     for now, then in zip((A.data, A.indices, A.indptr), before):
         assert np.array_equal(now, then)
+    for arm in (("ssor", 1.5), ("amg_sa", 0.0, "gauss_seidel")):  # a time stepper updating A in place, reusing
+        process = KrylovSolve(solver="cg")
+        process.start(KrylovSystem.from_arrays(A, np.ones(A.shape[0])))
+        assert process.advance(arm).status == "converged"
+        A.data *= 1.0 + 0.5 * (A.indices == np.repeat(np.arange(A.shape[0]), np.diff(A.indptr)))  # heavier diagonal
+        process.start(KrylovSystem.from_arrays(A, np.ones(A.shape[0])))
+        record = process.advance(("reuse",))
+        assert record.extra["reused"] and record.status == "converged"
     coo = A.tocoo()
     assert KrylovSystem.from_arrays(coo, np.ones(A.shape[0])).A is not coo
     int_matrix = sp.csr_matrix(np.eye(4, dtype=np.int64) * 2)
