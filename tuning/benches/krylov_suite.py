@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["run_suite", "run", "price_sequence", "run_learners", "train_tuner", "family_systems", "suite",
-           "cache_name", "priced_sequence", "best_fixed_arm", "plain_cg", "interleaved_walls", "warm_up", "INTERLEAVED",
-           "break_even", "r_squared", "SUITE_NAME", "AGENT_CONFIG"]
+           "cache_name", "priced_sequence", "best_fixed_arm", "plain_cg", "interleaved_walls", "warm_up",
+           "INTERLEAVED", "break_even", "r_squared", "SUITE_NAME", "AGENT_CONFIG"]
 
 SUITE_NAME = "krylov-sequences"
 #: our learner's settings: training (explores) and deployment (explores less)
@@ -465,11 +465,11 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
             t0 = time.perf_counter()
             timed = KrylovTuner.load(tuner_file)
             timed.tuner.policy = timed.tuner.policy.with_config(arm_weights=time_weights)
-            walls = interleaved_walls(systems, timed, seed=seed)
+            timed_walls = interleaved_walls(systems, timed, seed=seed)
             timing["interleaved_s"] += time.perf_counter() - t0
             figures["best_fixed"] = figures[best_fixed[family]]
             per_sequence.append({"family": family, "seed": seed, "n": systems[0].n, "nnz": systems[0].nnz,
-                                 "figures": figures, "interleaved": walls})
+                                 "figures": figures, "interleaved": timed_walls})
 
     methods = [m for m in per_sequence[0]["figures"] if not m.startswith("reuse1:")]
     strata = [p["family"] for p in per_sequence]
@@ -540,7 +540,8 @@ def _markdown(payload: dict[str, Any], claims: list[Any], methods: list[str]) ->
     lines = [f"# Krylov suite `{payload['suite_key']}` — {payload['scale']} scale, split {payload['split']}", "",
              f"Command `{payload['command']}` · commit `{payload['commit'][:12]}`; {payload['wall_time_s']:.0f} s (pricing "
              f"{payload['timing']['pricing_s']:.0f} s, training {payload['timing']['training_s']:.0f} s, live "
-             f"learners {payload['timing']['learners_s']:.0f} s).", "",
+             f"learners {payload['timing']['learners_s']:.0f} s, interleaved wall run "
+             f"{payload['timing'].get('interleaved_s', 0.0):.0f} s).", "",
              f"Sequences of {payload['length']} systems; families: "
              + ", ".join(f"{f} (grid {p['grid']}{'³' if p.get('dim', 2) == 3 else '²'}, runs of {p['run_length']})"
                          for f, p in payload["families"].items())
@@ -624,7 +625,7 @@ def run(args: Any) -> int:
     s = suite()
     final = args.split == "final_test"
     families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
-    command = "tunegym bench krylov " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+    command = "tunegym " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
     if final:
         Ledger(args.out).record(s, s.methods, note=command or "tunegym bench krylov --split final_test")
     claims = run_suite(s, args.scale, args.out, final=final, grid=args.grid, length=args.length, families=families,
