@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 
 import tunegym.tuning.benches.krylov_suite as K
 from tunegym.agents.krylov_tuner import KrylovTuner
-from tunegym.tuning.stats import claims_to_markdown, finalize_claims, paired_claim
+from tunegym.tuning.stats import claims_to_markdown, finalize_claims
 
 METHODS = K.INTERLEAVED
 
@@ -84,14 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
     strata = [r["family"] for r in rows]
     tuner_wall = np.array([r["krylov_tuner_time"] for r in rows])
     cg, amg = np.array([r["plain_cg"] for r in rows]), np.array([r["pyamg_default"] for r in rows])
-    common = dict(strata=strata, domain="krylov", suite=s.name, suite_version=s.version, split=args.split,
-                  metric="wall_time")
-    claims = finalize_claims([
-        paired_claim(tuner_wall, np.minimum(cg, amg), method_name="krylov_tuner_time",
-                     baseline_name="min(pyamg_default, plain CG)", **common),
-        paired_claim(tuner_wall, cg, method_name="krylov_tuner_time", baseline_name="plain CG", **common),
-        paired_claim(tuner_wall, amg, method_name="krylov_tuner_time", baseline_name="pyamg_default", **common),
-    ])
+    claims = finalize_claims(K.wall_claims(tuner_wall, cg, amg, strata=strata, domain="krylov", suite=s.name,
+                                           suite_version=s.version, split=args.split))
     took = time.perf_counter() - start
     overhead = sum(r["overhead"] for r in rows) / max(float(tuner_wall.sum()), 1e-12)
     command = "python benchmarks/krylov_wall_interleaved.py " + " ".join(argv if argv is not None else sys.argv[1:])

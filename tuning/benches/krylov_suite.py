@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ import numpy as np
 
 __all__ = ["run_suite", "run", "price_sequence", "run_learners", "train_tuner", "family_systems", "suite",
            "cache_name", "priced_sequence", "best_fixed_arm", "plain_cg", "interleaved_walls", "warm_up",
-           "INTERLEAVED", "break_even", "r_squared", "SUITE_NAME", "AGENT_CONFIG"]
+           "INTERLEAVED", "time_weighted_tuner", "wall_claims", "break_even", "r_squared", "SUITE_NAME", "AGENT_CONFIG"]
 
 SUITE_NAME = "krylov-sequences"
 #: our learner's settings: training (explores) and deployment (explores less)
@@ -172,6 +173,27 @@ def warm_up(tuner_file: str | Path) -> None:
     _pyamg_default(small)
 
 
+def time_weighted_tuner(tuner_file: str | Path, time_weights: Sequence[float]) -> Any:
+    """A fresh copy of the tuner in ``tuner_file`` deciding on time-weighted work: ``time_weights`` per arm, in the
+    knob's order (:func:`fit_time_weights`). What ``krylov_tuner_time`` is, live and in the interleaved wall run."""
+    from tunegym.agents.krylov_tuner import KrylovTuner
+
+    tuner = KrylovTuner.load(tuner_file)
+    tuner.tuner.policy = tuner.tuner.policy.with_config(arm_weights=tuple(time_weights))
+    return tuner
+
+
+def wall_claims(tuner_wall: np.ndarray, cg_wall: np.ndarray, amg_wall: np.ndarray, **common: Any) -> list[Any]:
+    """The interleaved wall-time claims, one instance per sequence (not yet Holm-corrected): the time-weighted
+    tuner against the faster of PyAMG's default and plain CG per sequence, against plain CG and against PyAMG."""
+    from tunegym.tuning.stats import paired_claim
+
+    baselines = ((np.minimum(amg_wall, cg_wall), "min(pyamg_default, plain CG)"), (cg_wall, "plain CG"),
+                 (amg_wall, "pyamg_default"))
+    return [paired_claim(tuner_wall, wall, method_name="krylov_tuner_time", baseline_name=name, metric="wall_time",
+                         **common) for wall, name in baselines]
+
+
 def _entry(record: Any) -> dict[str, float]:
     return {"cost": float(record.cost), "work": float(record.extra["work"]), "wall": float(record.wall_time),
             "iterations": int(record.extra["iterations"]), "setup": float(record.extra["setup_work"])}
@@ -265,9 +287,7 @@ def run_learners(systems: list[Any], *, tuner_file: Path | None, seed: int, env_
     if tuner_file is not None:
         learners["krylov_tuner"] = KrylovTuner.load(tuner_file)
         if time_weights is not None:
-            timed = KrylovTuner.load(tuner_file)
-            timed.tuner.policy = timed.tuner.policy.with_config(arm_weights=time_weights)
-            learners["krylov_tuner_time"] = timed
+            learners["krylov_tuner_time"] = time_weighted_tuner(tuner_file, time_weights)
     if pcgbandit:
         learners["pcgbandit"] = KrylovTuner.pcgbandit("tunegym/PCG-v0", seed=seed, **env_kwargs)
     out = {name: {key: [] for key in (*_KEYS, "arm", "tuner_wall")} for name in learners}
@@ -399,7 +419,6 @@ def run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool = 
 def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, grid: int | None,
                length: int | None, families: list[str] | None, save_tuner: str | None,
                command: str | None, tune: int | None = None, test: int | None = None) -> list[Any]:
-    from tunegym.agents.krylov_tuner import KrylovTuner
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.envs.krylov.precond import DEFAULT_ARMS, arm_label
     from tunegym.tuning.benches.all import report_header
@@ -422,7 +441,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
         table = price_sequence(systems, DEFAULT_ARMS, cache=out / "cache" / cache_name(s, family, params, length, seed))
         return systems, table, time.perf_counter() - t0
 
-    timing: dict[str, float] = {"pricing_s": 0.0, "training_s": 0.0, "learners_s": 0.0}
+    timing: dict[str, float] = {"pricing_s": 0.0, "training_s": 0.0, "learners_s": 0.0, "interleaved_s": 0.0}
     best_fixed: dict[str, str] = {}
     tune_sequences: list[list[Any]] = []
     tune_tables: list[dict[str, dict[str, list]]] = []
@@ -450,7 +469,6 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     del tune_sequences
 
     per_sequence: list[dict[str, Any]] = []
-    timing["interleaved_s"] = 0.0
     warm_up(tuner_file)
     for family, params in fams.items():
         for seed in test_seeds:
@@ -463,9 +481,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
                                         time_weights=time_weights))
             timing["learners_s"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            timed = KrylovTuner.load(tuner_file)
-            timed.tuner.policy = timed.tuner.policy.with_config(arm_weights=time_weights)
-            timed_walls = interleaved_walls(systems, timed, seed=seed)
+            timed_walls = interleaved_walls(systems, time_weighted_tuner(tuner_file, time_weights), seed=seed)
             timing["interleaved_s"] += time.perf_counter() - t0
             figures["best_fixed"] = figures[best_fixed[family]]
             per_sequence.append({"family": family, "seed": seed, "n": systems[0].n, "nnz": systems[0].nnz,
@@ -481,15 +497,11 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
         return np.array([float(p["interleaved"][method]) for p in per_sequence])
 
     common = dict(strata=strata, domain="krylov", suite=s.name, suite_version=s.version, split=split)
-    faster = np.minimum(walls("pyamg_default"), walls("plain_cg"))
     raw = [paired_claim(total("krylov_tuner"), total(b), method_name="krylov_tuner", baseline_name=b, metric="work",
                         **common) for b in ("best_fixed", "oracle", "pcgbandit", "pyamg_default")]
     raw.append(paired_claim(total("pcgbandit"), total("best_fixed"), method_name="pcgbandit",
                             baseline_name="best_fixed", metric="work", **common))
-    for baseline, name in ((faster, "min(pyamg_default, plain CG)"), (walls("plain_cg"), "plain CG"),
-                           (walls("pyamg_default"), "pyamg_default")):
-        raw.append(paired_claim(walls("krylov_tuner_time"), baseline, method_name="krylov_tuner_time",
-                                baseline_name=name, metric="wall_time", **common))
+    raw += wall_claims(walls("krylov_tuner_time"), walls("plain_cg"), walls("pyamg_default"), **common)
     claims = finalize_claims(raw)
 
     breaks = [break_even(np.asarray(p["figures"]["krylov_tuner"]["cost"]), np.asarray(p["figures"]["best_fixed"]["cost"]))
