@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tunegym.agents import krylov_numerics as kn
 from tunegym.agents.bandits.base import Bandit
 from tunegym.agents.tuner import Tuner, TunerAdapter
 from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
@@ -49,8 +50,9 @@ class KrylovResult:
     iterations; ``cost`` adds the failure penalty), ``preconditioner`` (label of the one used), ``arm`` (the
     arm chosen), ``reused``, ``status`` (converged / max_iterations / breakdown / diverged), ``success``,
     ``message``, ``residual`` (true relative residual), ``wall_time`` (the solve, setup included) and
-    ``tuner_time`` (features, policy and learning: the tuner's overhead), ``observation`` (the features the
-    choice was made on).
+    ``tuner_time`` (features, policy and learning: the tuner's overhead), ``check_time`` (validating the arrays
+    :meth:`KrylovTuner.solve` was given: finiteness, shapes, symmetry when it is detected; 0 for
+    :meth:`~KrylovTuner.solve_system`), ``observation`` (the features the choice was made on).
     """
 
     x: np.ndarray
@@ -69,6 +71,7 @@ class KrylovResult:
     tuner_time: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
     observation: np.ndarray | None = None
+    check_time: float = 0.0
 
 
 class KrylovTuner(TunerAdapter):
@@ -161,9 +164,13 @@ class KrylovTuner(TunerAdapter):
             return self.solve_system(A, x0=x0, learn=learn)
         if symmetric is None and self.process.solver != "auto":  # the solver is fixed: symmetry decides nothing
             symmetric = self.process.solver == "cg"
+        tick = time.perf_counter()
         system = KrylovSystem.from_arrays(A, b, symmetric=symmetric, near_null_space=near_null_space, name="user",
                                           step=self.solves, key=f"user-{self.solves}")
-        return self.solve_system(system, x0=x0, learn=learn)
+        check = time.perf_counter() - tick
+        result = self.solve_system(system, x0=x0, learn=learn)
+        result.check_time = check
+        return result
 
     def solve_system(self, system: KrylovSystem, *, x0: Any = None, learn: bool = True) -> KrylovResult:
         """:meth:`solve` for a :class:`KrylovSystem` (an env's instance: the parity test uses this)."""
@@ -179,8 +186,9 @@ class KrylovTuner(TunerAdapter):
         record = self.process.advance(arm)
         tick = time.perf_counter()
         self.features.record(self.process, record)
+        info = record.info()
         if learn:
-            self.tuner.learn_from(observation, action, record)
+            self.tuner.learn_from(observation, action, record, info)
         overhead += time.perf_counter() - tick
         self.solves += 1
         outcome = self.process.outcome
@@ -190,7 +198,7 @@ class KrylovTuner(TunerAdapter):
             preconditioner=str(extra["preconditioner"]), arm=tuple(arm), reused=bool(extra["reused"]),
             status=record.status, success=record.status == "converged", message=outcome.message,
             residual=record.quality, setup_work=float(extra["setup_work"]), wall_time=record.wall_time,
-            tuner_time=overhead, info=record.info(), observation=observation,
+            tuner_time=overhead, info=info, observation=observation,
         )
 
     def __repr__(self) -> str:
@@ -239,6 +247,7 @@ _IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 #: knots of the piecewise-linear term in diagonal dominance (scaled to [-1, 1]): an arm's iteration count can turn
 #: sharply as a time step moves a system from mass- to stiffness-dominated, which a quadratic smooths over
 _DOMINANCE_KNOTS = np.linspace(-1.0, 1.0, 9)[1:-1]
+_DIM = 1 + MATRIX_FEATURES + 5 + len(_DOMINANCE_KNOTS)  # the regressions' inputs (KrylovReuseBandit._prepare)
 _FLOOR = 0.01  # work per nonzero added before logs (setup of "none" is 0)
 #: the ridge prior's mean (log work per nonzero) for setup and iterations: an arm with little data is predicted
 #: to cost about 10 + 300 mat-vecs, pessimistic, so it is played only when exploring, never by a shrunk estimate
@@ -294,10 +303,16 @@ class KrylovReuseBandit(Bandit):
         # weight it still has (0: none)
         self.residual = np.zeros(self.n_arms)
         self.residual_weight = np.zeros(self.n_arms)
+        self._all_tried = False  # every fresh arm played at least once (counts only grow)
+        self._no_thetas = np.zeros((2, 1, 1))  # add_observation's thetas while none are cached
+        self._prepared: tuple[Any, np.ndarray, np.ndarray] | None = None  # (context, raw, basis) of the last decision
+        self._predicted: Any = None  # the prepared tuple whose predictions _log_iteration holds
+        self._log_iteration = np.zeros(self.n_arms)
+        self._reuse_values: tuple[float, ...] | None = None
 
     @staticmethod
     def _dim() -> int:
-        return 1 + MATRIX_FEATURES + 5 + len(_DOMINANCE_KNOTS)
+        return _DIM
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"gram": self.gram, "targets": self.targets, "counts": self.counts, "reuse_gram": self.reuse_gram,
@@ -305,19 +320,57 @@ class KrylovReuseBandit(Bandit):
                 "residual_weight": self.residual_weight}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The base class's load, after a check that every array has this learner's shape (the compiled numerics
+        index them unchecked), so a malformed file is a :class:`CheckpointError`, never a bad read; so is a Gram
+        matrix that is not positive definite (the regressions are solved here)."""
+        shapes = {name: value.shape for name, value in self._arrays().items()}
+        for name, value in dict(state.get("arrays") or {}).items():
+            if name in shapes and np.shape(value) != shapes[name]:
+                raise CheckpointError(f"{self.algorithm} state array {name!r} has shape {np.shape(value)}, "
+                                      f"expected {shapes[name]}", value=name)
         super().load_state_dict(state)
-        self._theta_cache = self._reuse_theta_cache = None
+        self._theta_cache = self._reuse_theta_cache = self._reuse_values = None
+        self._all_tried, self._prepared, self._predicted = False, None, None
+        self._thetas(), self._reuse_theta()  # solved now: an invalid state fails at load, not at a decision
 
     # -- features ----------------------------------------------------------------------------------------------
+    def _prepare(self, context: Any, *, decided: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(raw, basis)`` of ``context``: the context clipped to the observation box, and the regressions' inputs
+        ``[1, x, d², s², d·s, b², b·d, max(d - knot, 0)...]`` with ``x`` the matrix features scaled to [-1, 1] and
+        ``d, s, b`` its dominance, spread and band entries (:func:`~tunegym.agents.krylov_numerics.prepare_context`).
+        :class:`ConfigError` for a context that is not a vector of the observation's length or holds NaN.
+
+        A decision computes them and keeps them; :meth:`observe` of the same observation object (``decided``: the
+        deploy loop and the env pass the one decided on) reuses them instead of computing them again. A decision
+        always computes afresh, so a caller reusing one buffer for successive contexts never gets a stale one."""
+        prepared = self._prepared
+        if decided and prepared is not None and prepared[0] is context:
+            return prepared[1], prepared[2]
+        raw, basis = self._compute(context)
+        self._prepared = (context, raw, basis)
+        return raw, basis
+
+    def _compute(self, context: Any) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_prepare` without its cache."""
+        vector = np.asarray(context, dtype=np.float64).reshape(-1)
+        if vector.size != self.scaler.low.size:
+            raise ConfigError(f"context has {vector.size} entries, the observation {self.scaler.low.size}",
+                              value=vector.size)
+        raw, basis, finite = kn.prepare_context(vector, self.scaler.low, self.scaler.high, self.scaler.width,
+                                                _DOMINANCE_KNOTS, _IDX["diagonal_dominance"],
+                                                _IDX["log10_diag_spread"], _IDX["offdiag_band1_fraction"],
+                                                MATRIX_FEATURES)
+        if not finite:
+            raise ConfigError("context holds NaN", value=vector.tolist())
+        return raw, basis
+
     def _raw(self, context: Any) -> np.ndarray:
-        return np.clip(np.asarray(context, dtype=np.float64).reshape(-1), self.scaler.low, self.scaler.high)
+        """``context`` clipped to the observation box."""
+        return self._compute(context)[0]
 
     def _basis(self, raw: np.ndarray) -> np.ndarray:
-        x = 2.0 * (raw[:MATRIX_FEATURES] - self.scaler.low[:MATRIX_FEATURES]) / self.scaler.width[:MATRIX_FEATURES] - 1.0
-        dominance, spread = x[_IDX["diagonal_dominance"]], x[_IDX["log10_diag_spread"]]
-        band = x[_IDX["offdiag_band1_fraction"]]
-        return np.concatenate([[1.0], x, [dominance * dominance, spread * spread, dominance * spread, band * band,
-                                          band * dominance], np.maximum(dominance - _DOMINANCE_KNOTS, 0.0)])
+        """The regressions' inputs for a clipped context (see :meth:`_prepare`)."""
+        return self._compute(raw)[1]
 
     @staticmethod
     def _reuse_basis(raw: np.ndarray) -> np.ndarray:
@@ -327,36 +380,59 @@ class KrylovReuseBandit(Bandit):
     def _thetas(self) -> np.ndarray:
         """Ridge coefficients ``[setup|iter, arm, d]``; kept between calls and refreshed per arm as it learns."""
         if self._theta_cache is None:
-            self._theta_cache = np.linalg.solve(self.gram, self.targets[..., None])[..., 0]
+            thetas = np.zeros(self.targets.shape)
+            if not kn.ridge_solve_all(np.ascontiguousarray(self.gram), np.ascontiguousarray(self.targets), thetas):
+                raise CheckpointError("the Krylov learner's state is invalid: a Gram matrix is not positive definite")
+            self._theta_cache = thetas
         return self._theta_cache
 
     def _reuse_theta(self) -> np.ndarray:
         if self._reuse_theta_cache is None:
-            self._reuse_theta_cache = np.linalg.solve(self.reuse_gram, self.reuse_targets)
+            theta = np.zeros(self.reuse_targets.shape)
+            if not kn.ridge_solve(np.ascontiguousarray(self.reuse_gram), np.ascontiguousarray(self.reuse_targets),
+                                  theta):
+                raise CheckpointError("the Krylov learner's state is invalid: the reuse Gram matrix is not positive "
+                                      "definite")
+            self._reuse_theta_cache = theta
         return self._reuse_theta_cache
+
+    def _reuse_theta_values(self) -> tuple[float, ...]:
+        """:meth:`_reuse_theta` as Python floats (scalar arithmetic on them is faster than on array entries)."""
+        if self._reuse_values is None or self._reuse_theta_cache is None:
+            self._reuse_values = tuple(self._reuse_theta().tolist())
+        return self._reuse_values
 
     # -- predictions ---------------------------------------------------------------------------------------------
     def predicted_work(self, context: Any) -> tuple[np.ndarray, float]:
         """Per arm the predicted amortised work per nonzero of a fresh build (``inf`` for the reuse arm), and the
         predicted work per nonzero of reusing the kept preconditioner (``inf`` when nothing is kept); both times
         ``arm_weights`` when set."""
-        raw = self._raw(context)
-        log_setup, log_iter = self._thetas() @ self._basis(raw) + _PRIOR[:, None]
+        fresh, reuse, _, _ = self._predict(context)
+        return fresh, reuse
+
+    def _predict(self, context: Any) -> tuple[np.ndarray, float, int, int]:
+        """:meth:`predicted_work`, and the first fresh arm of least predicted work with how many arms tie with it.
+        Keeps each arm's log iteration-work prediction (before the residual memory) with the prepared context, for
+        :meth:`_remember` to score the arm that is then built."""
+        raw, basis = self._prepare(context)
         # the residual memory: recent live errors of this sequence's predictions (see _remember)
-        memory = np.zeros(self.n_arms) if self._memory_lapses(raw) else self.residual_weight * self.residual
-        log_iter = log_iter + memory
-        setup = np.maximum(np.exp(log_setup) - _FLOOR, 0.0)
-        iteration = np.maximum(np.exp(log_iter) - _FLOOR, 0.0)
-        fresh = (setup / self.config.horizon + iteration) * self._weights
-        fresh[self.reuse_index] = math.inf
+        memory = not self._memory_lapses(raw)
+        fresh, best, ties = kn.predict_fresh(self._thetas(), basis, _PRIOR, memory, self.residual_weight,
+                                             self.residual, self._weights, float(self.config.horizon), _FLOOR,
+                                             self.reuse_index, self._log_iteration)
+        self._predicted = self._prepared
         reuse = math.inf
         if raw[_IDX["kept_none"]] < 0.5 and raw[_IDX["prev_failed"]] < 0.5:
-            last = 10.0 ** raw[_IDX["prev_log10_iteration_work_per_nnz"]] - 1.0
-            growth = float(self._reuse_theta() @ self._reuse_basis(raw)) + float(memory[self.reuse_index])
+            last = 10.0 ** float(raw[_IDX["prev_log10_iteration_work_per_nnz"]]) - 1.0
+            theta = self._reuse_theta_values()
+            c = float(raw[_IDX["log10_diag_change"]]) + 3.0  # as _reuse_basis, summed in kn.dot's order
+            growth = theta[0] * 1.0 + theta[1] * c + theta[2] * (c * c) + theta[3] * float(raw[_IDX["log10_kept_age"]])
+            if memory:
+                growth += float(self.residual_weight[self.reuse_index] * self.residual[self.reuse_index])
             reuse = (last + _FLOOR) * math.exp(growth) - _FLOOR
             if self._kept_arm is not None:
-                reuse *= self._weights[self._kept_arm]
-        return fresh, reuse
+                reuse *= float(self._weights[self._kept_arm])
+        return fresh, reuse, best, ties
 
     def _memory_lapses(self, raw: np.ndarray) -> bool:
         """Whether the system of ``raw`` starts afresh for the residual memory: the first of a sequence (nothing
@@ -365,7 +441,7 @@ class KrylovReuseBandit(Bandit):
         return bool(first or raw[_IDX["log10_diag_change"]] >= self.config.residual_reset)
 
     def _remember(self, raw: np.ndarray, built: int | None, iteration: float, reuse_error: float | None, *,
-                  phi: np.ndarray | None = None) -> None:
+                  phi: np.ndarray | None = None, prepared: Any = None) -> None:
         """Age the residual memory by one live solve and store what this solve taught it.
 
         A freshly ``built`` arm stores its prediction error (log iteration work); a reuse stores the reuse model's
@@ -382,8 +458,11 @@ class KrylovReuseBandit(Bandit):
         if decay <= 0.0:
             return
         if built is not None:
-            phi = self._basis(raw) if phi is None else phi
-            predicted = float(self._thetas()[1, built] @ phi) + _PRIOR[1]
+            if prepared is not None and prepared is self._predicted:  # the decision's own prediction of this arm
+                predicted = float(self._log_iteration[built])
+            else:
+                phi = self._basis(raw) if phi is None else phi
+                predicted = kn.dot(self._thetas()[1, built], phi) + _PRIOR[1]
             self.residual[built] = math.log(iteration + _FLOOR) - predicted
             self.residual_weight[built] = decay
         if reuse_error is not None:
@@ -391,14 +470,16 @@ class KrylovReuseBandit(Bandit):
             self.residual_weight[self.reuse_index] = decay
 
     def _decide(self, context: Any, explore: bool) -> int:
-        untried = [a for a in np.flatnonzero(self.counts == 0) if a != self.reuse_index]
-        if untried:
-            return int(untried[0])
-        fresh_arms = [a for a in range(self.n_arms) if a != self.reuse_index]
+        if not self._all_tried:
+            untried = [a for a in np.flatnonzero(self.counts == 0) if a != self.reuse_index]
+            if untried:
+                return int(untried[0])
+            self._all_tried = True
         if explore and self.rng.random() < self.config.epsilon * self.config.decay / (self.config.decay + self.t):
-            return int(self.rng.choice(fresh_arms))
-        fresh, reuse = self.predicted_work(context)
-        best = self._argmax(-fresh)
+            return int(self.rng.choice([a for a in range(self.n_arms) if a != self.reuse_index]))
+        fresh, reuse, best, ties = self._predict(context)
+        if ties > 1:  # as Bandit._argmax: a random one of the tied arms
+            best = int(self.rng.choice(np.flatnonzero(fresh == fresh[best])))
         return self.reuse_index if reuse <= fresh[best] else best
 
     def select(self, context: Any = None) -> int:
@@ -416,22 +497,23 @@ class KrylovReuseBandit(Bandit):
         if not 0 <= arm < self.n_arms:
             raise ConfigError(f"arm {arm} outside 0..{self.n_arms - 1}", value=arm)
         self.t += 1
-        raw = self._raw(context)
+        raw, basis = self._prepare(context, decided=True)
+        prepared, self._prepared = self._prepared, None
         nnz = max(float(info.get("nnz", 1.0)), 1.0)
         setup = float(info.get("setup_work", 0.0)) / nnz
         iteration = max(float(info.get("cost", 0.0)) / nnz - setup, 0.0)
         if info.get("reused"):
             last = 10.0 ** raw[_IDX["prev_log10_iteration_work_per_nnz"]] - 1.0
             phi = self._reuse_basis(raw)
-            growth = float(self._reuse_theta() @ phi)
+            growth = kn.dot(self._reuse_theta(), phi)
             self._learn_reuse(phi, last, iteration)
             self.counts[self.reuse_index] += 1
             self._remember(raw, None, iteration, math.log((iteration + _FLOOR) / (last + _FLOOR)) - growth)
             return
         built = arm if arm != self.reuse_index else None  # a reuse with nothing kept built the fallback: unknown
         self._kept_arm = built
-        phi = self._basis(raw) if built is not None else None
-        self._remember(raw, built, iteration, None, phi=phi)
+        phi = basis if built is not None else None
+        self._remember(raw, built, iteration, None, phi=phi, prepared=prepared)
         if built is not None:
             self._learn_fresh(raw, built, setup, iteration, phi=phi)
 
@@ -460,18 +542,19 @@ class KrylovReuseBandit(Bandit):
                      phi: np.ndarray | None = None) -> None:
         """Add one (setup, iteration) work-per-nonzero observation of fresh ``arm`` to its two regressions."""
         phi = self._basis(raw) if phi is None else phi
-        for part, value in enumerate((setup, iteration)):
-            self.gram[part, arm] += np.outer(phi, phi)
-            self.targets[part, arm] += (math.log(value + _FLOOR) - _PRIOR[part]) * phi
+        values = np.array([math.log(setup + _FLOOR) - _PRIOR[0], math.log(iteration + _FLOOR) - _PRIOR[1]])
+        self._predicted = None  # a decision's stored predictions are stale once a regression learns
+        cached = self._theta_cache is not None  # only this arm's two regressions change: re-solve just them
+        if not kn.add_observation(self.gram, self.targets, self._theta_cache if cached else self._no_thetas, arm,
+                                  phi, values, cached):
+            raise ConfigError(f"arm {arm}'s regression became invalid (a non-finite observation?)", value=values)
         self.counts[arm] += 1
-        if self._theta_cache is not None:  # only this arm's two regressions changed: re-solve just them
-            self._theta_cache[:, arm] = np.linalg.solve(self.gram[:, arm], self.targets[:, arm, :, None])[..., 0]
 
     def _learn_reuse(self, phi: np.ndarray, last: float, iteration: float) -> None:
         """Add one observation of reuse growth (iteration work over the kept preconditioner's last) on ``phi``."""
         self.reuse_gram += np.outer(phi, phi)
         self.reuse_targets += math.log((iteration + _FLOOR) / (last + _FLOOR)) * phi
-        self._reuse_theta_cache = None
+        self._reuse_theta_cache = self._reuse_values = None
 
     # -- files ---------------------------------------------------------------------------------------------------
     def save(self, path: Any, *, provenance: dict[str, Any] | None = None) -> None:

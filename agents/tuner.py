@@ -90,10 +90,12 @@ class Tuner:
         """The env's reward for a step record (the named function the env was configured with)."""
         return float(self._reward_fn(record))
 
-    def learn_from(self, observation: np.ndarray, action: Any, record: StepRecord) -> None:
-        """Update an online policy from one deployed step, exactly as ``Bandit.learn`` does in the env."""
+    def learn_from(self, observation: np.ndarray, action: Any, record: StepRecord,
+                   info: dict[str, Any] | None = None) -> None:
+        """Update an online policy from one deployed step, exactly as ``Bandit.learn`` does in the env.
+        ``info``: ``record.info()`` when the caller has it already (it is built once per step)."""
         if hasattr(self.policy, "observe"):
-            self.policy.observe(observation, action, self.reward(record), record.info())
+            self.policy.observe(observation, action, self.reward(record), record.info() if info is None else info)
         else:
             self.policy.update(observation, action, self.reward(record))
 

@@ -474,7 +474,7 @@ def test_feature_scan_samples_rows_of_big_matrices_and_estimates_the_full_scan()
     system = next(iter(PDESequence("diffusion", grid=200, nu_range=(3.0, 3.0)).sequence(np.random.default_rng(1))))
     sampled = P.KrylovFeatures().matrix_features(system)
     A, full = system.A, np.empty(system.n)
-    dominance, positive, off, band = P._matrix_scan(A.indptr, A.indices, A.data, np.arange(system.n), full)
+    dominance, positive, off, band, _, _ = P._matrix_scan(A.indptr, A.indices, A.data, np.arange(system.n), full)
     np.testing.assert_allclose(sampled[[2, 4, 5]], [dominance, positive / off, band], rtol=0.02)
     assert sampled[3] == pytest.approx(np.log10(np.abs(full).max() / np.abs(full).min()), abs=0.15)  # spread
 
@@ -554,3 +554,76 @@ def test_interleaved_wall_script_runs_on_a_smoke_run(tmp_path):
                           "--out", str(tmp_path / "w.md")])
     assert (tmp_path / "w.md").exists() and [r["seed"] for r in result["rows"][:2]] == [101, 102]
     assert all(r["failed"] == 0 and r["krylov_tuner_time"] > 0 and r["plain_cg"] > 0 for r in result["rows"])
+
+
+def test_compiled_ridge_solve_matches_numpy_and_refuses_an_invalid_gram():
+    """The learner's one ridge solver (Cholesky, compiled) agrees with NumPy's solve on a ridge Gram matrix, and says
+    no (instead of returning garbage) for a matrix that is not positive definite or not finite."""
+    from tunegym.agents import krylov_numerics as kn
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 19))
+    gram, target = np.eye(19) + X.T @ X, X.T @ rng.normal(size=30)
+    out = np.zeros(19)
+    assert kn.ridge_solve(gram, target, out)
+    np.testing.assert_allclose(out, np.linalg.solve(gram, target), rtol=1e-10, atol=1e-12)
+    for bad in (-np.eye(19), np.full((19, 19), np.nan)):
+        assert not kn.ridge_solve(bad, target, np.zeros(19))
+
+
+def test_learner_refuses_a_malformed_state_and_a_nan_context(tmp_path):
+    """A learner state whose arrays have the wrong shape, or whose Gram matrices are not positive definite, is a
+    CheckpointError at load; a context holding NaN or of the wrong length is a ConfigError."""
+    from tunegym.agents.krylov_tuner import KrylovReuseBandit, krylov_reuse
+    from tunegym.envs.core.errors import CheckpointError, ConfigError
+
+    env = gym.make("tunegym/PCG-v0", **SMALL)
+    agent = krylov_reuse(env, seed=0)
+    obs, _ = env.reset(seed=1)
+    state = agent.state_dict()
+    twin = KrylovReuseBandit(agent.n_arms, agent.config, seed=0, context_low=agent.scaler.low,
+                             context_high=agent.scaler.high)
+    with pytest.raises(CheckpointError, match="shape"):
+        twin.load_state_dict({**state, "arrays": {**state["arrays"], "gram": state["arrays"]["gram"][:, :2]}})
+    with pytest.raises(CheckpointError, match="positive definite"):
+        twin.load_state_dict({**state, "arrays": {**state["arrays"], "gram": -state["arrays"]["gram"]}})
+    with pytest.raises(ConfigError, match="NaN"):
+        agent.predicted_work(np.where(np.arange(obs.size) == 2, np.nan, obs))
+    with pytest.raises(ConfigError, match="entries"):
+        agent.predicted_work(obs[:-1])
+
+
+def test_finiteness_check_catches_nan_and_inf_and_tolerates_huge_values():
+    """The deploy path's one-pass finiteness check (a sum of squares) flags NaN and ±inf anywhere, and a sum that
+    only overflows (entries near 1e200) falls back to the entry-wise check instead of refusing a valid matrix."""
+    from tunegym.envs.core.matrices import all_finite
+
+    values = np.ones(1000)
+    assert all_finite(values) and all_finite(np.full(10, 1e200)) and all_finite(np.zeros(0))
+    for bad in (np.nan, np.inf, -np.inf):
+        broken = values.copy()
+        broken[637] = bad
+        assert not all_finite(broken)
+    with pytest.raises(MatrixError, match="NaN or infinite"):
+        KrylovSystem.from_arrays(sp.csr_matrix(np.diag([1.0, np.inf, 1.0])), np.ones(3))
+    huge = sp.diags([np.full(5, 1e200)], [0], format="csr")
+    assert KrylovSystem.from_arrays(huge, np.ones(5)).A is huge
+
+
+def test_sampled_scan_sees_the_diagonal_change_of_big_matrices():
+    """Above ``SCAN_ROWS`` rows the diagonal change (what tells a new coefficient field, and what the reuse model
+    reads) is taken on the sampled rows of both systems, not dropped because the sample is not the whole diagonal."""
+    from tunegym.envs.krylov import process as P
+
+    n = P.SCAN_ROWS + 1000
+    A = sp.diags([-np.ones(n - 1), 4 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
+    features, process = P.KrylovFeatures(), KrylovSolve(solver="cg")
+    change = list(FEATURE_NAMES).index("log10_diag_change")
+    observed = []
+    for step, scale in enumerate((1.0, 1.0, 3.0)):
+        process.start(KrylovSystem.from_arrays(A * scale, np.ones(n), symmetric=True, step=step, key=str(step)))
+        features.reset(process)
+        observed.append(features.observation(process)[change])
+        features.record(process, process.advance(("jacobi",)))
+    assert observed[0] == observed[1] == -6.0  # nothing before; then an unchanged diagonal (floor 1e-6)
+    assert observed[2] == pytest.approx(np.log10(2.0 / 3.0), abs=1e-6)  # |3d - d| / |3d| (float32 observation)

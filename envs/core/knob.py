@@ -32,6 +32,8 @@ __all__ = ["Knob", "ArmKnob", "BoxKnob", "CompositeKnob", "knob_from_dict", "arm
 
 def arm_index(action: Any, n: int) -> int:
     """The integer arm index an action names; :class:`ActionError` unless it is an integer in ``0..n-1``."""
+    if type(action) is int and 0 <= action < n:  # what the bandits return: skip the array round trip
+        return action
     arr = np.asarray(action)
     if arr.size != 1:
         raise ActionError(f"a discrete action must be one integer arm index, got {action!r}", value=action)

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 
 from tunegym.envs.core.errors import ConfigError, InstanceError, MatrixError
 from tunegym.envs.core.instances import Instance, SequenceDistribution, content_id
-from tunegym.envs.core.matrices import as_real_csr
+from tunegym.envs.core.matrices import all_finite, as_real_csr
 
 __all__ = ["KrylovSystem", "PDESequence", "MatrixSequence", "check_system", "KINDS", "load_matrix"]
 
@@ -59,7 +59,7 @@ def check_system(A: Any, b: Any, *, copy: bool = True) -> tuple[sp.csr_matrix, n
         raise MatrixError(f"b must be a numeric vector: {exc}", value=b) from exc
     if vec.size != csr.shape[0]:
         raise MatrixError(f"b has length {vec.size}, A is {csr.shape[0]} x {csr.shape[0]}", value=vec.size)
-    if not np.all(np.isfinite(vec)):
+    if not all_finite(vec):
         raise MatrixError("b has NaN or infinite entries", value=int(np.sum(~np.isfinite(vec))))
     return csr, np.ascontiguousarray(vec)
 

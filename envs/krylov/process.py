@@ -195,10 +195,12 @@ _LOW = np.array([0, 0, 0, 0, 0, 0, -6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=n
 _HIGH = np.array([7, 30, 1, 8, 1, 1, 1, 5, 4, 1, 1, 1, 1, 1, 3, 5, 5, 5], dtype=np.float32)
 
 
+_NO_HISTORY = np.array([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], dtype=np.float64)  # before a first solve: nothing kept
+
 #: matrices of up to this many rows are scanned whole (every suite matrix is); bigger ones through a sample
 SCAN_ROWS = 1 << 14
 #: the sample's rows (see :func:`scan_rows`) ...
-SAMPLE_ROWS = 1 << 14
+SAMPLE_ROWS = 1 << 12
 #: ... in this many contiguous blocks
 SCAN_BLOCKS = 16
 
@@ -221,14 +223,16 @@ def scan_rows(n: int) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def _matrix_scan(indptr, indices, data, rows, diag):
     """One pass over ``rows`` of a CSR matrix: their diagonal entries into ``diag`` (in place), mean
-    ``|a_ii| / Σ_j |a_ij|``, positive off-diagonal count, off-diagonal count, and the share of off-diagonal
-    magnitude on the first off-diagonals (``|i - j| = 1``). No allocation beyond the caller's ``diag``."""
+    ``|a_ii| / Σ_j |a_ij|``, positive off-diagonal count, off-diagonal count, the share of off-diagonal
+    magnitude on the first off-diagonals (``|i - j| = 1``), and the largest and smallest nonzero ``|a_ii|``
+    (0 and inf if there is none). No allocation beyond the caller's ``diag``."""
     n = rows.shape[0]
     dominance = 0.0
     positive = 0
     off = 0
     off_mass = 0.0
     band_mass = 0.0
+    hi, lo = 0.0, math.inf
     for k in range(n):
         i = rows[k]
         total = 0.0
@@ -247,27 +251,37 @@ def _matrix_scan(indptr, indices, data, rows, diag):
                 if v > 0.0:
                     positive += 1
         diag[k] = d
-        if total > 0.0:
-            dominance += abs(d) / total
-    band = band_mass / off_mass if off_mass > 0.0 else 0.0
-    return dominance / n, positive, off, band
-
-
-@numba.njit(cache=True, nogil=True)
-def _diag_stats(diag, last):
-    """``(max |d|>0, min |d|>0, ||d - last||, ||d||)`` in one pass (``last`` may be empty)."""
-    hi, lo = 0.0, math.inf
-    change, norm = 0.0, 0.0
-    compare = last.shape[0] == diag.shape[0]
-    for i in range(diag.shape[0]):
-        a = abs(diag[i])
-        norm += diag[i] * diag[i]
+        a = abs(d)
         if a > 0.0:
             hi = max(hi, a)
             lo = min(lo, a)
-        if compare:
-            change += (diag[i] - last[i]) ** 2
-    return hi, lo, math.sqrt(change), math.sqrt(norm)
+        if total > 0.0:
+            dominance += abs(d) / total
+    band = band_mass / off_mass if off_mass > 0.0 else 0.0
+    return dominance / n, positive, off, band, hi, lo
+
+
+@numba.njit(cache=True, nogil=True)
+def _clipped(values, low, high):
+    """``values`` with NaN as 0, clipped into ``[low, high]``, as float32: :meth:`Features.observation`'s result in
+    one compiled call (the generic version's four NumPy calls cost about 35 µs per solve on the deploy path)."""
+    out = np.empty(values.shape[0], dtype=np.float32)
+    for k in range(values.shape[0]):
+        v = values[k]
+        if math.isnan(v):
+            v = 0.0
+        out[k] = min(max(v, low[k]), high[k])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _diag_change(diag, last):
+    """``(||d - last||, ||d||)`` in one pass (same length)."""
+    change, norm = 0.0, 0.0
+    for i in range(diag.shape[0]):
+        norm += diag[i] * diag[i]
+        change += (diag[i] - last[i]) ** 2
+    return math.sqrt(change), math.sqrt(norm)
 
 
 class KrylovFeatures(Features):
@@ -285,11 +299,11 @@ class KrylovFeatures(Features):
     matrix), and the kept preconditioner's setup and its first solve's iteration work per nonzero (what a
     rebuild would cost). See :data:`FEATURE_NAMES`; bounds are fixed, values are clipped. The matrix scan is
     one numba pass over the CSR arrays (the diagonal is its only allocation), cached per system object. Above
-    :data:`SCAN_ROWS` (2^14) rows it reads a fixed sample of :data:`SAMPLE_ROWS` (2^14) rows in 16 blocks
-    (:func:`scan_rows`; a sample of 2^12 rows in 32 blocks saved little more at 10^5 unknowns): the row features
-    are means and ratios, which the sample estimates closely, and the diagonal's spread and change are taken on the
-    sample, so the scan's cost stops growing with the matrix (at 10^5 unknowns the full pass took about 6% of a
-    plain CG solve's time on the suite's diffusion systems, most of it reading the matrix from memory). The suite's
+    :data:`SCAN_ROWS` (2^14) rows it reads a fixed sample of :data:`SAMPLE_ROWS` (2^12) rows in 16 blocks
+    (:func:`scan_rows`): the row features are means and ratios, which the sample estimates closely, and the
+    diagonal's spread and change are taken on the sample (the same rows for every system of a size), so the
+    scan's cost stops growing with the matrix (at 10^5 unknowns the full pass took about 6% of a plain CG solve's
+    time on the suite's diffusion systems; a sample of 2^14 rows about 1.2%, of 2^12 about 0.4%). The suite's
     matrices, up to 10,648 rows, are read whole.
     """
 
@@ -297,12 +311,13 @@ class KrylovFeatures(Features):
 
     def __init__(self) -> None:
         self.space = spaces.Box(_LOW.copy(), _HIGH.copy(), dtype=np.float32)
+        self._low, self._high = self.space.low.astype(np.float64), self.space.high.astype(np.float64)
         self._last: np.ndarray | None = None
         self._last_diag: np.ndarray | None = None
         self._first_iteration = 0.0
         self._cache: tuple[Any, np.ndarray, np.ndarray] | None = None
-        self._empty = np.zeros(0)
         self._rows, self._rows_n = np.zeros(0, dtype=np.int64), 0
+        self._last_n = 0  # rows of the system whose (sampled) diagonal _last_diag holds
 
     def reset(self, process: Process) -> None:
         if getattr(process, "solves", 0) == 0:
@@ -311,7 +326,7 @@ class KrylovFeatures(Features):
     def record(self, process: Process, record: StepRecord) -> None:
         extra = record.extra
         system = process.instance
-        self._last_diag = self._scan(system)[1]
+        self._last_diag, self._last_n = self._scan(system)[1], system.n
         nnz = max(float(extra.get("nnz", 1)), 1.0)
         work = max(float(extra.get("work", 0.0)) / nnz, 1e-9)
         iteration = max(float(extra.get("iteration_work", 0.0)) / nnz, 0.0)
@@ -334,8 +349,7 @@ class KrylovFeatures(Features):
         if self._rows_n != system.n:
             self._rows, self._rows_n = scan_rows(system.n), system.n
         diag = np.empty(self._rows.shape[0])
-        dominance, positive, offdiag, band = _matrix_scan(A.indptr, A.indices, A.data, self._rows, diag)
-        hi, lo, _, _ = _diag_stats(diag, self._empty)
+        dominance, positive, offdiag, band, hi, lo = _matrix_scan(A.indptr, A.indices, A.data, self._rows, diag)
         spread = math.log10(hi / lo) if hi > 0 else 0.0
         pos_off = positive / offdiag if offdiag > 0 else 0.0
         values = np.array([math.log10(system.n), A.nnz / system.n, dominance, spread, pos_off, band],
@@ -347,16 +361,22 @@ class KrylovFeatures(Features):
         """The six matrix features of ``system`` (cached for the last system object)."""
         return self._scan(system)[0]
 
+    def observation(self, process: Process) -> np.ndarray:
+        """:meth:`observe`, finite and clipped into :attr:`space` (float32), as the base class makes it."""
+        return _clipped(self.observe(process), self._low, self._high)
+
     def observe(self, process: Process) -> np.ndarray:
         system = process.instance
         values, diag = self._scan(system)
         change = -6.0
-        if self._last_diag is not None and self._last_diag.size == system.n:
-            _, _, diff, norm = _diag_stats(diag, self._last_diag)
+        if self._last_diag is not None and self._last_diag.size == diag.size and self._rows_n == self._last_n:
+            diff, norm = _diag_change(diag, self._last_diag)
             change = math.log10(max(diff / max(norm, 1e-300), 1e-6))
-        history = self._last if self._last is not None else \
-            np.array([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], dtype=np.float64)
-        return np.concatenate([values, [change], history])
+        observation = np.empty(len(FEATURE_NAMES))
+        observation[:MATRIX_FEATURES] = values
+        observation[MATRIX_FEATURES] = change
+        observation[MATRIX_FEATURES + 1:] = self._last if self._last is not None else _NO_HISTORY
+        return observation
 
 
 register_features(KrylovFeatures.name, "tunegym.envs.krylov.process:KrylovFeatures")
