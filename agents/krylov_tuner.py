@@ -244,14 +244,9 @@ class KrylovReuseConfig:
 
 
 _IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}
-#: knots of the piecewise-linear term in diagonal dominance (scaled to [-1, 1]): an arm's iteration count can turn
-#: sharply as a time step moves a system from mass- to stiffness-dominated, which a quadratic smooths over
-_DOMINANCE_KNOTS = np.linspace(-1.0, 1.0, 9)[1:-1]
-_DIM = 1 + MATRIX_FEATURES + 5 + len(_DOMINANCE_KNOTS)  # the regressions' inputs (KrylovReuseBandit._prepare)
-_FLOOR = 0.01  # work per nonzero added before logs (setup of "none" is 0)
-#: the ridge prior's mean (log work per nonzero) for setup and iterations: an arm with little data is predicted
-#: to cost about 10 + 300 mat-vecs, pessimistic, so it is played only when exploring, never by a shrunk estimate
-_PRIOR = np.array([math.log(10.0), math.log(300.0)])
+# the model's constants (see krylov_numerics): hinges in dominance, the regressions' width, the floor added to work
+# per nonzero before logs, the ridge prior's mean
+_DOMINANCE_KNOTS, _DIM, _FLOOR, _PRIOR = kn.DOMINANCE_KNOTS, kn.DIM, kn.FLOOR, kn.PRIOR
 
 
 class KrylovReuseBandit(Bandit):
@@ -285,6 +280,7 @@ class KrylovReuseBandit(Bandit):
     contextual = True
 
     def _init_state(self) -> None:
+        kn.warm()
         dim = self._dim()
         self.reuse_index = self.config.reuse_arm % self.n_arms
         self.gram = np.tile(self.config.ridge * np.eye(dim), (2, self.n_arms, 1, 1))  # [setup|iter, arm, d, d]
@@ -305,10 +301,11 @@ class KrylovReuseBandit(Bandit):
         self.residual_weight = np.zeros(self.n_arms)
         self._all_tried = False  # every fresh arm played at least once (counts only grow)
         self._no_thetas = np.zeros((2, 1, 1))  # add_observation's thetas while none are cached
-        self._prepared: tuple[Any, np.ndarray, np.ndarray] | None = None  # (context, raw, basis) of the last decision
-        self._predicted: Any = None  # the prepared tuple whose predictions _log_iteration holds
+        self._box = np.stack([self.scaler.low, self.scaler.high, self.scaler.width])  # the context's bounds
+        # (context, raw, basis, lapsed) of the last decision, and the tuple whose predictions _log_iteration holds
+        self._prepared: tuple[Any, np.ndarray, np.ndarray, bool] | None = None
+        self._predicted: Any = None
         self._log_iteration = np.zeros(self.n_arms)
-        self._reuse_values: tuple[float, ...] | None = None
 
     @staticmethod
     def _dim() -> int:
@@ -329,48 +326,49 @@ class KrylovReuseBandit(Bandit):
                 raise CheckpointError(f"{self.algorithm} state array {name!r} has shape {np.shape(value)}, "
                                       f"expected {shapes[name]}", value=name)
         super().load_state_dict(state)
-        self._theta_cache = self._reuse_theta_cache = self._reuse_values = None
+        self._theta_cache = self._reuse_theta_cache = None
         self._all_tried, self._prepared, self._predicted = False, None, None
         self._thetas(), self._reuse_theta()  # solved now: an invalid state fails at load, not at a decision
 
     # -- features ----------------------------------------------------------------------------------------------
+    def _vector(self, context: Any) -> np.ndarray:
+        """``context`` as a float64 vector; :class:`ConfigError` unless it has the observation's length."""
+        vector = np.asarray(context, dtype=np.float64).reshape(-1)
+        if vector.size != self._box.shape[1]:
+            raise ConfigError(f"context has {vector.size} entries, the observation {self._box.shape[1]}",
+                              value=vector.size)
+        return vector
+
     def _prepare(self, context: Any, *, decided: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``(raw, basis)`` of ``context``: the context clipped to the observation box, and the regressions' inputs
         ``[1, x, d², s², d·s, b², b·d, max(d - knot, 0)...]`` with ``x`` the matrix features scaled to [-1, 1] and
-        ``d, s, b`` its dominance, spread and band entries (:func:`~tunegym.agents.krylov_numerics.prepare_context`).
+        ``d, s, b`` its dominance, spread and band entries (:func:`~tunegym.agents.krylov_numerics.basis_of`).
         :class:`ConfigError` for a context that is not a vector of the observation's length or holds NaN.
 
-        A decision computes them and keeps them; :meth:`observe` of the same observation object (``decided``: the
-        deploy loop and the env pass the one decided on) reuses them instead of computing them again. A decision
-        always computes afresh, so a caller reusing one buffer for successive contexts never gets a stale one."""
+        A decision (:meth:`_predict`) computes them and keeps them; :meth:`observe` of the same observation object
+        (``decided``: the deploy loop and the env pass the one decided on) reuses them instead of computing them
+        again. A decision always computes afresh, so a caller reusing one buffer for successive contexts never
+        gets a stale one."""
         prepared = self._prepared
         if decided and prepared is not None and prepared[0] is context:
             return prepared[1], prepared[2]
-        raw, basis = self._compute(context)
-        self._prepared = (context, raw, basis)
-        return raw, basis
-
-    def _compute(self, context: Any) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_prepare` without its cache."""
-        vector = np.asarray(context, dtype=np.float64).reshape(-1)
-        if vector.size != self.scaler.low.size:
-            raise ConfigError(f"context has {vector.size} entries, the observation {self.scaler.low.size}",
-                              value=vector.size)
-        raw, basis, finite = kn.prepare_context(vector, self.scaler.low, self.scaler.high, self.scaler.width,
-                                                _DOMINANCE_KNOTS, _IDX["diagonal_dominance"],
-                                                _IDX["log10_diag_spread"], _IDX["offdiag_band1_fraction"],
-                                                MATRIX_FEATURES)
+        raw, finite = kn.clip_context(self._vector(context), self._box)
         if not finite:
-            raise ConfigError("context holds NaN", value=vector.tolist())
+            raise ConfigError("context holds NaN", value=np.asarray(context).tolist())
+        basis = kn.basis_of(raw, self._box)
+        self._prepared = (context, raw, basis, kn.lapses(raw, self.config.residual_reset))
         return raw, basis
 
     def _raw(self, context: Any) -> np.ndarray:
-        """``context`` clipped to the observation box."""
-        return self._compute(context)[0]
+        """``context`` clipped to the observation box (:class:`ConfigError` if it holds NaN)."""
+        raw, finite = kn.clip_context(self._vector(context), self._box)
+        if not finite:
+            raise ConfigError("context holds NaN", value=np.asarray(context).tolist())
+        return raw
 
     def _basis(self, raw: np.ndarray) -> np.ndarray:
         """The regressions' inputs for a clipped context (see :meth:`_prepare`)."""
-        return self._compute(raw)[1]
+        return kn.basis_of(raw, self._box)
 
     @staticmethod
     def _reuse_basis(raw: np.ndarray) -> np.ndarray:
@@ -396,11 +394,6 @@ class KrylovReuseBandit(Bandit):
             self._reuse_theta_cache = theta
         return self._reuse_theta_cache
 
-    def _reuse_theta_values(self) -> tuple[float, ...]:
-        """:meth:`_reuse_theta` as Python floats (scalar arithmetic on them is faster than on array entries)."""
-        if self._reuse_values is None or self._reuse_theta_cache is None:
-            self._reuse_values = tuple(self._reuse_theta().tolist())
-        return self._reuse_values
 
     # -- predictions ---------------------------------------------------------------------------------------------
     def predicted_work(self, context: Any) -> tuple[np.ndarray, float]:
@@ -411,63 +404,42 @@ class KrylovReuseBandit(Bandit):
         return fresh, reuse
 
     def _predict(self, context: Any) -> tuple[np.ndarray, float, int, int]:
-        """:meth:`predicted_work`, and the first fresh arm of least predicted work with how many arms tie with it.
-        Keeps each arm's log iteration-work prediction (before the residual memory) with the prepared context, for
-        :meth:`_remember` to score the arm that is then built."""
-        raw, basis = self._prepare(context)
-        # the residual memory: recent live errors of this sequence's predictions (see _remember)
-        memory = not self._memory_lapses(raw)
-        fresh, best, ties = kn.predict_fresh(self._thetas(), basis, _PRIOR, memory, self.residual_weight,
-                                             self.residual, self._weights, float(self.config.horizon), _FLOOR,
-                                             self.reuse_index, self._log_iteration)
-        self._predicted = self._prepared
-        reuse = math.inf
-        if raw[_IDX["kept_none"]] < 0.5 and raw[_IDX["prev_failed"]] < 0.5:
-            last = 10.0 ** float(raw[_IDX["prev_log10_iteration_work_per_nnz"]]) - 1.0
-            theta = self._reuse_theta_values()
-            c = float(raw[_IDX["log10_diag_change"]]) + 3.0  # as _reuse_basis, summed in kn.dot's order
-            growth = theta[0] * 1.0 + theta[1] * c + theta[2] * (c * c) + theta[3] * float(raw[_IDX["log10_kept_age"]])
-            if memory:
-                growth += float(self.residual_weight[self.reuse_index] * self.residual[self.reuse_index])
-            reuse = (last + _FLOOR) * math.exp(growth) - _FLOOR
-            if self._kept_arm is not None:
-                reuse *= float(self._weights[self._kept_arm])
+        """:meth:`predicted_work`, and the first fresh arm of least predicted work with how many arms tie with it,
+        in one compiled call (:func:`~tunegym.agents.krylov_numerics.predict`). Keeps the prepared context and each
+        arm's log iteration-work prediction (before the residual memory), for :meth:`observe` of the same context to
+        score the arm that is then built without computing them again."""
+        kept_weight = float(self._weights[self._kept_arm]) if self._kept_arm is not None else 1.0
+        raw, basis, finite, fresh, best, ties, reuse, lapsed = kn.predict(
+            self._vector(context), self._box, self._thetas(), self.residual_weight, self.residual, self._weights,
+            float(self.config.horizon), self.reuse_index, self._reuse_theta(), kept_weight,
+            float(self.config.residual_reset), self._log_iteration)
+        if not finite:
+            raise ConfigError("context holds NaN", value=np.asarray(context).tolist())
+        self._prepared = self._predicted = (context, raw, basis, lapsed)
         return fresh, reuse, best, ties
-
-    def _memory_lapses(self, raw: np.ndarray) -> bool:
-        """Whether the system of ``raw`` starts afresh for the residual memory: the first of a sequence (nothing
-        kept, no previous solve) or a diagonal that changed by ``residual_reset`` (log10 relative) or more."""
-        first = raw[_IDX["kept_none"]] >= 0.5 and raw[_IDX["prev_log10_work_per_nnz"]] <= 0.0
-        return bool(first or raw[_IDX["log10_diag_change"]] >= self.config.residual_reset)
 
     def _remember(self, raw: np.ndarray, built: int | None, iteration: float, reuse_error: float | None, *,
                   phi: np.ndarray | None = None, prepared: Any = None) -> None:
-        """Age the residual memory by one live solve and store what this solve taught it.
+        """Age the residual memory by one live solve and store what this solve taught it
+        (:func:`~tunegym.agents.krylov_numerics.remember`).
 
         A freshly ``built`` arm stores its prediction error (log iteration work); a reuse stores the reuse model's
         error (``reuse_error``, in the reuse arm's slot) and holds the kept arm's error at its weight, since the
-        preconditioner it was measured on is still the one in use."""
-        decay = self.config.residual_decay
-        if self._memory_lapses(raw):
-            self.residual_weight[:] = 0.0
-        held = self._kept_arm if reuse_error is not None else None
-        kept_weight = self.residual_weight[held] if held is not None else 0.0
-        self.residual_weight *= decay
-        if held is not None:
-            self.residual_weight[held] = kept_weight
-        if decay <= 0.0:
-            return
-        if built is not None:
+        preconditioner it was measured on is still the one in use. ``prepared``: the context's tuple from
+        :meth:`_prepare`; when it is the last decision's, that decision's prediction of ``built`` is used."""
+        lapsed = prepared[3] if prepared is not None else kn.lapses(raw, self.config.residual_reset)
+        error = 0.0
+        if built is not None and self.config.residual_decay > 0.0:
             if prepared is not None and prepared is self._predicted:  # the decision's own prediction of this arm
                 predicted = float(self._log_iteration[built])
             else:
                 phi = self._basis(raw) if phi is None else phi
                 predicted = kn.dot(self._thetas()[1, built], phi) + _PRIOR[1]
-            self.residual[built] = math.log(iteration + _FLOOR) - predicted
-            self.residual_weight[built] = decay
-        if reuse_error is not None:
-            self.residual[self.reuse_index] = reuse_error
-            self.residual_weight[self.reuse_index] = decay
+            error = math.log(iteration + _FLOOR) - predicted
+        held = self._kept_arm if reuse_error is not None and self._kept_arm is not None else -1
+        kn.remember(self.residual, self.residual_weight, float(self.config.residual_decay), bool(lapsed), held,
+                    -1 if built is None else int(built), error, self.reuse_index,
+                    0.0 if reuse_error is None else float(reuse_error), reuse_error is not None)
 
     def _decide(self, context: Any, explore: bool) -> int:
         if not self._all_tried:
@@ -508,7 +480,8 @@ class KrylovReuseBandit(Bandit):
             growth = kn.dot(self._reuse_theta(), phi)
             self._learn_reuse(phi, last, iteration)
             self.counts[self.reuse_index] += 1
-            self._remember(raw, None, iteration, math.log((iteration + _FLOOR) / (last + _FLOOR)) - growth)
+            self._remember(raw, None, iteration, math.log((iteration + _FLOOR) / (last + _FLOOR)) - growth,
+                           prepared=prepared)
             return
         built = arm if arm != self.reuse_index else None  # a reuse with nothing kept built the fallback: unknown
         self._kept_arm = built
@@ -542,19 +515,19 @@ class KrylovReuseBandit(Bandit):
                      phi: np.ndarray | None = None) -> None:
         """Add one (setup, iteration) work-per-nonzero observation of fresh ``arm`` to its two regressions."""
         phi = self._basis(raw) if phi is None else phi
-        values = np.array([math.log(setup + _FLOOR) - _PRIOR[0], math.log(iteration + _FLOOR) - _PRIOR[1]])
         self._predicted = None  # a decision's stored predictions are stale once a regression learns
         cached = self._theta_cache is not None  # only this arm's two regressions change: re-solve just them
         if not kn.add_observation(self.gram, self.targets, self._theta_cache if cached else self._no_thetas, arm,
-                                  phi, values, cached):
-            raise ConfigError(f"arm {arm}'s regression became invalid (a non-finite observation?)", value=values)
+                                  phi, float(setup), float(iteration), cached):
+            raise ConfigError(f"arm {arm}: a non-finite work observation ({setup}, {iteration}), or its regression "
+                              "became invalid", value=(setup, iteration))
         self.counts[arm] += 1
 
     def _learn_reuse(self, phi: np.ndarray, last: float, iteration: float) -> None:
         """Add one observation of reuse growth (iteration work over the kept preconditioner's last) on ``phi``."""
         self.reuse_gram += np.outer(phi, phi)
         self.reuse_targets += math.log((iteration + _FLOOR) / (last + _FLOOR)) * phi
-        self._reuse_theta_cache = self._reuse_values = None
+        self._reuse_theta_cache = None
 
     # -- files ---------------------------------------------------------------------------------------------------
     def save(self, path: Any, *, provenance: dict[str, Any] | None = None) -> None:

@@ -627,3 +627,16 @@ def test_sampled_scan_sees_the_diagonal_change_of_big_matrices():
         features.record(process, process.advance(("jacobi",)))
     assert observed[0] == observed[1] == -6.0  # nothing before; then an unchanged diagonal (floor 1e-6)
     assert observed[2] == pytest.approx(np.log10(2.0 / 3.0), abs=1e-6)  # |3d - d| / |3d| (float32 observation)
+
+
+def test_building_a_tuner_loads_every_compiled_kernel_before_its_first_solve():
+    """Numba loads a kernel at its first call (milliseconds); a tuner's first reuse or first SSOR choice may come
+    hours into a run, so building the learner, the process and the features loads every kernel up front."""
+    from tunegym.agents import krylov_numerics as kn
+    from tunegym.envs.krylov import precond
+    from tunegym.envs.krylov import process as P
+
+    KrylovTuner.load("pretrained:krylov")
+    kernels = [kn.predict, kn.remember, kn.add_observation, kn.ridge_solve, kn.ridge_solve_all, kn.dot,
+               P._observe_matrix, P._matrix_values, P._compose, P._clipped, precond._ssor_apply, precond._ldlt_apply]
+    assert all(kernel.signatures for kernel in kernels)

@@ -89,6 +89,7 @@ class KrylovSolve(Process):
         self.preconditioner: Preconditioner | None = None
         self.x0: np.ndarray | None = None
         self._done = True
+        warm_kernels()
 
     # -- the process protocol -----------------------------------------------------------------------------------
     def forget(self) -> None:
@@ -262,6 +263,24 @@ def _matrix_scan(indptr, indices, data, rows, diag):
 
 
 @numba.njit(cache=True, nogil=True)
+def _matrix_values(indptr, indices, data, rows):
+    """``(values, diag)``: the six matrix features (``log10 n``, nonzeros per row, dominance, log10 diagonal spread,
+    positive off-diagonal share, first-off-diagonal share; see :class:`KrylovFeatures`) from :func:`_matrix_scan`
+    of ``rows``, and the diagonal entries of those rows."""
+    n = indptr.shape[0] - 1
+    diag = np.empty(rows.shape[0])
+    dominance, positive, offdiag, band, hi, lo = _matrix_scan(indptr, indices, data, rows, diag)
+    values = np.empty(MATRIX_FEATURES)
+    values[0] = math.log10(n)
+    values[1] = indptr[n] / n
+    values[2] = dominance
+    values[3] = math.log10(hi / lo) if hi > 0 else 0.0
+    values[4] = positive / offdiag if offdiag > 0 else 0.0
+    values[5] = band
+    return values, diag
+
+
+@numba.njit(cache=True, nogil=True)
 def _clipped(values, low, high):
     """``values`` with NaN as 0, clipped into ``[low, high]``, as float32: :meth:`Features.observation`'s result in
     one compiled call (the generic version's four NumPy calls cost about 35 µs per solve on the deploy path)."""
@@ -275,13 +294,56 @@ def _clipped(values, low, high):
 
 
 @numba.njit(cache=True, nogil=True)
-def _diag_change(diag, last):
-    """``(||d - last||, ||d||)`` in one pass (same length)."""
-    change, norm = 0.0, 0.0
-    for i in range(diag.shape[0]):
-        norm += diag[i] * diag[i]
-        change += (diag[i] - last[i]) ** 2
-    return math.sqrt(change), math.sqrt(norm)
+def _compose(values, diag, last, history):
+    """The observation: the matrix ``values``, log10 of the diagonal's relative change ``||d - last|| / ||d||``
+    (floored at 1e-6; -6 when ``last`` is not the previous system's diagonal on the same rows, passed empty), and
+    the previous solve's ``history``."""
+    m = values.shape[0]
+    out = np.empty(m + 1 + history.shape[0])
+    out[:m] = values
+    change = -6.0
+    if last.shape[0] == diag.shape[0]:
+        diff, norm = 0.0, 0.0
+        for i in range(diag.shape[0]):
+            norm += diag[i] * diag[i]
+            diff += (diag[i] - last[i]) ** 2
+        change = math.log10(max(math.sqrt(diff) / max(math.sqrt(norm), 1e-300), 1e-6))
+    out[m] = change
+    out[m + 1:] = history
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _observe_matrix(indptr, indices, data, rows, last, history, low, high):
+    """``(observation, values, diag)`` of a matrix not yet scanned: :func:`_matrix_values`, :func:`_compose` and
+    :func:`_clipped` in one call (the deploy path's features cost one dispatch per solve)."""
+    values, diag = _matrix_values(indptr, indices, data, rows)
+    return _clipped(_compose(values, diag, last, history), low, high), values, diag
+
+
+_WARM = False
+
+
+def warm_kernels() -> None:
+    """Call the domain's compiled kernels (the feature scan and the SSOR/IC applies) once on a 3 x 3 system, so that
+    numba loads them now (from its cache, or compiles them on a first run) rather than at their first use inside a
+    solve, which costs milliseconds: a deployed tuner's first SSOR choice may come hours into a run. Once per
+    process; the process and the features call it when built."""
+    global _WARM
+    if _WARM:
+        return
+    from tunegym.envs.krylov.precond import _ldlt_apply, _ssor_apply
+
+    # SciPy's CSR index type (int32; int64 only past 2^31 nonzeros, where a first call's milliseconds do not show)
+    indptr, indices = np.array([0, 2, 5, 7], dtype=np.int32), np.array([0, 1, 0, 1, 2, 1, 2], dtype=np.int32)
+    data, rows, vec = np.array([4.0, -1.0, -1.0, 4.0, -1.0, -1.0, 4.0]), np.arange(3, dtype=np.int64), np.ones(3)
+    low, high = _LOW.astype(np.float64), _HIGH.astype(np.float64)
+    _observe_matrix(indptr, indices, data, rows, np.zeros(0), _NO_HISTORY, low, high)
+    values, diag = _matrix_values(indptr, indices, data, rows)
+    _clipped(_compose(values, diag, diag, _NO_HISTORY), low, high)
+    _ssor_apply(indptr, indices, data, np.full(3, 4.0), 1.5, vec, np.zeros(3))
+    _ldlt_apply(indptr, indices, data, np.ones(3), vec, np.zeros(3))
+    _WARM = True
 
 
 class KrylovFeatures(Features):
@@ -312,6 +374,8 @@ class KrylovFeatures(Features):
     def __init__(self) -> None:
         self.space = spaces.Box(_LOW.copy(), _HIGH.copy(), dtype=np.float32)
         self._low, self._high = self.space.low.astype(np.float64), self.space.high.astype(np.float64)
+        self._empty = np.zeros(0)
+        warm_kernels()
         self._last: np.ndarray | None = None
         self._last_diag: np.ndarray | None = None
         self._first_iteration = 0.0
@@ -345,38 +409,45 @@ class KrylovFeatures(Features):
     def _scan(self, system: KrylovSystem) -> tuple[np.ndarray, np.ndarray]:
         if self._cache is not None and self._cache[0] is system:
             return self._cache[1], self._cache[2]
-        A = system.A
-        if self._rows_n != system.n:
-            self._rows, self._rows_n = scan_rows(system.n), system.n
-        diag = np.empty(self._rows.shape[0])
-        dominance, positive, offdiag, band, hi, lo = _matrix_scan(A.indptr, A.indices, A.data, self._rows, diag)
-        spread = math.log10(hi / lo) if hi > 0 else 0.0
-        pos_off = positive / offdiag if offdiag > 0 else 0.0
-        values = np.array([math.log10(system.n), A.nnz / system.n, dominance, spread, pos_off, band],
-                          dtype=np.float64)
+        A = self._sample_rows(system).A
+        values, diag = _matrix_values(A.indptr, A.indices, A.data, self._rows)
         self._cache = (system, values, diag)
         return values, diag
+
+    def _sample_rows(self, system: KrylovSystem) -> KrylovSystem:
+        """Make :attr:`_rows` the scan's rows for ``system``'s size (:func:`scan_rows`); returns ``system``."""
+        if self._rows_n != system.n:
+            self._rows, self._rows_n = scan_rows(system.n), system.n
+        return system
+
+    def _previous(self, system: KrylovSystem) -> tuple[np.ndarray, np.ndarray]:
+        """``(last, history)`` for :func:`_compose`: the previous system's sampled diagonal when it had ``system``'s
+        size (the same rows), else an empty array; and the previous solve's statistics."""
+        comparable = self._last_diag is not None and self._last_n == system.n
+        return (self._last_diag if comparable else self._empty,
+                self._last if self._last is not None else _NO_HISTORY)
 
     def matrix_features(self, system: KrylovSystem) -> np.ndarray:
         """The six matrix features of ``system`` (cached for the last system object)."""
         return self._scan(system)[0]
 
     def observation(self, process: Process) -> np.ndarray:
-        """:meth:`observe`, finite and clipped into :attr:`space` (float32), as the base class makes it."""
-        return _clipped(self.observe(process), self._low, self._high)
+        """:meth:`observe`, finite and clipped into :attr:`space` (float32), as the base class makes it; for a
+        system not yet scanned, scan and all in one compiled call (:func:`_observe_matrix`)."""
+        system = process.instance
+        last, history = self._previous(system)
+        if self._cache is not None and self._cache[0] is system:
+            return _clipped(_compose(self._cache[1], self._cache[2], last, history), self._low, self._high)
+        A = self._sample_rows(system).A
+        observation, values, diag = _observe_matrix(A.indptr, A.indices, A.data, self._rows, last, history,
+                                                    self._low, self._high)
+        self._cache = (system, values, diag)
+        return observation
 
     def observe(self, process: Process) -> np.ndarray:
         system = process.instance
         values, diag = self._scan(system)
-        change = -6.0
-        if self._last_diag is not None and self._last_diag.size == diag.size and self._rows_n == self._last_n:
-            diff, norm = _diag_change(diag, self._last_diag)
-            change = math.log10(max(diff / max(norm, 1e-300), 1e-6))
-        observation = np.empty(len(FEATURE_NAMES))
-        observation[:MATRIX_FEATURES] = values
-        observation[MATRIX_FEATURES] = change
-        observation[MATRIX_FEATURES + 1:] = self._last if self._last is not None else _NO_HISTORY
-        return observation
+        return _compose(values, diag, *self._previous(system))
 
 
 register_features(KrylovFeatures.name, "tunegym.envs.krylov.process:KrylovFeatures")
