@@ -34,7 +34,7 @@ from tunegym.agents.tuner import Tuner, TunerAdapter
 from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
 from tunegym.envs.core.errors import CheckpointError, ConfigError
 from tunegym.envs.krylov.instances import KrylovSystem
-from tunegym.envs.krylov.process import FEATURE_NAMES, MATRIX_FEATURES, KrylovFeatures
+from tunegym.envs.krylov.process import FEATURE_NAMES, KrylovFeatures
 
 __all__ = ["KrylovTuner", "KrylovResult", "KrylovReuseBandit", "KrylovReuseConfig", "pcgbandit", "fixed_jacobi",
            "fixed_amg", "amg_then_reuse", "ENV_IDS"]
@@ -393,7 +393,6 @@ class KrylovReuseBandit(Bandit):
                                       "definite")
             self._reuse_theta_cache = theta
         return self._reuse_theta_cache
-
 
     # -- predictions ---------------------------------------------------------------------------------------------
     def predicted_work(self, context: Any) -> tuple[np.ndarray, float]:

@@ -365,7 +365,7 @@ class KrylovFeatures(Features):
     (:func:`scan_rows`): the row features are means and ratios, which the sample estimates closely, and the
     diagonal's spread and change are taken on the sample (the same rows for every system of a size), so the
     scan's cost stops growing with the matrix (at 10^5 unknowns the full pass took about 6% of a plain CG solve's
-    time on the suite's diffusion systems; a sample of 2^14 rows about 1.2%, of 2^12 about 0.4%). The suite's
+    time on the suite's diffusion systems; a sample of 2^14 rows about 1.3%, of 2^12 about 0.5%). The suite's
     matrices, up to 10,648 rows, are read whole.
     """
 
