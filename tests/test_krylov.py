@@ -640,3 +640,32 @@ def test_building_a_tuner_loads_every_compiled_kernel_before_its_first_solve():
     kernels = [kn.predict, kn.remember, kn.add_observation, kn.ridge_solve, kn.ridge_solve_all, kn.dot,
                P._observe_matrix, P._matrix_values, P._compose, P._clipped, precond._ssor_apply, precond._ldlt_apply]
     assert all(kernel.signatures for kernel in kernels)
+
+
+def test_update_reusing_the_decisions_numbers_learns_exactly_what_a_fresh_computation_does():
+    """``observe`` of the very observation a decision was made on reuses that decision's basis and predictions; of
+    an equal copy it computes them again: both learn the same state to the bit. A caller that refills one buffer
+    for successive contexts gets decisions on the new contents, never the cached ones."""
+    from tunegym.agents.krylov_tuner import krylov_reuse
+
+    env = gym.make("tunegym/PCG-v0", grid=10, run_length=50)
+    reuse = len(DEFAULT_ARMS) - 1
+    arms = list(range(reuse)) + [reuse, 2, reuse, 5, 0, reuse, 7, 1, reuse, 3, reuse, 9]  # all fresh arms, then mixed
+    obs, _ = env.reset(seed=4)
+    steps = []
+    for arm in arms:
+        next_obs, _, _, _, info = env.step(arm)
+        steps.append((obs, arm, info))
+        obs = next_obs
+    cached, recomputed = krylov_reuse(env, {"epsilon": 0.0}, seed=0), krylov_reuse(env, {"epsilon": 0.0}, seed=0)
+    for observation, arm, info in steps:
+        for bandit, seen in ((cached, observation), (recomputed, np.array(observation, copy=True))):
+            bandit.select(observation)  # once every fresh arm is tried, a prediction (cached with the observation)
+            bandit.observe(seen, arm, 0.0, info)
+    assert cached.residual_weight.any()  # the memory was written on the cached path
+    for name, value in cached._arrays().items():
+        assert np.array_equal(value, recomputed._arrays()[name]), name
+    buffer = np.array(steps[-1][0], copy=True)
+    cached.select(buffer)
+    buffer[:] = steps[3][0]  # refilled with another context
+    assert np.array_equal(cached.predicted_work(buffer)[0], recomputed.predicted_work(steps[3][0].copy())[0])
