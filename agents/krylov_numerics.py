@@ -2,7 +2,7 @@
 
 Why compiled: the learner decides and learns once per linear solve, and on the deploy path
 (``KrylovTuner.solve``) that work is overhead on every call. Written as a few dozen NumPy calls per step it cost
-about 0.2 ms per solve at 10^5 unknowns, and several times that when the caller's own work between solves (a time
+about 0.3 ms per solve at 10^5 unknowns, and several times that when the caller's own work between solves (a time
 stepper, PyAMG) has flushed the caches: most of it interpreter and dispatch, against a goal of < 2% of a solve
 that takes about 13 ms. So a decision is one call (:func:`predict`) and a live update two (:func:`remember`,
 :func:`add_observation`).

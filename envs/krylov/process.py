@@ -409,16 +409,16 @@ class KrylovFeatures(Features):
     def _scan(self, system: KrylovSystem) -> tuple[np.ndarray, np.ndarray]:
         if self._cache is not None and self._cache[0] is system:
             return self._cache[1], self._cache[2]
-        A = self._sample_rows(system).A
+        self._choose_rows(system.n)
+        A = system.A
         values, diag = _matrix_values(A.indptr, A.indices, A.data, self._rows)
         self._cache = (system, values, diag)
         return values, diag
 
-    def _sample_rows(self, system: KrylovSystem) -> KrylovSystem:
-        """Make :attr:`_rows` the scan's rows for ``system``'s size (:func:`scan_rows`); returns ``system``."""
-        if self._rows_n != system.n:
-            self._rows, self._rows_n = scan_rows(system.n), system.n
-        return system
+    def _choose_rows(self, n: int) -> None:
+        """Make ``_rows`` the scan's rows for a matrix of ``n`` rows (:func:`scan_rows`, kept while ``n`` holds)."""
+        if self._rows_n != n:
+            self._rows, self._rows_n = scan_rows(n), n
 
     def _previous(self, system: KrylovSystem) -> tuple[np.ndarray, np.ndarray]:
         """``(last, history)`` for :func:`_compose`: the previous system's sampled diagonal when it had ``system``'s
@@ -438,7 +438,8 @@ class KrylovFeatures(Features):
         last, history = self._previous(system)
         if self._cache is not None and self._cache[0] is system:
             return _clipped(_compose(self._cache[1], self._cache[2], last, history), self._low, self._high)
-        A = self._sample_rows(system).A
+        self._choose_rows(system.n)
+        A = system.A
         observation, values, diag = _observe_matrix(A.indptr, A.indices, A.data, self._rows, last, history,
                                                     self._low, self._high)
         self._cache = (system, values, diag)
