@@ -33,7 +33,7 @@ from tunegym.agents.bandits.base import Bandit
 from tunegym.agents.tuner import Tuner, TunerAdapter
 from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
 from tunegym.envs.core.errors import CheckpointError, ConfigError
-from tunegym.envs.krylov.instances import KrylovSystem
+from tunegym.envs.krylov.instances import KrylovSystem, is_symmetric
 from tunegym.envs.krylov.process import FEATURE_NAMES, KrylovFeatures
 
 __all__ = ["KrylovTuner", "KrylovResult", "KrylovReuseBandit", "KrylovReuseConfig", "pcgbandit", "fixed_jacobi",
@@ -158,10 +158,12 @@ class KrylovTuner(TunerAdapter):
         next system, a kept SSOR or AMG preconditioner that is reused reads the new values, as it would had you
         built it with SciPy or PyAMG yourself); other input is converted first. The call is
         recorded under the key ``user-<k>`` (k-th call) rather than a hash of ``A``'s bytes, which would cost about
-        half a plain CG solve on an easy system of 10^5 unknowns.
+        half a plain CG solve on an easy system of 10^5 unknowns. A CG tuner does not check symmetry up front; when a
+        CG solve fails, the message says whether ``A`` is not symmetric (CG needs symmetric positive definite).
         """
         if isinstance(A, KrylovSystem):
             return self.solve_system(A, x0=x0, learn=learn)
+        unchecked = symmetric is None and self.process.solver == "cg"
         if symmetric is None and self.process.solver != "auto":  # the solver is fixed: symmetry decides nothing
             symmetric = self.process.solver == "cg"
         tick = time.perf_counter()
@@ -170,6 +172,9 @@ class KrylovTuner(TunerAdapter):
         check = time.perf_counter() - tick
         result = self.solve_system(system, x0=x0, learn=learn)
         result.check_time = check
+        if unchecked and not result.success and not is_symmetric(system.A):  # only on failure: it costs a transpose
+            result.message += ("; A is not symmetric, and CG needs a symmetric positive definite matrix (use a "
+                               "tunegym/PGMRES-v0 tuner for non-symmetric systems)")
         return result
 
     def solve_system(self, system: KrylovSystem, *, x0: Any = None, learn: bool = True) -> KrylovResult:

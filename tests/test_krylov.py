@@ -223,6 +223,17 @@ def test_tuner_reports_failures_as_statuses():
     assert result.status in ("breakdown", "diverged", "max_iterations") and not result.success
 
 
+def test_a_cg_tuner_that_fails_on_a_non_symmetric_matrix_says_so():
+    """A CG tuner does not check symmetry before solving (it would cost a transpose per call); when its solve fails on
+    a non-symmetric matrix the message says so, and a symmetric matrix that fails is not blamed on symmetry."""
+    tuner = KrylovTuner.load("pretrained:krylov")
+    skew = sp.csr_matrix(np.array([[2.0, 1.5, 0.0], [-1.5, 2.0, 1.5], [0.0, -1.5, 2.0]]))
+    result = tuner.solve(skew, np.ones(3))
+    assert not result.success and "not symmetric" in result.message
+    indefinite = tuner.solve(sp.diags([1.0, -1.0, 2.0], format="csr"), np.ones(3))
+    assert not indefinite.success and "not symmetric" not in indefinite.message
+
+
 # ---- bench and shipped tuner ------------------------------------------------------------------------------------
 def test_bench_prices_each_arm_once_and_the_oracle_is_greedy_optimal_with_exact_reuse(tmp_path):
     from tunegym.envs.krylov.precond import DEFAULT_ARMS
