@@ -31,8 +31,8 @@ import numpy as np
 
 from tunegym.envs.krylov.process import FEATURE_NAMES, MATRIX_FEATURES
 
-__all__ = ["predict", "remember", "add_observation", "ridge_solve", "ridge_solve_all", "basis_of", "clip_context",
-           "lapses", "dot", "warm", "DOMINANCE_KNOTS", "FLOOR", "PRIOR", "DIM"]
+__all__ = ["predict", "remember", "add_observation", "ridge_solve", "ridge_solve_all", "basis_of", "reuse_basis",
+           "clip_context", "lapses", "dot", "warm", "DOMINANCE_KNOTS", "FLOOR", "PRIOR", "DIM"]
 
 #: knots of the piecewise-linear term in diagonal dominance (scaled to [-1, 1]): an arm's iteration count can turn
 #: sharply as a time step moves a system from mass- to stiffness-dominated, which a quadratic smooths over
@@ -83,6 +83,16 @@ def basis_of(raw: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def reuse_basis(raw: np.ndarray) -> np.ndarray:
+    """The reuse regression's inputs ``[1, c, c², age]``: ``c`` the log10 diagonal change centred (-6..1 to -3..4),
+    ``age`` log10 of the kept preconditioner's age."""
+    c = raw[_CHANGE] + 3.0
+    basis = np.empty(4)
+    basis[0], basis[1], basis[2], basis[3] = 1.0, c, c * c, raw[_AGE]
+    return basis
+
+
+@numba.njit(cache=True, nogil=True)
 def clip_context(context: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, bool]:
     """``(context clipped to [low, high], whether it held no NaN)`` (NaN is not clipped; the caller refuses it)."""
     raw = np.empty(context.shape[0])
@@ -113,8 +123,8 @@ def predict(context: np.ndarray, box: np.ndarray, thetas: np.ndarray, residual_w
     ``log setup = θ₀·φ + PRIOR₀`` and ``log iter = θ₁·φ + PRIOR₁`` (plus ``residual_weight · residual`` unless
     ``lapsed``), ``inf`` for the reuse arm; ``best`` the first arm of least ``fresh`` and ``ties`` how many share
     that value; ``reuse`` the predicted work per nonzero of reusing the kept preconditioner: the previous solve's
-    iteration work times ``e^{growth}``, growth from the reuse regression on ``[1, c, c², age]`` (``c`` the diagonal
-    change + 3) and the reuse arm's memory, times ``kept_weight`` (``inf`` when nothing is kept or the previous
+    iteration work times ``e^{growth}``, growth from the reuse regression on :func:`reuse_basis` and the reuse arm's
+    memory, times ``kept_weight`` (``inf`` when nothing is kept or the previous
     solve failed). ``log_iteration_out`` receives ``θ₁·φ + PRIOR₁`` per arm."""
     raw, finite = clip_context(context, box)
     basis = basis_of(raw, box)
@@ -140,12 +150,7 @@ def predict(context: np.ndarray, box: np.ndarray, thetas: np.ndarray, residual_w
     reuse = np.inf
     if raw[_KEPT_NONE] < 0.5 and raw[_PREV_FAILED] < 0.5:
         last = 10.0 ** raw[_PREV_ITERATION] - 1.0
-        c = raw[_CHANGE] + 3.0  # centred: -6..1 -> -3..4
-        growth = 0.0
-        growth += reuse_theta[0] * 1.0
-        growth += reuse_theta[1] * c
-        growth += reuse_theta[2] * (c * c)
-        growth += reuse_theta[3] * raw[_AGE]
+        growth = dot(reuse_theta, reuse_basis(raw))
         if not lapsed:
             growth += residual_weight[reuse_index] * residual[reuse_index]
         reuse = ((last + FLOOR) * math.exp(growth) - FLOOR) * kept_weight
@@ -263,6 +268,7 @@ def warm() -> None:
     residual, residual_weight, weights = np.zeros(arms), np.zeros(arms), np.ones(arms)
     raw, finite = clip_context(np.full(len(FEATURE_NAMES), 0.5), box)
     basis = basis_of(raw, box)
+    reuse_basis(raw)
     lapses(raw, -0.5)
     ridge_solve_all(gram, targets, thetas)
     ridge_solve(np.eye(4), np.zeros(4), np.zeros(4))

@@ -254,6 +254,12 @@ _IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _DOMINANCE_KNOTS, _DIM, _FLOOR, _PRIOR = kn.DOMINANCE_KNOTS, kn.DIM, kn.FLOOR, kn.PRIOR
 
 
+def _refuse_nan(finite: bool, context: Any) -> None:
+    """:class:`ConfigError` unless the compiled clip found every entry of ``context`` a number."""
+    if not finite:
+        raise ConfigError("context holds NaN", value=np.asarray(context).tolist())
+
+
 class KrylovReuseBandit(Bandit):
     """Our preconditioner learner: predicted setup + iteration work per fresh arm, and reuse when it is cheaper.
 
@@ -357,9 +363,7 @@ class KrylovReuseBandit(Bandit):
         prepared = self._prepared
         if decided and prepared is not None and prepared[0] is context:
             return prepared[1], prepared[2]
-        raw, finite = kn.clip_context(self._vector(context), self._box)
-        if not finite:
-            raise ConfigError("context holds NaN", value=np.asarray(context).tolist())
+        raw = self._raw(context)
         basis = kn.basis_of(raw, self._box)
         self._prepared = (context, raw, basis, kn.lapses(raw, self.config.residual_reset))
         return raw, basis
@@ -367,8 +371,7 @@ class KrylovReuseBandit(Bandit):
     def _raw(self, context: Any) -> np.ndarray:
         """``context`` clipped to the observation box (:class:`ConfigError` if it holds NaN)."""
         raw, finite = kn.clip_context(self._vector(context), self._box)
-        if not finite:
-            raise ConfigError("context holds NaN", value=np.asarray(context).tolist())
+        _refuse_nan(finite, context)
         return raw
 
     def _basis(self, raw: np.ndarray) -> np.ndarray:
@@ -377,8 +380,8 @@ class KrylovReuseBandit(Bandit):
 
     @staticmethod
     def _reuse_basis(raw: np.ndarray) -> np.ndarray:
-        c = raw[_IDX["log10_diag_change"]] + 3.0  # centred: -6..1 -> -3..4
-        return np.array([1.0, c, c * c, raw[_IDX["log10_kept_age"]]])
+        """The reuse regression's inputs (:func:`~tunegym.agents.krylov_numerics.reuse_basis`)."""
+        return kn.reuse_basis(raw)
 
     def _thetas(self) -> np.ndarray:
         """Ridge coefficients ``[setup|iter, arm, d]``; kept between calls and refreshed per arm as it learns."""
@@ -417,8 +420,7 @@ class KrylovReuseBandit(Bandit):
             self._vector(context), self._box, self._thetas(), self.residual_weight, self.residual, self._weights,
             float(self.config.horizon), self.reuse_index, self._reuse_theta(), kept_weight,
             float(self.config.residual_reset), self._log_iteration)
-        if not finite:
-            raise ConfigError("context holds NaN", value=np.asarray(context).tolist())
+        _refuse_nan(finite, context)
         self._prepared = self._predicted = (context, raw, basis, lapsed)
         return fresh, reuse, best, ties
 

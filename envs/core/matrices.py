@@ -43,12 +43,9 @@ def as_real_csr(A: Any, name: str = "A", *, solver: str = "tunegym's solvers", c
     dtype = getattr(A, "dtype", None)
     if dtype is not None and np.issubdtype(dtype, np.complexfloating):
         raise MatrixError(f"{name} is complex; {solver} solve real systems only", value=str(dtype))
-    if not copy and sp.issparse(A) and A.format == "csr" and A.dtype == np.float64 and A.ndim == 2 \
-            and A.shape[0] == A.shape[1] and A.shape[0] > 0 and A.has_canonical_format:
-        if not all_finite(A.data):
-            raise MatrixError(f"{name} has NaN or infinite entries", value=int(np.sum(~np.isfinite(A.data))))
-        return A
-    if sp.issparse(A):
+    if not copy and sp.issparse(A) and A.format == "csr" and A.dtype == np.float64 and A.has_canonical_format:
+        csr = A  # what SciPy's solvers take as it is: checked below, never changed
+    elif sp.issparse(A):
         csr = sp.csr_matrix(A, dtype=np.float64, copy=True)
     else:
         try:
@@ -62,8 +59,9 @@ def as_real_csr(A: Any, name: str = "A", *, solver: str = "tunegym's solvers", c
         raise MatrixError(f"{name} must be square, got shape {csr.shape}", value=csr.shape)
     if csr.shape[0] == 0:
         raise MatrixError(f"{name} is empty (0 x 0)", value=csr.shape)
-    csr.sum_duplicates()
-    csr.sort_indices()
+    if csr is not A:
+        csr.sum_duplicates()
+        csr.sort_indices()
     if not all_finite(csr.data):
         raise MatrixError(f"{name} has NaN or infinite entries", value=int(np.sum(~np.isfinite(csr.data))))
     return csr

@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium import spaces
 
 from tunegym.envs.core.errors import ConfigError, MatrixError
-from tunegym.envs.core.features import Features, register_features
+from tunegym.envs.core.features import Features, clip_observation, register_features
 from tunegym.envs.core.process import Process, StepRecord
 from tunegym.envs.core.rewards import register_reward
 from tunegym.envs.krylov.instances import KrylovSystem
@@ -281,19 +281,6 @@ def _matrix_values(indptr, indices, data, rows):
 
 
 @numba.njit(cache=True, nogil=True)
-def _clipped(values, low, high):
-    """``values`` with NaN as 0, clipped into ``[low, high]``, as float32: :meth:`Features.observation`'s result in
-    one compiled call (the generic version's four NumPy calls cost about 35 µs per solve on the deploy path)."""
-    out = np.empty(values.shape[0], dtype=np.float32)
-    for k in range(values.shape[0]):
-        v = values[k]
-        if math.isnan(v):
-            v = 0.0
-        out[k] = min(max(v, low[k]), high[k])
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def _compose(values, diag, last, history):
     """The observation: the matrix ``values``, log10 of the diagonal's relative change ``||d - last|| / ||d||``
     (floored at 1e-6; -6 when ``last`` is not the previous system's diagonal on the same rows, passed empty), and
@@ -316,9 +303,10 @@ def _compose(values, diag, last, history):
 @numba.njit(cache=True, nogil=True)
 def _observe_matrix(indptr, indices, data, rows, last, history, low, high):
     """``(observation, values, diag)`` of a matrix not yet scanned: :func:`_matrix_values`, :func:`_compose` and
-    :func:`_clipped` in one call (the deploy path's features cost one dispatch per solve)."""
+    the shared :func:`~tunegym.envs.core.features.clip_observation` in one call (the deploy path's features cost
+    one dispatch per solve)."""
     values, diag = _matrix_values(indptr, indices, data, rows)
-    return _clipped(_compose(values, diag, last, history), low, high), values, diag
+    return clip_observation(_compose(values, diag, last, history), low, high), values, diag
 
 
 _WARM = False
@@ -340,7 +328,7 @@ def warm_kernels() -> None:
     low, high = _LOW.astype(np.float64), _HIGH.astype(np.float64)
     _observe_matrix(indptr, indices, data, rows, np.zeros(0), _NO_HISTORY, low, high)
     values, diag = _matrix_values(indptr, indices, data, rows)
-    _clipped(_compose(values, diag, diag, _NO_HISTORY), low, high)
+    clip_observation(_compose(values, diag, diag, _NO_HISTORY), low, high)
     _ssor_apply(indptr, indices, data, np.full(3, 4.0), 1.5, vec, np.zeros(3))
     _ldlt_apply(indptr, indices, data, np.ones(3), vec, np.zeros(3))
     _WARM = True
@@ -373,7 +361,6 @@ class KrylovFeatures(Features):
 
     def __init__(self) -> None:
         self.space = spaces.Box(_LOW.copy(), _HIGH.copy(), dtype=np.float32)
-        self._low, self._high = self.space.low.astype(np.float64), self.space.high.astype(np.float64)
         self._empty = np.zeros(0)
         warm_kernels()
         self._last: np.ndarray | None = None
@@ -437,11 +424,11 @@ class KrylovFeatures(Features):
         system = process.instance
         last, history = self._previous(system)
         if self._cache is not None and self._cache[0] is system:
-            return _clipped(_compose(self._cache[1], self._cache[2], last, history), self._low, self._high)
+            return clip_observation(_compose(self._cache[1], self._cache[2], last, history), *self.bounds())
         self._choose_rows(system.n)
         A = system.A
         observation, values, diag = _observe_matrix(A.indptr, A.indices, A.data, self._rows, last, history,
-                                                    self._low, self._high)
+                                                    *self.bounds())
         self._cache = (system, values, diag)
         return observation
 
