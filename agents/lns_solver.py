@@ -27,6 +27,7 @@ LNS alone (a HiGHS start run, then sub-MIPs until the time limit).
 from __future__ import annotations
 
 import json
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ import numpy as np
 
 from tunegym.agents.tuner import Tuner, as_tuner
 from tunegym.envs.core.errors import ConfigError, TunerMismatchError
+from tunegym.envs.core.features import clip_observation
 from tunegym.envs.core.knob import ArmKnob, CompositeKnob
 from tunegym.envs.core.process import StepRecord
 from tunegym.envs.mip.env import BALANS_REWARDS, DEFAULT_DESTROY_RATE, FEATURE_NAMES, lns_knob
@@ -71,15 +73,41 @@ def lns_tuner(policy: Any, *, action: str = "operator", reward: str = "graded",
         env.close()
 
 
+def _check_limits(time_limit: Any, max_iterations: Any, work_limit: Any, reference: Any) -> None:
+    """One :class:`ConfigError` line for a budget :meth:`LNSSolver.solve` cannot honour (a string, a bool, NaN, a
+    non-positive or infinite time, a negative count), before any work: it would fail deep inside numpy or
+    HiGHS, or never end."""
+    def real(value: Any) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+    def count(value: Any) -> bool:
+        return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+    if time_limit is None:
+        if max_iterations is None and work_limit is None:
+            raise ConfigError("give time_limit, work_limit or max_iterations", value=None)
+    elif not real(time_limit) or not np.isfinite(time_limit) or time_limit <= 0:
+        raise ConfigError(f"time_limit must be a positive, finite number of seconds, got {time_limit!r}",
+                          value=time_limit)
+    if work_limit is not None and (not count(work_limit) or work_limit < 1):
+        raise ConfigError(f"work_limit must be a positive node count, got {work_limit!r}", value=work_limit)
+    if max_iterations is not None and (not count(max_iterations) or max_iterations < 0):
+        raise ConfigError(f"max_iterations must be a count >= 0, got {max_iterations!r}", value=max_iterations)
+    if reference is not None and (not real(reference) or not np.isfinite(reference)):
+        raise ConfigError(f"reference must be a finite objective value, got {reference!r}", value=reference)
+
+
 @dataclass
 class LNSSolution:
     """Result of :meth:`LNSSolver.solve`.
 
     ``status``: "optimal" (the best solution is proven optimal within HiGHS's ``mip_rel_gap``), "improved"
     (LNS beat the start), "feasible" (start only), "no_solution" (no feasible point found in the time limit).
-    ``primal_gap`` is against ``reference`` when given, else against the dual bound (HiGHS's on the full
-    model, or the LP bound; None where neither is known). ``dual_bound`` is in the model's own sense. ``steps`` are the process's step records and ``observations`` what the
-    tuner saw before each step (for parity checks and analysis).
+    ``message`` says in one line why the run ended. ``primal_gap`` is against ``reference`` when given, else
+    against the dual bound (HiGHS's on the full model, or the LP bound; None where neither is known), both
+    taken with the objective's constant as printed. ``dual_bound`` is in the model's own sense. ``steps`` are
+    the process's step records and ``observations`` what the tuner saw before each step (for parity checks and
+    analysis).
     """
 
     status: str
@@ -97,6 +125,7 @@ class LNSSolution:
     work: int = 0  # branch-and-bound nodes over every HiGHS run (full model and sub-MIPs, a root counted as 1)
     work_trace: list[tuple[int, float]] = field(default_factory=list)  # (work, best objective, model sense)
     highs_solutions: int = 0  # improving solutions the full-model HiGHS found (interleaved runs)
+    message: str = ""  # why the run ended (proof, which limit), one line
 
     @property
     def nodes(self) -> int:
@@ -123,6 +152,10 @@ class LNSSolver:
     WARMUP_SHARE = 0.05
     #: HiGHS's default relative and absolute gap tolerances (the optimality test)
     MIP_REL_GAP, MIP_ABS_GAP = 1e-4, 1e-6
+    #: LNS steps per node of a work budget at most (deterministic interleaved runs): a sub-MIP that presolve solves
+    #: costs 0 nodes, so without a cap a node budget alone need never end (the published max-cut runs took up to
+    #: 11.7 steps per node; the cap is above that so it changes none of them)
+    MAX_STEPS_PER_WORK = 20
 
     def __init__(self, tuner: Any = None, destroy_rate: float | None = None, sub_nodes: int = 200,
                  acceptance: str = "hill_climbing", seed: int = 0, start_nodes: int = 50,
@@ -150,6 +183,14 @@ class LNSSolver:
         self.highs_share = self.HIGHS_SHARE if highs_share is None else float(highs_share)
         if not 0 < self.highs_share < 1:
             raise ConfigError(f"highs_share must be in (0, 1), got {highs_share}", value=highs_share)
+        self._warm_features()
+
+    def _warm_features(self) -> None:
+        """Load the observation's compiled kernel now: its first call in a process costs 0.4 s with numba's cache
+        and seconds without, which would otherwise be spent inside the first ``solve``'s time limit."""
+        features = self.tuner.make_features()
+        low, high = features.bounds()
+        clip_observation(np.zeros_like(low), low, high)
 
     @staticmethod
     def load_tuner(path: str | Path) -> Any:
@@ -190,17 +231,13 @@ class LNSSolver:
         ``time_limit=None`` (with ``max_iterations``) sets no wall-clock limit anywhere except the per-sub-MIP
         ``sub_time_limit``; with ``sub_time_limit=None`` too the run is the env's deterministic search.
         ``reference`` (model sense) is the objective the gaps (and the improvement reward) are measured against.
-        Raises the loader's typed errors (malformed file, no integer variables) and
-        :class:`InfeasibleModelError` / :class:`UnboundedRelaxationError` when HiGHS proves them; a model
-        with no feasible point found in time gives status "no_solution".
+        Raises :class:`ConfigError` for a budget it cannot honour (checked first), the loader's typed errors
+        (malformed or unsupported file, no integer variables) and :class:`InfeasibleModelError` /
+        :class:`UnboundedRelaxationError` when HiGHS proves them (also for a model with feasible points whose
+        objective is unbounded); a model with no feasible point found in time gives status "no_solution". Reading
+        the model counts against ``time_limit``.
         """
-        if time_limit is None:
-            if max_iterations is None and work_limit is None:
-                raise ConfigError("give time_limit, work_limit or max_iterations", value=None)
-        elif not np.isfinite(time_limit) or time_limit <= 0:
-            raise ConfigError(f"time_limit must be positive, got {time_limit}", value=time_limit)
-        if work_limit is not None and int(work_limit) < 1:
-            raise ConfigError(f"work_limit must be a positive node count, got {work_limit}", value=work_limit)
+        _check_limits(time_limit, max_iterations, work_limit, reference)
         t0 = time.perf_counter()
         if self.interleave and (time_limit is not None or work_limit is not None):
             inst = model if isinstance(model, MIPInstance) else load_model(model, check=False)
@@ -211,15 +248,19 @@ class LNSSolver:
 
         # No LP check at load time: it is not bounded in time; the start run proves infeasibility/unboundedness.
         inst = model if isinstance(model, MIPInstance) else load_model(model, check=False)
+        sign, offset = inst.objective_sign, inst.offset
+        if time_limit is not None and left() <= 0:
+            return LNSSolution("no_solution", None, {}, None, 0, time.perf_counter() - t0, 0.0,
+                               message=f"the time limit of {time_limit:g} s was spent reading the model")
         config = LNSConfig(sub_nodes=self.sub_nodes, acceptance=self.acceptance, start="auto",
                            start_nodes=self.start_nodes, destroy_rate=self.destroy_rate,
                            start_time_limit=None if time_limit is None else max(self.START_SHARE * left(), 1e-3),
                            lp_time_limit=None if time_limit is None else self.LP_SHARE * time_limit)
         proc = LNSProcess(config, reference=None)
         try:
-            proc.start(inst, reference=None if reference is None else inst.objective_sign * reference)
-        except NoFeasibleStartError:
-            return LNSSolution("no_solution", None, {}, None, 0, time.perf_counter() - t0, 0.0)
+            proc.start(inst, reference=None if reference is None else sign * reference - offset)
+        except NoFeasibleStartError as exc:
+            return LNSSolution("no_solution", None, {}, None, 0, time.perf_counter() - t0, 0.0, message=str(exc))
         features = self.tuner.make_features()
         features.reset(proc)
         trace = [(time.perf_counter() - t0, inst.objective_sign * (proc.best_objective + inst.offset))]
@@ -227,7 +268,16 @@ class LNSSolver:
         records: list[StepRecord] = []
         observations: list[np.ndarray] = []
         improved, it = False, 0
-        while left() > 0 and (max_iterations is None or it < max_iterations):
+        spent = max(int(proc.nodes), 1)  # work as work_limit counts it: nodes, each HiGHS run's root counted as one
+
+        def more() -> bool:
+            """Within every limit given (a work limit alone would otherwise never end this loop)."""
+            return left() > 0 and (max_iterations is None or it < max_iterations) and \
+                (work_limit is None or spent < work_limit)
+
+        while more():
+            if time_limit is not None:
+                proc.relaxation(left())  # first call: the LP relaxation, within lp_time_limit and the time left
             observation = features.observation(proc)  # first call solves the LP relaxation within lp_time_limit
             action, value = self.tuner.act(observation, learn=self.learn)
             caps = [c for c in (left(), self.sub_time_limit) if c is not None and np.isfinite(c)]
@@ -239,21 +289,29 @@ class LNSSolver:
             records.append(record)
             outcome = record.extra["outcome"]
             counts[record.extra["operator"]] += 1
+            spent += max(int(record.cost), 1)
             improved |= outcome in ("new_best", "better")
             if outcome == "new_best":
                 trace.append((time.perf_counter() - t0, inst.objective_sign * (proc.best_objective + inst.offset)))
             it += 1
         best = proc.best_objective
         if proc.reference is not None:
-            gap = primal_gap(best, proc.reference)
+            gap = primal_gap(best + offset, proc.reference + offset)
         elif np.isfinite(proc.lp_bound):
-            gap = primal_gap(best, proc.lp_bound)
+            gap = primal_gap(best + offset, proc.lp_bound + offset)
         else:
             gap = None
-        return LNSSolution("improved" if improved else "feasible", inst.objective_sign * (best + inst.offset),
+        if max_iterations is not None and it >= max_iterations:
+            why = f"max_iterations ({it} LNS iterations)"
+        elif work_limit is not None and spent >= work_limit:
+            why = f"the work limit of {work_limit} nodes"
+        else:
+            why = f"the time limit of {time_limit:g} s"
+        return LNSSolution("improved" if improved else "feasible", sign * (best + offset),
                            dict(zip(inst.names(), (float(v) + 0.0 for v in proc.best))), gap, it,
                            time.perf_counter() - t0, proc.highs_time, counts, trace, records, observations,
-                           work=int(proc.nodes))
+                           work=int(proc.nodes),
+                           message=f"stopped at {why}; the LNS alone (interleave=False) proves no optimality")
 
     def _solve_interleaved(self, inst: MIPInstance, time_limit: float | None, work_limit: int | None,
                            max_iterations: int | None, reference: float | None, t0: float) -> LNSSolution:
@@ -270,7 +328,12 @@ class LNSSolver:
         proc = LNSProcess(config, reference=None)
         sign, offset = inst.objective_sign, inst.offset
         ref = None if reference is None else sign * reference - offset  # minimisation form, no offset
-        full = inst.to_highs() if deterministic else inst.to_highs(time_limit=float(time_limit))
+        if not deterministic and time.perf_counter() - t0 >= time_limit:
+            return LNSSolution("no_solution", None, {}, None, 0, time.perf_counter() - t0, 0.0,
+                               message=f"the time limit of {time_limit:g} s was spent reading the model")
+        # HiGHS's own clock starts at run(): it gets what is left after reading the model, not the whole limit.
+        full = inst.to_highs() if deterministic else \
+            inst.to_highs(time_limit=max(float(time_limit) - (time.perf_counter() - t0), 1e-3))
         st: dict[str, Any] = dict(started=False, pending=None, best=np.inf, best_x=None, dual=-np.inf,
                                   highs_nodes=0, lns_time=0.0, optimal=False, passed=np.inf, error=None,
                                   highs_solutions=0, improved=False, it=0, exhausted=False, credit=0.0,
@@ -347,8 +410,12 @@ class LNSSolver:
                 while lns_allowance() > 0 and not out_of_budget() and not st["optimal"]:
                     if max_iterations is not None and st["it"] >= max_iterations:
                         break
+                    if deterministic and st["it"] >= self.MAX_STEPS_PER_WORK * work_limit:
+                        break  # HiGHS alone finishes the node budget
                     if st["best_x"] is not None and st["best"] < proc.best_objective - 1e-9:
                         proc.adopt(st["best_x"])  # HiGHS found a better point since the last burst
+                    if not deterministic:
+                        proc.relaxation(time_limit - elapsed())  # first call: the LP, within the time left
                     observation = features.observation(proc)  # first call: the LP relaxation
                     if np.isfinite(proc.lp_bound):
                         st["dual"] = max(st["dual"], proc.lp_bound)
@@ -440,9 +507,10 @@ class LNSSolver:
         st["highs_nodes"] = max(st["highs_nodes"], int(max(info.mip_node_count, 0)))
         if status == highspy.HighsModelStatus.kInfeasible and st["best_x"] is None:
             raise InfeasibleModelError(f"{inst.name}: the model is infeasible", value=inst.name)
-        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible) \
-                and st["best_x"] is None:
-            raise UnboundedRelaxationError(f"{inst.name}: the model (or its LP relaxation) is unbounded",
+        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            # With a feasible point in hand the model itself is unbounded: no best solution exists to report.
+            found = "" if st["best_x"] is None else " (it has feasible points: the objective improves without limit)"
+            raise UnboundedRelaxationError(f"{inst.name}: the model (or its LP relaxation) is unbounded{found}",
                                            value=inst.name)
         if info.mip_dual_bound is not None and np.isfinite(info.mip_dual_bound):
             st["dual"] = max(st["dual"], float(info.mip_dual_bound))
@@ -454,30 +522,40 @@ class LNSSolver:
         if status == highspy.HighsModelStatus.kOptimal or closed():
             st["optimal"] = True
         wall = elapsed()
+        if st["optimal"]:
+            message = f"proven optimal (within HiGHS's mip_rel_gap {self.MIP_REL_GAP:g} of the dual bound)"
+        elif st["exhausted"] or status in (highspy.HighsModelStatus.kTimeLimit,
+                                           highspy.HighsModelStatus.kSolutionLimit):
+            limits = ([] if time_limit is None else [f"{time_limit:g} s"]) + \
+                ([] if work_limit is None else [f"{work_limit} nodes"])
+            message = f"stopped at the limit ({' / '.join(limits)}) before a proof of optimality"
+        else:
+            message = f"HiGHS ended with {full.modelStatusToString(status)}"
         if st["best_x"] is None:
-            return LNSSolution("no_solution", None, {}, None, st["it"], wall, highs_wall + (proc.highs_time if st["started"] else 0.0),
-                               counts, trace, records, observations, None, work(), work_trace,
-                               st["highs_solutions"])
+            return LNSSolution("no_solution", None, {}, None, st["it"], wall,
+                               highs_wall + (proc.highs_time if st["started"] else 0.0), counts, trace, records,
+                               observations, None, work(), work_trace, st["highs_solutions"],
+                               message=f"no feasible point found: {message}")
         best = st["best"]
         dual = st["dual"] if np.isfinite(st["dual"]) else None
         if ref is not None:
-            gap = primal_gap(best, ref)
+            gap = primal_gap(best + offset, ref + offset)  # the constant included, as the objective is printed
         elif st["optimal"]:
             gap = 0.0
         else:
-            gap = None if dual is None else primal_gap(best, dual)
+            gap = None if dual is None else primal_gap(best + offset, dual + offset)
         status_text = "optimal" if st["optimal"] else ("improved" if len(trace) > 1 else "feasible")
         return LNSSolution(status_text, sign * (best + offset),
                            dict(zip(inst.names(), (float(v) + 0.0 for v in st["best_x"]))), gap, st["it"], wall,
-                           highs_wall + (proc.highs_time if st["started"] else 0.0), counts, trace, records, observations,
-                           None if dual is None else sign * (dual + offset), work(), work_trace,
-                           st["highs_solutions"])
+                           highs_wall + (proc.highs_time if st["started"] else 0.0), counts, trace, records,
+                           observations, None if dual is None else sign * (dual + offset), work(), work_trace,
+                           st["highs_solutions"], message)
 
     @staticmethod
     def write_solution(solution: LNSSolution, path: str | Path) -> None:
-        """Column names -> values as JSON (with objective and status), written atomically."""
+        """Column names -> values as JSON (with status, message and objective), written atomically."""
         from tunegym.agents.tuner_io import atomic_write_bytes
 
-        payload = {"status": solution.status, "objective": solution.objective, "dual_bound": solution.dual_bound,
-                   "primal_gap": solution.primal_gap, "values": solution.values}
+        payload = {"status": solution.status, "message": solution.message, "objective": solution.objective,
+                   "dual_bound": solution.dual_bound, "primal_gap": solution.primal_gap, "values": solution.values}
         atomic_write_bytes(path, json.dumps(payload, indent=1).encode())

@@ -22,7 +22,11 @@ each tuned schedule of :mod:`tunegym.envs.lr.schedules` as a policy over the env
 from __future__ import annotations
 
 import copy
+import math
+import numbers
+import operator
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -594,6 +598,59 @@ def lr_tuner(tuner: Any) -> Tuner:
                         env_ids=ENV_IDS)
 
 
+def _whole_number(value: Any, name: str) -> int:
+    """``value`` as a count >= 1: an int (Python, NumPy, a one-element integer tensor) or a float without a
+    fraction (``100.0``). A bool, a string, ``None``, NaN/inf or ``2.5`` is refused with a
+    :class:`~tunegym.envs.core.errors.ConfigError` here rather than read as a number or failing later."""
+    number: int | None = None
+    if not isinstance(value, (bool, np.bool_, str, bytes)) and value is not None:
+        try:
+            number = operator.index(value)
+        except TypeError:
+            try:
+                as_float = float(value)
+            except (TypeError, ValueError, RuntimeError):
+                as_float = math.nan
+            number = int(as_float) if math.isfinite(as_float) and as_float.is_integer() else None
+    if number is None or number < 1:
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}", value=value)
+    return number
+
+
+def _loss_value(loss: Any, call: str) -> float:
+    """One loss as a float: a real number, or a tensor or NumPy array holding one real number (any float dtype,
+    requiring grad or not). A per-sample loss vector, a string, ``None``, a bool or a complex number is refused
+    with a :class:`~tunegym.envs.core.errors.ConfigError` that says what to pass, instead of a raw error from
+    ``float()`` (or a string silently read as a number)."""
+    many = isinstance(loss, (list, tuple))
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() == 1 and not loss.is_complex() and loss.dtype != torch.bool:
+            return float(loss.detach())
+        what, many = f"a {loss.dtype} tensor of shape {tuple(loss.shape)}", loss.numel() > 1
+    elif isinstance(loss, np.ndarray):
+        real = np.issubdtype(loss.dtype, np.number) and not np.issubdtype(loss.dtype, np.complexfloating)
+        if loss.size == 1 and real:
+            return float(loss.reshape(()))
+        what, many = f"a {loss.dtype} array of shape {loss.shape}", loss.size > 1
+    elif isinstance(loss, numbers.Real) and not isinstance(loss, (bool, np.bool_)):
+        return float(loss)
+    else:
+        what = f"{type(loss).__name__} {loss!r}"[:120]
+    hint = "; reduce a per-sample loss first, e.g. loss.mean()" if many else ""
+    raise ConfigError(f"{call} needs one real loss value (a float or a one-element tensor), got {what}{hint}",
+                      value=loss)
+
+
+def _real(grad: torch.Tensor) -> torch.Tensor:
+    """A complex gradient as its real and imaginary parts (so its norm counts both), any other unchanged."""
+    return torch.view_as_real(grad) if grad.is_complex() else grad
+
+
+#: the keys every :meth:`LearnedLRScheduler.state_dict` has (what :meth:`~LearnedLRScheduler.load_state_dict` checks)
+_STATE_KEYS = ("features", "base_lrs", "steps_taken", "total_steps", "decision_interval", "log10_multiplier",
+               "last_epoch", "decisions")
+
+
 class LearnedLRScheduler(LRScheduler):
     """A learned LR schedule for a plain torch loop.
 
@@ -613,14 +670,34 @@ class LearnedLRScheduler(LRScheduler):
     in every group, ``value`` being the knob value :meth:`Tuner.act` decodes, exactly as the env applies it.
     ``observe_validation(loss)`` is optional. ``state_dict()``/``load_state_dict()`` cover the schedule's own
     state (windows, multiplier, step count) and a stateful tuner's run state (a :class:`ProbeScheduleTuner`'s
-    chosen arm), not the tuner's weights. A stateful tuner is told whether the optimizer is Adam-like
-    (:func:`is_adaptive_optimizer`) and copied, so each scheduler follows its own run.
+    chosen arm), not the tuner's weights; they are plain data (``torch.load(..., weights_only=True)`` reads them).
+    A stateful tuner is told whether the optimizer is Adam-like (:func:`is_adaptive_optimizer`) and copied, so each
+    scheduler follows its own run.
+
+    Edge cases: ``step()`` called more than ``total_steps`` times keeps the last LR (no decision is made past the
+    budget; a ``RuntimeWarning`` says so once). A param group added after construction (``add_param_group``) joins
+    the schedule with the LR it was added with as its initial LR. The LR it sets is absolute (``initial_lr`` x
+    multiplier): it composes with ``SequentialLR`` (a warmup before it), but in a ``ChainedScheduler`` it
+    overrides, not multiplies, the LR that schedulers before it set. Resume with :meth:`load_state_dict`, not
+    ``last_epoch`` (refused: the windows and the tuner's run cannot be rebuilt from a step count).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, tuner: Any, total_steps: int, *,
                  decision_interval: int | None = None, last_epoch: int = -1) -> None:
-        if total_steps < 1:
-            raise ConfigError(f"total_steps must be >= 1, got {total_steps}", value=total_steps)
+        total_steps = _whole_number(total_steps, "total_steps")
+        if decision_interval is not None:
+            decision_interval = _whole_number(decision_interval, "decision_interval")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ConfigError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}",
+                              value=optimizer)
+        if last_epoch != -1:
+            raise ConfigError(f"LearnedLRScheduler resumes from load_state_dict(), not last_epoch (got {last_epoch}): "
+                              "its windows and its tuner's run state are not a function of the step count",
+                              value=last_epoch)
+        for index, group in enumerate(optimizer.param_groups):
+            lr = float(group.get("initial_lr", group["lr"]))
+            if not (math.isfinite(lr) and lr >= 0.0):
+                raise ConfigError(f"param group {index} has learning rate {lr}; need a finite lr >= 0", value=lr)
         self.tuner = lr_tuner(tuner)
         policy = self.tuner.policy
         if isinstance(policy, ProbeScheduleTuner):
@@ -644,6 +721,8 @@ class LearnedLRScheduler(LRScheduler):
         #: ``"non_finite_loss"`` (a NaN/inf train loss was observed) or ``"reverted"`` (the tuner's guard went back
         #: to its default schedule, the user's LR with cosine/linear decay)
         self.events: list[dict[str, Any]] = []
+        self._warned_past_end = False
+        self._warned_foreign_lr = False
         super().__init__(optimizer, last_epoch)
 
     @property
@@ -660,7 +739,7 @@ class LearnedLRScheduler(LRScheduler):
         """The train loss of the step about to be taken (call before ``step()``). A NaN/inf loss is recorded in
         :attr:`events` (with a ``RuntimeWarning`` the first time) and counts as no loss in the window; a window
         without a finite loss after the tuner left its default makes its guard revert to the default schedule."""
-        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        value = _loss_value(loss, "observe(loss)")
         if not np.isfinite(value):
             if not any(e["event"] == "non_finite_loss" for e in self.events):
                 warnings.warn(f"LearnedLRScheduler: non-finite train loss {value} at step {self.steps_taken}; "
@@ -671,22 +750,66 @@ class LearnedLRScheduler(LRScheduler):
     def observe_validation(self, loss: float | torch.Tensor) -> None:
         """A validation loss measured after the optimizer step about to be reported by ``step()`` (call before it),
         as the env measures it after a decision window: the next decision sees it with its age."""
-        self._pending_val = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        self._pending_val = _loss_value(loss, "observe_validation(loss)")
 
     def _grad_norm(self) -> float | None:
-        squares = [p.grad.detach().float().pow(2).sum() for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        """The L2 norm of all groups' gradients (a complex gradient counts its real and imaginary parts)."""
+        squares = [_real(p.grad.detach()).float().pow(2).sum() for g in self.optimizer.param_groups for p in g["params"]
+                   if p.grad is not None]
         return float(torch.sqrt(torch.stack(squares).sum())) if squares else None
+
+    def _adopt_new_groups(self) -> None:
+        """Param groups added since construction (``optimizer.add_param_group``) join the schedule with the LR they
+        were added with as their initial LR (as ``LRScheduler.__init__`` sets it). Removed groups are refused: the
+        remaining groups can no longer be matched to their initial LRs."""
+        groups = self.optimizer.param_groups
+        if len(groups) < len(self.base_lrs):
+            raise ConfigError(f"the optimizer has {len(groups)} param groups, the scheduler was built for "
+                              f"{len(self.base_lrs)}; param groups cannot be removed under a LearnedLRScheduler",
+                              value=len(groups))
+        for group in groups[len(self.base_lrs):]:
+            lr = group["lr"]
+            group.setdefault("initial_lr", lr.clone() if isinstance(lr, torch.Tensor) else lr)
+            self.base_lrs.append(group["initial_lr"])
+
+    def _warn_if_lr_changed_elsewhere(self) -> None:
+        """Warn once when a group's LR is no longer the one this scheduler set (a scheduler before it in a
+        ``ChainedScheduler``, a manual change): it sets absolute LRs, so that change is overridden, not kept."""
+        if self._warned_foreign_lr or not hasattr(self, "_last_lr"):
+            return
+        for group, last in zip(self.optimizer.param_groups, self._last_lr):
+            if not math.isclose(float(group["lr"]), float(last), rel_tol=1e-9):
+                self._warned_foreign_lr = True
+                warnings.warn("LearnedLRScheduler: the learning rate was changed outside this scheduler (another "
+                              "scheduler in a ChainedScheduler, or by hand); it sets lr = initial_lr x its multiplier "
+                              "and overrides that change. For a warmup use SequentialLR([warmup, this scheduler], "
+                              "milestones=[n]).", RuntimeWarning, stacklevel=3)
+                return
 
     def _decide(self) -> None:
         was_reverted = self.reverted
-        _, value = self.tuner.act(self.features.observation(None))
+        with np.errstate(over="ignore", invalid="ignore"):  # a loss near the float limit: the clip handles it
+            observation = self.features.observation(None)
+        _, value = self.tuner.act(observation)
         self.log10_multiplier = float(value)
         self.decisions.append(self.log10_multiplier)
         if self.reverted and not was_reverted:
             self.events.append({"step": int(self.steps_taken), "event": "reverted", "why": "loss_blow_up"})
 
     def step(self, epoch: int | None = None) -> None:  # noqa: D102  (LRScheduler.step)
+        if hasattr(self, "base_lrs"):
+            self._adopt_new_groups()
         if getattr(self, "_initial_step_done", False):
+            self._warn_if_lr_changed_elsewhere()
+        if getattr(self, "_initial_step_done", False) and self.steps_taken >= self.total_steps:
+            # Past the budget no decision is made: keep the last LR and stop collecting windows nobody reads.
+            if not self._warned_past_end:
+                self._warned_past_end = True
+                warnings.warn(f"LearnedLRScheduler: step() called more than total_steps={self.total_steps} times; "
+                              "the learning rate stays at its last value", RuntimeWarning, stacklevel=2)
+            self._pending_loss = None
+            self.steps_taken += 1
+        elif getattr(self, "_initial_step_done", False):
             self._losses.append(self._pending_loss)
             self._grads.append(self._grad_norm())
             self._pending_loss = None
@@ -697,7 +820,8 @@ class LearnedLRScheduler(LRScheduler):
                                                                                                 ProbeScheduleTuner):
                     if policy.revert():  # a NaN/inf loss after leaving the default: back to the default schedule now
                         self.events.append({"step": int(self.steps_taken), "event": "reverted", "why": "non_finite_loss"})
-                record = self.features.window_record(self._losses, self._grads, self.log10_multiplier)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    record = self.features.window_record(self._losses, self._grads, self.log10_multiplier)
                 self.features.record(None, record)
                 self._losses, self._grads = [], []
             if self._pending_val is not None:
@@ -715,6 +839,8 @@ class LearnedLRScheduler(LRScheduler):
         return [base_lr * self.multiplier for base_lr in self.base_lrs]
 
     def state_dict(self) -> dict[str, Any]:
+        """The scheduler's run state as plain data (``torch.load(weights_only=True)`` reads it; the features leave
+        out their caches, which are rebuilt)."""
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "tuner", "features")}
         state["features"] = self.features.state_dict()
         if callable(getattr(self.tuner.policy, "state_dict", None)) and isinstance(self.tuner.policy, ProbeScheduleTuner):
@@ -722,14 +848,40 @@ class LearnedLRScheduler(LRScheduler):
         return copy.deepcopy(state)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue the run ``state_dict`` (from :meth:`state_dict`) saved. A state of another scheduler, of another
+        number of param groups or of a scheduler with another kind of tuner (with or without a run state) is
+        refused with :class:`~tunegym.envs.core.errors.CheckpointError` before anything changes."""
+        is_map = isinstance(state_dict, Mapping)
+        missing = [k for k in _STATE_KEYS if k not in state_dict] if is_map else list(_STATE_KEYS)
+        if missing:
+            raise CheckpointError(f"not a LearnedLRScheduler state_dict (missing {missing})",
+                                  value=type(state_dict).__name__)
+        n_groups = len(self.optimizer.param_groups)
+        if len(state_dict["base_lrs"]) != n_groups:
+            raise CheckpointError(f"the state has {len(state_dict['base_lrs'])} param groups, the optimizer "
+                                  f"{n_groups}; add the same param groups before loading",
+                                  value=len(state_dict["base_lrs"]))
+        policy = self.tuner.policy
+        stateful = isinstance(policy, ProbeScheduleTuner)
+        if stateful != (state_dict.get("tuner_state") is not None):
+            raise CheckpointError(f"the state was saved by a scheduler {'without' if stateful else 'with'} a tuner "
+                                  f"run state; this scheduler's tuner is a {type(policy).__name__}: load it into a "
+                                  "scheduler built with the same tuner", value=type(policy).__name__)
         state = copy.deepcopy(dict(state_dict))
-        features = state.pop("features")
         tuner_state = state.pop("tuner_state", None)
-        if tuner_state is not None and isinstance(self.tuner.policy, ProbeScheduleTuner):
-            self.tuner.policy.load_state_dict(tuner_state)
+        features = self.tuner.make_features()
+        before = policy.state_dict() if stateful else None
+        try:
+            features.load_state_dict(state.pop("features"))
+            if stateful:
+                policy.load_state_dict(tuner_state)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            if stateful:
+                policy.load_state_dict(before)
+            raise CheckpointError(f"corrupt LearnedLRScheduler state_dict: {type(exc).__name__}: {exc}",
+                                  value=type(exc).__name__) from exc
         self.__dict__.update(state)
-        self.features = self.tuner.make_features()
-        self.features.load_state_dict(features)
+        self.features = features
 
 
 # ---- baselines: the tuned schedules as policies over the env's knob (DOMAIN_BASELINES["lr"]) -----------------

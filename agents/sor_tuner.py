@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -291,6 +292,9 @@ class SORTuner(TunerAdapter):
         ``tol`` (default 1e-8) and ``max_sweeps`` (default 100,000; a dynamic tuner: its env's, 10,000, since
         the share of the budget spent is part of what it observes) bound each attempt.
         """
+        if max_sweeps is not None and not (isinstance(max_sweeps, numbers.Integral) and max_sweeps >= 1):
+            # int() would quietly make 2.5 two sweeps and "5" five; envs.sor.solve refuses both too
+            raise ConfigError(f"max_sweeps must be an integer >= 1, got {max_sweeps!r}", value=max_sweeps)
         prepared = prepare_matrix(A)
         x0_arr = None if x0 is None else check_vector("x0", x0, prepared.n)
         if self.dynamic:
@@ -392,12 +396,16 @@ class SORTuner(TunerAdapter):
 
     @classmethod
     def load(cls, path: str | Path) -> "SORTuner":
-        """Load a SOR tuner (``save``'s file, a saved :class:`Tuner`, or a policy file that records a SOR env).
+        """Load a SOR tuner (``save``'s file, a saved :class:`Tuner`, a policy file that records a SOR env, or
+        ``"pretrained:NAME"``, e.g. ``"pretrained:sor-ppo"``).
 
         A tuner of another domain or env raises :class:`TunerMismatchError` (one line) before any solve.
         """
-        from tunegym.agents.tuners import load_tuner
+        from tunegym.agents.tuners import PRETRAINED_PREFIX, load_tuner, pretrained_path
 
+        text = str(path)
+        if text.startswith(PRETRAINED_PREFIX):  # "pretrained:sor-ppo", as load_tuner and KrylovTuner.load take it
+            path = pretrained_path(text[len(PRETRAINED_PREFIX):])
         kind, meta, arrays = load_tuner_file(path)
         if kind == "tuner":
             return cls(Tuner.load(path))

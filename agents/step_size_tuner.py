@@ -90,17 +90,28 @@ _MESSAGES = {
 
 #: ``solve_ivp`` options that SciPy's RK45 honours but the tuner cannot (it chooses the steps itself)
 _UNSUPPORTED_OPTIONS = ("first_step", "max_step")
+#: SciPy's floor on ``rtol``: ``solve_ivp`` warns and raises a smaller one to it (below it round-off dominates)
+RTOL_FLOOR = 100 * float(np.finfo(np.float64).eps)
 
 
-def _check_scipy_options(method: str | None, events: Any, options: dict[str, Any]) -> None:
+def _check_scipy_options(method: str | None, events: Any, options: dict[str, Any], span: float) -> None:
     """Refuse, with a reason, what a ``scipy.integrate.solve_ivp`` call may carry that the tuner cannot honour;
-    warn (as SciPy does) about options that have no effect on RK45."""
+    warn (as SciPy does) about options that have no effect on RK45. SciPy's own defaults ``first_step=None`` and
+    ``max_step=inf`` (or any ``max_step`` of at least the interval's length ``span``) change no step, so a wrapper
+    that forwards them explicitly is not refused."""
     if method is not None and method != "RK45":
         raise ConfigError(f"the tuner drives Dormand-Prince 5(4) (SciPy's RK45); method={method!r} is not available "
                           f"here: call scipy.integrate.solve_ivp(..., method={method!r})", value=method)
     if events is not None:
         raise ConfigError("events are not supported by StepSizeTuner.solve_ivp: call scipy.integrate.solve_ivp(..., "
                           "events=...), or stop at the event time yourself", value="events")
+    options = dict(options)
+    if "first_step" in options and options["first_step"] is None:
+        del options["first_step"]
+    max_step = options.get("max_step")
+    if isinstance(max_step, (int, float, np.floating, np.integer)) and not isinstance(max_step, bool) \
+            and max_step >= span:
+        del options["max_step"]
     refused = [name for name in _UNSUPPORTED_OPTIONS if name in options]
     if refused:
         raise ConfigError(f"{', '.join(refused)} cannot be honoured: the tuner chooses every step itself",
@@ -110,6 +121,38 @@ def _check_scipy_options(method: str | None, events: Any, options: dict[str, Any
 
         warnings.warn(f"The following arguments have no effect for StepSizeTuner.solve_ivp: {sorted(options)}",
                       stacklevel=3)
+
+
+def _tolerances(rtol: Any, atol: Any, n: int) -> tuple[float, float | np.ndarray]:
+    """``(rtol, atol)`` of a solve, checked before any work: ``rtol`` one number (a one-element array too; the
+    controller decides from one tolerance, so a per-component ``rtol`` is refused), raised to :data:`RTOL_FLOOR` with
+    a warning when below it, as SciPy does; ``atol`` positive and finite, a number or one per component
+    (``rtol · 1e-3`` when None). Anything else is a :class:`ConfigError` rather than a ``TypeError`` from NumPy."""
+    import warnings
+
+    try:
+        rtol_value = np.asarray(rtol, dtype=np.float64)
+        atol_value = np.asarray(atol, dtype=np.float64) if atol is not None else None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"rtol and atol must be numbers (atol may give one per component of y0), got rtol={rtol!r}, "
+                          f"atol={atol!r}", value=(rtol, atol)) from exc
+    if rtol_value.size != 1:
+        raise ConfigError(f"rtol must be one number: a per-component rtol (shape {rtol_value.shape}) is not supported "
+                          "(the tuner decides from one tolerance); give the smallest rtol and a per-component atol",
+                          value=rtol)
+    value = float(rtol_value.reshape(()))
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"rtol must be a finite non-negative number, got {rtol!r}", value=rtol)
+    if value < RTOL_FLOOR:
+        warnings.warn(f"rtol={value:.3g} is below 100 * machine epsilon: setting rtol = {RTOL_FLOOR:.6g} (as "
+                      "scipy.integrate.solve_ivp does)", stacklevel=3)
+        value = RTOL_FLOOR
+    if atol_value is None:
+        atol_value = np.asarray(value * 1e-3)
+    if not (np.all(np.isfinite(atol_value)) and np.all(atol_value > 0) and atol_value.shape in ((), (n,))):
+        raise ConfigError(f"atol must be positive and finite, a number or one per component of y0 ({n}); atol = 0 "
+                          f"(pure relative error control) is not supported; got {atol!r}", value=atol)
+    return value, float(atol_value) if atol_value.ndim == 0 else atol_value
 
 
 class StepSizeResult(OptimizeResult):
@@ -141,6 +184,17 @@ class _RungeKuttaInterpolant(DenseOutput):
             return self.y_old + self.h * (self.Q @ p)
         p = np.cumprod(np.tile(x, (self.order + 1, 1)), axis=0)
         return self.y_old[:, None] + self.h * (self.Q @ p)
+
+
+class _ConstantInterpolant(DenseOutput):
+    """``y0`` at every time: the dense output of a solve with no step (an empty interval, or no step accepted)."""
+
+    def __init__(self, t0: float, y0: np.ndarray) -> None:
+        super().__init__(t0, t0)
+        self.value = y0.copy()
+
+    def _call_impl(self, t: np.ndarray) -> np.ndarray:
+        return self.value.copy() if t.ndim == 0 else np.repeat(self.value[:, None], t.size, axis=1)
 
 
 class StepSizeTuner(TunerAdapter):
@@ -254,17 +308,23 @@ class StepSizeTuner(TunerAdapter):
 
         ``rtol`` defaults to the trained env's (1e-3 for a tuner trained for all tolerances, SciPy's default) and
         ``atol`` to ``rtol · 1e-3`` (SciPy's 1e-6 at rtol 1e-3); ``atol`` may also give one value per component,
-        and ``args`` extra arguments for ``fun(t, y, *args)``, both as in SciPy. Complex ``y0`` is refused
-        (:class:`ConfigError`; SciPy's RK45 accepts it): split the system into real and imaginary parts.
-        ``t_eval`` / ``dense_output`` use the pair's own continuous extension (SciPy's interpolant for RK45/RK23),
-        at no extra RHS evaluation. So that a call written for SciPy fails clearly rather than with a ``TypeError``:
-        ``method`` may only be ``"RK45"`` (the pair the tuner drives), ``events`` and the step options SciPy's RK45
-        honours (``first_step``, ``max_step``) raise :class:`ConfigError`, ``vectorized`` is accepted (``fun`` is
-        called with one state at a time), and options RK45 ignores in SciPy (``jac``, ``jac_sparsity``, ``lband``,
-        ``uband``, ``min_step``) or unknown ones are ignored with a warning, as SciPy does. The
-        problem-family one-hot of an ``ode.controller`` observation is zero unless ``problem_family`` names one of
-        the training families (``ode.controller_tol`` tuners have none). Only forward integration (``t_span[1] >
-        t_span[0]``) is supported.
+        and ``args`` extra arguments for ``fun(t, y, *args)``, both as in SciPy. An ``rtol`` below 100 · machine
+        epsilon (0 included) is raised to it with a warning, as SciPy does; a per-component ``rtol`` and
+        ``atol = 0`` are refused (:class:`ConfigError`). Complex ``y0`` is refused (:class:`ConfigError`; SciPy's
+        RK45 accepts it): split the system into real and imaginary parts. ``y0`` may be any 1-D sequence of
+        numbers (ints are upcast, as in SciPy); ``fun`` may return an array, a list, a tuple or, for one
+        equation, a scalar. ``t_eval`` / ``dense_output`` use the pair's own continuous extension (SciPy's
+        interpolant for RK45/RK23), at no extra RHS evaluation. So that a call written for SciPy fails clearly
+        rather than with a ``TypeError``: ``method`` may only be ``"RK45"`` (the pair the tuner drives), ``events``
+        and the step options SciPy's RK45 honours (``first_step``, ``max_step``) raise :class:`ConfigError` unless
+        they are SciPy's no-op defaults (``first_step=None``, ``max_step=inf`` or at least the interval),
+        ``vectorized`` is accepted (``fun`` is called with one state at a time), and options RK45 ignores in SciPy
+        (``jac``, ``jac_sparsity``, ``lband``, ``uband``, ``min_step``) or unknown ones are ignored with a warning,
+        as SciPy does. The problem-family one-hot of an ``ode.controller`` observation is zero unless
+        ``problem_family`` names one of the training families (``ode.controller_tol`` tuners have none). Only
+        forward integration (``t_span[1] >= t_span[0]``) is supported; an empty interval returns ``y0`` at ``t0``
+        after one evaluation of ``fun``, as SciPy does. Inputs of the wrong type or range raise
+        :class:`ConfigError` / :class:`InstanceError` before any step.
 
         Returns a :class:`StepSizeResult`: SciPy's ``t`` (accepted step times, or ``t_eval``), ``y`` (shape
         ``(n, len(t))``), ``sol`` (an :class:`~scipy.integrate.OdeSolution` with ``dense_output``, else None),
@@ -282,60 +342,103 @@ class StepSizeTuner(TunerAdapter):
         """
         if self.env_id not in ODE_IDS:
             raise ConfigError(f"solve_ivp needs an ODE policy; this one is for {self.env_id}", value=self.env_id)
-        _check_scipy_options(method, events, options)
         from tunegym.envs.core.errors import InstanceError
         from tunegym.envs.timestep.process import ODEProblem
 
+        if not callable(fun):
+            raise ConfigError(f"fun must be callable as fun(t, y), got {type(fun).__name__}", value=fun)
         try:
             t0, t1 = (float(v) for v in t_span)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"t_span must be two numbers (t0, tf), got {t_span!r}", value=t_span) from exc
-        if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
-            raise ConfigError(f"t_span must be finite with t_end > t_start (forward integration only), got "
-                              f"{t_span!r}", value=t_span)
-        if np.iscomplexobj(np.asarray(y0)):
-            raise ConfigError("complex y0 is not supported: write the system for the real and imaginary parts",
-                              value=y0)
-        y_start = np.asarray(y0, dtype=np.float64)
-        if y_start.ndim != 1 or y_start.size == 0 or not np.all(np.isfinite(y_start)):
-            raise InstanceError(f"y0 must be a non-empty finite 1-D vector, got shape {y_start.shape}", value=y0)
-        trained_rtol = float(self.env_kwargs.get("rtol", 1e-3 if self.env_id == CONTROLLER_ID else 1e-6))
-        rtol = trained_rtol if rtol is None else float(rtol)
-        atol_value = np.asarray(rtol * 1e-3 if atol is None else atol, dtype=np.float64)
-        if not (math.isfinite(rtol) and rtol > 0 and np.all(np.isfinite(atol_value)) and np.all(atol_value > 0)
-                and atol_value.shape in ((), y_start.shape)):
-            raise ConfigError(f"rtol must be positive and finite, atol positive and finite (a number or one per "
-                              f"component of y0), got {rtol!r}, {atol!r}", value=(rtol, atol))
-        atol = float(atol_value) if atol_value.ndim == 0 else atol_value
-        if t_eval is not None:
-            t_eval = np.asarray(t_eval, dtype=np.float64).reshape(-1)
-            if np.any(np.diff(t_eval) <= 0) or (t_eval.size and (t_eval[0] < t0 or t_eval[-1] > t1)):
-                raise ConfigError("t_eval must be increasing and within t_span", value=t_span)
-        overrides: dict[str, Any] = {"rk45_reference": False} if self.env_id == CONTROLLER_ID else {}
-        settings = timestep_settings(self.env_id, self.env_kwargs, rtol=rtol, atol=atol, max_attempts=max_attempts,
-                                     stiffness_detection=bool(detect_stiffness), **overrides)
+        if not (math.isfinite(t0) and math.isfinite(t1) and math.isfinite(t1 - t0)):
+            raise ConfigError(f"t_span must be two finite numbers whose difference is finite, got {t_span!r}",
+                              value=t_span)
+        if t1 < t0:
+            raise ConfigError(f"t_span must not run backwards (forward integration only), got {t_span!r}: solve "
+                              "z' = -fun(t0 - s, z) on [0, t0 - tf] instead (y(t) = z(t0 - t))", value=t_span)
+        span = t1 - t0
+        _check_scipy_options(method, events, options, span)
+        try:
+            extra = tuple(args) if args is not None else ()
+        except TypeError as exc:
+            raise ConfigError(f"args must be a tuple of extra arguments for fun(t, y, *args) (as SciPy's, e.g. "
+                              f"args=({args!r},)), got {type(args).__name__}", value=args) from exc
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, (int, float, np.integer, np.floating)) \
+                or not (math.isfinite(max_attempts) and max_attempts >= 1):
+            raise ConfigError(f"max_attempts must be a number >= 1, got {max_attempts!r}", value=max_attempts)
+        max_attempts = int(max_attempts)
+        try:
+            if np.iscomplexobj(np.asarray(y0)):
+                raise ConfigError("complex y0 is not supported: write the system for the real and imaginary parts",
+                                  value=y0)
+            y_start = np.asarray(y0, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise InstanceError(f"y0 must be a 1-D vector of numbers, got {type(y0).__name__}: {exc}",
+                                value=y0) from exc
+        if y_start.ndim != 1 or y_start.size == 0:
+            raise InstanceError(f"y0 must be a non-empty 1-D vector, got shape {y_start.shape}", value=y0)
+        if not np.all(np.isfinite(y_start)):
+            raise InstanceError(f"y0 must be finite; components {np.flatnonzero(~np.isfinite(y_start))[:6].tolist()} "
+                                "are not", value=y0)
         n = y_start.size
+        trained_rtol = float(self.env_kwargs.get("rtol", 1e-3 if self.env_id == CONTROLLER_ID else 1e-6))
+        rtol, atol = _tolerances(trained_rtol if rtol is None else rtol, atol, n)
+        if t_eval is not None:
+            try:
+                t_eval = np.asarray(t_eval, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"t_eval must be numbers, got {type(t_eval).__name__}", value=t_eval) from exc
+            if not np.all(np.isfinite(t_eval)) or np.any(np.diff(t_eval) <= 0) \
+                    or (t_eval.size and (t_eval[0] < t0 or t_eval[-1] > t1)):
+                raise ConfigError("t_eval must be finite, increasing and within t_span", value=t_span)
         first_bad: list[float] = []
 
-        extra = tuple(args) if args is not None else ()
+        def user_time(t: float) -> float:
+            """The solve runs on [0, span]; fun, ``t`` and ``sol`` see [t0, t1], with t1 exactly at the end."""
+            return t1 if t >= span else t + t0
 
         def rhs(t: float, y: np.ndarray) -> np.ndarray:
-            out = np.asarray(fun(t + t0, y, *extra), dtype=np.float64)
-            if out.shape != (n,):
-                if out.size != n:
-                    raise InstanceError(f"fun(t, y) must return {n} values (the size of y0), returned shape "
-                                        f"{out.shape} at t={t + t0:.6g}", value=out.shape)
+            raw = fun(user_time(t), y, *extra)
+            try:
+                out = np.asarray(raw, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise InstanceError(f"fun(t, y) must return {n} numbers, returned a {type(raw).__name__} at "
+                                    f"t={user_time(t):.6g}: {exc}", value=type(raw).__name__) from exc
+            if raw is None or out.shape != (n,):
+                if raw is None or out.size != n:
+                    raise InstanceError(f"fun(t, y) must return {n} values (the size of y0), returned "
+                                        f"{'None' if raw is None else f'shape {out.shape}'} at "
+                                        f"t={user_time(t):.6g}", value=None if raw is None else out.shape)
                 out = out.reshape(n)
             if not np.all(np.isfinite(out)):
                 if not first_bad:
-                    first_bad.append(t + t0)
+                    first_bad.append(user_time(t))
                     if t == 0.0 and np.array_equal(y, y_start):
                         raise InstanceError(f"fun(t0, y0) returned non-finite values {out.tolist()[:6]} at "
                                             f"t0={t0:.6g}", value=t0)
             return out
 
+        if span == 0.0:  # SciPy's answer on an empty interval: y0 at t0, after one evaluation of fun there
+            rhs(0.0, y_start.copy())
+            t_out = np.array([t0, t0]) if t_eval is None else t_eval
+            sol = None
+            if dense_output:
+                from scipy.integrate import OdeSolution
+
+                sol = OdeSolution(np.array([t0, t0]), [_ConstantInterpolant(t0, y_start)])
+            return StepSizeResult(
+                t=t_out, y=np.repeat(y_start[:, None], t_out.size, axis=1), sol=sol, t_events=None, y_events=None,
+                nfev=1, njev=0, nlu=0, status=0, message=_MESSAGES["finished"], success=True, accepted=0,
+                rejected=0, stop_reason="finished", knob_values=[], rhs_evaluations=1)
+        overrides: dict[str, Any] = {"rk45_reference": False} if self.env_id == CONTROLLER_ID else {}
+        settings = timestep_settings(self.env_id, self.env_kwargs, rtol=rtol, atol=atol, max_attempts=max_attempts,
+                                     stiffness_detection=bool(detect_stiffness), **overrides)
+
         # Shift time to start at 0 so that the observation's h / t_end and progress mean what they meant in training.
-        problem = ODEProblem(rhs, tuple(y_start), t1 - t0, problem_family)
+        problem = ODEProblem(rhs, tuple(y_start), span, problem_family)
         times, states, pieces = [t0], [y_start.copy()], []
         keep_dense = bool(dense_output) or t_eval is not None
 
@@ -343,10 +446,10 @@ class StepSizeTuner(TunerAdapter):
             if not record.extra["accepted"]:
                 return
             solver = process.solver
-            times.append(solver.t + t0)
+            times.append(user_time(solver.t))
             states.append(solver.y.copy())
             if keep_dense:
-                pieces.append(_RungeKuttaInterpolant(t_before + t0, solver.t + t0, y_before,
+                pieces.append(_RungeKuttaInterpolant(user_time(t_before), user_time(solver.t), y_before,
                                                      solver.K.T @ _dense_matrix(solver)))
 
         if self.env_id == CONTROLLER_ID:  # one decision: the controller of the whole solve, then the solve
@@ -362,7 +465,7 @@ class StepSizeTuner(TunerAdapter):
         solver = process.solver
         reason = record.status if record is not None else "max_attempts"
         success = reason == "finished"
-        message = _MESSAGES.get(reason, reason).format(t=solver.t + t0, h=process.h, max_attempts=max_attempts)
+        message = _MESSAGES.get(reason, reason).format(t=user_time(solver.t), h=process.h, max_attempts=max_attempts)
         if first_bad:
             message += (f" fun returned non-finite values (first at t={first_bad[0]:.6g}): the solution blew up or "
                         "the right-hand side is undefined there.")
@@ -370,15 +473,15 @@ class StepSizeTuner(TunerAdapter):
             message += (" The problem looked stiff on part of the interval (steps limited by stability): an implicit "
                         "method (scipy.integrate.solve_ivp(method='Radau' or 'LSODA')) may be cheaper.")
         sol = None
-        if keep_dense and pieces:
+        if keep_dense:
             from scipy.integrate import OdeSolution
 
-            sol = OdeSolution(np.array([p.t_old for p in pieces] + [pieces[-1].t]), pieces)
+            # with no accepted step y0 is all there is (SciPy's own ``sol`` then has no piece and fails when called)
+            sol = (OdeSolution(np.array([p.t_old for p in pieces] + [pieces[-1].t]), pieces) if pieces
+                   else OdeSolution(np.array([t0, t0]), [_ConstantInterpolant(t0, y_start)]))
         if t_eval is not None:
             reached = t_eval[t_eval <= times[-1]] if not success else t_eval
-            ys = sol(reached) if sol is not None and reached.size else np.empty((n, 0))
-            if reached.size and reached[0] == t0 and sol is None:
-                ys = y_start[:, None]
+            ys = sol(reached) if reached.size else np.empty((n, 0))
             t_out, y_out = reached, np.asarray(ys).reshape(n, -1)
         else:
             t_out, y_out = np.array(times), np.array(states).T

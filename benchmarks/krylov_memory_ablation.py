@@ -44,7 +44,7 @@ def deployed_work(tuner_file: Path, rule: dict, systems) -> float:
     """Total work of the tuner in ``tuner_file`` under decision ``rule``, learning online over ``systems``."""
     tuner = KrylovTuner.load(tuner_file)
     tuner.tuner.policy = tuner.tuner.policy.with_config(**rule)
-    return float(sum(tuner.solve_system(system, learn=True).cost for system in systems))
+    return float(sum(tuner.solve_system(system, learn=True, fallback=False).cost for system in systems))
 
 
 def main(argv: list[str] | None = None) -> dict:

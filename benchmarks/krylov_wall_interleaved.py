@@ -101,12 +101,10 @@ def main(argv: list[str] | None = None) -> dict:
              "failed solves |", "|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['family']} | {r['seed']} | {r['krylov_tuner_time']:.2f} | {r['overhead']:.3f} | "
               f"{r['plain_cg']:.2f} | {r['pyamg_default']:.2f} | {r['failed']} |" for r in rows]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
     result = {"suite": s.key, "scale": args.scale, "split": args.split, "tuner": str(tuner_file), "rows": rows,
               "claims": [c.to_dict() for c in claims], "overhead_share": overhead, "validation_share": validation,
               "seconds": took}
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    K.write_report(args.out, lines, result)
     print("\n".join(lines[:8]))
     return result
 

@@ -9,7 +9,7 @@ import scipy.io
 import scipy.sparse as sp
 
 import tunegym.envs  # noqa: F401
-from tunegym.agents.krylov_tuner import KrylovTuner, pcgbandit
+from tunegym.agents.krylov_tuner import KrylovTuner, krylov_reuse, pcgbandit
 from tunegym.envs.core.errors import MatrixError, TunerMismatchError
 from tunegym.envs.krylov.instances import KrylovSystem, MatrixSequence, PDESequence
 from tunegym.envs.krylov.precond import DEFAULT_ARMS, arm_label, build_preconditioner, krylov_solve
@@ -192,7 +192,7 @@ def test_tuner_makes_the_env_rollouts_decisions_and_work():
     env = gym.make("tunegym/PCG-v0", **SMALL)
     systems, env_arms, env_costs, _ = rollout(env, pcgbandit(env.unwrapped, seed=7), seed=11, steps=12)
     tuner = KrylovTuner.from_env(pcgbandit(env.unwrapped, seed=7), env)
-    results = [tuner.solve_system(system, learn=True) for system in systems]
+    results = [tuner.solve_system(system, learn=True, fallback=False) for system in systems]
     assert [r.arm for r in results] == env_arms
     assert [r.cost for r in results] == env_costs
     user = tuner.solve(systems[0].A, systems[0].b)  # the plain-array entry point
@@ -217,20 +217,65 @@ def test_tuner_saves_loads_and_refuses_other_domains(tmp_path):
         KrylovTuner.load(tmp_path / "sor.pt")
 
 
+def _poisson(grid: int) -> sp.csr_matrix:
+    one = np.ones(grid)
+    t = sp.diags([-one[:-1], 2 * one, -one[:-1]], [-1, 0, 1])
+    return (sp.kron(sp.identity(grid), t) + sp.kron(t, sp.identity(grid))).tocsr()
+
+
 def test_tuner_reports_failures_as_statuses():
     tuner = KrylovTuner.pcgbandit(seed=0, maxiter=20, **SMALL)
-    result = tuner.solve(sp.diags([1.0, -1.0, 2.0], format="csr"), np.ones(3), symmetric=True)
+    indefinite = (_poisson(30) - 4.0 * sp.identity(900)).tocsr()  # eigenvalues on both sides of 0
+    result = tuner.solve(indefinite, np.ones(900), symmetric=True)
     assert result.status in ("breakdown", "diverged", "max_iterations") and not result.success
+    assert result.first_attempt is not None  # the fallback fails too, and both are reported
+    assert result.first_attempt.preconditioner in result.message and result.work >= result.first_attempt.work
+
+
+def test_a_failed_solve_is_solved_again_with_the_fallback_and_both_are_reported():
+    """A solvable system whose chosen preconditioner fails (Jacobi, capped at 20 iterations on a 900-unknown Poisson
+    problem) gets its solution from the fallback (smoothed aggregation AMG, built afresh); the result's work and
+    time count both solves; ``fallback=False`` keeps the env's semantics (the failure is the result)."""
+    env = gym.make("tunegym/PCG-v0", maxiter=20, **SMALL)
+    A, b = _poisson(30), np.ones(900)
+    from tunegym.agents.krylov_tuner import fixed_jacobi
+
+    tuner = KrylovTuner.from_env(fixed_jacobi(env.unwrapped), env)
+    result = tuner.solve(A, b, learn=False)
+    first = result.first_attempt
+    assert result.success and result.fallback_from == "jacobi" and result.preconditioner == "amg_sa(0,gauss_seidel)"
+    assert first.status == "max_iterations" and not first.success and first.arm == ("jacobi",)
+    assert np.linalg.norm(A @ result.x - b) <= 1e-7 * np.linalg.norm(b)
+    assert result.work == pytest.approx(first.work + result.setup_work - first.setup_work
+                                        + result.info["iteration_work"])
+    assert result.wall_time > first.wall_time and "jacobi failed (max_iterations" in result.message
+    assert tuner.process.kept.arm == ("amg_sa", 0.0, "gauss_seidel")  # the next system may reuse it
+    assert tuner.solves == 1
+    plain = KrylovTuner.from_env(fixed_jacobi(env.unwrapped), env).solve(A, b, learn=False, fallback=False)
+    assert plain.status == "max_iterations" and plain.first_attempt is None and plain.work == first.work
+
+
+def test_the_learner_learns_from_the_failure_and_from_the_fallback_solve():
+    env = gym.make("tunegym/PCG-v0", maxiter=20, **SMALL)
+    tuner = KrylovTuner.from_env(krylov_reuse(env.unwrapped, {}, seed=0), env)
+    policy = tuner.tuner.policy
+    result = tuner.solve(_poisson(30), np.ones(900), learn=True)  # an untried learner plays arm 0 (none) first
+    fallback = DEFAULT_ARMS.index(("amg_sa", 0.0, "gauss_seidel"))
+    assert result.arm == ("none",) and result.fallback_from == "none" and result.success
+    assert policy.t == 2 and policy.counts[0] == 1 and policy.counts[fallback] == 1
+    assert policy.counts.sum() == 2
 
 
 def test_a_cg_tuner_that_fails_on_a_non_symmetric_matrix_says_so():
     """A CG tuner does not check symmetry before solving (it would cost a transpose per call); when its solve fails on
     a non-symmetric matrix the message says so, and a symmetric matrix that fails is not blamed on symmetry."""
     tuner = KrylovTuner.load("pretrained:krylov")
-    skew = sp.csr_matrix(np.array([[2.0, 1.5, 0.0], [-1.5, 2.0, 1.5], [0.0, -1.5, 2.0]]))
-    result = tuner.solve(skew, np.ones(3))
+    shift = sp.diags([np.ones(899)], [1])
+    convection = (_poisson(30) + shift - shift.T).tocsr()
+    result = tuner.solve(convection, np.ones(900))
     assert not result.success and "not symmetric" in result.message
-    indefinite = tuner.solve(sp.diags([1.0, -1.0, 2.0], format="csr"), np.ones(3))
+    assert result.first_attempt is None  # no fallback solve: no preconditioner makes CG fit a non-symmetric matrix
+    indefinite = tuner.solve((_poisson(30) - 4.0 * sp.identity(900)).tocsr(), np.ones(900))
     assert not indefinite.success and "not symmetric" not in indefinite.message
 
 
@@ -283,7 +328,7 @@ def test_our_learner_saves_loads_through_load_tuner_and_matches_the_env(tmp_path
     systems, env_arms, env_costs, obs = rollout(env, agent, seed=5, steps=14)
     assert ("reuse",) in env_arms or agent.counts[:-1].min() >= 1  # every fresh arm tried first
     tuner = KrylovTuner.from_env(krylov_reuse(env, {"epsilon": 0.3}, seed=3), env)
-    results = [tuner.solve_system(system, learn=True) for system in systems]
+    results = [tuner.solve_system(system, learn=True, fallback=False) for system in systems]
     assert [r.arm for r in results] == env_arms and [r.cost for r in results] == env_costs
     tuner.save(tmp_path / "ours.pt")
     again = KrylovTuner.load(tmp_path / "ours.pt")
@@ -320,7 +365,7 @@ def test_time_weights_steer_the_decision_and_survive_a_save(tmp_path):
     """``arm_weights`` multiply predicted work in the decision only: a heavily weighted arm is avoided."""
     from tunegym.agents.krylov_tuner import KrylovReuseBandit
 
-    tuner = KrylovTuner.load("pretrained:krylov")
+    tuner = KrylovTuner.load("pretrained:krylov", objective="work")
     system = PDESequence("diffusion", grid=24, run_length=10).sample(np.random.default_rng(3))
     bandit = tuner.tuner.policy
     tuner.process.start(system)
@@ -338,6 +383,31 @@ def test_time_weights_steer_the_decision_and_survive_a_save(tmp_path):
     assert KrylovReuseBandit.load(tmp_path / "w.pt").config.arm_weights == tuple(weights)
     with pytest.raises(Exception, match="arm_weights"):
         bandit.with_config(arm_weights=[1.0, 2.0])
+
+
+def test_the_shipped_tuner_decides_on_time_by_default_and_on_work_when_asked(tmp_path):
+    """``pretrained:krylov`` loads with its card's time weights (what a user's wall clock sees); ``objective="work"``
+    is the env's cost, as the suite's work claims measure it; a file keeps what it was saved with."""
+    import json
+
+    from tunegym.agents.tuners import pretrained_path
+    from tunegym.envs.core.errors import ConfigError
+
+    card = json.loads(pretrained_path("krylov").with_suffix(".json").read_text())
+    weights = card["evaluation"]["time_weights_on_tune"]
+    timed = KrylovTuner.load("pretrained:krylov")
+    labels = [arm_label(tuple(a)) for a in timed.tuner.knob.arms]
+    assert timed.tuner.policy.config.arm_weights == tuple(weights[label] for label in labels)
+    assert KrylovTuner.load("pretrained:krylov", objective="work").tuner.policy.config.arm_weights is None
+    timed.save(tmp_path / "timed.pt")
+    saved = KrylovTuner.load(tmp_path / "timed.pt").tuner.policy.config.arm_weights
+    assert saved == timed.tuner.policy.config.arm_weights
+    assert KrylovTuner.load(tmp_path / "timed.pt", objective="work").tuner.policy.config.arm_weights is None
+    KrylovTuner.load("pretrained:krylov", objective="work").save(tmp_path / "plain.pt")
+    with pytest.raises(ConfigError, match="time weights"):
+        KrylovTuner.load(tmp_path / "plain.pt", objective="time")
+    with pytest.raises(ConfigError, match="objective"):
+        KrylovTuner.load("pretrained:krylov", objective="wall")
 
 
 def test_time_weights_are_seconds_per_work_unit_relative_to_the_median_arm():
@@ -565,6 +635,18 @@ def test_interleaved_wall_script_runs_on_a_smoke_run(tmp_path):
                           "--out", str(tmp_path / "w.md")])
     assert (tmp_path / "w.md").exists() and [r["seed"] for r in result["rows"][:2]] == [101, 102]
     assert all(r["failed"] == 0 and r["krylov_tuner_time"] > 0 and r["plain_cg"] > 0 for r in result["rows"])
+
+
+def test_user_matrices_script_runs_and_its_fem_matrices_are_spd(tmp_path):
+    """``benchmarks/krylov_user_matrices.py`` (the published user-matrix figures) runs end to end, and its P1 FEM
+    matrices are what it says: symmetric positive definite, the sorted order a permutation of the random one."""
+    module = benchmark_script("krylov_user_matrices")
+    A = module.fem_matrix(300, 4)
+    assert abs(A - A.T).max() <= 1e-12 * abs(A).max() and np.linalg.eigvalsh(A.toarray()).min() > 0
+    assert module.fem_matrix(300, 4, order="sorted").nnz == A.nnz
+    result = module.main(["--n", "400", "--length", "3", "--meshes", "1", "--out", str(tmp_path / "u.md")])
+    assert (tmp_path / "u.md").exists() and (tmp_path / "u.json").exists() and len(result["rows"]) == 2
+    assert all(r["failed"] == 0 and min(r[m] for m in module.METHODS) > 0 for r in result["rows"])
 
 
 def test_compiled_ridge_solve_matches_numpy_and_refuses_an_invalid_gram():

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from tunegym.envs.core.errors import MatrixError
 
-__all__ = ["as_real_csr", "all_finite"]
+__all__ = ["as_real_csr", "as_real_vector", "all_finite"]
 
 
 def all_finite(values: np.ndarray) -> bool:
@@ -31,6 +31,29 @@ def all_finite(values: np.ndarray) -> bool:
         if math.isfinite(float(flat @ flat)):
             return True
     return bool(np.isfinite(flat).all())
+
+
+def as_real_vector(v: Any, n: int, name: str = "b", *, solver: str = "tunegym's solvers",
+                   finite: bool = True) -> np.ndarray:
+    """``v`` as a float64 vector of length ``n`` (an ``(n, 1)`` column or ``(1, n)`` row is flattened);
+    :class:`MatrixError` naming ``name`` if it is complex (its imaginary part would be dropped silently), not
+    numeric, of another shape (an ``(n/2, 2)`` array would otherwise be flattened into another system) or, with
+    ``finite``, holds NaN/inf (:func:`all_finite`). ``solver`` only words the complex case's message. Not a copy
+    when ``v`` already is a float64 vector."""
+    if np.iscomplexobj(v):
+        raise MatrixError(f"{name} is complex; {solver} solve real systems only", value=name)
+    try:
+        arr = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MatrixError(f"{name} must be a numeric vector: {exc}", value=v) from exc
+    if arr.ndim > 2 or (arr.ndim == 2 and 1 not in arr.shape):
+        raise MatrixError(f"{name} must be a vector, got an array of shape {arr.shape}", value=arr.shape)
+    vec = arr.reshape(-1)
+    if vec.size != n:
+        raise MatrixError(f"{name} has length {vec.size} (shape {arr.shape}); A is {n} x {n}", value=vec.size)
+    if finite and not all_finite(vec):
+        raise MatrixError(f"{name} has NaN or infinite entries", value=int(np.sum(~np.isfinite(vec))))
+    return vec
 
 
 def as_real_csr(A: Any, name: str = "A", *, solver: str = "tunegym's solvers", copy: bool = True) -> sp.csr_matrix:

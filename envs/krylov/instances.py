@@ -42,25 +42,38 @@ import scipy.sparse as sp
 
 from tunegym.envs.core.errors import ConfigError, InstanceError, MatrixError
 from tunegym.envs.core.instances import Instance, SequenceDistribution, content_id
-from tunegym.envs.core.matrices import all_finite, as_real_csr
+from tunegym.envs.core.matrices import as_real_csr, as_real_vector
 
-__all__ = ["KrylovSystem", "PDESequence", "MatrixSequence", "check_system", "KINDS", "load_matrix"]
+__all__ = ["KrylovSystem", "PDESequence", "MatrixSequence", "check_system", "check_vector", "KINDS",
+           "load_matrix"]
 
 KINDS = ("diffusion", "anisotropic", "elasticity", "convection")
+_SOLVERS = "tunegym's Krylov solvers"  # for the messages
+
+
+def check_vector(name: str, v: Any, n: int) -> np.ndarray:
+    """``v`` as a finite float64 vector of length ``n`` (:func:`~tunegym.envs.core.matrices.as_real_vector`):
+    :class:`MatrixError` naming ``name`` if it is complex, not numeric, of another shape or holds NaN/inf."""
+    return as_real_vector(v, n, name, solver=_SOLVERS)
 
 
 def check_system(A: Any, b: Any, *, copy: bool = True) -> tuple[sp.csr_matrix, np.ndarray]:
-    """``(A, b)`` as float64 CSR (sorted, duplicates summed) and a float64 vector; :class:`MatrixError` if bad.
+    """``(A, b)`` as float64 CSR (sorted, duplicates summed) and a float64 vector; :class:`MatrixError` if bad
+    (``b`` as :func:`check_vector` has it). ``b``'s norm must also be a normal float64: the solvers measure
+    residuals relative to it, and an overflowing norm ends every solve on NaN while an underflowing one (entries
+    below about 1e-154) makes the zero vector look converged; such a ``b`` is refused, asking for a rescaled system.
+    One pass over ``b`` checks both (its sum of squares, as :func:`~tunegym.envs.core.matrices.all_finite` forms it).
     ``copy=False``: ``A`` itself when it already is float64 canonical CSR (see :func:`as_real_csr`)."""
-    csr = as_real_csr(A, solver="tunegym's Krylov solvers", copy=copy)
-    try:
-        vec = np.asarray(b, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise MatrixError(f"b must be a numeric vector: {exc}", value=b) from exc
-    if vec.size != csr.shape[0]:
-        raise MatrixError(f"b has length {vec.size}, A is {csr.shape[0]} x {csr.shape[0]}", value=vec.size)
-    if not all_finite(vec):
+    csr = as_real_csr(A, solver=_SOLVERS, copy=copy)
+    vec = as_real_vector(b, csr.shape[0], "b", solver=_SOLVERS, finite=False)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        squares = float(vec @ vec)
+    if not math.isfinite(squares) and not np.isfinite(vec).all():
         raise MatrixError("b has NaN or infinite entries", value=int(np.sum(~np.isfinite(vec))))
+    if not math.isfinite(squares) or (squares == 0.0 and vec.any()):
+        largest = float(np.abs(vec).max())
+        raise MatrixError(f"the norm of b {'over' if squares else 'under'}flows float64 (largest |b_i| {largest:.3g}); "
+                          "scale b (and x0) by a power of 10, and the solution back", value=largest)
     return csr, np.ascontiguousarray(vec)
 
 
@@ -79,6 +92,21 @@ def is_symmetric(A: sp.csr_matrix, rtol: float = 1e-12) -> bool:
     if diff.nnz == 0:
         return True
     return float(np.abs(diff.data).max()) <= rtol * scale
+
+
+def _near_null_space(B: Any, n: int) -> np.ndarray:
+    """A user's near null space as a finite float64 ``n x k`` array (a vector is one column); :class:`MatrixError`
+    for a non-numeric, wrongly sized or non-finite one, which PyAMG would otherwise meet mid-setup."""
+    try:
+        arr = np.asarray(B, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MatrixError(f"near_null_space must be a numeric n x k array: {exc}", value=B) from exc
+    if arr.ndim not in (1, 2) or arr.shape[0] != n or arr.size == 0:
+        raise MatrixError(f"near_null_space must have {n} rows (one per unknown), got shape {arr.shape}",
+                          value=arr.shape)
+    if not np.all(np.isfinite(arr)):
+        raise MatrixError("near_null_space has NaN or infinite entries", value=int(np.sum(~np.isfinite(arr))))
+    return arr.reshape(n, -1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,7 +138,7 @@ class KrylovSystem(Instance):
         new matrix. ``key``, when given, is the system's id instead of a hash of its content (see
         :attr:`instance_id`)."""
         csr, vec = check_system(A, b, copy=False)
-        B = None if near_null_space is None else np.asarray(near_null_space, dtype=np.float64).reshape(csr.shape[0], -1)
+        B = None if near_null_space is None else _near_null_space(near_null_space, csr.shape[0])
         sym = is_symmetric(csr) if symmetric is None else bool(symmetric)
         return cls(csr, vec, sym, name=name, step=int(step), near_null_space=B, meta=dict(meta), key=str(key))
 
@@ -366,6 +394,19 @@ def load_matrix(path: str | Path) -> sp.csr_matrix:
     return csr
 
 
+def _shift_range(shift_range: Any) -> tuple[float, float]:
+    """``(low, high)`` with ``0 < low <= high``, both finite (the shifts are drawn log-uniformly between them);
+    :class:`ConfigError` otherwise, at construction rather than at the first draw."""
+    try:
+        lo, hi = (float(v) for v in shift_range)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"shift_range must be two numbers (low, high), got {shift_range!r}",
+                          value=shift_range) from exc
+    if not (0.0 < lo <= hi and math.isfinite(hi)):
+        raise ConfigError(f"shift_range must satisfy 0 < low <= high < inf, got {shift_range!r}", value=shift_range)
+    return lo, hi
+
+
 class MatrixSequence(SequenceDistribution):
     """A user's matrices, each met ``repeat`` times in a row with a changing right-hand side, shift or scaling.
 
@@ -381,14 +422,23 @@ class MatrixSequence(SequenceDistribution):
                  repeat: int = 20, shift_range: Sequence[float] = (1e-3, 1.0), symmetric: bool | None = None) -> None:
         if isinstance(matrices, (str, Path)) or sp.issparse(matrices) or isinstance(matrices, np.ndarray):
             matrices = [matrices]
+        try:
+            matrices = list(matrices)  # any iterable of paths or matrices (a generator, a tuple)
+        except TypeError as exc:
+            raise ConfigError(f"matrices must be a path, a matrix or a list of them, got {type(matrices).__name__}",
+                              value=matrices) from exc
         if len(matrices) == 0:
             raise ConfigError("matrices must name at least one matrix", value=matrices)
         if variation not in ("rhs", "shift", "scale"):
             raise ConfigError(f"variation must be 'rhs', 'shift' or 'scale', got {variation!r}", value=variation)
-        if int(repeat) < 1:
+        try:
+            count = int(repeat)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"repeat must be an integer >= 1, got {repeat!r}", value=repeat) from exc
+        if count < 1:
             raise ConfigError(f"repeat must be >= 1, got {repeat!r}", value=repeat)
         self.variation, self.repeat = variation, int(repeat)
-        self.shift_range = (float(shift_range[0]), float(shift_range[1]))
+        self.shift_range = _shift_range(shift_range)
         self.labels: list[str] = []
         self.matrices: list[sp.csr_matrix] = []
         self.symmetric_flags: list[bool] = []
@@ -398,7 +448,7 @@ class MatrixSequence(SequenceDistribution):
                 csr = load_matrix(item)
             else:
                 try:
-                    csr, _ = check_system(item, np.zeros(np.shape(item)[0]))
+                    csr = as_real_csr(item, solver="tunegym's Krylov solvers")
                 except MatrixError as exc:
                     raise MatrixError(f"{label}: {exc}", value=exc.value) from exc
             self.labels.append(label)

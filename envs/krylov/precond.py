@@ -304,6 +304,8 @@ def _build_amg(A: sp.csr_matrix, arm: tuple[Any, ...], symmetric: bool,
 
     n = A.shape[0]
     family, theta = arm[0], float(arm[1])
+    if A.nnz == 0:  # PyAMG builds a hierarchy, then divides by nnz(A) for its operator complexity
+        raise PreconditionerFailure("AMG setup failed: A has no stored nonzeros (the zero matrix is singular)")
     try:
         with np.errstate(all="ignore"), _fixed_global_rng():
             if family == "amg_sa":

@@ -27,7 +27,7 @@ from tunegym.envs.core.errors import ConfigError, MatrixError
 from tunegym.envs.core.features import Features, clip_observation, register_features
 from tunegym.envs.core.process import Process, StepRecord
 from tunegym.envs.core.rewards import register_reward
-from tunegym.envs.krylov.instances import KrylovSystem
+from tunegym.envs.krylov.instances import KrylovSystem, check_vector
 from tunegym.envs.krylov.precond import (
     REUSE,
     SOLVERS,
@@ -102,10 +102,8 @@ class KrylovSolve(Process):
         if not isinstance(instance, KrylovSystem):
             raise ConfigError(f"KrylovSolve solves KrylovSystem instances, got {type(instance).__name__}",
                               value=instance)
-        if x0 is not None:
-            x0 = np.asarray(x0, dtype=np.float64).reshape(-1)
-            if x0.size != instance.n or not np.all(np.isfinite(x0)):
-                raise MatrixError(f"x0 must be a finite vector of length {instance.n}", value=x0.size)
+        if x0 is not None:  # a complex or (n/2, 2) x0 would otherwise be cast or flattened silently
+            x0 = check_vector("x0", x0, instance.n)
         self.instance, self.x0, self.outcome, self._done = instance, x0, None, False
 
     @property

@@ -118,11 +118,14 @@ class ScheduleFeatures(Features):
         ], dtype=np.float32)
 
     def state_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
+        """The run's state as plain data (``torch.load(weights_only=True)`` reads it); private attributes, caches
+        such as the space's bounds that are rebuilt on use, are left out."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
-            setattr(self, k, list(v) if isinstance(v, list) else v)
+            if not k.startswith("_"):  # a state saved before caches were left out may carry them
+                setattr(self, k, list(v) if isinstance(v, list) else v)
 
 
 register_features(ScheduleFeatures.name, "tunegym.envs.lr.features:ScheduleFeatures")

@@ -25,7 +25,7 @@ highspy = require("highspy", "mip", "the MIP environments (tunegym/MIPLNS-v0, LN
 
 __all__ = [
     "MIPInstance", "MalformedModelError", "InfeasibleModelError", "UnboundedRelaxationError",
-    "NoIntegerVariablesError", "set_cover", "combinatorial_auction", "facility_location",
+    "NoIntegerVariablesError", "UnsupportedModelError", "set_cover", "combinatorial_auction", "facility_location",
     "independent_set", "load_model", "GENERATORS", "MIPFamilyDistribution", "new_highs", "multi_knapsack",
     "generalized_assignment", "max_cut", "HELDOUT_GENERATORS", "HeldOutFamilyDistribution",
 ]
@@ -47,6 +47,15 @@ class UnboundedRelaxationError(InstanceError):
 
 class NoIntegerVariablesError(InstanceError):
     """The model has no integer variables: it is an LP, there is nothing to search."""
+
+
+class UnsupportedModelError(InstanceError):
+    """The model uses a feature the LNS cannot represent (semi-continuous or semi-integer columns): treating it
+    as something else would solve another model and report its optimum as this one's."""
+
+
+#: HiGHS's ``infinite_cost``: a cost of at least this size is stored as infinite (no finite objective exists)
+_INFINITE_COST = 1e20
 
 
 _BANNER_SILENCED = False
@@ -483,27 +492,42 @@ class MIPFamilyDistribution(Distribution):
 
 
 def load_model(path: str | Path | highspy.Highs, check: bool = True) -> MIPInstance:
-    """Read an MPS/LP file (or take a built ``highspy.Highs``) as a :class:`MIPInstance`.
+    """Read an MPS/LP file (also gzipped, as HiGHS reads it) or take a built ``highspy.Highs`` as a
+    :class:`MIPInstance`.
 
-    Raises :class:`MalformedModelError` for an unreadable file, :class:`NoIntegerVariablesError`,
-    and with ``check`` (an LP-relaxation solve) :class:`InfeasibleModelError` /
-    :class:`UnboundedRelaxationError`.
+    Raises :class:`MalformedModelError` for a path that is not a readable model file, a model with no columns,
+    NaN or infinite costs or coefficients, or column names that do not name one column each (the solution
+    maps names to values; empty names become ``x{j}``); :class:`UnsupportedModelError` for semi-continuous or
+    semi-integer columns; :class:`NoIntegerVariablesError`; and with ``check`` (an LP-relaxation solve)
+    :class:`InfeasibleModelError` / :class:`UnboundedRelaxationError`.
     """
     if isinstance(path, highspy.Highs):
         h, name = path, "highs-model"
-    else:
+    elif isinstance(path, (str, os.PathLike)):
         p = Path(path)
         if not p.is_file():
-            raise MalformedModelError(f"no model file at {p}", value=str(p))
+            what = "a directory, not a model file" if p.is_dir() else "no model file"
+            raise MalformedModelError(f"{p}: {what} (give an .mps, .mps.gz or .lp file)", value=str(p))
         h = new_highs()
-        if h.readModel(str(p)) == highspy.HighsStatus.kError or h.getNumCol() == 0:
+        if h.readModel(str(p)) == highspy.HighsStatus.kError:
             raise MalformedModelError(f"HiGHS could not read {p} as an MPS/LP model", value=str(p))
         name = p.stem
+    else:
+        raise MalformedModelError(f"a model is an MPS/LP path, a highspy.Highs or a MIPInstance, got "
+                                  f"{type(path).__name__}", value=path)
     lp = h.getLp()
     n = lp.num_col_
+    if n == 0:
+        raise MalformedModelError(f"{name} has no columns (an empty model: nothing to solve)", value=name)
     sense = -1.0 if lp.sense_ == highspy.ObjSense.kMaximize else 1.0
-    integ = np.array([t != highspy.HighsVarType.kContinuous for t in lp.integrality_], bool) \
-        if len(lp.integrality_) == n else np.zeros(n, bool)
+    kinds = list(lp.integrality_) if len(lp.integrality_) == n else []
+    semi = [j for j, t in enumerate(kinds) if t in (highspy.HighsVarType.kSemiContinuous,
+                                                     highspy.HighsVarType.kSemiInteger)]
+    if semi:
+        first = lp.col_names_[semi[0]] if len(lp.col_names_) == n and lp.col_names_[semi[0]] else f"x{semi[0]}"
+        raise UnsupportedModelError(f"{name} has {len(semi)} semi-continuous/semi-integer column(s) (first: "
+                                    f"{first!r}); LNSSolver supports continuous and integer columns only", value=first)
+    integ = np.array([t != highspy.HighsVarType.kContinuous for t in kinds], bool) if kinds else np.zeros(n, bool)
     if not integ.any():
         raise NoIntegerVariablesError(f"{name} has no integer variables (an LP: nothing for LNS to do)", value=name)
     a = lp.a_matrix_
@@ -511,15 +535,43 @@ def load_model(path: str | Path | highspy.Highs, check: bool = True) -> MIPInsta
         h.ensureColwise() if hasattr(h, "ensureColwise") else None
         a = h.getLp().a_matrix_
     matrix = sp.csc_matrix((np.array(a.value_), np.array(a.index_), np.array(a.start_)), shape=(lp.num_row_, n))
-    names = tuple(lp.col_names_) if len(lp.col_names_) == n else None
-    inst = MIPInstance(name, "file", sense * np.array(lp.col_cost_), matrix, np.array(lp.row_lower_),
-                       np.array(lp.row_upper_), np.array(lp.col_lower_), np.array(lp.col_upper_), integ,
+    cost = np.array(lp.col_cost_, dtype=float)
+    bad_cost = np.flatnonzero(~np.isfinite(cost) | (np.abs(cost) >= _INFINITE_COST))
+    if len(bad_cost):
+        raise MalformedModelError(f"{name}: column {bad_cost[0]} has cost {cost[bad_cost[0]]} (NaN, or at least "
+                                  f"HiGHS's infinite cost {_INFINITE_COST:g})", value=float(cost[bad_cost[0]]))
+    if not np.isfinite(matrix.data).all():
+        raise MalformedModelError(f"{name}: the constraint matrix has NaN or infinite coefficients", value=name)
+    bounds = [np.array(v, dtype=float) for v in (lp.row_lower_, lp.row_upper_, lp.col_lower_, lp.col_upper_)]
+    if any(np.isnan(b).any() for b in bounds):
+        raise MalformedModelError(f"{name}: a row or column bound is NaN", value=name)
+    offset = float(getattr(lp, "offset_", 0.0) or 0.0)
+    if not np.isfinite(offset):
+        raise MalformedModelError(f"{name}: the objective constant is {offset}", value=offset)
+    names = _column_names(list(lp.col_names_), n, name)
+    inst = MIPInstance(name, "file", sense * cost, matrix, *bounds, integ,
                        sense, names, None, {"source": str(path) if not isinstance(path, highspy.Highs) else name},
-                       sense * float(getattr(lp, "offset_", 0.0) or 0.0))
+                       sense * offset)
     if check:
         relax = lp_relaxation(inst)  # raises on infeasible / unbounded
         del relax
     return inst
+
+
+def _column_names(names: list[str], n: int, model: str) -> tuple[str, ...] | None:
+    """The model's column names with empty ones as ``x{j}`` (None where it names none); MalformedModelError
+    where two columns share a name, since the solution file maps each name to one value."""
+    if len(names) != n or not any(names):
+        return None
+    names = [str(v) if v else f"x{j}" for j, v in enumerate(names)]
+    if len(set(names)) < n:
+        seen: dict[str, int] = {}
+        for j, v in enumerate(names):
+            if v in seen:
+                raise MalformedModelError(f"{model}: columns {seen[v]} and {j} are both named {v!r} (the solution "
+                                          f"maps each column name to one value)", value=v)
+            seen[v] = j
+    return tuple(names)
 
 
 def lp_relaxation(inst: MIPInstance, time_limit: float | None = None) -> tuple[np.ndarray | None, float]:

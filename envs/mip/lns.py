@@ -197,6 +197,12 @@ class LNSProcess(Process):
             self.highs_time += time.perf_counter() - t
         return self._lp
 
+    def relaxation(self, time_limit: float | None = None) -> tuple[np.ndarray | None, float]:
+        """The LP relaxation ``(point or None, value or -inf)``, solved on first use within ``lp_time_limit`` and
+        ``time_limit``: the deploy path calls it with the time it has left, so that the first observation (which
+        reads the LP bound) cannot overrun a wall-clock limit. The envs never call it."""
+        return self._relaxation(time_limit)
+
     @property
     def lp_solution(self) -> np.ndarray:
         """LP-relaxation point; the incumbent where the LP was not solved within ``lp_time_limit``."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -42,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tunegym.envs.core.errors import ConfigError, MatrixError
-from tunegym.envs.core.matrices import as_real_csr
+from tunegym.envs.core.matrices import as_real_csr, as_real_vector
 
 __all__ = ["SORResult", "PreparedMatrix", "Schedule", "prepare_matrix", "check_vector", "solve", "solve_prepared", "STATUSES"]
 
@@ -391,20 +392,9 @@ def prepare_matrix(A: object) -> PreparedMatrix:
 
 
 def check_vector(name: str, v: object, n: int) -> np.ndarray:
-    """``v`` as a finite float64 vector of length ``n``, or :class:`MatrixError` naming ``name``."""
-    if np.iscomplexobj(v):
-        raise MatrixError(f"{name} is complex; tunegym's SOR solves real systems only", value=name)
-    try:
-        arr = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise MatrixError(f"{name} must be numeric: {exc}", value=v) from exc
-    if arr.ndim == 2 and 1 in arr.shape:
-        arr = arr.reshape(-1)
-    if arr.shape != (n,):
-        raise MatrixError(f"{name} has shape {arr.shape}, expected ({n},) to match A", value=arr.shape)
-    if not np.all(np.isfinite(arr)):
-        raise MatrixError(f"{name} has NaN or infinite entries", value=int(np.sum(~np.isfinite(arr))))
-    return arr
+    """``v`` as a finite float64 vector of length ``n``, or :class:`MatrixError` naming ``name``
+    (:func:`~tunegym.envs.core.matrices.as_real_vector`)."""
+    return as_real_vector(v, n, name, solver="tunegym's SOR")
 
 
 def solve_prepared(
@@ -422,14 +412,14 @@ def solve_prepared(
     omega_rows = _omega_rows(omega, M.n)
     if np.ndim(omega) == 0:
         omega = float(omega)
-    if not (tol > 0.0 and math.isfinite(tol)):
+    if not (_real(tol) and tol > 0.0 and math.isfinite(tol)):
         raise ConfigError(f"tol must be a positive finite number, got {tol!r}", value=tol)
-    if int(max_sweeps) != max_sweeps or max_sweeps < 0:
+    if not _count(max_sweeps):
         raise ConfigError(f"max_sweeps must be a non-negative integer, got {max_sweeps!r}", value=max_sweeps)
     max_sweeps = int(max_sweeps)
-    if not divergence_factor > 1.0:
+    if not (_real(divergence_factor) and divergence_factor > 1.0):
         raise ConfigError(f"divergence_factor must exceed 1, got {divergence_factor!r}", value=divergence_factor)
-    if int(stall_window) != stall_window or stall_window < 0:
+    if not _count(stall_window):
         raise ConfigError(f"stall_window must be a non-negative integer, got {stall_window!r}", value=stall_window)
     # Kahan: rho(G_omega) >= (prod |1 - omega_i|)^(1/n) >= 1 here, so no sweep can help; form r(x0) only.
     if isinstance(omega, float):
@@ -439,6 +429,8 @@ def solve_prepared(
             hopeless = bool(np.mean(np.log(np.abs(1.0 - omega_rows))) >= 0.0)
     kernel_sweeps = 0 if hopeless else max_sweeps
     bnorm = float(np.linalg.norm(b))
+    if not math.isfinite(bnorm) or (bnorm == 0.0 and b.any()):
+        _refuse_norm(b)
     scale = bnorm if bnorm > 0.0 else 1.0  # b == 0: absolute residual (x = 0 is the answer)
     x = np.zeros(M.n) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
     history = np.empty(min(kernel_sweeps, _HISTORY_CAP) + 1)
@@ -483,6 +475,29 @@ def solve_prepared(
     )
 
 
+def _real(value: object) -> bool:
+    """Whether ``value`` is a real number (not a string, ``None`` or a complex), so comparing it cannot raise."""
+    return isinstance(value, numbers.Real)
+
+
+def _count(value: object) -> bool:
+    """Whether ``value`` is a finite, whole, non-negative real (an iteration budget or window)."""
+    return _real(value) and math.isfinite(value) and int(value) == value and value >= 0  # type: ignore[arg-type]
+
+
+def _refuse_norm(b: np.ndarray) -> None:
+    """:class:`MatrixError` for a ``b`` whose norm is not a normal float64: NaN entries (``solve_prepared`` takes
+    checked vectors, but says so all the same), or a norm that overflows (every residual then reads NaN or
+    infinity, and a solve would stop at once, "converged" at ``x0``) or underflows to 0 while ``b`` is not zero
+    (entries below about 1e-154: the test would turn absolute and accept ``x = 0``)."""
+    if not np.all(np.isfinite(b)):
+        raise MatrixError("b has NaN or infinite entries", value=int(np.sum(~np.isfinite(b))))
+    largest = float(np.abs(b).max())
+    way = "under" if largest < 1.0 else "over"
+    raise MatrixError(f"the norm of b {way}flows float64 (largest |b_i| {largest:.3g}); scale b (and x0) by a power "
+                      "of 10, and the solution back", value=largest)
+
+
 _UNBUILT = object()
 #: sweeps run in natural order before a matrix without a schedule gets one (most short solves end before)
 _PROBE_SWEEPS = 64
@@ -525,7 +540,11 @@ def _omega_rows(omega: float | np.ndarray, n: int) -> np.ndarray:
     """Per-row relaxation factors from a scalar or a length-``n`` array, checked finite and non-zero."""
     if isinstance(omega, float) and math.isfinite(omega) and omega != 0.0:
         return np.full(n, omega)  # the common case, on every env step: skip the array checks
-    rows = np.asarray(omega, dtype=np.float64)
+    try:
+        rows = np.asarray(omega, dtype=np.float64)
+    except (TypeError, ValueError) as exc:  # a complex, None-filled or non-numeric factor
+        raise ConfigError(f"relaxation factor omega must be a real number or array, got {omega!r}",
+                          value=omega) from exc
     if rows.ndim == 0:
         rows = np.full(n, float(rows))
     elif rows.shape != (n,):

@@ -14,7 +14,8 @@ Protocol (also in the spec, :mod:`tunegym.tuning.suite_specs.krylov`):
    (families interleaved), with full information from the same tables (every fresh arm's price on every tune
    system, :func:`train_tuner`).
 3. **Test** (dev-test, or final-test with ``final=True``): only the learners run live: ``krylov_tuner`` (a fresh
-   copy of the trained tuner, ``KrylovTuner.solve_system(learn=True)``), ``krylov_tuner_time`` (the same, deciding
+   copy of the trained tuner, ``KrylovTuner.solve_system(learn=True, fallback=False)``: the env's semantics, a
+   failed solve is charged its penalty and not solved again), ``krylov_tuner_time`` (the same, deciding
    on time-weighted work, :func:`fit_time_weights`) and ``pcgbandit`` (from scratch). Then wall time is measured
    **in one run** (:func:`interleaved_walls`): another fresh copy of ``krylov_tuner_time``, plain CG and PyAMG's
    default solver solve each system, interleaved in a random order, each called as a user calls it.
@@ -175,6 +176,17 @@ def warm_up(tuner_file: str | Path) -> None:
     _pyamg_default(small)
 
 
+def write_report(out: str | Path, lines: list[str], result: dict[str, Any]) -> None:
+    """A benchmark script's report: ``lines`` as Markdown at ``out`` and ``result`` as JSON beside it, each written
+    atomically (a killed run leaves the previous report, not half of one)."""
+    from tunegym.agents.tuner_io import atomic_write_bytes
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(out.with_suffix(".json"), (json.dumps(result, indent=2) + "\n").encode())
+
+
 def time_weighted_tuner(tuner_file: str | Path, time_weights: Sequence[float]) -> Any:
     """A fresh copy of the tuner in ``tuner_file`` deciding on time-weighted work: ``time_weights`` per arm, in the
     knob's order (:func:`fit_time_weights`). What ``krylov_tuner_time`` is, live and in the interleaved wall run."""
@@ -295,7 +307,7 @@ def run_learners(systems: list[Any], *, tuner_file: Path | None, seed: int, env_
     out = {name: {key: [] for key in (*_KEYS, "arm", "tuner_wall")} for name in learners}
     for system in systems:
         for name, tuner in learners.items():
-            result = tuner.solve_system(system, learn=True)
+            result = tuner.solve_system(system, learn=True, fallback=False)
             entry = out[name]
             entry["cost"].append(result.cost), entry["work"].append(result.work)
             entry["wall"].append(result.wall_time + result.tuner_time), entry["iterations"].append(result.iterations)
@@ -337,7 +349,7 @@ def train_tuner(sequences: list[list[Any]], *, config: dict[str, Any], seed: int
         for k, systems in enumerate(sequences):
             tuner.forget()
             for t, system in enumerate(systems):
-                result = tuner.solve_system(system, learn=True)
+                result = tuner.solve_system(system, learn=True, fallback=False)
                 if tables is not None:
                     _teach_from_table(tuner.tuner.policy, arms, tables[k], systems, t, result)
     tuner.tuner.policy = tuner.tuner.policy.with_config(**DEPLOY_CONFIG)

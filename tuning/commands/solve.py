@@ -79,17 +79,42 @@ def add_mip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run_mip)
 
 
+def _check_out(out: str | None, what: str) -> None:
+    """A :class:`ConfigError` line, before any solving, for an ``--out`` that cannot become a file (an existing
+    directory, or a path under a file): found only by the write after the solve, it would lose the result.
+    ``what``: the file expected, for the message."""
+    from tunegym.envs.core.errors import ConfigError
+
+    if not out:
+        return
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give a file path ({what})", value=out)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, not a directory", value=out)
+            break
+
+
 def run_mip(args: argparse.Namespace) -> int:
     from tunegym.agents.lns_solver import LNSSolver
+    from tunegym.envs.core.errors import ConfigError
 
+    _check_out(args.out, "the solution JSON")
     solver = LNSSolver(args.tuner, seed=args.seed, interleave=getattr(args, "interleave", True))
     sol = solver.solve(args.file, time_limit=args.time_limit)
     gap = "n/a" if sol.primal_gap is None else f"{sol.primal_gap:.4%}"
     print(f"status: {sol.status}\nobjective: {sol.objective}\ndual bound: {sol.dual_bound}\n"
           f"gap (vs dual bound): {gap}\n"
           f"LNS iterations: {sol.iterations}  wall: {sol.wall_time:.2f}s  in HiGHS: {sol.highs_time:.2f}s")
+    if sol.message:
+        print(f"message: {sol.message}")
     if args.out:
-        solver.write_solution(sol, args.out)
+        try:
+            solver.write_solution(sol, args.out)
+        except OSError as exc:  # e.g. no permission: one line (status and objective are printed above)
+            raise ConfigError(f"cannot write --out {args.out}: {exc.strerror or exc}", value=args.out) from exc
         print(f"wrote {args.out}")
     return 0 if sol.status != "no_solution" else 1
 
@@ -104,10 +129,20 @@ def _load_vector(path: str, n: int) -> Any:
         raise InstanceError(f"no right-hand side file at {path!r}", value=path)
     try:
         values = np.load(file) if file.suffix == ".npy" else np.loadtxt(file, dtype=np.float64, ndmin=1)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty .npy
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InstanceError(f"cannot read right-hand side {path!r}: {first}", value=path) from exc
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if np.iscomplexobj(values):  # float64 would drop the imaginary part and solve another system
+        raise InstanceError(f"right-hand side {path!r} is complex; tunegym's SOR solves real systems only",
+                            value=path)
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:  # a .npy of strings, an .npz archive under a .npy name
+        raise InstanceError(f"right-hand side {path!r} is not numeric: {exc}", value=path) from exc
+    if values.ndim > 2 or (values.ndim == 2 and 1 not in values.shape):  # flattening would mix up the entries
+        raise InstanceError(f"right-hand side {path!r} must be a vector (one column or row), got shape "
+                            f"{values.shape}", value=values.shape)
+    values = values.reshape(-1)
     if values.size != n:
         raise InstanceError(f"right-hand side {path!r} has {values.size} entries, the matrix has {n} rows",
                             value=values.size)
@@ -128,6 +163,7 @@ def run_sor(args: argparse.Namespace) -> int:
     from tunegym.agents.tuner_io import atomic_write_bytes
     from tunegym.envs.sor.instances import load_matrix
 
+    _check_out(args.out, ".npy or .json")
     matrix = load_matrix(args.matrix)
     b = np.ones(matrix.shape[0]) if args.rhs is None else _load_vector(args.rhs, matrix.shape[0])
     tuner = _sor_tuner(args.tuner)
@@ -168,16 +204,21 @@ def _ode_problem(args: argparse.Namespace) -> tuple[Any, tuple[float, float], li
         problem = make_problem(args.rhs)
         t_span = tuple(_numbers(args.t_span, "--t-span")) if args.t_span else (0.0, problem.t_end)
         y0 = _numbers(args.y0, "--y0") if args.y0 else list(problem.y0)
+        if len(y0) != len(problem.y0):  # the family's f indexes its own components: say so, not an IndexError
+            raise ConfigError(f"--y0 for {args.rhs} needs {len(problem.y0)} values, got {len(y0)}", value=args.y0)
         return problem.rhs, t_span, y0, problem.family
-    if ":" not in args.rhs:
+    module_name, _, function_name = args.rhs.partition(":")
+    if not (module_name and function_name):
         raise ConfigError(f"RHS must be module:function or one of {PROBLEMS}, got {args.rhs!r}", value=args.rhs)
     if not (args.t_span and args.y0):
         raise ConfigError("--t-span and --y0 are needed with a module:function right-hand side", value=args.rhs)
-    module_name, function_name = args.rhs.split(":", 1)
     try:
         function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError) as exc:
         raise ConfigError(f"cannot load {args.rhs!r}: {exc}", value=args.rhs) from exc
+    if not callable(function):
+        raise ConfigError(f"{args.rhs!r} is not callable ({type(function).__name__}): RHS must name a function f(t, y)",
+                          value=args.rhs)
     return function, tuple(_numbers(args.t_span, "--t-span")), _numbers(args.y0, "--y0"), None
 
 
@@ -190,6 +231,7 @@ def run_ode(args: argparse.Namespace) -> int:
     function, t_span, y0, family = _ode_problem(args)
     if len(t_span) != 2:
         raise ConfigError(f"--t-span needs two numbers T0,T1, got {t_span!r}", value=t_span)
+    _check_out(args.out, "the JSON report")
     tuner = load_tuner(args.tuner)
     if not isinstance(tuner, StepSizeTuner):
         raise ConfigError(f"{args.tuner!r} holds a {type(tuner).__name__}, not a step-size tuner", value=args.tuner)
@@ -202,6 +244,9 @@ def run_ode(args: argparse.Namespace) -> int:
                   "status": result.stop_reason, "message": result.message, "t": float(result.t[-1]), "y": y_end,
                   "rhs_evaluations": result.nfev, "accepted": result.accepted, "rejected": result.rejected,
                   "knob_values": result.knob_values}
-        atomic_write_bytes(args.out, json.dumps(report, indent=1).encode())
+        try:
+            atomic_write_bytes(args.out, json.dumps(report, indent=1).encode())
+        except OSError as exc:  # e.g. a parent that is a file, no permission: one line (the result is printed above)
+            raise ConfigError(f"cannot write --out {args.out}: {exc.strerror or exc}", value=args.out) from exc
         print(f"wrote {args.out}")
     return 0 if result.success else 1

@@ -1,0 +1,156 @@
+"""The shipped Krylov tuner on a user's own matrices, which no Krylov training or choice saw (issue #20).
+
+A user's simulation: P1 finite elements on an unstructured Delaunay mesh of random points in the unit square, with a
+coefficient that varies over two decades, plus a mass-like shift that changes every system (``A + σ_t mean|a_ii|
+I``, ``σ_t`` log-uniform in [1e-3, 1], as implicit time steps of varying length give; a fresh right-hand side each
+time: :class:`~tunegym.envs.krylov.instances.MatrixSequence` with ``variation="shift"``). Two node orderings: as the
+mesh generator left them (``random``: no locality, the worst case for ILU and SSOR) and sorted along x
+(``sorted``: a banded, local order). None of this resembles the suite's structured grids.
+
+Per system, in a random order drawn per system (:func:`interleaved`), one BLAS thread, each called as a user
+calls it on the arrays: ``KrylovTuner.load("pretrained:krylov")`` (deciding on time, its default) and the same tuner
+with ``objective="work"``, both learning online; ``scipy.sparse.linalg.cg``; PyAMG's default
+``smoothed_aggregation_solver(A).solve(b, accel="cg")``. Claims (one instance = one sequence's total wall time,
+strata = orderings, Holm over the report): the tuner against the faster of PyAMG default and plain CG, against each,
+and deciding on time against deciding on work. The tuner's failed solves, those it solved again with its fallback
+(:meth:`~tunegym.agents.krylov_tuner.KrylovTuner.solve`), are counted. Usage::
+
+    python benchmarks/krylov_user_matrices.py --out benchmarks/krylov_user_matrices.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import Delaunay
+from threadpoolctl import threadpool_limits
+
+import tunegym.tuning.benches.krylov_suite as K
+from tunegym.agents.krylov_tuner import KrylovTuner
+from tunegym.agents.tuners import pretrained_path
+from tunegym.envs.krylov.instances import MatrixSequence
+from tunegym.tuning.stats import claims_to_markdown, finalize_claims, paired_claim
+
+METHODS = ("tuner_time", "tuner_work", "plain_cg", "pyamg_default")
+
+
+def fem_matrix(n: int, seed: int, *, order: str = "random", contrast: float = 1.0) -> sp.csr_matrix:
+    """P1 stiffness matrix of ``-div(k grad u)`` on the Delaunay mesh of ``n`` uniform random points (natural
+    boundary, plus ``1e-4 mean(a_ii) I`` so that it is positive definite), ``k = 10^(contrast sin(6x) cos(5y))``
+    per triangle; nodes in ``order`` ``"random"`` (as drawn) or ``"sorted"`` (by x)."""
+    rng = np.random.default_rng(seed)
+    points = rng.random((n, 2))
+    if order == "sorted":
+        points = points[np.argsort(points[:, 0], kind="stable")]
+    elif order != "random":
+        raise ValueError(f"order must be 'random' or 'sorted', got {order!r}")
+    triangles = Delaunay(points).simplices
+    corners = points[triangles]  # (m, 3, 2)
+    e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+    area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+    gradients = np.empty((len(triangles), 3, 2))
+    for k in range(3):  # the gradient of the hat function of corner k: the opposite edge rotated, over 2 * area
+        edge = corners[:, (k + 2) % 3] - corners[:, (k + 1) % 3]
+        gradients[:, k, 0], gradients[:, k, 1] = -edge[:, 1], edge[:, 0]
+    gradients /= (2.0 * area)[:, None, None]
+    centre = corners.mean(axis=1)
+    kappa = 10.0 ** (contrast * np.sin(6.0 * centre[:, 0]) * np.cos(5.0 * centre[:, 1]))
+    local = np.einsum("mij,mkj->mik", gradients, gradients) * (area * kappa)[:, None, None]
+    rows, cols = np.repeat(triangles, 3, axis=1).ravel(), np.tile(triangles, (1, 3)).ravel()
+    A = sp.csr_matrix((local.ravel(), (rows, cols)), shape=(n, n))
+    A = (A + sp.diags(np.full(n, 1e-4 * A.diagonal().mean()))).tocsr()
+    A.sum_duplicates()
+    A.sort_indices()
+    return A
+
+
+def interleaved(systems: list, tuners: dict[str, KrylovTuner], *, seed: int) -> dict[str, float]:
+    """Total wall seconds per method over ``systems``, each system solved by every method in a random order."""
+    totals = dict.fromkeys(METHODS, 0.0)
+    totals.update(failed=0, fallbacks=0, overhead=0.0)
+    rng = np.random.default_rng(seed)
+    for system in systems:
+        for k in rng.permutation(len(METHODS)):
+            name = METHODS[k]
+            start = time.perf_counter()
+            if name in tuners:
+                result = tuners[name].solve(system.A, system.b, learn=True)
+                totals["failed"] += not result.success
+                totals["fallbacks"] += result.first_attempt is not None
+                if name == "tuner_time":
+                    totals["overhead"] += result.tuner_time
+            elif name == "plain_cg":
+                K.plain_cg(system.A, system.b)
+            else:
+                start = time.perf_counter() - K._pyamg_default(system)["wall"]  # times itself
+            totals[name] += time.perf_counter() - start
+    return totals
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20000, help="mesh points (unknowns)")
+    parser.add_argument("--length", type=int, default=40, help="systems per sequence")
+    parser.add_argument("--meshes", type=int, default=4, help="mesh seeds per ordering (1, 2, ...)")
+    parser.add_argument("--orders", default="random,sorted")
+    parser.add_argument("--out", type=Path, required=True, help="Markdown report (a JSON file beside it)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    rows = []
+    with threadpool_limits(1):
+        K.warm_up(pretrained_path("krylov"))
+        for order in args.orders.split(","):
+            for mesh in range(1, args.meshes + 1):
+                A = fem_matrix(args.n, mesh, order=order)
+                stream = MatrixSequence([A], variation="shift", repeat=args.length)
+                systems = list(stream.sequence(np.random.default_rng(1000 + mesh), length=args.length))
+                tuners = {"tuner_time": KrylovTuner.load("pretrained:krylov"),
+                          "tuner_work": KrylovTuner.load("pretrained:krylov", objective="work")}
+                totals = interleaved(systems, tuners, seed=mesh)
+                rows.append({"order": order, "mesh": mesh, "n": A.shape[0], "nnz": A.nnz, **totals})
+                print(f"{order} mesh {mesh}: " + ", ".join(f"{m} {totals[m]:.2f} s" for m in METHODS), flush=True)
+    strata = [r["order"] for r in rows]
+    wall = {m: np.array([r[m] for r in rows]) for m in METHODS}
+    common = {"strata": strata, "domain": "krylov", "suite": "krylov-user-matrices", "suite_version": 1,
+              "split": "dev_test", "metric": "wall_time"}
+    faster = np.minimum(wall["plain_cg"], wall["pyamg_default"])
+    claims = finalize_claims([
+        paired_claim(wall["tuner_time"], faster, method_name="tuner (time)",
+                     baseline_name="min(pyamg_default, plain CG)", **common),
+        paired_claim(wall["tuner_time"], wall["pyamg_default"], method_name="tuner (time)",
+                     baseline_name="pyamg_default", **common),
+        paired_claim(wall["tuner_time"], wall["plain_cg"], method_name="tuner (time)", baseline_name="plain CG",
+                     **common),
+        paired_claim(wall["tuner_time"], wall["tuner_work"], method_name="tuner (time)",
+                     baseline_name="tuner (work)", **common),
+        paired_claim(wall["tuner_work"], faster, method_name="tuner (work)",
+                     baseline_name="min(pyamg_default, plain CG)", **common),
+    ])
+    took = time.perf_counter() - start
+    overhead = sum(r["overhead"] for r in rows) / max(float(wall["tuner_time"].sum()), 1e-12)
+    command = "python benchmarks/krylov_user_matrices.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    lines = ["# The shipped Krylov tuner on a user's own matrices (unstructured FEM, shifted)", "",
+             f"Command `{command}`; {took:.0f} s. `pretrained:krylov` as loaded (deciding on time) and with "
+             f"`objective=\"work\"`, learning online from its first system; n = {len(rows)} sequences of "
+             f"{args.length} systems of {args.n} unknowns (mesh seeds 1-{args.meshes} per ordering).", "",
+             claims_to_markdown(claims), "",
+             f"Tuner (time) overhead: {100 * overhead:.2f}% of its wall time.", "",
+             "| order | mesh | nnz | tuner (time) s | tuner (work) s | plain CG s | PyAMG default s | failures left "
+             "(both tuners) | solved again by the fallback (both tuners) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['order']} | {r['mesh']} | {r['nnz']} | {r['tuner_time']:.2f} | {r['tuner_work']:.2f} | "
+              f"{r['plain_cg']:.2f} | {r['pyamg_default']:.2f} | {r['failed']} | {r['fallbacks']} |" for r in rows]
+    result = {"rows": rows, "claims": [c.to_dict() for c in claims], "overhead_share": overhead, "seconds": took,
+              "command": command}
+    K.write_report(args.out, lines, result)
+    print("\n".join(lines[:12]))
+    return result
+
+
+if __name__ == "__main__":
+    main()
