@@ -120,7 +120,7 @@ class KrylovTuner(TunerAdapter):
             env.close()
 
     @classmethod
-    def load(cls, path: str | Path, *, objective: str | None = None) -> "KrylovTuner":
+    def load(cls, path: str | Path, *, objective: str | None = None, solver: str | None = None) -> "KrylovTuner":
         """Load a tuner file (kind ``"tuner"``) or ``"pretrained:NAME"``; a tuner of another domain is refused.
 
         ``objective``: what the decisions minimise.
@@ -134,6 +134,11 @@ class KrylovTuner(TunerAdapter):
         - ``"work"``: the env's cost (flops) unweighted, what the suite's work claims measure.
         - ``None`` (the default for files): as the file was saved (a tuner saved after :meth:`weigh_arms` keeps
           its weights). A file that has none refuses ``"time"`` with a :class:`ConfigError`.
+
+        ``solver`` replaces the Krylov method the tuner was trained with: ``"gmres"`` or ``"bicgstab"`` for
+        non-symmetric systems, ``"auto"`` for CG on symmetric and GMRES on other systems (by a symmetry check of
+        each matrix). ``pretrained:krylov`` was trained with CG on SPD systems; with another solver its work
+        predictions start from CG's and are corrected online as it learns (a warm start, not a tuned GMRES tuner).
         """
         from tunegym.agents.tuners import PRETRAINED_PREFIX, pretrained_path
 
@@ -146,6 +151,10 @@ class KrylovTuner(TunerAdapter):
             card = Path(path).with_suffix(".json")
             objective = objective or "time"
         tuner = cls(Tuner.load(path))
+        if solver is not None:
+            from tunegym.envs.krylov.env import process_from_kwargs
+
+            tuner.process = process_from_kwargs({**tuner.tuner.env_kwargs, "solver": solver})
         if objective is not None:
             tuner._set_objective(objective, card)
         return tuner
@@ -232,8 +241,8 @@ class KrylovTuner(TunerAdapter):
         result = self.solve_system(system, x0=x0, learn=learn, fallback=fallback)
         result.check_time = check
         if unchecked and not result.success and not is_symmetric(system.A):  # only on failure: it costs a transpose
-            result.message += ("; A is not symmetric, and CG needs a symmetric positive definite matrix (use a "
-                               "tunegym/PGMRES-v0 tuner for non-symmetric systems)")
+            result.message += ("; A is not symmetric, and CG needs a symmetric positive definite matrix (for "
+                               "non-symmetric systems load the tuner with solver='gmres' or solver='auto')")
         return result
 
     def solve_system(self, system: KrylovSystem, *, x0: Any = None, learn: bool = True,

@@ -410,6 +410,24 @@ def test_the_shipped_tuner_decides_on_time_by_default_and_on_work_when_asked(tmp
         KrylovTuner.load("pretrained:krylov", objective="wall")
 
 
+def test_the_shipped_cg_tuner_solves_non_symmetric_systems_with_another_solver():
+    """``solver=`` swaps the Krylov method: the CG-trained tuner with GMRES (or "auto") solves a convection-diffusion
+    sequence that CG cannot, keeps learning, and a bad solver name is a ConfigError."""
+    from tunegym.envs.core.errors import ConfigError
+
+    systems = list(PDESequence("convection", grid=12, run_length=4).sequence(np.random.default_rng(2), length=4))
+    for solver in ("gmres", "auto"):
+        tuner = KrylovTuner.load("pretrained:krylov", solver=solver)
+        results = [tuner.solve(s.A, s.b) for s in systems]
+        assert all(r.success and r.info["solver"] == "gmres" for r in results)
+        assert all(np.linalg.norm(s.A @ r.x - s.b) <= 1e-7 * np.linalg.norm(s.b) for s, r in zip(systems, results))
+        assert tuner.tuner.policy.t >= 4
+    cg = KrylovTuner.load("pretrained:krylov", solver="auto").solve(_poisson(10), np.ones(100))
+    assert cg.success and cg.info["solver"] == "cg"
+    with pytest.raises(ConfigError, match="solver"):
+        KrylovTuner.load("pretrained:krylov", solver="minres")
+
+
 def test_time_weights_are_seconds_per_work_unit_relative_to_the_median_arm():
     from tunegym.tuning.benches.krylov_suite import fit_time_weights
 
