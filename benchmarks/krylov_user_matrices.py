@@ -13,9 +13,15 @@ with ``objective="work"``, both learning online; ``scipy.sparse.linalg.cg``; PyA
 ``smoothed_aggregation_solver(A).solve(b, accel="cg")``. Claims (one instance = one sequence's total wall time,
 strata = orderings, Holm over the report): the tuner against the faster of PyAMG default and plain CG, against each,
 and deciding on time against deciding on work. The tuner's failed solves, those it solved again with its fallback
-(:meth:`~tunegym.agents.krylov_tuner.KrylovTuner.solve`), are counted. Usage::
+(:meth:`~tunegym.agents.krylov_tuner.KrylovTuner.solve`), are counted.
+
+``--family convection``: non-symmetric systems instead, the suite generator's convection-diffusion (upwind,
+Péclet 50, a new wind every ``--run-length`` systems) on a ``--grid`` square, seeds 1, 2, ...; the CG-trained tuner
+loaded with ``solver="gmres"`` against ``scipy.sparse.linalg.gmres`` at SciPy's defaults (restart 20) and PyAMG's
+default solver with ``accel="gmres"``, all to relative residual 1e-8. Usage::
 
     python benchmarks/krylov_user_matrices.py --out benchmarks/krylov_user_matrices.md
+    python benchmarks/krylov_user_matrices.py --family convection --meshes 8 --out benchmarks/krylov_gmres_deploy.md
 """
 
 from __future__ import annotations
@@ -24,19 +30,20 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.linalg import gmres
 from scipy.spatial import Delaunay
 from threadpoolctl import threadpool_limits
 
 import tunegym.tuning.benches.krylov_suite as K
 from tunegym.agents.krylov_tuner import KrylovTuner
 from tunegym.agents.tuners import pretrained_path
-from tunegym.envs.krylov.instances import MatrixSequence
+from tunegym.envs.krylov.instances import MatrixSequence, PDESequence
 from tunegym.tuning.stats import claims_to_markdown, finalize_claims, paired_claim
 
-METHODS = ("tuner_time", "tuner_work", "plain_cg", "pyamg_default")
 
 
 def fem_matrix(n: int, seed: int, *, order: str = "random", contrast: float = 1.0) -> sp.csr_matrix:
@@ -69,82 +76,106 @@ def fem_matrix(n: int, seed: int, *, order: str = "random", contrast: float = 1.
     return A
 
 
-def interleaved(systems: list, tuners: dict[str, KrylovTuner], *, seed: int) -> dict[str, float]:
-    """Total wall seconds per method over ``systems``, each system solved by every method in a random order."""
-    totals = dict.fromkeys(METHODS, 0.0)
-    totals.update(failed=0, fallbacks=0, overhead=0.0)
-    rng = np.random.default_rng(seed)
-    for system in systems:
-        for k in rng.permutation(len(METHODS)):
-            name = METHODS[k]
-            start = time.perf_counter()
-            if name in tuners:
-                result = tuners[name].solve(system.A, system.b, learn=True)
-                totals["failed"] += not result.success
-                totals["fallbacks"] += result.first_attempt is not None
-                if name == "tuner_time":
-                    totals["overhead"] += result.tuner_time
-            elif name == "plain_cg":
-                K.plain_cg(system.A, system.b)
-            else:
-                start = time.perf_counter() - K._pyamg_default(system)["wall"]  # times itself
-            totals[name] += time.perf_counter() - start
-    return totals
+def methods_for(tuners: dict[str, KrylovTuner], plain: str) -> dict[str, Any]:
+    """The timed calls (:func:`~tunegym.tuning.benches.krylov_suite.interleave`): the two tuners as a user calls
+    them, learning online (counting failed solves, fallback solves and the time-deciding tuner's overhead), plain CG
+    or GMRES (``plain``), and PyAMG's default solver with the matching accelerator."""
+    def tuned(name: str) -> Any:
+        def call(system: Any) -> dict[str, float]:
+            result = tuners[name].solve(system.A, system.b, learn=True)
+            figures = {"failed": int(not result.success), "fallbacks": int(result.first_attempt is not None)}
+            if name == "tuner_time":
+                figures["overhead"] = result.tuner_time
+            return figures
+        return call
+
+    def plain_gmres(system: Any) -> dict[str, float]:
+        return {"failed_baselines": int(gmres(system.A, system.b, rtol=1e-8, atol=0.0)[1] != 0)}
+
+    def plain_cg(system: Any) -> dict[str, float]:
+        return {"failed_baselines": int(K.plain_cg(system.A, system.b) < 0)}
+
+    def amg(system: Any) -> dict[str, float]:
+        figures = K._pyamg_default(system, accel="gmres" if plain == "plain_gmres" else "cg")
+        return {"wall": figures["wall"], "failed_baselines": int(figures["iterations"] >= 1000)}
+
+    calls = {"plain_cg": plain_cg, "plain_gmres": plain_gmres}
+    return {"tuner_time": tuned("tuner_time"), "tuner_work": tuned("tuner_work"), plain: calls[plain],
+            "pyamg_default": amg}
+
+
+def sequences(args: argparse.Namespace) -> Any:
+    """``(stratum, seed, systems)`` per sequence of the chosen family (see the module docstring)."""
+    if args.family == "fem":
+        for order in args.orders.split(","):
+            for mesh in range(1, args.meshes + 1):
+                stream = MatrixSequence([fem_matrix(args.n, mesh, order=order)], variation="shift", repeat=args.length)
+                yield order, mesh, list(stream.sequence(np.random.default_rng(1000 + mesh), length=args.length))
+    else:
+        family = PDESequence("convection", grid=args.grid, run_length=args.run_length)
+        for seed in range(1, args.meshes + 1):
+            yield "convection", seed, list(family.sequence(np.random.default_rng(seed), length=args.length))
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=20000, help="mesh points (unknowns)")
+    parser.add_argument("--family", choices=["fem", "convection"], default="fem")
+    parser.add_argument("--n", type=int, default=20000, help="fem: mesh points (unknowns)")
+    parser.add_argument("--grid", type=int, default=100, help="convection: grid side (grid^2 unknowns)")
+    parser.add_argument("--run-length", type=int, default=25, help="convection: systems per wind")
     parser.add_argument("--length", type=int, default=40, help="systems per sequence")
-    parser.add_argument("--meshes", type=int, default=4, help="mesh seeds per ordering (1, 2, ...)")
-    parser.add_argument("--orders", default="random,sorted")
+    parser.add_argument("--meshes", type=int, default=4,
+                        help="sequences per ordering: mesh (or generator) seeds 1, 2, ...")
+    parser.add_argument("--orders", default="random,sorted", help="fem: node orderings")
     parser.add_argument("--out", type=Path, required=True, help="Markdown report (a JSON file beside it)")
     args = parser.parse_args(argv)
+    fem = args.family == "fem"
+    plain, solver = ("plain_cg", None) if fem else ("plain_gmres", "gmres")
+    methods = ("tuner_time", "tuner_work", plain, "pyamg_default")
     start = time.perf_counter()
     rows = []
     with threadpool_limits(1):
         K.warm_up(pretrained_path("krylov"))
-        for order in args.orders.split(","):
-            for mesh in range(1, args.meshes + 1):
-                A = fem_matrix(args.n, mesh, order=order)
-                stream = MatrixSequence([A], variation="shift", repeat=args.length)
-                systems = list(stream.sequence(np.random.default_rng(1000 + mesh), length=args.length))
-                tuners = {"tuner_time": KrylovTuner.load("pretrained:krylov"),
-                          "tuner_work": KrylovTuner.load("pretrained:krylov", objective="work")}
-                totals = interleaved(systems, tuners, seed=mesh)
-                rows.append({"order": order, "mesh": mesh, "n": A.shape[0], "nnz": A.nnz, **totals})
-                print(f"{order} mesh {mesh}: " + ", ".join(f"{m} {totals[m]:.2f} s" for m in METHODS), flush=True)
+        for stratum, seed, systems in sequences(args):
+            tuners = {"tuner_time": KrylovTuner.load("pretrained:krylov", solver=solver),
+                      "tuner_work": KrylovTuner.load("pretrained:krylov", objective="work", solver=solver)}
+            totals = {"failed": 0, "fallbacks": 0, "failed_baselines": 0, "overhead": 0.0}
+            totals.update(K.interleave(systems, methods_for(tuners, plain), seed=seed))
+            rows.append({"order": stratum, "mesh": seed, "n": systems[0].n,
+                         "nnz": int(np.mean([s.nnz for s in systems])), **totals})
+            print(f"{stratum} {seed}: " + ", ".join(f"{m} {totals[m]:.2f} s" for m in methods), flush=True)
     strata = [r["order"] for r in rows]
-    wall = {m: np.array([r[m] for r in rows]) for m in METHODS}
+    wall = {m: np.array([r[m] for r in rows]) for m in methods}
     common = {"strata": strata, "domain": "krylov", "suite": "krylov-user-matrices", "suite_version": 1,
               "split": "dev_test", "metric": "wall_time"}
-    faster = np.minimum(wall["plain_cg"], wall["pyamg_default"])
+    label = "plain CG" if fem else "plain GMRES"
+    faster, faster_name = np.minimum(wall[plain], wall["pyamg_default"]), f"min(pyamg_default, {label})"
     claims = finalize_claims([
-        paired_claim(wall["tuner_time"], faster, method_name="tuner (time)",
-                     baseline_name="min(pyamg_default, plain CG)", **common),
+        paired_claim(wall["tuner_time"], faster, method_name="tuner (time)", baseline_name=faster_name, **common),
         paired_claim(wall["tuner_time"], wall["pyamg_default"], method_name="tuner (time)",
                      baseline_name="pyamg_default", **common),
-        paired_claim(wall["tuner_time"], wall["plain_cg"], method_name="tuner (time)", baseline_name="plain CG",
-                     **common),
+        paired_claim(wall["tuner_time"], wall[plain], method_name="tuner (time)", baseline_name=label, **common),
         paired_claim(wall["tuner_time"], wall["tuner_work"], method_name="tuner (time)",
                      baseline_name="tuner (work)", **common),
-        paired_claim(wall["tuner_work"], faster, method_name="tuner (work)",
-                     baseline_name="min(pyamg_default, plain CG)", **common),
+        paired_claim(wall["tuner_work"], faster, method_name="tuner (work)", baseline_name=faster_name, **common),
     ])
     took = time.perf_counter() - start
     overhead = sum(r["overhead"] for r in rows) / max(float(wall["tuner_time"].sum()), 1e-12)
     command = "python benchmarks/krylov_user_matrices.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    lines = ["# The shipped Krylov tuner on a user's own matrices (unstructured FEM, shifted)", "",
+    what = (f"{args.length} systems of {args.n} unknowns (mesh seeds 1-{args.meshes} per ordering)" if fem else
+            f"{args.length} convection-diffusion systems of {args.grid ** 2} unknowns (generator seeds "
+            f"1-{args.meshes}), the tuner with `solver=\"gmres\"`")
+    title = "a user's own matrices (unstructured FEM, shifted)" if fem else "non-symmetric systems (GMRES)"
+    lines = [f"# The shipped Krylov tuner on {title}", "",
              f"Command `{command}`; {took:.0f} s. `pretrained:krylov` as loaded (deciding on time) and with "
-             f"`objective=\"work\"`, learning online from its first system; n = {len(rows)} sequences of "
-             f"{args.length} systems of {args.n} unknowns (mesh seeds 1-{args.meshes} per ordering).", "",
-             claims_to_markdown(claims), "",
+             f"`objective=\"work\"`, learning online from its first system; n = {len(rows)} sequences of {what}.",
+             "", claims_to_markdown(claims), "",
              f"Tuner (time) overhead: {100 * overhead:.2f}% of its wall time.", "",
-             "| order | mesh | nnz | tuner (time) s | tuner (work) s | plain CG s | PyAMG default s | failures left "
+             f"| order | mesh | nnz | tuner (time) s | tuner (work) s | {label} s | PyAMG default s | failures left "
              "(both tuners) | solved again by the fallback (both tuners) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['order']} | {r['mesh']} | {r['nnz']} | {r['tuner_time']:.2f} | {r['tuner_work']:.2f} | "
-              f"{r['plain_cg']:.2f} | {r['pyamg_default']:.2f} | {r['failed']} | {r['fallbacks']} |" for r in rows]
+              f"{r[plain]:.2f} | {r['pyamg_default']:.2f} | {r['failed']} | {r['fallbacks']} |" for r in rows]
     result = {"rows": rows, "claims": [c.to_dict() for c in claims], "overhead_share": overhead, "seconds": took,
               "command": command}
     K.write_report(args.out, lines, result)

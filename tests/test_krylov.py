@@ -664,7 +664,12 @@ def test_user_matrices_script_runs_and_its_fem_matrices_are_spd(tmp_path):
     assert module.fem_matrix(300, 4, order="sorted").nnz == A.nnz
     result = module.main(["--n", "400", "--length", "3", "--meshes", "1", "--out", str(tmp_path / "u.md")])
     assert (tmp_path / "u.md").exists() and (tmp_path / "u.json").exists() and len(result["rows"]) == 2
-    assert all(r["failed"] == 0 and min(r[m] for m in module.METHODS) > 0 for r in result["rows"])
+    assert all(r["failed"] == 0 and min(r[m] for m in ("tuner_time", "tuner_work", "plain_cg", "pyamg_default")) > 0
+               for r in result["rows"])
+    gmres = module.main(["--family", "convection", "--grid", "12", "--length", "3", "--meshes", "2", "--out",
+                         str(tmp_path / "g.md")])
+    assert [r["order"] for r in gmres["rows"]] == ["convection"] * 2
+    assert all(r["failed"] == 0 and r["plain_gmres"] > 0 for r in gmres["rows"])
 
 
 def test_compiled_ridge_solve_matches_numpy_and_refuses_an_invalid_gram():

@@ -36,14 +36,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = ["run_suite", "run", "price_sequence", "run_learners", "train_tuner", "family_systems", "suite",
-           "cache_name", "priced_sequence", "best_fixed_arm", "plain_cg", "interleaved_walls", "warm_up",
+           "cache_name", "priced_sequence", "best_fixed_arm", "plain_cg", "interleave", "interleaved_walls", "warm_up",
            "INTERLEAVED", "time_weighted_tuner", "wall_claims", "break_even", "r_squared", "SUITE_NAME", "AGENT_CONFIG"]
 
 SUITE_NAME = "krylov-sequences"
@@ -97,7 +97,9 @@ def best_fixed_arm(tables: list[dict[str, dict[str, list]]]) -> str:
     return min(totals, key=totals.get)
 
 
-def _pyamg_default(system: Any, tol: float = 1e-8, maxiter: int = 1000) -> dict[str, float]:
+def _pyamg_default(system: Any, tol: float = 1e-8, maxiter: int = 1000, accel: str = "cg") -> dict[str, float]:
+    """PyAMG's default solver as a user calls it, ``smoothed_aggregation_solver(A).solve(b, accel=accel)``
+    (``"gmres"`` for a non-symmetric ``A``): its wall time (setup and solve) and our work count of it."""
     import pyamg
 
     from tunegym.envs.krylov.precond import _fixed_global_rng, amg_work
@@ -106,7 +108,7 @@ def _pyamg_default(system: Any, tol: float = 1e-8, maxiter: int = 1000) -> dict[
     with _fixed_global_rng():
         ml = pyamg.smoothed_aggregation_solver(system.A, B=system.near_null_space)
     residuals: list[float] = []
-    ml.solve(system.b, tol=tol, accel="cg", maxiter=maxiter, residuals=residuals)
+    ml.solve(system.b, tol=tol, accel=accel, maxiter=maxiter, residuals=residuals)
     wall = time.perf_counter() - start
     setup, apply = amg_work(ml, aggregation=True, sweep=2.0)
     iterations = max(len(residuals) - 1, 0)
@@ -132,33 +134,48 @@ def plain_cg(A: Any, b: Any, tol: float = 1e-8) -> int:
     return count[0] if info == 0 else -1
 
 
-def interleaved_walls(systems: list[Any], tuner: Any, *, seed: int = 0) -> dict[str, float]:
-    """Wall seconds of the time-weighted tuner, plain CG and PyAMG's default solver over ``systems``, measured in
-    one run: for every system each method solves it as a user calls it on its arrays (``tuner.solve(A, b)``
-    learning online, its validation, features, decision and learning included; :func:`plain_cg`; PyAMG's
-    ``smoothed_aggregation_solver(A).solve(b, accel="cg")``), in a random order drawn per system (seeded), so that
-    the load each meets, and what ran just before it, are the same on average. A fixed rotation would let PyAMG's
-    setup (big allocations, many objects) precede one method more often than another. Also returns the tuner's own
-    ``overhead`` (``KrylovResult.tuner_time``), its input ``validation`` (``KrylovResult.check_time``) and the
-    count of ``failed`` solves (any method)."""
-    totals = dict.fromkeys(INTERLEAVED, 0.0)
-    totals["failed"], totals["overhead"], totals["validation"] = 0, 0.0, 0.0
+def interleave(systems: list[Any], methods: Mapping[str, Callable[[Any], Mapping[str, float]]], *,
+               seed: int = 0) -> dict[str, float]:
+    """Total wall seconds per method over ``systems``, measured in one run: every system is solved by each of
+    ``methods`` (name -> ``call(system)``) in a random order drawn per system (seeded), so that the load each meets,
+    and what ran just before it, are the same on average (a fixed rotation would let PyAMG's setup, big allocations
+    and many objects, precede one method more often than another). A call returns figures to add up across systems
+    (e.g. ``{"failed": 1}``); a ``"wall"`` among them replaces the measured time (a method that times itself
+    without its bookkeeping)."""
+    names = list(methods)
+    totals: dict[str, float] = dict.fromkeys(names, 0.0)
     rng = np.random.default_rng(seed)
     for system in systems:
-        for k in rng.permutation(len(INTERLEAVED)):
-            name = INTERLEAVED[k]
+        for k in rng.permutation(len(names)):
             start = time.perf_counter()
-            if name == "krylov_tuner_time":
-                result = tuner.solve(system.A, system.b, near_null_space=system.near_null_space, learn=True)
-                ok, totals["overhead"] = result.success, totals["overhead"] + result.tuner_time
-                totals["validation"] += result.check_time
-            elif name == "plain_cg":
-                ok = plain_cg(system.A, system.b) >= 0
-            else:
-                amg = _pyamg_default(system)  # times itself (the work count after it is bookkeeping)
-                ok, start = amg["iterations"] < 1000, time.perf_counter() - amg["wall"]
-            totals[name] += time.perf_counter() - start
-            totals["failed"] += not ok
+            figures = dict(methods[names[k]](system))
+            wall = figures.pop("wall", None)
+            totals[names[k]] += time.perf_counter() - start if wall is None else wall
+            for key, value in figures.items():
+                totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+def interleaved_walls(systems: list[Any], tuner: Any, *, seed: int = 0) -> dict[str, float]:
+    """Wall seconds of the time-weighted tuner, plain CG and PyAMG's default solver over ``systems``, measured in
+    one run (:func:`interleave`): for every system each method solves it as a user calls it on its arrays
+    (``tuner.solve(A, b)`` learning online, its validation, features, decision and learning included;
+    :func:`plain_cg`; PyAMG's ``smoothed_aggregation_solver(A).solve(b, accel="cg")``). Also returns the tuner's
+    own ``overhead`` (``KrylovResult.tuner_time``), its input ``validation`` (``KrylovResult.check_time``) and the
+    count of ``failed`` solves (any method)."""
+    def tuned(system: Any) -> dict[str, float]:
+        result = tuner.solve(system.A, system.b, near_null_space=system.near_null_space, learn=True)
+        return {"failed": int(not result.success), "overhead": result.tuner_time, "validation": result.check_time}
+
+    def amg(system: Any) -> dict[str, float]:
+        figures = _pyamg_default(system)  # times itself (the work count after it is bookkeeping)
+        return {"failed": int(figures["iterations"] >= 1000), "wall": figures["wall"]}
+
+    calls = {"krylov_tuner_time": tuned, "plain_cg": lambda system: {"failed": int(plain_cg(system.A, system.b) < 0)},
+             "pyamg_default": amg}
+    methods = {name: calls[name] for name in INTERLEAVED}  # the order the random permutations index
+    totals = {"failed": 0, "overhead": 0.0, "validation": 0.0}
+    totals.update(interleave(systems, methods, seed=seed))
     return totals
 
 
