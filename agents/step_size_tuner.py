@@ -321,9 +321,11 @@ class StepSizeTuner(TunerAdapter):
         ``vectorized`` is accepted (``fun`` is called with one state at a time), and options RK45 ignores in SciPy
         (``jac``, ``jac_sparsity``, ``lband``, ``uband``, ``min_step``) or unknown ones are ignored with a warning,
         as SciPy does. The problem-family one-hot of an ``ode.controller`` observation is zero unless
-        ``problem_family`` names one of the training families (``ode.controller_tol`` tuners have none). Only
-        forward integration (``t_span[1] >= t_span[0]``) is supported; an empty interval returns ``y0`` at ``t0``
-        after one evaluation of ``fun``, as SciPy does. Inputs of the wrong type or range raise
+        ``problem_family`` names one of the training families (``ode.controller_tol`` tuners have none). A
+        ``t_span`` that runs backwards (``t_span[1] < t_span[0]``) integrates backwards, as SciPy does: the
+        controller solves ``z'(s) = -fun(t0 - s, z)`` forward on ``[0, t0 - tf]`` (the decisions are those of that
+        forward problem) and ``t``, ``sol`` and ``t_eval`` (decreasing, as SciPy asks) are in the user's time; an
+        empty interval returns ``y0`` at ``t0`` after one evaluation of ``fun``, as SciPy does. Inputs of the wrong type or range raise
         :class:`ConfigError` / :class:`InstanceError` before any step.
 
         Returns a :class:`StepSizeResult`: SciPy's ``t`` (accepted step times, or ``t_eval``), ``y`` (shape
@@ -354,10 +356,8 @@ class StepSizeTuner(TunerAdapter):
         if not (math.isfinite(t0) and math.isfinite(t1) and math.isfinite(t1 - t0)):
             raise ConfigError(f"t_span must be two finite numbers whose difference is finite, got {t_span!r}",
                               value=t_span)
-        if t1 < t0:
-            raise ConfigError(f"t_span must not run backwards (forward integration only), got {t_span!r}: solve "
-                              "z' = -fun(t0 - s, z) on [0, t0 - tf] instead (y(t) = z(t0 - t))", value=t_span)
-        span = t1 - t0
+        direction = 1.0 if t1 >= t0 else -1.0  # backwards: the forward problem in s = t0 - t
+        span = abs(t1 - t0)
         _check_scipy_options(method, events, options, span)
         try:
             extra = tuple(args) if args is not None else ()
@@ -391,17 +391,23 @@ class StepSizeTuner(TunerAdapter):
                 t_eval = np.asarray(t_eval, dtype=np.float64).reshape(-1)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"t_eval must be numbers, got {type(t_eval).__name__}", value=t_eval) from exc
-            if not np.all(np.isfinite(t_eval)) or np.any(np.diff(t_eval) <= 0) \
-                    or (t_eval.size and (t_eval[0] < t0 or t_eval[-1] > t1)):
-                raise ConfigError("t_eval must be finite, increasing and within t_span", value=t_span)
+            if not np.all(np.isfinite(t_eval)) or np.any(direction * np.diff(t_eval) <= 0) \
+                    or (t_eval.size and (direction * (t_eval[0] - t0) < 0 or direction * (t_eval[-1] - t1) > 0)):
+                raise ConfigError("t_eval must be finite, within t_span and sorted in the direction of integration "
+                                  "(increasing, or decreasing when t_span runs backwards)", value=t_span)
         first_bad: list[float] = []
 
         def user_time(t: float) -> float:
             """The solve runs on [0, span]; fun, ``t`` and ``sol`` see [t0, t1], with t1 exactly at the end."""
-            return t1 if t >= span else t + t0
+            return t1 if t >= span else t0 + direction * t
 
         def rhs(t: float, y: np.ndarray) -> np.ndarray:
             raw = fun(user_time(t), y, *extra)
+            if direction < 0 and raw is not None:
+                try:
+                    raw = -np.asarray(raw, dtype=np.float64)  # dz/ds = -fun(t0 - s, z)
+                except (TypeError, ValueError):
+                    pass  # refused just below, with the message a forward solve gives
             try:
                 out = np.asarray(raw, dtype=np.float64)
             except (TypeError, ValueError) as exc:
@@ -450,7 +456,7 @@ class StepSizeTuner(TunerAdapter):
             states.append(solver.y.copy())
             if keep_dense:
                 pieces.append(_RungeKuttaInterpolant(user_time(t_before), user_time(solver.t), y_before,
-                                                     solver.K.T @ _dense_matrix(solver)))
+                                                     direction * (solver.K.T @ _dense_matrix(solver))))
 
         if self.env_id == CONTROLLER_ID:  # one decision: the controller of the whole solve, then the solve
             features = self.tuner.make_features()
@@ -480,7 +486,7 @@ class StepSizeTuner(TunerAdapter):
             sol = (OdeSolution(np.array([p.t_old for p in pieces] + [pieces[-1].t]), pieces) if pieces
                    else OdeSolution(np.array([t0, t0]), [_ConstantInterpolant(t0, y_start)]))
         if t_eval is not None:
-            reached = t_eval[t_eval <= times[-1]] if not success else t_eval
+            reached = t_eval[direction * (t_eval - times[-1]) <= 0] if not success else t_eval
             ys = sol(reached) if reached.size else np.empty((n, 0))
             t_out, y_out = reached, np.asarray(ys).reshape(n, -1)
         else:

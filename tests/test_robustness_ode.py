@@ -95,9 +95,28 @@ def test_t_eval_that_is_not_finite_numbers_is_a_config_error(tuner):
         tuner.solve_ivp(_decay, (0.0, 1.0), [1.0], t_eval="ab")
 
 
-def test_t_span_checks_backwards_and_overflowing_intervals(tuner):
-    with pytest.raises(ConfigError, match="backwards"):
-        tuner.solve_ivp(_decay, (1.0, 0.0), [1.0])
+def test_a_backward_t_span_integrates_backwards_as_scipy_does(tuner):
+    """``t_span = (t0, tf)`` with ``tf < t0``: the solution at decreasing times, ``t_eval`` decreasing, a dense
+    output in the user's time, and SciPy's values to the tolerance; a ``t_eval`` in the wrong direction is refused."""
+    from scipy.integrate import solve_ivp
+
+    def oscillator(t, y):
+        return [y[1], -y[0] + 0.1 * np.sin(t)]
+
+    t_eval = np.linspace(3.0, -2.0, 11)
+    ours = tuner.solve_ivp(oscillator, (3.0, -2.0), [1.0, 0.5], rtol=1e-9, t_eval=t_eval, dense_output=True)
+    ref = solve_ivp(oscillator, (3.0, -2.0), [1.0, 0.5], rtol=1e-12, atol=1e-14, t_eval=t_eval)
+    assert ours.success and np.array_equal(ours.t, t_eval) and ours.y.shape == (2, 11)
+    np.testing.assert_allclose(ours.y, ref.y, atol=1e-7)
+    np.testing.assert_allclose(ours.sol(-1.3), solve_ivp(oscillator, (3.0, -1.3), [1.0, 0.5], rtol=1e-12,
+                                                          atol=1e-14).y[:, -1], atol=1e-7)
+    steps = tuner.solve_ivp(oscillator, (3.0, -2.0), [1.0, 0.5], rtol=1e-6)
+    assert steps.t[0] == 3.0 and steps.t[-1] == -2.0 and np.all(np.diff(steps.t) < 0)
+    with pytest.raises(ConfigError, match="direction"):
+        tuner.solve_ivp(oscillator, (3.0, -2.0), [1.0, 0.5], t_eval=[-1.0, 0.0])
+
+
+def test_t_span_checks_overflowing_intervals(tuner):
     with pytest.raises(ConfigError, match="difference is finite"):
         tuner.solve_ivp(_decay, (-1e308, 1e308), [1.0])
 

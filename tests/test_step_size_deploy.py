@@ -50,7 +50,7 @@ def test_wrong_shape_and_nan_at_the_start_are_typed_errors(tuner):
     with pytest.raises(InstanceError, match="non-finite"):
         tuner.solve_ivp(lambda t, y: np.array([np.nan]), (0.0, 1.0), [1.0])
     with pytest.raises(ConfigError):
-        tuner.solve_ivp(lambda t, y: -y, (1.0, 0.0), [1.0])
+        tuner.solve_ivp(lambda t, y: -y, (0.0, 1.0), [1.0], t_eval=[0.5, 0.25])  # not in the direction of time
     with pytest.raises(InstanceError):
         tuner.solve_ivp(lambda t, y: -y, (0.0, 1.0), [np.inf])
 
