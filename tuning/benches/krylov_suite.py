@@ -194,10 +194,13 @@ def warm_up(tuner_file: str | Path) -> None:
 
 
 def write_report(out: str | Path, lines: list[str], result: dict[str, Any]) -> None:
-    """A benchmark script's report: ``lines`` as Markdown at ``out`` and ``result`` as JSON beside it, each written
-    atomically (a killed run leaves the previous report, not half of one)."""
-    from tunegym.agents.tuner_io import atomic_write_bytes
+    """A benchmark script's report: ``lines`` as Markdown at ``out`` and ``result`` as JSON beside it (with the
+    package versions and the git commit it was made with), each written atomically (a killed run
+    leaves the previous report, not half of one)."""
+    from tunegym.agents.tuner_io import atomic_write_bytes, versions
+    from tunegym.tuning.suites import git_commit
 
+    result = {**result, "versions": versions(), "commit": git_commit()}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
