@@ -59,8 +59,10 @@ class KrylovResult:
 
     After a failed solve the tuner solves again with its fallback preconditioner (see :meth:`KrylovTuner.solve`):
     ``first_attempt`` is then the failed solve's result, ``fallback_from`` its preconditioner's label, and
-    ``work``, ``cost``, ``setup_work``, ``wall_time`` and ``tuner_time`` count both solves (what the call cost),
-    while ``x``, ``iterations``, ``status``, ``residual`` and ``preconditioner`` are the second solve's.
+    ``work``, ``cost``, ``setup_work``, ``wall_time`` and ``tuner_time`` count both solves (what the call cost;
+    ``cost`` keeps the failed solve's penalty, as the env charges it, also when the second solve succeeds);
+    ``arm`` and ``observation`` are the decision's (the first attempt's), while ``x``, ``iterations``, ``status``,
+    ``residual``, ``preconditioner``, ``reused`` and ``info`` are the second solve's.
     """
 
     x: np.ndarray
@@ -130,7 +132,8 @@ class KrylovTuner(TunerAdapter):
           several times as long as a mat-vec's (SciPy's SuperLU), so deciding on work alone buys ILU where plain
           CG or AMG is faster. The suite's wall-time claims are made on time; on unstructured FEM sequences
           (``benchmarks/krylov_user_matrices.md``) deciding on time took 0.90x the wall time of deciding on work
-          (a tie under the Holm-corrected rule, n = 12) and 0.45x the faster of PyAMG's default and plain CG.
+          (a tie under the Holm-corrected rule, n = 12) and 0.61x the faster of PyAMG's default and plain CG; on
+          easy non-symmetric systems with ``solver="gmres"``, 0.48x (``benchmarks/krylov_gmres_deploy.md``).
         - ``"work"``: the env's cost (flops) unweighted, what the suite's work claims measure.
         - ``None`` (the default for files): as the file was saved (a tuner saved after :meth:`weigh_arms` keeps
           its weights). A file that has none refuses ``"time"`` with a :class:`ConfigError`.
@@ -139,6 +142,10 @@ class KrylovTuner(TunerAdapter):
         non-symmetric systems, ``"auto"`` for CG on symmetric and GMRES on other systems (by a symmetry check of
         each matrix). ``pretrained:krylov`` was trained with CG on SPD systems; with another solver its work
         predictions start from CG's and are corrected online as it learns (a warm start, not a tuned GMRES tuner).
+        The solver is kept in the tuner's settings, so :meth:`save` and a later :meth:`load` keep it.
+
+        The generic :func:`~tunegym.agents.tuners.load_tuner` returns the core :class:`Tuner` of the same file as
+        saved: for ``"pretrained:krylov"`` one that decides on work; this loader is the deploy path.
         """
         from tunegym.agents.tuners import PRETRAINED_PREFIX, pretrained_path
 
@@ -151,10 +158,11 @@ class KrylovTuner(TunerAdapter):
             card = Path(path).with_suffix(".json")
             objective = objective or "time"
         tuner = cls(Tuner.load(path))
-        if solver is not None:
+        if solver is not None:  # recorded in the settings too, so that a saved tuner comes back with it
             from tunegym.envs.krylov.env import process_from_kwargs
 
             tuner.process = process_from_kwargs({**tuner.tuner.env_kwargs, "solver": solver})
+            tuner.tuner.env_kwargs = {**tuner.tuner.env_kwargs, "solver": solver}
         if objective is not None:
             tuner._set_objective(objective, card)
         return tuner
@@ -213,7 +221,8 @@ class KrylovTuner(TunerAdapter):
         the failure as the env charges it, and with ``fallback`` (default) the system is solved again with the
         process's ``reuse_fallback`` preconditioner (smoothed aggregation AMG unless configured otherwise), built
         afresh, so that a solvable system gets its solution: PCGBandit's "backstop" (Khodak et al.). A policy that
-        models each arm's work (:class:`KrylovReuseBandit`) learns from that solve too; one that samples its arms
+        models each arm's work (:class:`KrylovReuseBandit`) learns from that solve too, as from one more solve (its
+        step count and the ageing of its residual memory advance twice for that system); one that samples its arms
         (PCGBandit's) learns only the failure. The result reports both (:class:`KrylovResult` ``first_attempt``). No
         second solve when the failed one already used that preconditioner, freshly built, or when CG failed on a
         matrix that is not symmetric. ``fallback=False`` gives
@@ -230,7 +239,7 @@ class KrylovTuner(TunerAdapter):
         CG solve fails, the message says whether ``A`` is not symmetric (CG needs symmetric positive definite).
         """
         if isinstance(A, KrylovSystem):
-            return self.solve_system(A, x0=x0, learn=learn)
+            return self.solve_system(A, x0=x0, learn=learn, fallback=fallback)
         unchecked = symmetric is None and self.process.solver == "cg"
         if symmetric is None and self.process.solver != "auto":  # the solver is fixed: symmetry decides nothing
             symmetric = self.process.solver == "cg"

@@ -292,9 +292,10 @@ class SORTuner(TunerAdapter):
         ``tol`` (default 1e-8) and ``max_sweeps`` (default 100,000; a dynamic tuner: its env's, 10,000, since
         the share of the budget spent is part of what it observes) bound each attempt.
         """
-        if max_sweeps is not None and not (isinstance(max_sweeps, numbers.Integral) and max_sweeps >= 1):
-            # int() would quietly make 2.5 two sweeps and "5" five; envs.sor.solve refuses both too
-            raise ConfigError(f"max_sweeps must be an integer >= 1, got {max_sweeps!r}", value=max_sweeps)
+        if max_sweeps is not None and not (isinstance(max_sweeps, numbers.Real) and math.isfinite(max_sweeps)
+                                           and int(max_sweeps) == max_sweeps and max_sweeps >= 1):
+            # int() would quietly make 2.5 two sweeps and "5" five; envs.sor.solve refuses both too (1e5 is fine)
+            raise ConfigError(f"max_sweeps must be a whole number >= 1, got {max_sweeps!r}", value=max_sweeps)
         prepared = prepare_matrix(A)
         x0_arr = None if x0 is None else check_vector("x0", x0, prepared.n)
         if self.dynamic:

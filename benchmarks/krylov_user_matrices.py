@@ -7,8 +7,8 @@ time: :class:`~tunegym.envs.krylov.instances.MatrixSequence` with ``variation="s
 mesh generator left them (``random``: no locality, the worst case for ILU and SSOR) and sorted along x
 (``sorted``: a banded, local order). None of this resembles the suite's structured grids.
 
-Per system, in a random order drawn per system (:func:`interleaved`), one BLAS thread, each called as a user
-calls it on the arrays: ``KrylovTuner.load("pretrained:krylov")`` (deciding on time, its default) and the same tuner
+Per system, in a random order drawn per system (:func:`~tunegym.tuning.benches.krylov_suite.interleave`), one BLAS
+thread, each called as a user calls it on the arrays: ``KrylovTuner.load("pretrained:krylov")`` (deciding on time, its default) and the same tuner
 with ``objective="work"``, both learning online; ``scipy.sparse.linalg.cg``; PyAMG's default
 ``smoothed_aggregation_solver(A).solve(b, accel="cg")``. Claims (one instance = one sequence's total wall time,
 strata = orderings, Holm over the report): the tuner against the faster of PyAMG default and plain CG, against each,

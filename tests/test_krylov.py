@@ -253,6 +253,9 @@ def test_a_failed_solve_is_solved_again_with_the_fallback_and_both_are_reported(
     assert tuner.solves == 1
     plain = KrylovTuner.from_env(fixed_jacobi(env.unwrapped), env).solve(A, b, learn=False, fallback=False)
     assert plain.status == "max_iterations" and plain.first_attempt is None and plain.work == first.work
+    system = KrylovSystem.from_arrays(A, b, symmetric=True)  # a KrylovSystem given to solve() honours it too
+    again = KrylovTuner.from_env(fixed_jacobi(env.unwrapped), env).solve(system, None, learn=False, fallback=False)
+    assert again.status == "max_iterations" and again.first_attempt is None
 
 
 def test_the_learner_learns_from_the_failure_and_from_the_fallback_solve():
@@ -426,6 +429,12 @@ def test_the_shipped_cg_tuner_solves_non_symmetric_systems_with_another_solver()
     assert cg.success and cg.info["solver"] == "cg"
     with pytest.raises(ConfigError, match="solver"):
         KrylovTuner.load("pretrained:krylov", solver="minres")
+
+
+def test_a_solver_chosen_at_load_survives_a_save(tmp_path):
+    tuner = KrylovTuner.load("pretrained:krylov", solver="gmres")
+    tuner.save(tmp_path / "gmres.pt")
+    assert KrylovTuner.load(tmp_path / "gmres.pt").process.solver == "gmres"
 
 
 def test_time_weights_are_seconds_per_work_unit_relative_to_the_median_arm():

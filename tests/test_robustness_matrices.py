@@ -195,3 +195,17 @@ def test_solve_sor_refuses_an_out_path_that_cannot_be_a_file_before_solving(tmp_
     assert "is a directory" in capsys.readouterr().err
     assert main(["solve", "sor", matrix, "--out", str(tmp_path / "A.mtx" / "x.npy")]) == 2
     assert "is a file, not a directory" in capsys.readouterr().err
+
+
+def test_whole_number_budgets_and_0d_tolerances_stay_accepted():
+    """What worked before the checks keeps working: a float sweep budget that is a whole number, a 0-d array tol."""
+    from tunegym.agents.sor_tuner import SORTuner
+    from tunegym.envs.sor.solver import solve
+
+    A = sp.diags([-1.0, 2.1, -1.0], [-1, 0, 1], shape=(20, 20), format="csr")
+    b = np.ones(20)
+    assert solve(A, b, 1.2, tol=np.array(1e-8), max_sweeps=1e5).status == "converged"
+    tuner = SORTuner.load("pretrained:sor-ppo")
+    assert tuner.solve(A, b, max_sweeps=1e5).status == "converged"
+    with pytest.raises(ConfigError, match="whole number"):
+        tuner.solve(A, b, max_sweeps=2.5)

@@ -119,7 +119,8 @@ def test_budgets_it_cannot_honour_are_config_errors_before_any_work(kwargs):
 
 
 def test_a_work_limit_alone_ends_the_lns_alone():
-    # Before: interleave=False with only a work limit never ended (the loop watched time and iterations only; and
+    # A whole-number float budget (3e2) is a count as an int is. Before: interleave=False with only a work limit
+    # never ended (the loop watched time and iterations only; and
     # sub-MIPs solved in presolve take 0 nodes, so each counts its root as one, as the interleaved runs do).
     inst = GENERATORS["setcover"](np.random.default_rng(0), n_rows=30, n_cols=60)
 
@@ -129,7 +130,7 @@ def test_a_work_limit_alone_ends_the_lns_alone():
     previous = signal.signal(signal.SIGALRM, hang)
     signal.alarm(20)
     try:
-        sol = LNSSolver(interleave=False, sub_time_limit=None).solve(inst, time_limit=None, work_limit=300)
+        sol = LNSSolver(interleave=False, sub_time_limit=None).solve(inst, time_limit=None, work_limit=3e2)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)

@@ -476,7 +476,10 @@ def solve_prepared(
 
 
 def _real(value: object) -> bool:
-    """Whether ``value`` is a real number (not a string, ``None`` or a complex), so comparing it cannot raise."""
+    """Whether ``value`` is a real number, a 0-d real array included (not a string, ``None`` or a complex), so
+    comparing it cannot raise."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0 and value.dtype.kind in "fiu"
     return isinstance(value, numbers.Real)
 
 
