@@ -197,6 +197,19 @@ class _ConstantInterpolant(DenseOutput):
         return self.value.copy() if t.ndim == 0 else np.repeat(self.value[:, None], t.size, axis=1)
 
 
+class _ComplexSolution:
+    """The dense output of a complex solve: the real solution of ``[Re y, Im y]`` called and made complex (SciPy's
+    :class:`~scipy.integrate.OdeSolution` interface: a call at a time or an array of times, ``t_min``, ``t_max``)."""
+
+    def __init__(self, real: Any, n: int) -> None:
+        self.real, self.n = real, n
+        self.t_min, self.t_max, self.ts = real.t_min, real.t_max, real.ts
+
+    def __call__(self, t: Any) -> np.ndarray:
+        z = self.real(t)
+        return z[:self.n] + 1j * z[self.n:]
+
+
 class StepSizeTuner(TunerAdapter):
     """Choose time steps with a trained policy: ``integrate`` (N-body, Hermite) or ``solve_ivp`` (ODEs).
 
@@ -298,6 +311,37 @@ class StepSizeTuner(TunerAdapter):
                 "status": record.status, "etas": [float(e) for e in etas], "time": float(state.time)}
 
     # ---- ODEs ----------------------------------------------------------------------------------------
+    def _solve_complex(self, fun: Callable[..., Any], t_span: tuple[float, float], y0: Any, *, args: tuple,
+                       atol: Any, dense_output: bool, **kwargs: Any) -> StepSizeResult:
+        """:meth:`solve_ivp` for a complex ``y0``: the real system ``[Re y, Im y]``, and its result made complex."""
+        from tunegym.envs.core.errors import InstanceError
+
+        y_start = np.asarray(y0, dtype=np.complex128).reshape(-1)
+        n = y_start.size
+
+        def real_fun(t: float, z: np.ndarray) -> np.ndarray:
+            raw = fun(t, z[:n] + 1j * z[n:], *args)
+            try:
+                out = np.asarray(raw, dtype=np.complex128)
+            except (TypeError, ValueError) as exc:
+                raise InstanceError(f"fun(t, y) must return {n} numbers, returned a {type(raw).__name__} at "
+                                    f"t={t:.6g}: {exc}", value=type(raw).__name__) from exc
+            if raw is None or out.size != n:
+                got = "None" if raw is None else f"shape {out.shape}"
+                raise InstanceError(f"fun(t, y) must return {n} values (the size of y0), returned {got} at t={t:.6g}",
+                                    value=got)
+            out = out.reshape(n)
+            return np.concatenate([out.real, out.imag])
+
+        if atol is not None and np.ndim(atol) == 1:
+            atol = np.concatenate([np.asarray(atol, dtype=np.float64)] * 2)  # per component: the same on both parts
+        result = self.solve_ivp(real_fun, t_span, np.concatenate([y_start.real, y_start.imag]), atol=atol,
+                                dense_output=dense_output, **kwargs)
+        result.y = result.y[:n] + 1j * result.y[n:]
+        if result.sol is not None:
+            result.sol = _ComplexSolution(result.sol, n)
+        return result
+
     def solve_ivp(self, fun: Callable[[float, np.ndarray], np.ndarray], t_span: tuple[float, float], y0, *,
                   rtol: float | None = None, atol: float | None = None, t_eval=None, dense_output: bool = False,
                   max_attempts: int = 100_000, problem_family: str | None = None,
@@ -307,26 +351,27 @@ class StepSizeTuner(TunerAdapter):
         :func:`scipy.integrate.solve_ivp` does (same arguments, same result fields).
 
         ``rtol`` defaults to the trained env's (1e-3 for a tuner trained for all tolerances, SciPy's default) and
-        ``atol`` to ``rtol · 1e-3`` (SciPy's 1e-6 at rtol 1e-3); ``atol`` may also give one value per component,
-        and ``args`` extra arguments for ``fun(t, y, *args)``, both as in SciPy. An ``rtol`` below 100 · machine
-        epsilon (0 included) is raised to it with a warning, as SciPy does; a per-component ``rtol`` and
-        ``atol = 0`` are refused (:class:`ConfigError`). Complex ``y0`` is refused (:class:`ConfigError`; SciPy's
-        RK45 accepts it): split the system into real and imaginary parts. ``y0`` may be any 1-D sequence of
-        numbers (ints are upcast, as in SciPy); ``fun`` may return an array, a list, a tuple or, for one
-        equation, a scalar. ``t_eval`` / ``dense_output`` use the pair's own continuous extension (SciPy's
-        interpolant for RK45/RK23), at no extra RHS evaluation. So that a call written for SciPy fails clearly
-        rather than with a ``TypeError``: ``method`` may only be ``"RK45"`` (the pair the tuner drives), ``events``
-        and the step options SciPy's RK45 honours (``first_step``, ``max_step``) raise :class:`ConfigError` unless
-        they are SciPy's no-op defaults (``first_step=None``, ``max_step=inf`` or at least the interval),
-        ``vectorized`` is accepted (``fun`` is called with one state at a time), and options RK45 ignores in SciPy
-        (``jac``, ``jac_sparsity``, ``lband``, ``uband``, ``min_step``) or unknown ones are ignored with a warning,
-        as SciPy does. The problem-family one-hot of an ``ode.controller`` observation is zero unless
-        ``problem_family`` names one of the training families (``ode.controller_tol`` tuners have none). A
-        ``t_span`` that runs backwards (``t_span[1] < t_span[0]``) integrates backwards, as SciPy does: the
-        controller solves ``z'(s) = -fun(t0 - s, z)`` forward on ``[0, t0 - tf]`` (the decisions are those of that
-        forward problem) and ``t``, ``sol`` and ``t_eval`` (decreasing, as SciPy asks) are in the user's time; an
-        empty interval returns ``y0`` at ``t0`` after one evaluation of ``fun``, as SciPy does. Inputs of the wrong type or range raise
-        :class:`ConfigError` / :class:`InstanceError` before any step.
+        ``atol`` to ``rtol · 1e-3`` (SciPy's 1e-6 at rtol 1e-3); ``atol`` may also give one value per component, and
+        ``args`` extra arguments for ``fun(t, y, *args)``, both as in SciPy. An ``rtol`` below 100 · machine epsilon (0
+        included) is raised to it with a warning, as SciPy does; a per-component ``rtol`` and ``atol = 0`` are refused
+        (:class:`ConfigError`). A complex ``y0`` (``fun`` then returns complex values) is solved as the real system of
+        its real and imaginary parts and returned complex, as SciPy's RK45 returns it; the error is controlled on each
+        part (SciPy's on each component's modulus), so the steps can differ. ``y0`` may be any 1-D sequence of numbers
+        (ints are upcast, as in SciPy); ``fun`` may return an array, a list, a tuple or, for one equation, a scalar.
+        ``t_eval`` / ``dense_output`` use the pair's own continuous extension (SciPy's interpolant for RK45/RK23), at no
+        extra RHS evaluation. So that a call written for SciPy fails clearly rather than with a ``TypeError``:
+        ``method`` may only be ``"RK45"`` (the pair the tuner drives), ``events`` and the step options SciPy's RK45
+        honours (``first_step``, ``max_step``) raise :class:`ConfigError` unless they are SciPy's no-op defaults
+        (``first_step=None``, ``max_step=inf`` or at least the interval), ``vectorized`` is accepted (``fun`` is called
+        with one state at a time), and options RK45 ignores in SciPy (``jac``, ``jac_sparsity``, ``lband``, ``uband``,
+        ``min_step``) or unknown ones are ignored with a warning, as SciPy does. The problem-family one-hot of an
+        ``ode.controller`` observation is zero unless ``problem_family`` names one of the training families
+        (``ode.controller_tol`` tuners have none). A ``t_span`` that runs backwards (``t_span[1] < t_span[0]``)
+        integrates backwards, as SciPy does: the controller solves ``z'(s) = -fun(t0 - s, z)`` forward on ``[0, t0 -
+        tf]`` (the decisions are those of that forward problem) and ``t``, ``sol`` and ``t_eval`` (decreasing, as SciPy
+        asks) are in the user's time; an empty interval returns ``y0`` at ``t0`` after one evaluation of ``fun``, as
+        SciPy does. Inputs of the wrong type or range raise :class:`ConfigError` / :class:`InstanceError` before any
+        step.
 
         Returns a :class:`StepSizeResult`: SciPy's ``t`` (accepted step times, or ``t_eval``), ``y`` (shape
         ``(n, len(t))``), ``sol`` (an :class:`~scipy.integrate.OdeSolution` with ``dense_output``, else None),
@@ -369,13 +414,17 @@ class StepSizeTuner(TunerAdapter):
             raise ConfigError(f"max_attempts must be a number >= 1, got {max_attempts!r}", value=max_attempts)
         max_attempts = int(max_attempts)
         try:
-            if np.iscomplexobj(np.asarray(y0)):
-                raise ConfigError("complex y0 is not supported: write the system for the real and imaginary parts",
-                                  value=y0)
+            is_complex = np.iscomplexobj(np.asarray(y0))
+        except (TypeError, ValueError):
+            is_complex = False  # not an array of numbers at all: the conversion below says so
+        if is_complex:
+            return self._solve_complex(fun, t_span, y0, rtol=rtol, atol=atol, t_eval=t_eval,
+                                       dense_output=dense_output, max_attempts=max_attempts,
+                                       problem_family=problem_family, detect_stiffness=detect_stiffness,
+                                       args=extra, method=method, vectorized=vectorized, **options)
+        try:
             y_start = np.asarray(y0, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
             raise InstanceError(f"y0 must be a 1-D vector of numbers, got {type(y0).__name__}: {exc}",
                                 value=y0) from exc
         if y_start.ndim != 1 or y_start.size == 0:

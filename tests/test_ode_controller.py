@@ -132,7 +132,7 @@ def test_the_ode_example_runs_as_a_user_runs_it():
     assert "RK45 nfev at that error" in run.stdout and "stiff: False" in run.stdout
 
 
-def test_solve_ivp_takes_scipys_args_and_per_component_atol_and_refuses_complex_y0():
+def test_solve_ivp_takes_scipys_args_and_per_component_atol_and_a_complex_y0():
     tuner = load_tuner("pretrained:step-size-ode")
 
     def damped(t, y, k, c):
@@ -147,8 +147,12 @@ def test_solve_ivp_takes_scipys_args_and_per_component_atol_and_refuses_complex_
     assert looser.success and looser.nfev <= with_args.nfev
     with pytest.raises(ConfigError):
         tuner.solve_ivp(damped, (0.0, 10.0), [1.0, 0.0], atol=[1e-9, 1e-9, 1e-9], args=(4.0, 0.1))
+    rotating = tuner.solve_ivp(lambda t, y: 1j * y, (0.0, 2.0), [1.0 + 0j], rtol=1e-8, dense_output=True)
+    assert rotating.success and np.iscomplexobj(rotating.y) and rotating.y.shape == (1, rotating.t.size)
+    np.testing.assert_allclose(rotating.y[0], np.exp(1j * rotating.t), atol=1e-6)  # y = e^{it}, as SciPy's RK45
+    np.testing.assert_allclose(rotating.sol(1.3), [np.exp(1.3j)], atol=1e-6)
     with pytest.raises(ConfigError):
-        tuner.solve_ivp(lambda t, y: 1j * y, (0.0, 1.0), [1.0 + 0j])
+        tuner.solve_ivp(lambda t, y: 1j * y, (0.0, 1.0), [1.0 + 0j], atol=[1e-9, 1e-9])
 
 
 def test_an_untrained_tolerance_or_size_is_decided_as_at_the_nearest_trained_one():

@@ -199,3 +199,14 @@ def test_solve_ode_cli_refuses_bad_rhs_and_out_in_one_line(tmp_path, capsys, mon
     out = tmp_path / "empty.json"
     assert main(["solve", "ode", "user_rhs_robustness:decay", "--t-span", "1,1", "--y0", "2", "--out", str(out)]) == 0
     assert '"y": [\n  2.0\n ]' in out.read_text()
+
+
+def test_a_complex_problem_checks_its_rhs_like_a_real_one(tuner):
+    """A complex y0 is solved as the real system of its parts; a right-hand side that returns nothing, text or the
+    wrong size is still a typed error naming the complex size, and a backward complex solve works too."""
+    for bad, needle in ((lambda t, y: None, "returned None"), (lambda t, y: "ab", "must return 1 numbers"),
+                        (lambda t, y: np.ones(3) * 1j, r"returned shape \(3,\)")):
+        with pytest.raises(InstanceError, match=needle):
+            tuner.solve_ivp(bad, (0.0, 1.0), [1.0 + 1.0j])
+    back = tuner.solve_ivp(lambda t, y: 1j * y, (1.0, 0.0), [1.0 + 0j], t_eval=[1.0, 0.5, 0.0], rtol=1e-8)
+    np.testing.assert_allclose(back.y[0], np.exp(1j * (back.t - 1.0)), atol=1e-6)

@@ -62,8 +62,8 @@ def test_wrong_problem_kind_is_a_config_error():
     ode = StepSizeTuner(ConstantPolicy(0), env_id="tunegym/ODEStep-v0")
     with pytest.raises(ConfigError):
         ode.integrate([1.0, 1.0], [[0, 0, 0], [1, 0, 0]], np.zeros((2, 3)), 1.0)
-    with pytest.raises(ConfigError):
-        ode.solve_ivp(lambda t, y: -y, (1.0, 0.0), [1.0])
+    with pytest.raises(ConfigError):  # another integrator than the one the tuner drives
+        ode.solve_ivp(lambda t, y: -y, (0.0, 1.0), [1.0], method="Radau")
 
 
 def test_ppo_trained_from_the_cli_deploys_as_a_step_size_tuner(tmp_path, capsys):
