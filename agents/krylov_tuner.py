@@ -225,8 +225,8 @@ class KrylovTuner(TunerAdapter):
         step count and the ageing of its residual memory advance twice for that system); one that samples its arms
         (PCGBandit's) learns only the failure. The result reports both (:class:`KrylovResult` ``first_attempt``). No
         second solve when the failed one already used that preconditioner, freshly built, or when CG failed on a
-        matrix that is not symmetric. ``fallback=False`` gives
-        the env's semantics: one preconditioner per system, a failure is the result.
+        matrix that is not symmetric. ``fallback=False`` gives the env's semantics: one preconditioner per system,
+        a failure is the result.
 
         Raises :class:`~tunegym.envs.core.errors.MatrixError` for a malformed system (non-square, NaN, size
         mismatch) before any work. ``symmetric`` defaults to a check of ``A`` when the tuner's solver is
