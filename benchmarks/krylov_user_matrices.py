@@ -178,8 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{r[plain]:.2f} | {r['pyamg_default']:.2f} | {r['failed']} | {r['fallbacks']} |" for r in rows]
     result = {"rows": rows, "claims": [c.to_dict() for c in claims], "overhead_share": overhead, "seconds": took,
               "command": command}
-    K.write_report(args.out, lines, result)
-    print("\n".join(lines[:12]))
+    K.write_report(args.out, lines, result, echo=12)
     return result
 
 

@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"suite": s.key, "scale": args.scale, "split": args.split, "tuner": str(tuner_file), "rows": rows,
               "claims": [c.to_dict() for c in claims], "overhead_share": overhead, "validation_share": validation,
               "seconds": took}
-    K.write_report(args.out, lines, result)
-    print("\n".join(lines[:8]))
+    K.write_report(args.out, lines, result, echo=8)
     return result
 
 

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from tunegym.envs.core.errors import MatrixError
 
-__all__ = ["as_real_csr", "as_real_vector", "all_finite"]
+__all__ = ["as_real_csr", "as_real_vector", "all_finite", "check_norm"]
 
 
 def all_finite(values: np.ndarray) -> bool:
@@ -54,6 +54,21 @@ def as_real_vector(v: Any, n: int, name: str = "b", *, solver: str = "tunegym's 
     if finite and not all_finite(vec):
         raise MatrixError(f"{name} has NaN or infinite entries", value=int(np.sum(~np.isfinite(vec))))
     return vec
+
+
+def check_norm(vec: np.ndarray, size: float, name: str = "b") -> None:
+    """:class:`MatrixError` unless ``vec``'s norm is a normal float64, given ``size``, its norm or its sum of squares
+    (either is 0, finite or not alike): NaN/inf entries, a norm that overflows (every residual measured against it
+    reads NaN or infinity and a solve stops at once) or one that underflows to 0 while ``vec`` is not zero (entries
+    below about 1e-154: a test relative to it turns absolute and accepts ``x = 0``). The solvers call it with the
+    norm they form anyway, so a normal ``vec`` costs nothing more."""
+    if math.isfinite(size) and (size != 0.0 or not vec.any()):
+        return
+    if not np.isfinite(vec).all():
+        raise MatrixError(f"{name} has NaN or infinite entries", value=int(np.sum(~np.isfinite(vec))))
+    largest = float(np.abs(vec).max())
+    raise MatrixError(f"the norm of {name} {'over' if size else 'under'}flows float64 (largest |{name}_i| "
+                      f"{largest:.3g}); scale {name} (and x0) by a power of 10, and the solution back", value=largest)
 
 
 def as_real_csr(A: Any, name: str = "A", *, solver: str = "tunegym's solvers", copy: bool = True) -> sp.csr_matrix:

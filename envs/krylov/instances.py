@@ -42,7 +42,7 @@ import scipy.sparse as sp
 
 from tunegym.envs.core.errors import ConfigError, InstanceError, MatrixError
 from tunegym.envs.core.instances import Instance, SequenceDistribution, content_id
-from tunegym.envs.core.matrices import as_real_csr, as_real_vector
+from tunegym.envs.core.matrices import as_real_csr, as_real_vector, check_norm
 
 __all__ = ["KrylovSystem", "PDESequence", "MatrixSequence", "check_system", "check_vector", "KINDS",
            "load_matrix"]
@@ -62,18 +62,12 @@ def check_system(A: Any, b: Any, *, copy: bool = True) -> tuple[sp.csr_matrix, n
     (``b`` as :func:`check_vector` has it). ``b``'s norm must also be a normal float64: the solvers measure
     residuals relative to it, and an overflowing norm ends every solve on NaN while an underflowing one (entries
     below about 1e-154) makes the zero vector look converged; such a ``b`` is refused, asking for a rescaled system.
-    One pass over ``b`` checks both (its sum of squares, as :func:`~tunegym.envs.core.matrices.all_finite` forms it).
+    One pass over ``b`` checks both (its sum of squares, :func:`~tunegym.envs.core.matrices.check_norm`).
     ``copy=False``: ``A`` itself when it already is float64 canonical CSR (see :func:`as_real_csr`)."""
     csr = as_real_csr(A, solver=_SOLVERS, copy=copy)
     vec = as_real_vector(b, csr.shape[0], "b", solver=_SOLVERS, finite=False)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        squares = float(vec @ vec)
-    if not math.isfinite(squares) and not np.isfinite(vec).all():
-        raise MatrixError("b has NaN or infinite entries", value=int(np.sum(~np.isfinite(vec))))
-    if not math.isfinite(squares) or (squares == 0.0 and vec.any()):
-        largest = float(np.abs(vec).max())
-        raise MatrixError(f"the norm of b {'over' if squares else 'under'}flows float64 (largest |b_i| {largest:.3g}); "
-                          "scale b (and x0) by a power of 10, and the solution back", value=largest)
+        check_norm(vec, float(vec @ vec))
     return csr, np.ascontiguousarray(vec)
 
 

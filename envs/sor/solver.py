@@ -43,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tunegym.envs.core.errors import ConfigError, MatrixError
-from tunegym.envs.core.matrices import as_real_csr, as_real_vector
+from tunegym.envs.core.matrices import as_real_csr, as_real_vector, check_norm
 
 __all__ = ["SORResult", "PreparedMatrix", "Schedule", "prepare_matrix", "check_vector", "solve", "solve_prepared", "STATUSES"]
 
@@ -429,8 +429,7 @@ def solve_prepared(
             hopeless = bool(np.mean(np.log(np.abs(1.0 - omega_rows))) >= 0.0)
     kernel_sweeps = 0 if hopeless else max_sweeps
     bnorm = float(np.linalg.norm(b))
-    if not math.isfinite(bnorm) or (bnorm == 0.0 and b.any()):
-        _refuse_norm(b)
+    check_norm(b, bnorm)  # solve_prepared takes checked vectors; a norm that over- or underflows is refused here
     scale = bnorm if bnorm > 0.0 else 1.0  # b == 0: absolute residual (x = 0 is the answer)
     x = np.zeros(M.n) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
     history = np.empty(min(kernel_sweeps, _HISTORY_CAP) + 1)
@@ -486,19 +485,6 @@ def _real(value: object) -> bool:
 def _count(value: object) -> bool:
     """Whether ``value`` is a finite, whole, non-negative real (an iteration budget or window)."""
     return _real(value) and math.isfinite(value) and int(value) == value and value >= 0  # type: ignore[arg-type]
-
-
-def _refuse_norm(b: np.ndarray) -> None:
-    """:class:`MatrixError` for a ``b`` whose norm is not a normal float64: NaN entries (``solve_prepared`` takes
-    checked vectors, but says so all the same), or a norm that overflows (every residual then reads NaN or
-    infinity, and a solve would stop at once, "converged" at ``x0``) or underflows to 0 while ``b`` is not zero
-    (entries below about 1e-154: the test would turn absolute and accept ``x = 0``)."""
-    if not np.all(np.isfinite(b)):
-        raise MatrixError("b has NaN or infinite entries", value=int(np.sum(~np.isfinite(b))))
-    largest = float(np.abs(b).max())
-    way = "under" if largest < 1.0 else "over"
-    raise MatrixError(f"the norm of b {way}flows float64 (largest |b_i| {largest:.3g}); scale b (and x0) by a power "
-                      "of 10, and the solution back", value=largest)
 
 
 _UNBUILT = object()

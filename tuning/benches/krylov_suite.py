@@ -196,10 +196,10 @@ def warm_up(tuner_file: str | Path) -> None:
     _pyamg_default(small)
 
 
-def write_report(out: str | Path, lines: list[str], result: dict[str, Any]) -> None:
+def write_report(out: str | Path, lines: list[str], result: dict[str, Any], *, echo: int = 0) -> None:
     """A benchmark script's report: ``lines`` as Markdown at ``out`` and ``result`` as JSON beside it (with the
     package versions and the git commit it was made with), each written atomically (a killed run
-    leaves the previous report, not half of one)."""
+    leaves the previous report, not half of one); the first ``echo`` lines are printed."""
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.tuning.suites import git_commit
 
@@ -208,6 +208,8 @@ def write_report(out: str | Path, lines: list[str], result: dict[str, Any]) -> N
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
     atomic_write_bytes(out.with_suffix(".json"), (json.dumps(result, indent=2) + "\n").encode())
+    if echo:
+        print("\n".join(lines[:echo]))
 
 
 def time_weighted_tuner(tuner_file: str | Path, time_weights: Sequence[float]) -> Any:
