@@ -484,7 +484,7 @@ class KrylovReuseBandit(Bandit):
         if decided and prepared is not None and prepared[0] is context:
             return prepared[1], prepared[2]
         raw = self._raw(context)
-        basis = kn.basis_of(raw, self._box)
+        basis = self._basis(raw)
         self._prepared = (context, raw, basis, kn.lapses(raw, self.config.residual_reset))
         return raw, basis
 
@@ -497,11 +497,6 @@ class KrylovReuseBandit(Bandit):
     def _basis(self, raw: np.ndarray) -> np.ndarray:
         """The regressions' inputs for a clipped context (see :meth:`_prepare`)."""
         return kn.basis_of(raw, self._box)
-
-    @staticmethod
-    def _reuse_basis(raw: np.ndarray) -> np.ndarray:
-        """The reuse regression's inputs (:func:`~tunegym.agents.krylov_numerics.reuse_basis`)."""
-        return kn.reuse_basis(raw)
 
     def _thetas(self) -> np.ndarray:
         """Ridge coefficients ``[setup|iter, arm, d]``; kept between calls and refreshed per arm as it learns."""
@@ -602,7 +597,7 @@ class KrylovReuseBandit(Bandit):
         iteration = max(float(info.get("cost", 0.0)) / nnz - setup, 0.0)
         if info.get("reused"):
             last = 10.0 ** raw[_IDX["prev_log10_iteration_work_per_nnz"]] - 1.0
-            phi = self._reuse_basis(raw)
+            phi = kn.reuse_basis(raw)
             growth = kn.dot(self._reuse_theta(), phi)
             self._learn_reuse(phi, last, iteration)
             self.counts[self.reuse_index] += 1
@@ -635,7 +630,7 @@ class KrylovReuseBandit(Bandit):
         raw = self._raw(context).copy()
         raw[_IDX["log10_kept_age"]] = 0.0
         last = float(last_iteration_work) / max(float(last_nnz if last_nnz is not None else nnz), 1.0)
-        self._learn_reuse(self._reuse_basis(raw), last, float(cost) / max(float(nnz), 1.0))
+        self._learn_reuse(kn.reuse_basis(raw), last, float(cost) / max(float(nnz), 1.0))
 
     def _learn_fresh(self, raw: np.ndarray, arm: int, setup: float, iteration: float, *,
                      phi: np.ndarray | None = None) -> None:
