@@ -321,6 +321,35 @@ def test_suite_spec_has_disjoint_splits_and_both_scales():
     assert s.size("grid", "full") * s.size("grid", "full") >= 10_000 and s.size("length", "smoke") <= 50
 
 
+def test_the_gmres_suite_solves_convection_by_gmres_against_gmres_baselines(tmp_path):
+    """The non-symmetric suite (issue #20's PGMRES): its families are solved by GMRES in pricing, by learners built
+    for tunegym/PGMRES-v0, and its wall claims name plain GMRES and PyAMG with accel="gmres"; a suite mixing
+    symmetric and non-symmetric families is refused."""
+    from tunegym.agents.tuners import load_tuner
+    from tunegym.envs.core.errors import ConfigError
+    from tunegym.tuning.benches.krylov_suite import GMRES_SUITE_NAME, price_sequence, run_suite, suite, suite_solver
+
+    s = suite(GMRES_SUITE_NAME)
+    assert not set(s.final_test_seeds) & (set(s.tune_seeds) | set(s.dev_test_seeds))
+    assert suite_solver(s.families()) == "gmres" and suite_solver(suite().families()) == "cg"
+    with pytest.raises(ConfigError, match="mix symmetric"):
+        suite_solver({"a": {"kind": "diffusion"}, "b": {"kind": "convection"}})
+    systems = list(PDESequence("convection", grid=8, run_length=3).sequence(np.random.default_rng(0), length=3))
+    table = price_sequence(systems, DEFAULT_ARMS, solver="gmres")
+    fresh = [name for name in table if name.startswith("fixed:") and name != "fixed:reuse"]
+    for t in range(3):
+        assert table["oracle"]["cost"][t] <= min(table[name]["cost"][t] for name in fresh)
+    assert table["fixed:none"]["iterations"][0] > 0 and np.isfinite(table["pyamg_default"]["work"]).all()
+    process = KrylovSolve(solver="gmres")  # the table's solves are GMRES's
+    process.start(systems[0])
+    assert process.advance(("none",)).cost == table["fixed:none"]["cost"][0]
+    claims = run_suite(s, "smoke", tmp_path, grid=8, length=6, tune=1, test=2)
+    assert {c.baseline for c in claims if c.metric == "wall_time"} == {
+        "plain GMRES", "pyamg_default", "min(pyamg_default, plain GMRES)"}
+    assert load_tuner(tmp_path / "krylov_tuner.pt").env_id == "tunegym/PGMRES-v0"
+    assert "solved by GMRES" in (tmp_path / "krylov.md").read_text()
+
+
 def test_our_learner_saves_loads_through_load_tuner_and_matches_the_env(tmp_path):
     from tunegym.agents.krylov_tuner import KrylovReuseBandit, krylov_reuse
     from tunegym.agents.tuners import load_tuner

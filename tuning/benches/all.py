@@ -46,12 +46,15 @@ DOMAIN_RUNNERS: dict[str, str] = {
     "lr": "tunegym.tuning.benches.lr_suite:run_suite",
     "mip": "tunegym.tuning.benches.mip_suite:run_suite",
     "krylov": "tunegym.tuning.benches.krylov_suite:run_suite",
+    "krylov-gmres": "tunegym.tuning.benches.krylov_suite:run_suite",
     "hpo": "tunegym.tuning.benches.all:run_hpo_runner",
 }
 #: domain -> the registered suite its runner runs; a domain missing here runs its only registered suite
 DOMAIN_SUITES: dict[str, str] = {
     "sor": "sor-setting-a",
     "sor-deploy": "sor-deploy",  # SORTuner on users' sequences of systems (a second SOR suite)
+    "krylov": "krylov-sequences",
+    "krylov-gmres": "krylov-gmres-sequences",  # non-symmetric systems, GMRES (a second Krylov suite)
 }
 #: the HPO methods compared at smoke scale (Optuna only: no optional package needed)
 HPO_SMOKE_METHODS = ("random", "tpe", "hyperband")

@@ -6,7 +6,8 @@ the protocol, methods, claims and outputs are those of :mod:`tunegym.tuning.benc
 run (a custom run is not the suite's published configuration: its report says the sizes it ran).
 
 ``tunegym bench krylov --scale smoke --out DIR`` (about a minute), ``--scale full`` (10^4 unknowns, hours on one
-core: every arm is priced once per system and cached under ``DIR/cache``, so a rerun is fast).
+core: every arm is priced once per system and cached under ``DIR/cache``, so a rerun is fast). ``--solver gmres``
+runs the non-symmetric suite (``krylov-gmres-sequences``: convection-diffusion, GMRES) instead.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _arguments(parser: argparse.ArgumentParser, add_out) -> None:
     parser.add_argument("--scale", choices=["smoke", "full"], default="smoke")
+    parser.add_argument("--solver", choices=["cg", "gmres"], default="cg",
+                        help="cg: suite krylov-sequences (SPD, CG); gmres: krylov-gmres-sequences (convection, GMRES)")
     parser.add_argument("--split", choices=["dev_test", "final_test"], default="dev_test",
                         help="test split (final_test is logged in the final-test ledger)")
     parser.add_argument("--length", type=int, default=None, help="systems per sequence (default: the scale's)")

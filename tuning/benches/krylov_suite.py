@@ -43,10 +43,15 @@ from typing import Any
 import numpy as np
 
 __all__ = ["run_suite", "run", "price_sequence", "run_learners", "train_tuner", "family_systems", "suite",
-           "cache_name", "priced_sequence", "best_fixed_arm", "plain_cg", "interleave", "interleaved_walls", "warm_up",
-           "INTERLEAVED", "time_weighted_tuner", "wall_claims", "break_even", "r_squared", "SUITE_NAME", "AGENT_CONFIG"]
+           "cache_name", "priced_sequence", "best_fixed_arm", "plain_cg", "plain_gmres", "plain_solve", "interleave",
+           "interleaved_walls", "warm_up", "INTERLEAVED", "time_weighted_tuner", "wall_claims", "break_even",
+           "r_squared", "suite_solver", "SUITE_NAME", "GMRES_SUITE_NAME", "ENV_IDS", "AGENT_CONFIG"]
 
 SUITE_NAME = "krylov-sequences"
+#: the non-symmetric suite (convection-diffusion, GMRES): the same protocol, its own seeds and claims
+GMRES_SUITE_NAME = "krylov-gmres-sequences"
+#: the env each solver's learners are built for
+ENV_IDS = {"cg": "tunegym/PCG-v0", "gmres": "tunegym/PGMRES-v0"}
 #: our learner's settings: training (explores) and deployment (explores less)
 AGENT_CONFIG = {"epsilon": 0.1, "decay": 50.0, "horizon": 2.0, "residual_decay": 0.7}
 #: passes of online learning over the tune sequences (cheap: only our learner solves, live)
@@ -58,10 +63,25 @@ _REUSABLE = ("ilu", "amg_sa", "amg_rs")
 _KEYS = ("cost", "work", "wall", "iterations", "setup")
 
 
-def suite() -> Any:
+def suite(name: str = SUITE_NAME) -> Any:
     from tunegym.tuning.suites import get_suite
 
-    return get_suite(SUITE_NAME)
+    return get_suite(name)
+
+
+def suite_solver(fams: Mapping[str, Mapping[str, Any]]) -> str:
+    """The Krylov method a suite's families are solved with: ``"cg"`` when every family's systems are symmetric
+    (SPD), ``"gmres"`` when none is; a suite mixing both is refused (its learners are built for one solver)."""
+    from tunegym.envs.core.errors import ConfigError
+    from tunegym.envs.krylov.instances import PDESequence
+
+    symmetric = {name: PDESequence(**params).symmetric for name, params in fams.items()}
+    if all(symmetric.values()):
+        return "cg"
+    if not any(symmetric.values()):
+        return "gmres"
+    raise ConfigError(f"families {symmetric} mix symmetric and non-symmetric systems; a Krylov suite is solved by "
+                      "one method (CG or GMRES)", value=sorted(symmetric))
 
 
 def family_systems(params: dict[str, Any], seed: int, length: int) -> list[Any]:
@@ -84,7 +104,8 @@ def priced_sequence(s: Any, fams: dict[str, dict[str, Any]], length: int, cache:
 
     params = fams[family]
     systems = family_systems(params, seed, length)
-    return systems, price_sequence(systems, DEFAULT_ARMS, cache=cache / cache_name(s, family, params, length, seed))
+    return systems, price_sequence(systems, DEFAULT_ARMS, cache=cache / cache_name(s, family, params, length, seed),
+                                   solver=suite_solver(fams))
 
 
 def best_fixed_arm(tables: list[dict[str, dict[str, list]]]) -> str:
@@ -99,7 +120,8 @@ def best_fixed_arm(tables: list[dict[str, dict[str, list]]]) -> str:
 
 def _pyamg_default(system: Any, tol: float = 1e-8, maxiter: int = 1000, accel: str = "cg") -> dict[str, float]:
     """PyAMG's default solver as a user calls it, ``smoothed_aggregation_solver(A).solve(b, accel=accel)``
-    (``"gmres"`` for a non-symmetric ``A``): its wall time (setup and solve) and our work count of it."""
+    (``"gmres"`` for a non-symmetric ``A``): its wall time (setup and solve), our work count of it, and whether it
+    ``failed`` (ran to ``maxiter``)."""
     import pyamg
 
     from tunegym.envs.krylov.precond import _fixed_global_rng, amg_work
@@ -108,15 +130,19 @@ def _pyamg_default(system: Any, tol: float = 1e-8, maxiter: int = 1000, accel: s
     with _fixed_global_rng():
         ml = pyamg.smoothed_aggregation_solver(system.A, B=system.near_null_space)
     residuals: list[float] = []
+    if accel == "gmres":  # PyAMG's GMRES caps maxiter at n itself, with a warning no filter silences
+        maxiter = min(maxiter, system.n)
     ml.solve(system.b, tol=tol, accel=accel, maxiter=maxiter, residuals=residuals)
     wall = time.perf_counter() - start
     setup, apply = amg_work(ml, aggregation=True, sweep=2.0)
     iterations = max(len(residuals) - 1, 0)
     work = setup + iterations * (apply + system.nnz + 7.0 * system.n)
-    return {"cost": work, "work": work, "wall": wall, "iterations": iterations, "setup": setup}
+    return {"cost": work, "work": work, "wall": wall, "iterations": iterations, "setup": setup,
+            "failed": int(iterations >= maxiter)}
 
 
-#: what the interleaved wall-time measurement times, per system, in a random order
+#: what the interleaved wall-time measurement times, per system, in a random order (``plain_gmres`` in place of
+#: ``plain_cg`` for the GMRES suite)
 INTERLEAVED = ("krylov_tuner_time", "plain_cg", "pyamg_default")
 
 
@@ -132,6 +158,25 @@ def plain_cg(A: Any, b: Any, tol: float = 1e-8) -> int:
 
     _, info = cg(A, b, rtol=tol, atol=0.0, callback=tick)
     return count[0] if info == 0 else -1
+
+
+def plain_gmres(A: Any, b: Any, tol: float = 1e-8) -> int:
+    """What a user writes for unpreconditioned GMRES: ``scipy.sparse.linalg.gmres`` to relative residual ``tol``
+    with SciPy's defaults otherwise (restart 20); the inner iteration count, or ``-1`` if it did not converge."""
+    from scipy.sparse.linalg import gmres
+
+    count = [0]
+
+    def tick(_: Any) -> None:
+        count[0] += 1
+
+    _, info = gmres(A, b, rtol=tol, atol=0.0, callback=tick, callback_type="pr_norm")
+    return count[0] if info == 0 else -1
+
+
+def plain_solve(solver: str) -> Callable[..., int]:
+    """The unpreconditioned baseline of ``solver``'s suite: :func:`plain_cg` or :func:`plain_gmres`."""
+    return {"cg": plain_cg, "gmres": plain_gmres}[solver]
 
 
 def interleave(systems: list[Any], methods: Mapping[str, Callable[[Any], Mapping[str, float]]], *,
@@ -156,33 +201,39 @@ def interleave(systems: list[Any], methods: Mapping[str, Callable[[Any], Mapping
     return totals
 
 
-def interleaved_walls(systems: list[Any], tuner: Any, *, seed: int = 0) -> dict[str, float]:
-    """Wall seconds of the time-weighted tuner, plain CG and PyAMG's default solver over ``systems``, measured in
-    one run (:func:`interleave`): for every system each method solves it as a user calls it on its arrays
-    (``tuner.solve(A, b)`` learning online, its validation, features, decision and learning included;
-    :func:`plain_cg`; PyAMG's ``smoothed_aggregation_solver(A).solve(b, accel="cg")``). The tuner is the user's
-    call, so a failed solve is solved again with its fallback (timed, and counted in ``fallbacks``; the work claims'
-    live learners keep the env's one try). Also returns the tuner's own ``overhead`` (``KrylovResult.tuner_time``),
-    its input ``validation`` (``KrylovResult.check_time``) and the count of ``failed`` solves (any method, after the
-    tuner's fallback)."""
+def interleaved_walls(systems: list[Any], tuner: Any, *, seed: int = 0, solver: str = "cg") -> dict[str, float]:
+    """Wall seconds of the time-weighted tuner, the plain Krylov method and PyAMG's default solver over
+    ``systems``, measured in one run (:func:`interleave`): for every system each method solves it as a user calls
+    it on its arrays (``tuner.solve(A, b)`` learning online, its validation, features, decision and learning
+    included; :func:`plain_cg`, or :func:`plain_gmres` with ``solver="gmres"``; PyAMG's
+    ``smoothed_aggregation_solver(A).solve(b, accel=solver)``). The tuner is the user's call, so a failed solve is
+    solved again with its fallback (timed, and counted in ``fallbacks``; the work claims' live learners keep the
+    env's one try). Also returns the tuner's own ``overhead`` (``KrylovResult.tuner_time``), its input
+    ``validation`` (``KrylovResult.check_time``) and the count of ``failed`` solves (any method, after the tuner's
+    fallback)."""
+    plain = plain_solve(solver)
+
     def tuned(system: Any) -> dict[str, float]:
         result = tuner.solve(system.A, system.b, near_null_space=system.near_null_space, learn=True)
         return {"failed": int(not result.success), "fallbacks": int(result.first_attempt is not None),
                 "overhead": result.tuner_time, "validation": result.check_time}
 
     def amg(system: Any) -> dict[str, float]:
-        figures = _pyamg_default(system)  # times itself (the work count after it is bookkeeping)
-        return {"failed": int(figures["iterations"] >= 1000), "wall": figures["wall"]}
+        figures = _pyamg_default(system, accel=solver)  # times itself (the work count after it is bookkeeping)
+        return {"failed": figures["failed"], "wall": figures["wall"]}
 
-    calls = {"krylov_tuner_time": tuned, "plain_cg": lambda system: {"failed": int(plain_cg(system.A, system.b) < 0)},
-             "pyamg_default": amg}
-    methods = {name: calls[name] for name in INTERLEAVED}  # the order the random permutations index
+    def unpreconditioned(system: Any) -> dict[str, float]:
+        return {"failed": int(plain(system.A, system.b) < 0)}
+
+    calls = {"krylov_tuner_time": tuned, f"plain_{solver}": unpreconditioned, "pyamg_default": amg}
+    names = [name.replace("plain_cg", f"plain_{solver}") for name in INTERLEAVED]
+    methods = {name: calls[name] for name in names}  # the order the random permutations index
     totals = {"failed": 0, "fallbacks": 0, "overhead": 0.0, "validation": 0.0}
     totals.update(interleave(systems, methods, seed=seed))
     return totals
 
 
-def warm_up(tuner_file: str | Path) -> None:
+def warm_up(tuner_file: str | Path, solver: str = "cg") -> None:
     """Call each timed method once on a small system first: first calls pay one-time costs (imports, numba loading
     the tuner's compiled kernels when a tuner is first built, about 0.3 s once per process) that are not timed for
     the baselines either. The tuner copy used here is thrown away."""
@@ -190,10 +241,11 @@ def warm_up(tuner_file: str | Path) -> None:
     from tunegym.envs.core.seeding import stream
     from tunegym.envs.krylov.instances import PDESequence
 
-    small = next(iter(PDESequence(kind="diffusion", grid=8).sequence(stream(0, "warm-up"), length=1)))
+    kind = "diffusion" if solver == "cg" else "convection"
+    small = next(iter(PDESequence(kind=kind, grid=8).sequence(stream(0, "warm-up"), length=1)))
     KrylovTuner.load(tuner_file).solve(small.A, small.b, learn=True)
-    plain_cg(small.A, small.b)
-    _pyamg_default(small)
+    plain_solve(solver)(small.A, small.b)
+    _pyamg_default(small, accel=solver)
 
 
 def write_report(out: str | Path, lines: list[str], result: dict[str, Any], *, echo: int = 0) -> None:
@@ -222,12 +274,14 @@ def time_weighted_tuner(tuner_file: str | Path, time_weights: Sequence[float]) -
     return tuner
 
 
-def wall_claims(tuner_wall: np.ndarray, cg_wall: np.ndarray, amg_wall: np.ndarray, **common: Any) -> list[Any]:
+def wall_claims(tuner_wall: np.ndarray, cg_wall: np.ndarray, amg_wall: np.ndarray, *, plain: str = "plain CG",
+                **common: Any) -> list[Any]:
     """The interleaved wall-time claims, one instance per sequence (not yet Holm-corrected): the time-weighted
-    tuner against the faster of PyAMG's default and plain CG per sequence, against plain CG and against PyAMG."""
+    tuner against the faster of PyAMG's default and the plain Krylov method (``plain``, e.g. ``"plain GMRES"``;
+    its walls in ``cg_wall``) per sequence, against the plain method and against PyAMG."""
     from tunegym.tuning.stats import paired_claim
 
-    baselines = ((np.minimum(amg_wall, cg_wall), "min(pyamg_default, plain CG)"), (cg_wall, "plain CG"),
+    baselines = ((np.minimum(amg_wall, cg_wall), f"min(pyamg_default, {plain})"), (cg_wall, plain),
                  (amg_wall, "pyamg_default"))
     return [paired_claim(tuner_wall, wall, method_name="krylov_tuner_time", baseline_name=name, metric="wall_time",
                          **common) for wall, name in baselines]
@@ -238,9 +292,10 @@ def _entry(record: Any) -> dict[str, float]:
             "iterations": int(record.extra["iterations"]), "setup": float(record.extra["setup_work"])}
 
 
-def price_sequence(systems: list[Any], arms: tuple, *, cache: Path | None = None) -> dict[str, dict[str, list]]:
+def price_sequence(systems: list[Any], arms: tuple, *, cache: Path | None = None,
+                   solver: str = "cg") -> dict[str, dict[str, list]]:
     """Per-system figures of every fixed arm, ``reuse1:<arm>``, ``fixed:reuse``, ``pyamg_default`` and the oracle
-    (see the module docstring); read from / written to ``cache`` (JSON) when given."""
+    (see the module docstring), each solved by ``solver``; read from / written to ``cache`` (JSON) when given."""
     from tunegym.envs.krylov.precond import REUSE, arm_label
     from tunegym.envs.krylov.process import KrylovSolve
 
@@ -258,8 +313,8 @@ def price_sequence(systems: list[Any], arms: tuple, *, cache: Path | None = None
         entry["arm"].append(arm or name)
 
     fresh_arms = [a for a in arms if a != REUSE]
-    procs = {a: KrylovSolve(solver="cg") for a in fresh_arms}
-    chain, oracle = KrylovSolve(solver="cg"), KrylovSolve(solver="cg")
+    procs = {a: KrylovSolve(solver=solver) for a in fresh_arms}
+    chain, oracle = KrylovSolve(solver=solver), KrylovSolve(solver=solver)
     for t, system in enumerate(systems):
         for arm, proc in procs.items():
             if t > 0 and arm[0] in _REUSABLE:  # the preconditioner this arm built on system t-1, reused
@@ -283,7 +338,7 @@ def price_sequence(systems: list[Any], arms: tuple, *, cache: Path | None = None
         if choice != REUSE:
             oracle.kept, oracle.kept_age = procs[best].preconditioner, 0
         put("oracle", figures, arm_label(choice))
-        put("pyamg_default", _pyamg_default(system), "pyamg-sa")
+        put("pyamg_default", _pyamg_default(system, accel=solver), "pyamg-sa")
     if cache is not None:
         from tunegym.agents.tuner_io import atomic_write_bytes
 
@@ -316,9 +371,10 @@ def fit_time_weights(tables: list[dict[str, dict[str, list]]], arms: tuple) -> t
 
 
 def run_learners(systems: list[Any], *, tuner_file: Path | None, seed: int, env_kwargs: dict[str, Any],
-                 pcgbandit: bool = True, time_weights: tuple[float, ...] | None = None) -> dict[str, dict[str, list]]:
-    """Live per-system figures of ``krylov_tuner`` (a fresh copy of ``tuner_file``), ``pcgbandit`` and, with
-    ``time_weights``, ``krylov_tuner_time`` (the same tuner deciding on time-weighted work)."""
+                 pcgbandit: bool = True, time_weights: tuple[float, ...] | None = None,
+                 env_id: str = ENV_IDS["cg"]) -> dict[str, dict[str, list]]:
+    """Live per-system figures of ``krylov_tuner`` (a fresh copy of ``tuner_file``), ``pcgbandit`` (built for
+    ``env_id``) and, with ``time_weights``, ``krylov_tuner_time`` (the same tuner deciding on time-weighted work)."""
     from tunegym.agents.krylov_tuner import KrylovTuner
     from tunegym.envs.krylov.precond import arm_label
 
@@ -328,7 +384,7 @@ def run_learners(systems: list[Any], *, tuner_file: Path | None, seed: int, env_
         if time_weights is not None:
             learners["krylov_tuner_time"] = time_weighted_tuner(tuner_file, time_weights)
     if pcgbandit:
-        learners["pcgbandit"] = KrylovTuner.pcgbandit("tunegym/PCG-v0", seed=seed, **env_kwargs)
+        learners["pcgbandit"] = KrylovTuner.pcgbandit(env_id, seed=seed, **env_kwargs)
     out = {name: {key: [] for key in (*_KEYS, "arm", "tuner_wall")} for name in learners}
     for system in systems:
         for name, tuner in learners.items():
@@ -343,9 +399,9 @@ def run_learners(systems: list[Any], *, tuner_file: Path | None, seed: int, env_
 
 def train_tuner(sequences: list[list[Any]], *, config: dict[str, Any], seed: int, env_kwargs: dict[str, Any],
                 provenance: dict[str, Any] | None = None, passes: int = TRAIN_PASSES,
-                tables: list[dict[str, dict[str, list]]] | None = None) -> Any:
-    """Our tuner: :class:`KrylovReuseBandit` learning online over ``sequences`` (``passes`` times, a fresh episode
-    each), then switched to the deployment config (less exploration).
+                tables: list[dict[str, dict[str, list]]] | None = None, env_id: str = ENV_IDS["cg"]) -> Any:
+    """Our tuner: :class:`KrylovReuseBandit` for ``env_id`` (its solver) learning online over ``sequences``
+    (``passes`` times, a fresh episode each), then switched to the deployment config (less exploration).
 
     With ``tables`` (each sequence's :func:`price_sequence` table, in the same order) training has full
     information: after each live solve, every fresh arm the learner did not build is also taught what it would
@@ -361,7 +417,7 @@ def train_tuner(sequences: list[list[Any]], *, config: dict[str, Any], seed: int
 
     if tables is not None and len(tables) != len(sequences):
         raise ConfigError(f"{len(tables)} price tables for {len(sequences)} sequences", value=len(tables))
-    env = gym.make("tunegym/PCG-v0", **env_kwargs)
+    env = gym.make(env_id, **env_kwargs)
     try:
         policy = krylov_reuse(env, config, seed=seed)
         arms = [tuple(a) for a in env.unwrapped.knob.arms]
@@ -466,6 +522,8 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     s = suite_obj if suite_obj is not None else suite()
     split = "final_test" if final else "dev_test"
     fams, length = _families(s, scale, grid=grid, length=length, families=families)
+    solver = suite_solver(fams)
+    env_id, plain = ENV_IDS[solver], f"plain_{solver}"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -477,7 +535,8 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     def priced(family: str, params: dict[str, Any], seed: int) -> tuple[list[Any], dict[str, dict[str, list]], float]:
         t0 = time.perf_counter()
         systems = family_systems(params, seed, length)
-        table = price_sequence(systems, DEFAULT_ARMS, cache=out / "cache" / cache_name(s, family, params, length, seed))
+        table = price_sequence(systems, DEFAULT_ARMS, cache=out / "cache" / cache_name(s, family, params, length, seed),
+                               solver=solver)
         return systems, table, time.perf_counter() - t0
 
     timing: dict[str, float] = {"pricing_s": 0.0, "training_s": 0.0, "learners_s": 0.0, "interleaved_s": 0.0}
@@ -495,7 +554,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     order = np.random.default_rng(0).permutation(len(tune_sequences))
     t0 = time.perf_counter()
     tuner = train_tuner([tune_sequences[i] for i in order], config=AGENT_CONFIG, seed=0, env_kwargs=env_kwargs,
-                        tables=[tune_tables[i] for i in order] if FULL_INFORMATION else None,
+                        tables=[tune_tables[i] for i in order] if FULL_INFORMATION else None, env_id=env_id,
                         provenance={"trained_on": f"{s.key} tune seeds {list(tune_seeds)}, families {list(fams)}, "
                                                   f"grid {[p['grid'] for p in fams.values()]}, length {length}"})
     timing["training_s"] = time.perf_counter() - t0
@@ -508,7 +567,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     del tune_sequences
 
     per_sequence: list[dict[str, Any]] = []
-    warm_up(tuner_file)
+    warm_up(tuner_file, solver)
     for family, params in fams.items():
         for seed in test_seeds:
             print(f"krylov: {split} {family} seed {seed}...", file=sys.stderr)
@@ -517,10 +576,11 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
             t0 = time.perf_counter()
             figures = dict(table)
             figures.update(run_learners(systems, tuner_file=tuner_file, seed=seed, env_kwargs=env_kwargs,
-                                        time_weights=time_weights))
+                                        time_weights=time_weights, env_id=env_id))
             timing["learners_s"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            timed_walls = interleaved_walls(systems, time_weighted_tuner(tuner_file, time_weights), seed=seed)
+            timed_walls = interleaved_walls(systems, time_weighted_tuner(tuner_file, time_weights), seed=seed,
+                                            solver=solver)
             timing["interleaved_s"] += time.perf_counter() - t0
             figures["best_fixed"] = figures[best_fixed[family]]
             per_sequence.append({"family": family, "seed": seed, "n": systems[0].n, "nnz": systems[0].nnz,
@@ -540,7 +600,8 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
                         **common) for b in ("best_fixed", "oracle", "pcgbandit", "pyamg_default")]
     raw.append(paired_claim(total("pcgbandit"), total("best_fixed"), method_name="pcgbandit",
                             baseline_name="best_fixed", metric="work", **common))
-    raw += wall_claims(walls("krylov_tuner_time"), walls("plain_cg"), walls("pyamg_default"), **common)
+    raw += wall_claims(walls("krylov_tuner_time"), walls(plain), walls("pyamg_default"),
+                       plain=f"plain {solver.upper()}", **common)
     claims = finalize_claims(raw)
 
     breaks = [break_even(np.asarray(p["figures"]["krylov_tuner"]["cost"]), np.asarray(p["figures"]["best_fixed"]["cost"]))
@@ -554,7 +615,7 @@ def _run_suite(suite_obj: Any, scale: str, out_dir: str | Path, *, final: bool, 
     r2, r2_log = r_squared(work_all, wall_all), r_squared(np.log(work_all + 1.0), np.log(wall_all + 1e-9))
     header = report_header(s, scale, time.perf_counter() - start, final=final)
     payload = {
-        "suite": s.to_dict(), "suite_key": s.key, "scale": scale, "split": split, "length": length,
+        "suite": s.to_dict(), "suite_key": s.key, "scale": scale, "split": split, "length": length, "solver": solver,
         "families": fams, "tune_seeds": list(tune_seeds), "test_seeds": list(test_seeds), "best_fixed": best_fixed,
         "agent": "krylov_reuse", "agent_config": AGENT_CONFIG, "deploy_config": DEPLOY_CONFIG,
         "full_information_training": FULL_INFORMATION,
@@ -595,7 +656,7 @@ def _markdown(payload: dict[str, Any], claims: list[Any], methods: list[str]) ->
              f"{payload['timing']['pricing_s']:.0f} s, training {payload['timing']['training_s']:.0f} s, live "
              f"learners {payload['timing']['learners_s']:.0f} s, interleaved wall run "
              f"{payload['timing'].get('interleaved_s', 0.0):.0f} s).", "",
-             f"Sequences of {payload['length']} systems; families: "
+             f"Sequences of {payload['length']} systems solved by {payload['solver'].upper()} to 1e-8; families: "
              + ", ".join(f"{f} (grid {p['grid']}{'³' if p.get('dim', 2) == 3 else '²'}, runs of {p['run_length']})"
                          for f, p in payload["families"].items())
              + f"; tune seeds {payload['tune_seeds']}, test seeds {payload['test_seeds']}.",
@@ -614,8 +675,9 @@ def _markdown(payload: dict[str, Any], claims: list[Any], methods: list[str]) ->
              f"{100 * payload['interleaved_validation_share']:.2f}%), where {payload['interleaved_failed']} solves "
              "failed (any method).", "",
              "The wall-time claims are timed in one run (`interleaved_walls`): per system the time-weighted tuner "
-             "(`tuner.solve(A, b)`), `scipy.sparse.linalg.cg` and PyAMG's default solver, in a random order. The "
-             "table's wall column comes from the pricing and live phases, timed apart.", "",
+             f"(`tuner.solve(A, b)`), `scipy.sparse.linalg.{payload['solver']}` and PyAMG's default solver "
+             f"(`accel=\"{payload['solver']}\"`), in a random order. The table's wall column comes from the pricing "
+             "and live phases, timed apart.", "",
              f"Work model vs wall time over every priced solve: R² = {payload['work_time_r2']:.3f} (log-log R² = "
              f"{payload['work_time_r2_log']:.3f}); {payload['seconds_per_gflop']:.3g} s per 10⁹ work units.", "",
              "## Mean total work / oracle's and / best fixed's, mean wall time per sequence", "",
@@ -676,7 +738,7 @@ def run(args: Any) -> int:
     from tunegym.tuning.stats import claims_to_markdown
     from tunegym.tuning.suites import Ledger
 
-    s = suite()
+    s = suite(GMRES_SUITE_NAME if getattr(args, "solver", "cg") == "gmres" else SUITE_NAME)
     final = args.split == "final_test"
     families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
     command = "tunegym " + " ".join(sys.argv[1:]) if sys.argv[1:] else None

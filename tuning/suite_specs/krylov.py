@@ -24,6 +24,13 @@ Version 3 (fourth round): same instance distribution; the learner keeps a residu
 amortises setup over 2 solves instead of 4 (both chosen on dev-test), and trains on 4 tune sequences per family
 instead of 2. Version 2's final-test seeds 1000-1009 were read once; version 3 draws its final-test seeds from
 1100-1199, never read before.
+
+Suite ``krylov-gmres-sequences`` (version 1, issue #20's non-symmetric solver): the same protocol on
+convection-diffusion sequences solved by restarted GMRES (``tunegym/PGMRES-v0``): upwind convection with a wind
+that turns over each run and a Péclet number drawn per run (10^±0.5 around 50), implicit time steps whose
+dimensionless step grows 1000x over a run, as above. Baselines are GMRES's: plain ``scipy.sparse.linalg.gmres``
+and PyAMG's default solver with ``accel="gmres"``; PCGBandit is built for the GMRES env. Its learner is trained on
+its own tune sequences (no CG data).
 """
 
 SPECS = [
@@ -63,6 +70,43 @@ SPECS = [
             'krylov_tuner/best_fixed/work': (0.91, 1.03),
             'krylov_tuner/oracle/work': (1.17, 1.32),
             'krylov_tuner/pcgbandit/work': (0.49, 0.60),
+        },
+    },
+    {
+        "name": "krylov-gmres-sequences",
+        "version": 1,
+        "domain": "krylov",
+        "description": (
+            "Preconditioner (or reuse) per GMRES solve over sequences of implicit time steps of 2-D upwind "
+            "convection-diffusion: the wind turns by 0.5-2 half-turns over each run of 50 steps, the Peclet number is "
+            "drawn per run (10^+-0.5 around 50), the time step grows 1000x over a run; cost = flops of setup + "
+            "iterations (tunegym.envs.krylov.precond); baselines plain GMRES and PyAMG's default with accel='gmres'."
+        ),
+        "instances": {
+            "distribution": "tunegym.envs.krylov.instances:PDESequence",
+            "params": {"run_length": 50, "nu_range": [0.3, 300.0], "peclet": 50.0},
+            "families": {"convection": {"kind": "convection"}},
+        },
+        "tune_seeds": range(0, 10),
+        "dev_test_seeds": range(100, 150),
+        "final_test_seeds": range(1100, 1200),
+        "methods": ("fixed", "best_fixed", "oracle", "pyamg_default", "pcgbandit", "krylov_tuner"),
+        "scale": {
+            # Smoke: about 30 s on one busy core.
+            "smoke": {"tune": 1, "dev_test": 2, "final_test": 2, "length": 40, "run_length": 20, "grid": 24,
+                      "families": ["convection"]},
+            # Full: 10^4 unknowns (grid 100), 100 systems (2 runs) per sequence; every arm is priced per system
+            # (PyAMG's non-symmetric smoothed aggregation takes about 0.3-0.6 s a build here), so sequences are half
+            # the CG suite's length and the final test has 10 of them (n = 10: the fewest whose exact Wilcoxon p can
+            # pass Holm's correction over the report's claims).
+            "full": {"tune": 3, "dev_test": 3, "final_test": 10, "length": 100, "run_length": 50, "grid": 100,
+                     "families": ["convection"]},
+        },
+        # Set around the first smoke run's values (learner / best fixed 0.697, / oracle 1.296, / PCGBandit 0.397).
+        "bands": {
+            'krylov_tuner/best_fixed/work': (0.65, 0.75),
+            'krylov_tuner/oracle/work': (1.21, 1.38),
+            'krylov_tuner/pcgbandit/work': (0.36, 0.44),
         },
     },
 ]
