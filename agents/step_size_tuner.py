@@ -285,15 +285,22 @@ class StepSizeTuner(TunerAdapter):
         """
         if self.env_id not in THREE_BODY_IDS:
             raise ConfigError(f"integrate needs a three-body policy; this one is for {self.env_id}", value=self.env_id)
-        if not (isinstance(t_end, (int, float)) and math.isfinite(t_end) and t_end > 0):
-            raise ConfigError(f"t_end must be finite and positive, got {t_end!r}", value=t_end)
+        # numpy scalars (np.float32(1.0), np.int64(3)) are valid times; bools and strings are not.
+        if (isinstance(t_end, (bool, np.bool_)) or not isinstance(t_end, (int, float, np.integer, np.floating))
+                or not (math.isfinite(t_end) and t_end > 0)):
+            raise ConfigError(f"t_end must be a finite positive number, got {t_end!r}", value=t_end)
+        t_end = float(t_end)
         from tunegym.envs.timestep.instances import NBodyInstance
         from tunegym.envs.timestep.nbody import G_AU_MSUN_YR
 
         interval = float(self.env_kwargs.get("action_interval", 0.1))
-        actions = max(1, math.ceil(t_end / interval - 1e-9))
-        system = NBodyInstance(masses=np.asarray(masses, dtype=np.float64), positions=np.asarray(positions, dtype=np.float64),
-                               velocities=np.asarray(velocities, dtype=np.float64), G=G_AU_MSUN_YR if G is None else G)
+        ratio = t_end / interval
+        if not ratio <= 1e9:  # ceil(inf) would raise OverflowError; 1e9 decisions is already days of work
+            raise ConfigError(f"t_end={t_end!r} needs more than 1e9 decision intervals of {interval}", value=t_end)
+        actions = max(1, math.ceil(ratio - 1e-9))
+        # NBodyInstance converts and validates the arrays (InstanceError for ragged, non-numeric or bad systems).
+        system = NBodyInstance(masses=masses, positions=positions, velocities=velocities,
+                               G=G_AU_MSUN_YR if G is None else G)
         if self.env_id == COMMIT_ID:
             settings = timestep_settings(self.env_id, self.env_kwargs, horizon=actions, action_interval=t_end / actions,
                                          keep_state=True)

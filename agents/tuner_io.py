@@ -20,8 +20,8 @@ import torch
 
 from tunegym.envs.core.errors import CheckpointError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "atomic_write_bytes", "embed_tuner", "load_embedded_tuner", "load_tuner_file",
-           "save_tuner_file", "versions"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "atomic_write_bytes", "check_archive", "check_format_version", "embed_tuner",
+           "load_embedded_tuner", "load_tuner_file", "save_tuner_file", "versions"]
 
 FORMAT = "tunegym-tuner"
 FORMAT_VERSION = 1
@@ -58,6 +58,35 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def check_archive(path: Path, what: str = "tuner file") -> None:
+    """Refuse a file that is not an intact zip archive (:class:`CheckpointError`).
+
+    ``torch.load`` does not verify the archive's CRC-32 checksums, so a flipped byte inside a weight tensor
+    would load as silently wrong weights; ``testzip`` reads every member and compares its checksum.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{str(path)!r} is not a loadable tunegym {what} (not a readable zip archive; "
+                              f"corrupt, truncated or another format: {type(exc).__name__})", value=str(path)) from exc
+    if bad is not None:
+        raise CheckpointError(f"{str(path)!r} is not a loadable tunegym {what}: it is corrupt (member {bad!r} "
+                              f"fails its checksum)", value=str(path))
+
+
+def check_format_version(path: Path, version: Any, current: int, what: str = "tuner format") -> None:
+    """Refuse a ``format_version`` that is not an int (a hand-edited or foreign file) or is newer than
+    ``current`` (written by a later tunegym), with :class:`CheckpointError` rather than a ``TypeError``."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise CheckpointError(f"{str(path)!r} has an invalid {what} version {version!r}", value=version)
+    if version > current:
+        raise CheckpointError(f"{str(path)!r} has {what} {version}, newer than this tunegym ({current}); "
+                              f"upgrade tunegym", value=version)
 
 
 def save_tuner_file(path: str | Path, kind: str, metadata: dict[str, Any], arrays: dict[str, Any]) -> None:
@@ -98,6 +127,7 @@ def load_tuner_file(path: str | Path, *, expect_kind: str | None = None) -> tupl
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{str(path)!r} is not a tunegym tuner file (not a torch zip archive; corrupt, "
                               f"truncated or another format)", value=str(path))
+    check_archive(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's pickle-protocol warning: the refusal below says it all
@@ -112,12 +142,7 @@ def load_tuner_file(path: str | Path, *, expect_kind: str | None = None) -> tupl
                               f"{type(exc).__name__})", value=str(path)) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a tunegym tuner file", value=str(path))
-    if payload.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{str(path)!r} has tuner format {payload.get('format_version')}, newer than this tunegym "
-            f"({FORMAT_VERSION}); upgrade tunegym",
-            value=payload.get("format_version"),
-        )
+    check_format_version(path, payload.get("format_version", 0), FORMAT_VERSION)
     kind = str(payload.get("kind"))
     if expect_kind is not None and kind != expect_kind:
         raise CheckpointError(f"{str(path)!r} holds a {kind!r} tuner, expected {expect_kind!r}", value=kind)

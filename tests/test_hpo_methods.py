@@ -124,6 +124,29 @@ def test_a_seed_leak_stops_an_optuna_study_instead_of_failing_trials_forever(tmp
                   progress=False)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_study_whose_every_trial_fails_stops_with_a_config_error_instead_of_retrying_forever(tmp_path, workers):
+    """Failed trials do not count as finished: an objective that fails for every config used to be retried
+    without end by the Optuna loops (the ask/tell loop already stopped at 3 attempts per trial)."""
+    from tunegym.envs.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="keeps failing"):
+        run_study(FailingObjective(), {"x": {"type": "float", "low": 0.0, "high": 1.0}}, get_method("random"),
+                  n_trials=2, storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="fails", seed=0,
+                  workers=workers, progress=False)
+
+
+class FailingObjective:
+    """An objective whose every trial raises a tunegym error (an env that breaks after a few steps)."""
+
+    budget, rungs = 10, 1
+
+    def __call__(self, trial, config, seed, **kwargs):
+        from tunegym.envs.core.errors import InstanceError
+
+        raise InstanceError("the env broke", value=config)
+
+
 def test_a_task_run_on_its_own_merges_into_the_suite_report(tmp_path):
     from tunegym.envs.core.errors import ConfigError
     from tunegym.tuning.benches.hpo import merge_hpo_suites

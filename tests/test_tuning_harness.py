@@ -31,6 +31,12 @@ def test_seed_split_validates_and_parses():
         SeedSplit((), (1,))
     with pytest.raises(ConfigError):
         SeedSplit.parse("train=0-9")
+    # the Python API is as strict as --seeds (bench hpo and bench lr parse with it): was a MemoryError, a silent
+    # overwrite and a seed counted twice
+    for text, pattern in (("tune=0-9,test=100-1000000000", "more than"), ("tune=0,tune=5", "twice"),
+                          ("tune=0,0,1", "more than once"), ("tune=5-3", "backwards")):
+        with pytest.raises(ConfigError, match=pattern):
+            SeedSplit.parse(text)
 
 
 def test_test_seeds_are_unreachable_from_inside_tuning():

@@ -67,15 +67,20 @@ class Objective:
         return score
 
     def _build(self, config: Mapping[str, Any], seed: int) -> tuple[Any, Any, list[int]]:
-        import gymnasium as gym
-
-        import tunegym.envs  # noqa: F401
         from tunegym.agents.registry import make_agent
 
-        env = gym.make(self.env_id, **dict(self.env_kwargs))
+        env = self._make_env()
         env.reset(seed=SeedSplit.derived(seed, "env"))
         agent = make_agent(self.agent, env, dict(config), seed=SeedSplit.derived(seed, "agent"), device=self.device)
         return agent, env, [0]
+
+    def _make_env(self) -> Any:
+        """The env as ``tunegym train`` builds it (:func:`~tunegym.agents.deeprl.envs.make_env`): a user's
+        ``module:Env-v0`` id imports its module (in worker processes too), an unknown id or a kwarg the env
+        rejects is a one-line :class:`ConfigError`, a PettingZoo id gives its joint single-agent view."""
+        from tunegym.agents.deeprl.envs import make_env
+
+        return make_env(self.env_id, self.env_kwargs)
 
     @staticmethod
     def _train(agent: Any, env: Any, steps: int) -> None:
@@ -88,10 +93,8 @@ class Objective:
 
     def validate(self, agent: Any, seed: int) -> float:
         """Mean cost per step of ``agent`` (deterministic) over ``eval_steps`` steps from ``seed``."""
-        import gymnasium as gym
-
         self.split.check([seed])
-        env = gym.make(self.env_id, **dict(self.env_kwargs))
+        env = self._make_env()
         obs, _ = env.reset(seed=seed)
         costs = []
         for _ in range(self.eval_steps):

@@ -86,6 +86,21 @@ def _budget_left(study: Any, n_trials: int, max_steps: int | None) -> bool:
     return max_steps is None or steps_spent(study) < max_steps
 
 
+#: attempts per requested trial before a study whose trials keep failing stops (the ask/tell loop's rule too)
+ATTEMPTS_PER_TRIAL = 3
+
+
+def _check_attempts(study: Any, attempts: int, n_trials: int, method: str) -> None:
+    """:class:`ConfigError` once this run has started ``ATTEMPTS_PER_TRIAL x n_trials`` trials and fewer than
+    ``n_trials`` finished: a failed trial does not count as finished, so an objective that fails for every config
+    (an env that breaks after a few steps, a space whose every point is invalid) would otherwise be retried
+    forever."""
+    finished = len(finished_trials(study))
+    if attempts >= ATTEMPTS_PER_TRIAL * n_trials and finished < n_trials:
+        raise ConfigError(f"{method}: {attempts} trials started in this run but only {finished} finished; the "
+                          "objective keeps failing (see trials.json for each trial's error)", value=attempts)
+
+
 def _requeue_stale(study: Any) -> int:
     optuna = require("optuna", "hpo", "tunegym tune (the HPO harness)")
 
@@ -131,9 +146,12 @@ def _optimize(storage_url: str, study_name: str, method: Method, space: Mapping[
 
     stop = optuna.study.MaxTrialsCallback(n_trials, states=(optuna.trial.TrialState.COMPLETE,
                                                             optuna.trial.TrialState.PRUNED))
+    attempts = 0
     try:
         while len(finished_trials(study)) < n_trials:
             study.optimize(trial_function, n_trials=1, catch=(TunegymError,), callbacks=[stop])
+            attempts += 1
+            _check_attempts(study, attempts, n_trials, method.name)
     except _SeedLeak as wrapped:
         raise wrapped.args[0] from None
 
@@ -210,9 +228,12 @@ def run_study(
 
         stop = optuna.study.MaxTrialsCallback(n_trials, states=(optuna.trial.TrialState.COMPLETE,
                                                                 optuna.trial.TrialState.PRUNED))
+        attempts = 0
         try:
             while _budget_left(study, n_trials, max_steps):
                 study.optimize(trial_function, n_trials=1, catch=(TunegymError,), callbacks=[stop, tick])
+                attempts += 1
+                _check_attempts(study, attempts, n_trials, method.name)
         except _SeedLeak as wrapped:
             raise wrapped.args[0] from None
     else:
@@ -286,7 +307,7 @@ def _run_ask_tell(study: Any, objective: Objective, space: Mapping[str, Any], me
             scores.append(score)
             optimizer.tell(proposal, score)
             index += 1
-            if index >= 3 * n_trials + len(stored) and len(finished_trials(study)) < n_trials:
+            if index >= ATTEMPTS_PER_TRIAL * n_trials + len(stored) and len(finished_trials(study)) < n_trials:
                 raise ConfigError(f"{method.name}: {index} proposals but only {len(finished_trials(study))} trials "
                                   "finished; the objective keeps failing (see trials.json)", value=index)
     finally:

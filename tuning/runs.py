@@ -45,20 +45,16 @@ def validation_seeds(train_seed: int, count: int = 3) -> list[int]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"test"`` (100-109), ``"tune"`` (0-9), ``"100-104"`` or ``"1,2,3"`` → a list of seeds."""
+    """``"test"`` (100-109), ``"tune"`` (0-9), ``"100-104"`` or ``"1,2,3"`` → a list of seeds, as strictly as
+    :func:`tunegym.tuning.seeds.parse_seed_list` (no negative, repeated or reversed seeds)."""
+    from tunegym.tuning.seeds import parse_seed_list
+
     text = text.strip()
     if text == "test":
         return list(TEST_SEEDS)
     if text == "tune":
         return list(TUNE_SEEDS)
-    try:
-        if "-" in text and "," not in text:
-            low, high = (int(p) for p in text.split("-", 1))
-            seeds = list(range(low, high + 1))
-        else:
-            seeds = [int(p) for p in text.split(",") if p.strip()]
-    except ValueError as exc:
-        raise ConfigError(f"--seeds must be test, tune, LOW-HIGH or a comma list, got {text!r}", value=text) from exc
+    seeds = list(parse_seed_list(text, label="--seeds"))
     if not seeds:
         raise ConfigError(f"--seeds {text!r} names no seed", value=text)
     return seeds
@@ -66,6 +62,25 @@ def parse_seeds(text: str) -> list[int]:
 
 def _dump(path: Path, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+#: run.json fields the commands read, and the types each must have (when present)
+_RUN_FIELDS: dict[str, tuple[type, ...]] = {
+    "env_id": (str,), "agent": (str,), "env_kwargs": (dict,), "steps": (int,), "seed": (int,), "run_format": (int,),
+    "num_timesteps": (int, type(None)), "multiagent": (str, type(None)), "device": (str, type(None)),
+}
+
+
+def _wrong_fields(run: dict[str, Any]) -> list[str]:
+    """``"name (expected type, got value)"`` for each field of ``run`` whose type is not what the commands read
+    (a bool is not an int here)."""
+    wrong = []
+    for name, types in _RUN_FIELDS.items():
+        if name in run:
+            value = run[name]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                wrong.append(f"{name} (expected {' or '.join(t.__name__ for t in types)}, got {value!r})")
+    return wrong
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,10 @@ class RunDir:
             raise CheckpointError(f"unreadable run files in {str(self.root)!r}: {exc}", value=str(self.root)) from exc
         if not isinstance(run, dict) or not isinstance(config, dict) or "env_id" not in run or "agent" not in run:
             raise CheckpointError(f"{str(self.run_json)!r} is not a tunegym run description", value=str(self.run_json))
+        wrong = _wrong_fields(run)
+        if wrong:  # a hand-edited or foreign run.json: one line here, not a TypeError in whichever command reads it
+            raise CheckpointError(f"{str(self.run_json)!r} has fields of the wrong type: {', '.join(wrong)}",
+                                  value=wrong)
         if run.get("run_format", 0) > RUN_FORMAT:
             raise CheckpointError(f"{str(self.run_json)!r} has run format {run.get('run_format')}, newer than this "
                                   f"tunegym ({RUN_FORMAT})", value=run.get("run_format"))

@@ -17,27 +17,78 @@ import numpy as np
 
 from tunegym.envs.core.errors import ConfigError, SeedLeakError
 
-__all__ = ["SeedSplit", "parse_seed_list"]
+__all__ = ["SeedSplit", "parse_seed_list", "split_parts", "MAX_SEED", "MAX_SEEDS"]
 
 _FINAL_EVALUATION = contextvars.ContextVar("tunegym_final_evaluation", default=False)
 
 
-def parse_seed_list(text: str) -> tuple[int, ...]:
-    """``"0-9"``, ``"1,2,5"`` or ``"0-3,7"`` → a tuple of seeds."""
+#: the most seeds one seed list may name (a typo such as ``0-1000000000`` would otherwise build a list that
+#: exhausts memory before anything runs)
+MAX_SEEDS = 100_000
+#: seeds must fit NumPy's legacy seeding (``np.random.seed``, which SB3 and the bandits call): 0 ... 2**32 - 1
+MAX_SEED = 2**32 - 1
+
+
+def _bad(label: str, shown: str, why: str) -> ConfigError:
+    return ConfigError(f"bad {label} {shown!r}: {why}", value=shown)
+
+
+def parse_seed_list(text: str, *, shown: str | None = None, label: str = "seed list") -> tuple[int, ...]:
+    """``"0-9"``, ``"1,2,5"`` or ``"0-3,7"`` → a tuple of seeds, refusing what would silently mislead.
+
+    Refused with :class:`ConfigError` (``"bad <label> <shown>: why"``; ``shown`` defaults to ``text``): a seed
+    that is not a whole number, a negative seed or one above :data:`MAX_SEED`, a reversed range (``5-3`` names no
+    seed), a seed named twice (it would be counted twice in every mean), and more than :data:`MAX_SEEDS` seeds.
+    """
+    shown = text if shown is None else shown
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if "-" in part[1:]:
-                low, high = part.split("-", 1) if not part.startswith("-") else (part, part)
-                seeds.extend(range(int(low), int(high) + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError as exc:
-        raise ConfigError(f"bad seed list {text!r}: use forms like 0-9 or 1,2,5", value=text) from exc
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low_text, dash, high_text = part.partition("-")
+        try:
+            low = int(low_text)
+            high = int(high_text) if dash else low
+        except ValueError:
+            if part.startswith("-"):
+                raise _bad(label, shown, f"seeds are non-negative, got {part!r}") from None
+            raise _bad(label, shown, f"{part!r} is not a seed or a LOW-HIGH range (use 0-9 or 1,2,5)") from None
+        if min(low, high) < 0:
+            raise _bad(label, shown, f"seeds are non-negative, got {part!r}")
+        if high < low:
+            raise _bad(label, shown, f"range {part!r} runs backwards (write {high}-{low})")
+        if high > MAX_SEED:
+            raise _bad(label, shown, f"seeds must be at most 2**32 - 1, got {high}")
+        if len(seeds) + high - low + 1 > MAX_SEEDS:
+            raise _bad(label, shown, f"more than {MAX_SEEDS} seeds")
+        seeds.extend(range(low, high + 1))
+    if len(set(seeds)) < len(seeds):
+        from collections import Counter
+
+        repeated = sorted(s for s, n in Counter(seeds).items() if n > 1)
+        raise _bad(label, shown, f"seeds {repeated} are named more than once")
     return tuple(seeds)
+
+
+def split_parts(text: str, *, label: str = "seed split") -> dict[str, str]:
+    """``"tune=0-3,test=100,101"`` → ``{"tune": "0-3", "test": "100,101"}``. A part named twice
+    (``tune=0,tune=5``: the first would be dropped silently) and seeds before any ``name=`` are refused with
+    :class:`ConfigError`."""
+    parts: dict[str, str] = {}
+    current = None
+    for token in text.split(","):
+        token = token.strip()
+        if "=" in token:
+            current, value = (p.strip() for p in token.split("=", 1))
+            if current in parts:
+                raise _bad(label, text, f"{current}= is given twice")
+            parts[current] = value
+        elif current is not None and token:
+            parts[current] += "," + token
+        elif token:
+            raise _bad(label, text, f"{token!r} comes before any tune= or test=")
+    return parts
 
 
 @dataclass(frozen=True)
@@ -59,27 +110,23 @@ class SeedSplit:
             raise ConfigError(f"tune and test seeds overlap: {overlap}", value=overlap)
 
     @classmethod
-    def parse(cls, text: str) -> "SeedSplit":
-        """``"tune=0-9,test=100-109"`` (either part may be omitted for its default)."""
-        parts: dict[str, str] = {}
-        current = None
-        for token in text.split(","):
-            token = token.strip()
-            if "=" in token:
-                current, value = token.split("=", 1)
-                current = current.strip()
-                if current not in ("tune", "test"):
-                    raise ConfigError(f"--seeds names tune= and test=, got {current!r}", value=text)
-                parts[current] = value
-            elif current is not None and token:
-                parts[current] += "," + token
-            elif token:
-                raise ConfigError(f"bad --seeds {text!r}: use tune=0-9,test=100-109", value=text)
+    def parse(cls, text: str, *, label: str = "seed split") -> "SeedSplit":
+        """``"tune=0-9,test=100-109"`` (either part may be omitted for its default); each part as strict as
+        :func:`parse_seed_list`, and :class:`ConfigError` for an empty text, a part other than ``tune``/``test``
+        or named twice, or a part that names no seed. ``label`` words the messages (``"--seeds"`` on the CLI)."""
+        if not text.strip():
+            raise _bad(label, text, "names no seed; use tune=0-9,test=100-109")
+        parts = split_parts(text, label=label)
+        unknown = sorted(set(parts) - {"tune", "test"})
+        if unknown or not parts:
+            raise _bad(label, text, f"name tune= and test= parts{f', got {unknown}' if unknown else ''}")
         defaults = cls()
-        return cls(
-            tune=parse_seed_list(parts["tune"]) if "tune" in parts else defaults.tune,
-            test=parse_seed_list(parts["test"]) if "test" in parts else defaults.test,
-        )
+        chosen = {name: parse_seed_list(parts[name], shown=text, label=label) if name in parts
+                  else getattr(defaults, name) for name in ("tune", "test")}
+        for name, seeds in chosen.items():
+            if not seeds:
+                raise _bad(label, text, f"{name}= names no seed")
+        return cls(tune=chosen["tune"], test=chosen["test"])
 
     def as_dict(self) -> dict[str, list[int]]:
         return {"tune": list(self.tune), "test": list(self.test)}

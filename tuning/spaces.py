@@ -60,9 +60,15 @@ def load_space(path: str | Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         raise ConfigError(f"no search-space file at {str(path)!r}", value=str(path))
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"malformed search-space YAML {str(path)!r}: {exc}", value=str(path)) from exc
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"search-space file {str(path)!r} is not UTF-8 text (byte {exc.start})",
+                          value=str(path)) from exc
+    except yaml.YAMLError as exc:  # one line: where, and what (PyYAML's message spans several)
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"malformed search-space YAML {str(path)!r}{where}: {what}", value=str(path)) from exc
     return validate_space(data)
 
 

@@ -27,6 +27,7 @@ from tunegym.agents.bandits.classic import EXP3, UCB1, EpsilonGreedy, Softmax, T
 from tunegym.agents.bandits.contextual import ChebCB, EpsilonGreedyRegressor, LinTS, LinUCB, chebyshev_features
 from tunegym.agents.bandits.spectral import SpectralOmega
 from tunegym.agents.registry import register_agent
+from tunegym.envs.core.errors import ConfigError
 
 __all__ = [
     "BANDITS", "Bandit", "ChebCB", "ContextScaler", "EXP3", "EpsilonGreedy", "EpsilonGreedyRegressor", "LinTS",
@@ -44,8 +45,25 @@ BANDITS[SpectralOmega.algorithm] = SpectralOmega
 
 def make_bandit(name: str, env: gym.Env, config: dict[str, Any] | None = None, *, seed: int | None = None,
                 device: str = "cpu") -> Bandit:
-    """Bandit ``name`` for ``env`` (``device`` is accepted for a uniform factory signature; bandits are numpy)."""
+    """Bandit ``name`` for ``env``. Bandits are numpy and always run on the CPU; ``device`` is checked as the
+    deep RL agents check it (``auto``, ``cpu``, ``cuda[:N]``; ``cuda`` without a visible GPU is a
+    :class:`ConfigError`), so a typo or a missing GPU is reported the same way for every agent."""
+    _check_device(device)
     return BANDITS[name].for_env(env, config or {}, seed=seed)
+
+
+def _check_device(device: Any) -> None:
+    """:class:`ConfigError` for a device name no agent accepts, or for CUDA on a machine without a GPU."""
+    import re
+
+    name = str(device) if type(device).__name__ == "device" else device  # a torch.device
+    if not isinstance(name, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+        raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}", value=device)
+    if name.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} requested but no CUDA GPU is visible; use auto or cpu", value=device)
 
 
 def load_bandit(path: str | Path) -> Bandit:

@@ -39,7 +39,16 @@ class ContextScaler:
         self.width = width
 
     def __call__(self, context: Any) -> np.ndarray:
-        x = np.asarray(context, dtype=np.float64).reshape(-1)
+        """The scaled context; a context of the wrong size or with NaN/inf raises :class:`ConfigError`, because
+        a NaN would otherwise enter the learner's statistics and break every later prediction."""
+        try:
+            x = np.asarray(context, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"context must be a numeric array, got {context!r}", value=context) from exc
+        if x.size != self.low.size:
+            raise ConfigError(f"context has {x.size} values, the bandit was built for {self.low.size}", value=context)
+        if not np.all(np.isfinite(x)):
+            raise ConfigError(f"context must be finite, got {context!r}", value=context)
         return np.clip(2.0 * (x - self.low) / self.width - 1.0, -1.0, 1.0)
 
 
@@ -50,6 +59,8 @@ class Bandit:
     algorithm: ClassVar[str] = "bandit"
     config_class: ClassVar[type]
     contextual: ClassVar[bool] = False
+    #: state arrays whose first axis grows with play (any row count is valid on load)
+    growing_arrays: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -100,14 +111,20 @@ class Bandit:
 
     def update(self, context: Any, arm: int, reward: float) -> None:
         """Learn from ``reward`` (higher is better) received for ``arm`` under ``context``."""
-        arm = int(arm)
-        if not 0 <= arm < self.n_arms:
-            raise ConfigError(f"arm {arm} outside 0..{self.n_arms - 1}", value=arm)
-        reward = float(reward)
+        try:  # an arm must be an integer (1.7 is not arm 1); the reward a real number
+            index = int(arm) if isinstance(arm, (int, np.integer)) or float(arm) == int(arm) else None
+            reward = float(reward)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ConfigError(f"update needs an integer arm and a numeric reward, got {arm!r}, {reward!r}",
+                              value=(arm, reward)) from exc
+        if isinstance(arm, (bool, np.bool_, str, bytes)) or index is None or not 0 <= index < self.n_arms:
+            raise ConfigError(f"arm {arm!r} is not an integer in 0..{self.n_arms - 1}", value=arm)
+        arm = index
         if not np.isfinite(reward):
             raise ConfigError(f"reward must be finite, got {reward!r}", value=reward)
+        features = self._features(context)  # before counting the round: a bad context must change nothing
         self.t += 1
-        self._update(self._features(context), arm, reward)
+        self._update(features, arm, reward)
 
     # ---- SB3's verbs -------------------------------------------------------------------------------------
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
@@ -157,6 +174,19 @@ class Bandit:
         for name, value in state["arrays"].items():
             if name not in current:
                 raise CheckpointError(f"unexpected array {name!r} in {self.algorithm} state", value=name)
+            # A shape that does not fit n_arms / the context size would only fail later, inside select(). A
+            # growing log (``growing_arrays``, e.g. ChebCB's history) may have any number of rows.
+            expected, got = np.shape(current[name]), np.shape(value)
+            if name in self.growing_arrays:
+                expected, got = (len(expected), expected[1:]), (len(got), got[1:])
+            if got != expected:
+                raise CheckpointError(f"array {name!r} of the {self.algorithm} state has shape {np.shape(value)}, "
+                                      f"expected {np.shape(current[name])} for {self.n_arms} arms",
+                                      value=name)
+        missing = sorted(set(current) - set(state["arrays"]))
+        if missing:  # loading would silently give an untrained bandit
+            raise CheckpointError(f"{self.algorithm} state lacks arrays {missing}", value=missing)
+        for name, value in state["arrays"].items():
             setattr(self, name, np.array(value, dtype=np.asarray(current[name]).dtype, copy=True))
 
     def save(self, path: str | Path, *, provenance: dict[str, Any] | None = None) -> None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import lsq_linear
 
 from tunegym.agents.bandits.base import Bandit
 from tunegym.envs.core.errors import ConfigError
@@ -203,6 +202,7 @@ class ChebCB(Bandit):
     algorithm = "chebcb"
     config_class = ChebCBConfig
     contextual = True
+    growing_arrays = ("history",)
 
     def _init_state(self) -> None:
         dim = 1 + self.context_dim * (self.config.m - 1)
@@ -286,6 +286,8 @@ class ChebCB(Bandit):
         if np.any(np.abs(theta) > upper):
             factor = np.linalg.cholesky(gram + 1e-10 * np.eye(gram.shape[0])).T  # gram = RᵀR
             target = np.linalg.solve(factor.T, rhs)
+            from scipy.optimize import lsq_linear  # here: importing scipy.optimize costs every CLI call ~0.5 s
+
             theta = lsq_linear(factor, target, bounds=(-upper, upper)).x
             yy = self.sq_losses[arm] / scale**2
             resnorm = float(max(theta @ gram @ theta - 2.0 * theta @ rhs + yy, 0.0))

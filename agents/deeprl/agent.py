@@ -13,6 +13,7 @@ import importlib
 import io
 import json
 import random
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,13 @@ from tunegym.agents.config import build_config, config_to_dict
 from tunegym.agents.deeprl.configs import CONFIGS
 from tunegym.agents.deeprl.envs import env_identity, make_vec_env
 from tunegym.agents.deeprl.spaces import space_to_json
-from tunegym.agents.tuner_io import atomic_write_bytes, save_tuner_file, versions
+from tunegym.agents.tuner_io import (
+    atomic_write_bytes,
+    check_archive,
+    check_format_version,
+    save_tuner_file,
+    versions,
+)
 from tunegym.envs.core.errors import CheckpointError, ConfigError
 
 __all__ = [
@@ -84,12 +91,22 @@ def check_action_space(algo: str, action_space: spaces.Space, env_id: str | None
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; a missing GPU is a :class:`ConfigError`."""
+    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; a missing GPU is a :class:`ConfigError`.
+
+    A ``torch.device`` is taken by its name; anything else that is not a string (``None``) or a malformed
+    ``cuda:N`` is a :class:`ConfigError` too, not an ``AttributeError`` from deep inside SB3.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}", value=device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
         return "cpu"
     if device.startswith("cuda"):
+        if not re.fullmatch(r"cuda(:\d+)?", device):
+            raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}", value=device)
         if not torch.cuda.is_available():
             raise ConfigError(f"device {device!r} requested but no CUDA GPU is visible; use auto or cpu", value=device)
         return device
@@ -317,7 +334,7 @@ class DeepRLAgent:
     def load(cls, path: str | Path, *, device: str = "auto", vec_env: str | None = None) -> "DeepRLAgent":
         """Rebuild the agent (env from the checkpoint's env id) and restore its full training state."""
         payload = load_checkpoint_file(path)
-        meta = json.loads(payload["metadata_json"])
+        meta = checkpoint_metadata(path, payload)
         overrides = {"vec_env": vec_env} if vec_env else {}
         agent = build_deeprl_agent(payload["algo"], meta["env_id"], meta["env_kwargs"], {**meta["config"], **overrides},
                                    seed=meta["seed"], device=device)
@@ -347,6 +364,7 @@ def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {str(path)!r}", value=str(path))
+    check_archive(path, "checkpoint")  # torch.load does not verify checksums: a flipped byte would load
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, zip errors: all mean "not ours"
@@ -358,12 +376,24 @@ def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a tunegym checkpoint", value=str(path))
-    if payload.get("format_version", 0) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{str(path)!r} has checkpoint format {payload.get('format_version')}, newer than "
-                              f"this tunegym ({CHECKPOINT_VERSION}); upgrade tunegym", value=str(path))
+    check_format_version(path, payload.get("format_version", 0), CHECKPOINT_VERSION, "checkpoint format")
     if payload.get("algo") not in ALGORITHMS or "state" not in payload or "metadata_json" not in payload:
         raise CheckpointError(f"{str(path)!r} has malformed checkpoint contents", value=str(path))
     return payload
+
+
+def checkpoint_metadata(path: str | Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """The JSON metadata of a checkpoint payload, with the keys :meth:`DeepRLAgent.load` needs; a damaged or
+    hand-edited file raises :class:`CheckpointError` instead of a ``JSONDecodeError`` or ``KeyError``."""
+    try:
+        meta = json.loads(payload["metadata_json"])
+        missing = [key for key in ("env_id", "env_kwargs", "config", "seed") if key not in meta]
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{str(path)!r} has malformed checkpoint metadata: {exc}", value=str(path)) from exc
+    if missing or not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{str(path)!r} has malformed checkpoint metadata: missing {missing or ['config']}",
+                              value=str(path))
+    return meta
 
 
 def build_deeprl_agent(

@@ -93,8 +93,8 @@ class SB3Policy:
         from tunegym.agents.deeprl.agent import load_checkpoint_file
 
         payload = load_checkpoint_file(path)
-        metadata = json.loads(payload["metadata_json"])
         try:
+            metadata = json.loads(payload["metadata_json"])
             state_dict = payload["state"]["parameters"]["policy"]
             metadata["policy"] = json.loads(payload["policy_json"])
             metadata["num_timesteps"] = int(payload["state"]["counters"]["num_timesteps"])

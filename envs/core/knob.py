@@ -35,7 +35,7 @@ def arm_index(action: Any, n: int) -> int:
     if type(action) is int and 0 <= action < n:  # what the bandits return: skip the array round trip
         return action
     arr = np.asarray(action)
-    if arr.size != 1:
+    if arr.size != 1 or arr.dtype.kind in "bUSO":  # True or "1" is no arm index (float("1") would accept it)
         raise ActionError(f"a discrete action must be one integer arm index, got {action!r}", value=action)
     value = arr.reshape(())
     if np.issubdtype(arr.dtype, np.integer):
@@ -159,9 +159,12 @@ class BoxKnob(Knob):
 
     def decode(self, action: Any) -> float:
         try:
-            u = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
-        except (TypeError, ValueError, IndexError):
-            raise ActionError(f"knob {self.name!r} takes a number in [-1, 1], got {action!r}", value=action) from None
+            flat = np.asarray(action, dtype=np.float64).reshape(-1)
+            if flat.size != 1:  # a (2,) action for a Box(1,) agent: its first entry is not what was meant
+                raise ValueError(f"{flat.size} values")
+            u = float(flat[0])
+        except (TypeError, ValueError):
+            raise ActionError(f"knob {self.name!r} takes one number in [-1, 1], got {action!r}", value=action) from None
         if not math.isfinite(u):
             raise ActionError(f"knob {self.name!r}: the action must be finite, got {action!r}", value=action)
         u = min(max(u, -1.0), 1.0)

@@ -109,7 +109,7 @@ class KrylovEnv(ProcessEnv):
 
 def _distribution(kind: str, matrices: Sequence[str | Path] | None, variation: str, repeat: int,
                   pde: dict[str, Any]) -> SequenceDistribution:
-    if matrices:
+    if matrices is not None:  # [] or a single matrix: the sequence says what is wrong or wraps it
         return MatrixSequence(matrices, variation=variation, repeat=repeat)
     return PDESequence(kind, **pde)
 

@@ -19,7 +19,7 @@ and reusing it saves its setup.
   towards incompressibility and a mass term ``I/ν_t`` (scaled to the stiffness diagonal), with its rigid body modes;
   ``"convection"`` upwind convection–diffusion ``I/ν_t - Δu + Pe (v·∇u)`` with the wind ``v`` rotating, the
   non-symmetric family (GMRES/BiCGStab).
-- :class:`MatrixSequence`: a user's matrices (``.mtx``/``.mtx.gz``/``.npz`` or in memory), each solved
+- :class:`MatrixSequence`: a user's matrices (``.mtx``/``.mtx.gz``/``.mtx.bz2``/``.npz`` or in memory), each solved
   with changing right-hand sides, diagonal shifts ``A + σ_t mean|diag| I`` or scalings.
 
 Sizes are parameters (``grid``; ``dim=3`` for diffusion): the defaults are small for tests, the bench
@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from tunegym.envs.core.errors import ConfigError, InstanceError, MatrixError
+from tunegym.envs.core.errors import ConfigError, MatrixError
 from tunegym.envs.core.instances import Instance, SequenceDistribution, content_id
-from tunegym.envs.core.matrices import as_real_csr, as_real_vector, check_norm
+from tunegym.envs.core.matrices import as_real_csr, as_real_vector, check_norm, read_matrix_file
 
 __all__ = ["KrylovSystem", "PDESequence", "MatrixSequence", "check_system", "check_vector", "KINDS",
            "load_matrix"]
@@ -362,25 +362,12 @@ class PDESequence(SequenceDistribution):
 
 # ---- user matrices ----------------------------------------------------------------------------------------
 def load_matrix(path: str | Path) -> sp.csr_matrix:
-    """A sparse matrix from MatrixMarket (``.mtx``, ``.mtx.gz``) or SciPy ``.npz``; :class:`InstanceError` or
-    :class:`MatrixError` (naming the file) for a missing, foreign or malformed file."""
-    import scipy.io
-
+    """A sparse matrix from MatrixMarket (``.mtx``, ``.mtx.gz``, ``.mtx.bz2``) or SciPy ``.npz``;
+    :class:`InstanceError` or :class:`MatrixError` (naming the file) for a missing, foreign or malformed file, or one
+    SciPy would misread (:func:`~tunegym.envs.core.matrices.read_matrix_file`: a pattern file, symmetric storage
+    holding both triangles)."""
     path = Path(path)
-    if not path.is_file():
-        raise InstanceError(f"no matrix file at {str(path)!r}", value=str(path))
-    name = path.name.lower()
-    try:
-        if name.endswith((".mtx", ".mtx.gz")):
-            matrix = scipy.io.mmread(str(path))
-        elif name.endswith(".npz"):
-            matrix = sp.load_npz(path)
-        else:
-            raise InstanceError(f"unsupported matrix file {path.name!r}: use .mtx, .mtx.gz or .npz", value=str(path))
-    except InstanceError:
-        raise
-    except Exception as exc:  # scipy raises ValueError, OSError, KeyError, zipfile errors...
-        raise InstanceError(f"could not read matrix file {str(path)!r}: {exc}", value=str(path)) from exc
+    matrix = read_matrix_file(path, solver=_SOLVERS)
     try:
         csr, _ = check_system(matrix, np.zeros(matrix.shape[0]))
     except MatrixError as exc:

@@ -20,12 +20,12 @@ from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
-from tunegym.envs.core.errors import ActionError, ConfigError
+from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.core.instances import SequenceDistribution
 from tunegym.envs.core.knob import ArmKnob, CompositeKnob, Knob
 from tunegym.envs.core.rewards import make_reward
 from tunegym.envs.core.instance_stream import InstanceStream
-from tunegym.envs.multiagent.common import broadcast_step
+from tunegym.envs.multiagent.common import broadcast_step, check_actions, check_seed
 from tunegym.envs.sor.env import DEFAULT_ARMS, omega_knob
 from tunegym.envs.sor.instances import LinearSystem, poisson2d, truncated_normal, VARIANCES
 from tunegym.envs.sor.process import SORSolve, SystemContext
@@ -112,7 +112,7 @@ class BlockSORParallelEnv(ParallelEnv):
     ## Action Space (per agent)
     Each agent's part of the knob: ``Discrete(20)`` arms ``ω = linspace(1, 1.95, 20)`` (``knob.part(agent)``
     of the :class:`CompositeKnob` ``env.knob``), or with ``action="continuous"`` the normalised
-    ``Box(-1, 1, (1,))`` on ``[omega_low, omega_high]``. A missing agent or an invalid action raises
+    ``Box(-1, 1, (1,))`` on ``[omega_low, omega_high]``. A missing or unknown agent, an invalid action raises
     ``ActionError``.
 
     ## Observation Space (per agent)
@@ -201,6 +201,7 @@ class BlockSORParallelEnv(ParallelEnv):
         return self.process.instance
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = check_seed(seed)
         if seed is not None or self._np_random is None:
             self._np_random, _ = seeding.np_random(seed)
         self.process.start(self.instances.reset(seed, options, self._np_random))
@@ -209,10 +210,7 @@ class BlockSORParallelEnv(ParallelEnv):
         return self._observations(), {a: {"instance_id": self.instance.id} for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
-        missing = [a for a in self.possible_agents if a not in actions]
-        if not self.agents or missing:
-            raise ActionError(f"actions missing for agents {missing}" if self.agents else
-                              "the episode has ended; call reset()", value=missing)
+        check_actions(self.agents, self.possible_agents, actions)
         omegas = tuple(self.knobs[a].decode(actions[a]) for a in self.possible_agents)
         record = self.process.advance(omegas)
         self._step += 1

@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from tunegym.envs.core.errors import ActionError, ConfigError
+from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.core.features import Features, register_features
 from tunegym.envs.core.instances import Distribution
 from tunegym.envs.core.knob import ArmKnob, CompositeKnob
@@ -27,7 +27,7 @@ from tunegym.envs.lr.features import ScheduleFeatures
 from tunegym.envs.lr.process import LRTraining
 from tunegym.envs.lr.tasks import LRTaskDistribution, TrainingTask, build_model, load_task_data
 from tunegym.envs.lr.trainer import layer_groups
-from tunegym.envs.multiagent.common import broadcast_step
+from tunegym.envs.multiagent.common import broadcast_step, check_actions, check_seed
 
 __all__ = ["GROUP_ARMS", "GroupFeatures", "LRGroupsParallelEnv", "layered_mlp_distribution"]
 
@@ -107,8 +107,8 @@ class LRGroupsParallelEnv(ParallelEnv):
     ## Action Space (per agent)
     ``Discrete(len(arms))``, the part ``layer_g`` of the composite knob ``layer_lr``
     (:class:`~tunegym.envs.core.knob.CompositeKnob`): arm ``i`` sets that layer's ``lr = base_lr * 10**arms[i]``
-    for the next ``decision_interval`` steps (default arms ``GROUP_ARMS`` = 10^-1.5 .. 10^0.5). A missing agent
-    or an invalid arm raises ``ActionError``.
+    for the next ``decision_interval`` steps (default arms ``GROUP_ARMS`` = 10^-1.5 .. 10^0.5).
+    A missing or unknown agent or an invalid arm raises ``ActionError``.
 
     ## Observation Space (per agent)
     ``Box(6)`` (row ``g`` of the registered features ``"lr.groups"``): progress, log10 train loss and log loss
@@ -181,6 +181,7 @@ class LRGroupsParallelEnv(ParallelEnv):
         return self.knob.part(agent).space
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = check_seed(seed)
         if seed is not None:
             self._np_random = np.random.default_rng(seed)
         task = self.instances.reset(seed, options, self._np_random)
@@ -193,11 +194,7 @@ class LRGroupsParallelEnv(ParallelEnv):
         return self._observations(), infos
 
     def step(self, actions: dict[str, Any]):
-        if not self.agents:
-            raise ActionError("call reset() before step() (the episode has ended)")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ActionError(f"actions missing for agents {missing}", value=missing)
+        check_actions(self.agents, self.possible_agents, actions)
         values = self.knob.decode(self.knob.join([actions[a] for a in self.possible_agents]))
         record = self.process.advance([values[a] for a in self.possible_agents])
         self.features.record(self.process, record)

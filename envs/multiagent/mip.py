@@ -18,7 +18,7 @@ from pettingzoo import ParallelEnv
 from tunegym.envs.core.errors import ActionError
 from tunegym.envs.core.knob import arm_index
 from tunegym.envs.mip.env import MIPLNSEnv
-from tunegym.envs.multiagent.common import broadcast_step
+from tunegym.envs.multiagent.common import broadcast_step, check_actions, check_seed
 
 __all__ = ["LNSOperatorRateParallelEnv"]
 
@@ -36,7 +36,7 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
 
     ## Action Space (per agent)
     ``operator``: ``Discrete(9)`` over ``OPERATORS``; ``destroy_rate``: ``Discrete(5)`` over
-    ``DESTROY_RATES`` (0.1, 0.3, 0.5, 0.7, 0.9). A missing agent or an invalid index raises ``ActionError``.
+    ``DESTROY_RATES`` (0.1, 0.3, 0.5, 0.7, 0.9). A missing or unknown agent or an invalid index raises ``ActionError``.
 
     ## Observation Space (per agent)
     Both see the single-agent env's ``Box(0, 1, (28,))`` (``FEATURE_NAMES``: model shape, incumbent state,
@@ -92,14 +92,12 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
         return self.env.instance
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
-        observation, info = self.env.reset(seed=seed, options=options)
+        observation, info = self.env.reset(seed=check_seed(seed), options=options)
         self.agents = list(self.possible_agents)
         return {a: observation.copy() for a in self.agents}, {a: dict(info) for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ActionError(f"actions missing for agents {missing}", value=missing)
+        check_actions(self.agents, self.possible_agents, actions)
         chosen = []
         for part in self.knob.parts:
             try:

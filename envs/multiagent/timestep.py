@@ -15,8 +15,8 @@ from typing import Any
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from tunegym.envs.core.errors import ActionError, ConfigError
-from tunegym.envs.multiagent.common import broadcast_step
+from tunegym.envs.core.errors import ConfigError
+from tunegym.envs.multiagent.common import broadcast_step, check_actions, check_seed
 from tunegym.envs.timestep.ode import PROBLEMS, ODEProblemDistribution
 from tunegym.envs.timestep.ode_env import DEFAULT_SAFETIES, ODEStepEnv
 
@@ -43,7 +43,8 @@ class StepOrderParallelEnv(ParallelEnv):
 
     ## Action Space (per agent)
     ``step_size``: ``Discrete(len(safeties))`` over :data:`~tunegym.envs.timestep.ode_env.DEFAULT_SAFETIES`.
-    ``order``: ``Discrete(2)`` over :data:`ORDER_METHODS`. A missing agent or a bad index raises ``ActionError``.
+    ``order``: ``Discrete(2)`` over :data:`ORDER_METHODS`. A missing or unknown agent or a bad index raises
+    ``ActionError``.
 
     ## Observation Space (per agent)
     Both see ODEStep-v0's ``Box(11)`` (last two log10 error norms, accepted flag, log10 h/t_end, progress,
@@ -110,14 +111,12 @@ class StepOrderParallelEnv(ParallelEnv):
         return self.env
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
+        obs, info = self.env.reset(seed=check_seed(seed), options=options)
         self.agents = list(self.possible_agents)
         return {a: obs.copy() for a in self.agents}, {a: dict(info) for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ActionError(f"actions missing for agents {missing}", value=missing)
+        check_actions(self.agents, self.possible_agents, actions)
         by_part = {AGENT_PARTS[agent]: actions[agent] for agent in self.possible_agents}
         joint = self.knob.join([by_part[part.name] for part in self.knob.parts])
         obs, reward, terminated, truncated, info = self.env.step(joint)

@@ -149,7 +149,7 @@ def make_matrix_env(
 
     Observations are the matrix features of :mod:`tunegym.envs.sor.features`.
     """
-    if matrices:
+    if matrices is not None:  # [] or a single matrix: the distribution says what is wrong or wraps it
         distribution: SequenceDistribution = MatrixFileDistribution(matrices)
     else:
         distribution = LaplacianFamilyDistribution(grids, offset_low, offset_high)

@@ -152,6 +152,18 @@ def _is_symmetric(off: sp.csr_matrix) -> bool:
     return bool(diff.nnz == 0 or abs(diff).max() <= 1e-12 * max(scale, 1e-300))
 
 
+def _relative_spread(absdiag: np.ndarray) -> float:
+    """``std / mean`` of the diagonal's magnitudes; scale-free, so a matrix scaled by 1e300 has its unscaled
+    spread (the direct formula's squares overflow there; only then is the diagonal rescaled by its largest entry,
+    which leaves every other matrix's feature bit for bit as it was)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = float(np.std(absdiag) / max(np.mean(absdiag), 1e-300))
+    if not math.isfinite(spread) and absdiag.size and np.isfinite(absdiag).all():
+        scaled = absdiag / absdiag.max()
+        spread = float(np.std(scaled) / max(np.mean(scaled), 1e-300))
+    return spread
+
+
 def matrix_features(M: PreparedMatrix, *, jacobi_radius: float | None = None) -> np.ndarray:
     """The feature vector (see ``FEATURE_NAMES``), clipped into ``[FEATURE_LOW, FEATURE_HIGH]``."""
     n = M.n
@@ -165,7 +177,7 @@ def matrix_features(M: PreparedMatrix, *, jacobi_radius: float | None = None) ->
         [
             math.log10(n),
             (off.nnz + n) / n,
-            float(np.std(absdiag) / max(np.mean(absdiag), 1e-300)),
+            _relative_spread(absdiag),
             float(np.min(dominance)),
             float(np.mean(dominance)),
             1.0 if symmetric else 0.0,

@@ -7,7 +7,7 @@
   ``variance="high"`` is Beta(0.5, 1.5), ``"low"`` is Beta(2, 6).
 - :class:`MatrixFileDistribution`: user matrices from MatrixMarket / ``.npz`` files, each with fresh
   right-hand sides.
-- :func:`load_matrix`: the loader (``.mtx``, ``.mtx.gz``, ``.npz``).
+- :func:`load_matrix`: the loader (``.mtx``, ``.mtx.gz``, ``.mtx.bz2``, ``.npz``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 import scipy.sparse as sp
 
-from tunegym.envs.core.errors import ConfigError, InstanceError, MatrixError
+from tunegym.envs.core.errors import ConfigError, MatrixError
 from tunegym.envs.core.instances import Instance, SequenceDistribution, content_id
+from tunegym.envs.core.matrices import read_matrix_file
 from tunegym.envs.sor.features import jacobi_spectral_radius, matrix_features
 from tunegym.envs.sor.solver import PreparedMatrix, prepare_matrix
 
@@ -211,30 +211,16 @@ class LaplacianFamilyDistribution(SequenceDistribution):
 
 
 def load_matrix(path: str | Path) -> sp.csr_matrix:
-    """Load a sparse matrix from MatrixMarket (``.mtx``, ``.mtx.gz``) or SciPy ``.npz``.
+    """Load a sparse matrix from MatrixMarket (``.mtx``, ``.mtx.gz``, ``.mtx.bz2``) or SciPy ``.npz``.
 
     Raises:
         InstanceError: the file is missing, of another format, or unreadable.
-        MatrixError: the matrix is complex, not square, has NaN/infinite entries or a zero on the diagonal.
+        MatrixError: the matrix is complex, not square, has NaN/infinite entries or a zero on the diagonal, or the
+            file is one SciPy would misread (:func:`~tunegym.envs.core.matrices.read_matrix_file`: a pattern file,
+            symmetric storage holding both triangles).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InstanceError(f"no matrix file at {str(path)!r}", value=str(path))
-    name = path.name.lower()
-    try:
-        if name.endswith(".mtx") or name.endswith(".mtx.gz"):
-            matrix = scipy.io.mmread(str(path))
-        elif name.endswith(".npz"):
-            matrix = sp.load_npz(path)
-        else:
-            raise InstanceError(
-                f"unsupported matrix file {path.name!r}: use MatrixMarket (.mtx, .mtx.gz) or SciPy .npz",
-                value=str(path),
-            )
-    except InstanceError:
-        raise
-    except Exception as exc:  # scipy raises ValueError, OSError, KeyError, zipfile errors...
-        raise InstanceError(f"could not read matrix file {str(path)!r}: {exc}", value=str(path)) from exc
+    matrix = read_matrix_file(path, solver="tunegym's SOR solvers")
     if not sp.issparse(matrix):
         matrix = sp.csr_matrix(np.asarray(matrix))
     if np.issubdtype(matrix.dtype, np.complexfloating):
@@ -250,15 +236,21 @@ def load_matrix(path: str | Path) -> sp.csr_matrix:
 class MatrixFileDistribution(SequenceDistribution):
     """User matrices (paths or in-memory matrices), each drawn uniformly with a fresh normal ``b``.
 
-    Matrices are validated, and their features and Jacobi radius computed, once at construction.
+    ``matrices``: a path or matrix (dense or sparse), or any iterable of them; :class:`ConfigError` for anything
+    else. Matrices are validated, and their features and Jacobi radius computed, once at construction.
     """
 
     name = "matrix-files"
     version = 0
 
-    def __init__(self, matrices: Sequence[str | Path | sp.spmatrix | np.ndarray]) -> None:
-        if isinstance(matrices, (str, Path)) or sp.issparse(matrices):
-            matrices = [matrices]  # type: ignore[list-item]
+    def __init__(self, matrices: Sequence[str | Path | sp.spmatrix | np.ndarray] | Any) -> None:
+        if isinstance(matrices, (str, Path)) or sp.issparse(matrices) or isinstance(matrices, np.ndarray):
+            matrices = [matrices]  # type: ignore[list-item]  # one matrix: a 2-D array is not a list of its rows
+        try:
+            matrices = list(matrices)  # any iterable of paths or matrices (a generator, a tuple)
+        except TypeError as exc:
+            raise ConfigError(f"matrices must be a path, a matrix or a list of them, got {type(matrices).__name__}",
+                              value=matrices) from exc
         if len(matrices) == 0:
             raise ConfigError("matrices must name at least one matrix", value=matrices)
         self._labels: list[str] = []

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tunegym.envs.core.env import ProcessEnv
-from tunegym.envs.core.errors import ConfigError
+from tunegym.envs.core.errors import ConfigError, InstanceError
 from tunegym.envs.core.instances import SequenceDistribution
 from tunegym.envs.core.knob import ArmKnob, BoxKnob
 from tunegym.envs.timestep.instances import (
@@ -192,7 +192,8 @@ def make_three_body(
     """``tunegym/ThreeBody-v0``: the paper's distribution, or user initial conditions.
 
     ``initial_conditions`` is a CSV/YAML path (:func:`load_initial_conditions`), an :class:`NBodyInstance`,
-    a list of them, or a mapping ``{masses, positions, velocities, G?}`` of arrays.
+    a list of them (or of mappings), or a mapping ``{masses, positions, velocities, G?}`` of arrays. Anything else
+    raises :class:`~tunegym.envs.core.errors.InstanceError`.
     """
     if initial_conditions is None:
         return ThreeBodyEnv(PaperThreeBodyDistribution(centre=centre), **env_kwargs)
@@ -201,12 +202,30 @@ def make_three_body(
     elif isinstance(initial_conditions, NBodyInstance):
         systems = [initial_conditions]
     elif isinstance(initial_conditions, dict):
-        systems = [NBodyInstance(**initial_conditions)]
+        systems = [_instance_from_mapping(initial_conditions)]
     else:
-        systems = list(initial_conditions)
+        try:
+            systems = [s if isinstance(s, NBodyInstance) else _instance_from_mapping(s) for s in initial_conditions]
+        except TypeError as exc:
+            raise InstanceError(f"initial_conditions must be a path, an NBodyInstance, a mapping or a list of them, "
+                                f"got {type(initial_conditions).__name__}", value=initial_conditions) from exc
     if centre:
         systems = [s.centred() for s in systems]
     return ThreeBodyEnv(FixedSystemsDistribution(systems), **env_kwargs)
+
+
+def _instance_from_mapping(entry: Any) -> NBodyInstance:
+    """An :class:`NBodyInstance` from ``{masses, positions, velocities, G?}``; anything else (another type, a
+    missing or unknown key) raises :class:`InstanceError` naming the keys, not a ``TypeError`` from ``__init__``."""
+    if not isinstance(entry, dict):
+        raise InstanceError(f"each system must be an NBodyInstance or a mapping {{masses, positions, velocities, G?}}"
+                            f", got {type(entry).__name__}", value=entry)
+    missing = {"masses", "positions", "velocities"} - set(entry)
+    unknown = set(entry) - {"masses", "positions", "velocities", "G"}
+    if missing or unknown:
+        raise InstanceError(f"initial-condition mapping: missing keys {sorted(missing)}, unknown keys "
+                            f"{sorted(map(str, unknown))}", value=entry)
+    return NBodyInstance(**entry)
 
 
 def make_three_body_continuous(**kwargs: Any) -> ThreeBodyEnv:

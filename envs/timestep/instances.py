@@ -7,6 +7,7 @@ from CSV/YAML lives here; nothing here integrates anything.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,13 +39,17 @@ class NBodyInstance(Instance):
         m, x, v, batched = validate_system(self.masses, self.positions, self.velocities)
         if batched:
             raise InstanceError("an NBodyInstance holds one system [bodies, 3]", value=np.shape(self.positions))
-        if not (np.isfinite(self.G) and self.G > 0):
-            raise InstanceError(f"G must be finite and positive, got {self.G!r}", value=self.G)
+        try:
+            G = float(self.G) if np.ndim(self.G) == 0 and not isinstance(self.G, (bool, str, bytes)) else math.nan
+        except (TypeError, ValueError):
+            G = math.nan
+        if not (math.isfinite(G) and G > 0):
+            raise InstanceError(f"G must be a finite positive number, got {self.G!r}", value=self.G)
         for name, arr in (("masses", m[0]), ("positions", x[0]), ("velocities", v[0])):
             arr = arr.copy()
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
-        object.__setattr__(self, "G", float(self.G))
+        object.__setattr__(self, "G", G)
 
     @property
     def instance_id(self) -> str:

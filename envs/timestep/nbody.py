@@ -244,15 +244,54 @@ class SimulationResult:
         return np.asarray(self.status) == "ok" if np.ndim(self.status) else self.status == "ok"
 
 
+def _real_array(name: str, value) -> np.ndarray:
+    """``value`` as a float64 array; ragged, non-numeric or complex input raises :class:`InstanceError` (numpy's
+    own errors would name no argument, and complex values would silently lose their imaginary part)."""
+    try:
+        arr = np.asarray(value)
+        if np.iscomplexobj(arr):
+            raise TypeError("complex values")
+        return np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InstanceError(f"{name} must be a real numeric array, got {type(value).__name__} ({exc})",
+                            value=value) from exc
+
+
+def _scalar_setting(name: str, value, *, minimum: float = 0.0, strict: bool = True) -> float:
+    """A finite real scalar ``> minimum`` (``>= minimum`` if not ``strict``), else :class:`ConfigError`: settings
+    such as G or ``min_separation`` reach the kernel as floats, where NaN or a sign error would silently change
+    what counts as a close encounter."""
+    try:
+        if isinstance(value, (bool, np.bool_, str, bytes)) or np.ndim(value) != 0 or np.iscomplexobj(value):
+            raise TypeError(type(value).__name__)
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a real scalar, got {value!r}", value=value) from exc
+    if not (math.isfinite(out) and (out > minimum if strict else out >= minimum)):
+        bound = f"> {minimum}" if strict else f">= {minimum}"
+        raise ConfigError(f"{name} must be finite and {bound}, got {value!r}", value=value)
+    return out
+
+
+def _check_energy(initial_energy: np.ndarray, m: np.ndarray, x: np.ndarray, v: np.ndarray, G: float) -> None:
+    """Refuse systems whose total energy is zero to rounding (or not finite): every result reports the relative
+    error ``(E - E0) / |E0|``, which would be a division by zero or pure round-off noise."""
+    kinetic = 0.5 * np.sum(m * np.sum(v * v, axis=-1), axis=-1)
+    scale = kinetic + np.abs(total_energy(m, x, np.zeros_like(v), G))
+    bad = ~np.isfinite(initial_energy) | (np.abs(initial_energy) <= 16 * np.finfo(np.float64).eps * scale)
+    if np.any(bad):
+        raise InstanceError("the total energy is zero (to rounding) or not finite, so the relative energy error "
+                            "|dE/E0| is undefined; give a bound or unbound system with E0 != 0", value=initial_energy)
+
+
 def validate_system(masses, positions, velocities) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Check and broadcast one system or a batch; returns ``(m[B,N], x[B,N,3], v[B,N,3], batched)``.
 
     Raises :class:`InstanceError` naming the problem: wrong shapes, fewer than 2 bodies, non-finite
     values, zero or negative masses, coincident bodies.
     """
-    x = np.asarray(positions, dtype=np.float64)
-    v = np.asarray(velocities, dtype=np.float64)
-    m = np.asarray(masses, dtype=np.float64)
+    x, v, m = (_real_array(name, value) for name, value in
+               (("positions", positions), ("velocities", velocities), ("masses", masses)))
     if x.ndim not in (2, 3) or x.shape[-1] != 3:
         raise InstanceError(f"positions must have shape [bodies, 3] or [batch, bodies, 3], got {x.shape}", value=x.shape)
     if v.shape != x.shape:
@@ -261,6 +300,8 @@ def validate_system(masses, positions, velocities) -> tuple[np.ndarray, np.ndarr
     if not batched:
         x, v = x[None], v[None]
     batch, bodies = x.shape[0], x.shape[1]
+    if batch < 1:
+        raise InstanceError("a batch needs at least one system, got 0", value=x.shape)
     if bodies < 2:
         raise InstanceError(f"need at least 2 bodies, got {bodies}", value=bodies)
     if m.ndim == 1 and m.shape[0] == bodies:
@@ -277,8 +318,11 @@ def validate_system(masses, positions, velocities) -> tuple[np.ndarray, np.ndarr
     diff = x[:, :, None, :] - x[:, None, :, :]
     dist = np.sqrt(np.einsum("bijk,bijk->bij", diff, diff))
     iu = np.triu_indices(bodies, 1)
-    if np.any(dist[:, iu[0], iu[1]] == 0.0):
-        raise InstanceError("two bodies occupy the same position", value=x)
+    pair = dist[:, iu[0], iu[1]]
+    if np.any(pair == 0.0):
+        raise InstanceError("two bodies occupy the same position (or are too close to resolve in float64)", value=x)
+    if not np.all(np.isfinite(pair)):
+        raise InstanceError("positions are too large: pair distances overflow float64", value=x)
     return np.ascontiguousarray(m), np.ascontiguousarray(x), np.ascontiguousarray(v), batched
 
 
@@ -299,7 +343,7 @@ def total_energy(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> np.n
 def timestep_criterion(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> float:
     """``min`` over pairs of the collision and free-fall times (``dt = η ·`` this)."""
     m, x, v, _ = validate_system(masses, positions, velocities)
-    return float(_criterion(m[0], x[0], v[0], float(G)))
+    return float(_criterion(m[0], x[0], v[0], _scalar_setting("G", G)))
 
 
 def crossing_time(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> np.ndarray | float:
@@ -332,12 +376,24 @@ def _criterion_exponent(value, batch: int, m, x, v, G) -> tuple[np.ndarray, np.n
     return beta, t_ref
 
 
-def _check_positive(name: str, value, batch: int) -> np.ndarray:
-    arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (batch,)).copy() if np.ndim(value) <= 1 else None
+def _max_steps(value) -> int:
+    """``max_steps`` as an int >= 1 (the kernel's loop bound), else :class:`ConfigError`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)) or not (
+            math.isfinite(value) and value >= 1 and int(value) == value):
+        raise ConfigError(f"max_steps must be an integer >= 1, got {value!r}", value=value)
+    return int(value)
+
+
+def _check_positive(name: str, value, batch: int, *, allow_zero: bool = False) -> np.ndarray:
+    try:
+        arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (batch,)).copy() if np.ndim(value) <= 1 else None
+    except (TypeError, ValueError):
+        arr = None
     if arr is None or arr.shape != (batch,):
-        raise ConfigError(f"{name} must be a scalar or one value per system, got shape {np.shape(value)}", value=value)
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ConfigError(f"{name} must be finite and positive, got {value!r}", value=value)
+        raise ConfigError(f"{name} must be a number or one number per system ({batch}), got {value!r}", value=value)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0 if allow_zero else arr <= 0):
+        raise ConfigError(f"{name} must be finite and {'>= 0' if allow_zero else 'positive'}, got {value!r}",
+                          value=value)
     return arr
 
 
@@ -362,22 +418,23 @@ def simulate(
     criterion to ``dt = η·τ·(τ/t_ref)^β`` with ``t_ref`` = :func:`crossing_time` of the initial state: β > 0
     spends relatively more steps where τ is short (close encounters), and it stays a smooth function of the
     state (``benchmarks/timestep.md``). Inputs are not modified. Bad inputs raise :class:`InstanceError` (the
-    system) or :class:`ConfigError` (the settings); a run that cannot go on ends with a status, never NaN.
+    system, including one whose total energy is zero to rounding: the relative energy error is undefined there)
+    or :class:`ConfigError` (the settings); a run that cannot go on ends with a status, never NaN.
     """
     m, x, v, batched = validate_system(masses, positions, velocities)
     batch = x.shape[0]
     t_end_arr = _check_positive("t_end", t_end, batch)
     eta_arr = _check_positive("eta", eta, batch)
-    if not (np.isfinite(G) and G > 0):
-        raise ConfigError(f"G must be finite and positive, got {G!r}", value=G)
-    if int(max_steps) < 1:
-        raise ConfigError(f"max_steps must be >= 1, got {max_steps!r}", value=max_steps)
+    G = _scalar_setting("G", G)
+    max_steps = _max_steps(max_steps)
+    min_timestep = _scalar_setting("min_timestep", min_timestep, strict=False)
     if min_separation is None:
         diff = x[:, :, None, :] - x[:, None, :, :]
         size = np.sqrt(np.einsum("bijk,bijk->bij", diff, diff)).reshape(batch, -1).max(axis=1)
         min_sep = 1e-6 * size
     else:
-        min_sep = np.broadcast_to(np.asarray(min_separation, dtype=np.float64), (batch,)).copy()
+        min_sep = _check_positive("min_separation", min_separation, batch, allow_zero=True)
+    _check_energy(total_energy(m, x, v, G), m, x, v, G)
     beta_arr, t_ref = _criterion_exponent(criterion_exponent, batch, m, x, v, G)
     x_out, v_out = x.copy(), v.copy()
     status = np.zeros(batch, dtype=np.int64)
@@ -398,7 +455,8 @@ def simulate(
 
 class HermiteState:
     """A single system advanced in chunks (what the env drives): keeps ``acc``/``jerk`` between chunks so a
-    chunk costs exactly its steps in force evaluations."""
+    chunk costs exactly its steps in force evaluations. A system with zero total energy (to rounding) raises
+    :class:`InstanceError`, as in :func:`simulate`."""
 
     def __init__(self, masses, positions, velocities, *, G: float = G_AU_MSUN_YR,
                  min_separation: float | None = None, min_timestep: float = 0.0) -> None:
@@ -406,7 +464,8 @@ class HermiteState:
         if batched:
             raise InstanceError("HermiteState takes one system [bodies, 3]", value=x.shape)
         self.masses, self.positions, self.velocities = m[0].copy(), x[0].copy(), v[0].copy()
-        self.G = float(G)
+        self.G = _scalar_setting("G", G)
+        _check_energy(total_energy(m, x, v, self.G), m, x, v, self.G)
         self.acc, self.jerk = np.empty_like(self.positions), np.empty_like(self.positions)
         zeros = np.zeros_like(self.positions)
         _force(self.masses, self.positions, zeros, self.velocities, zeros, self.G, self.acc, self.jerk)
@@ -417,15 +476,19 @@ class HermiteState:
         self.time = 0.0
         self.initial_energy = float(total_energy(self.masses, self.positions, self.velocities, self.G))
         size = float(np.max(np.linalg.norm(self.positions[:, None] - self.positions[None], axis=-1)))
-        self.min_separation = 1e-6 * size if min_separation is None else float(min_separation)
-        self.min_timestep = float(min_timestep)
+        self.min_separation = (1e-6 * size if min_separation is None
+                               else _scalar_setting("min_separation", min_separation, strict=False))
+        self.min_timestep = _scalar_setting("min_timestep", min_timestep, strict=False)
         self.status = "ok"
 
     def advance(self, duration: float, eta: float, max_steps: int = 10_000_000, *,
                 criterion_exponent: float = 0.0) -> tuple[str, int]:
         """Integrate ``duration`` more time units with parameter ``eta`` (and criterion exponent β, see
         :func:`simulate`; ``t_ref`` is the crossing time of the initial state, from its energy); returns
-        ``(status, steps)``."""
+        ``(status, steps)``. ``duration`` and ``eta`` must be finite and positive (:class:`ConfigError`): a NaN
+        would otherwise read as a close encounter and an infinite duration as an instant success."""
+        duration, eta = _scalar_setting("duration", duration), _scalar_setting("eta", eta)
+        max_steps = _max_steps(max_steps)
         beta = float(criterion_exponent)
         if not (math.isfinite(beta) and abs(beta) <= 1.0):
             raise ConfigError(f"criterion_exponent must be finite and within [-1, 1], got {criterion_exponent!r}",
@@ -433,7 +496,7 @@ class HermiteState:
         t_ref = 1.0 if beta == 0.0 else float(_crossing_time(self.G, self.masses.sum(), np.array([self.initial_energy]))[0])
         status, steps, t = _advance(self.masses, self.positions, self.velocities, self.acc, self.jerk,
                                     self._x_comp, self._v_comp, 0.0,
-                                    float(duration), float(eta), self.G, int(max_steps), self.min_separation**2,
+                                    duration, eta, self.G, max_steps, self.min_separation**2,
                                     self.min_timestep, beta, t_ref)
         self.steps += steps
         self.force_evaluations += steps

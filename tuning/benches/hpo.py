@@ -137,8 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.envs.core.errors import ConfigError
     from tunegym.tuning.methods import get_method
-    from tunegym.tuning.commands.common import SEED_SUITES
-    from tunegym.tuning.seeds import SeedSplit
+    from tunegym.tuning.commands.common import seed_split
     from tunegym.tuning.spaces import default_space, load_space
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -146,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         get_method(method)
     if args.runs < 1:
         raise ConfigError("--runs must be positive", value=args.runs)
-    split = SeedSplit.parse(SEED_SUITES.get(args.seeds.strip(), args.seeds))
+    split = seed_split(args.seeds)
     space = load_space(args.space) if args.space else default_space(args.agent)
     env_kwargs = json.loads(args.env_kwargs)
     out = Path(args.out)

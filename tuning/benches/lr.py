@@ -50,7 +50,6 @@ from tunegym.envs.lr.features import ScheduleFeatures
 from tunegym.envs.lr.schedules import SCHEDULES, schedule_factors
 from tunegym.envs.lr.tasks import LRTaskDistribution, TrainingTask, standard_distribution, tiny_distribution, unseen_distribution
 from tunegym.envs.lr.trainer import BatchedTrainer, PlainRun
-from tunegym.tuning.seeds import SeedSplit
 
 __all__ = ["register", "run", "schedule_factors", "SCHEDULES", "LEARNED_ARMS", "train_probe_tuner", "plot_results"]
 
@@ -425,9 +424,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from tunegym.tuning.commands.common import SEED_SUITES
+    from tunegym.tuning.commands.common import seed_split
 
-    split = SeedSplit.parse(SEED_SUITES.get(args.seeds.strip(), args.seeds))
+    split = seed_split(args.seeds)
     seen = tiny_distribution() if args.smoke else standard_distribution()
     unseen = tiny_distribution() if args.smoke else unseen_distribution()
     tune_tasks = _tasks(seen, split.tune)

@@ -17,6 +17,8 @@ argparse is imported at module level (no torch, numpy, gymnasium).
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +31,12 @@ __all__ = [
     "add_out",
     "add_resume",
     "add_seeds",
+    "check_device",
+    "check_out",
+    "check_seed",
     "evaluation_seeds",
     "merge_seed_text",
+    "parse_seeds_strict",
     "seed_split",
 ]
 
@@ -81,6 +87,66 @@ def add_out(parser: argparse.ArgumentParser, *, kind: str = "dir", required: boo
         add_deprecated(parser, flag, "out", "--out")
 
 
+def check_out(path: Any, *, kind: str = "dir", create: bool = True) -> Any:
+    """``--out`` as a ``Path`` that can be written: a directory (``kind="dir"``, created) or a file's path.
+
+    A directory ``--out`` that is an existing file, a file ``--out`` that is a directory or empty, or a
+    folder that cannot be created raise :class:`ConfigError` naming it (instead of an ``OSError`` traceback
+    from deep inside the first write). ``create=False`` checks without creating anything.
+    """
+    from pathlib import Path
+
+    from tunegym.envs.core.errors import ConfigError
+
+    if path is None or not str(path).strip():
+        raise ConfigError("--out is empty; give a " + ("directory" if kind == "dir" else "file path"), value=path)
+    out = Path(path)
+    if kind == "dir" and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a directory; choose another --out", value=str(out))
+    if kind != "dir" and (out.is_dir() or str(path).endswith(("/", "\\"))):
+        raise ConfigError(f"--out {str(out)!r} is a directory; give the file to write, e.g. "
+                          f"{str(out / 'tuner.pt')!r}", value=str(out))
+    folder = out if kind == "dir" else out.parent
+    if not create:  # checked only (a command that validates more before it writes): the nearest existing folder
+        existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError(f"cannot create --out {str(out)!r}: {str(existing)!r} is not a writable folder",
+                              value=str(out))
+        return out
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create --out folder {str(folder)!r}: {exc.strerror or exc}",
+                          value=str(out)) from None
+    return out
+
+
+def check_seed(value: Any, flag: str = "--seed") -> int:
+    """A run seed: a whole number in 0 ... 2**32 - 1 (NumPy's legacy seeding, which SB3 and the samplers use)."""
+    from tunegym.envs.core.errors import ConfigError
+
+    from tunegym.tuning.seeds import MAX_SEED
+
+    if value is None or isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{flag} must be a whole number in 0 ... 2**32 - 1, got {value!r}", value=value)
+    return value
+
+
+def check_device(device: str | None) -> str:
+    """``--device`` checked before anything is built or written: ``auto``, ``cpu`` or ``cuda[:N]`` with a GPU
+    visible (:func:`tunegym.agents.deeprl.agent.resolve_device`); the flag's text is returned unchanged."""
+    from tunegym.envs.core.errors import ConfigError
+
+    device = "auto" if device is None else device
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {device!r}", value=device)
+    if device.startswith("cuda"):
+        from tunegym.agents.deeprl.agent import resolve_device
+
+        resolve_device(device)
+    return device
+
+
 def require_out(parser_prog: str, args: argparse.Namespace) -> None:
     """For commands whose ``--out`` is required but that keep a deprecated spelling: argparse cannot say it."""
     if getattr(args, "out", None) in (None, ""):
@@ -113,18 +179,20 @@ def add_resume(parser: argparse.ArgumentParser, *, help: str) -> None:
 
 # ---- seeds ------------------------------------------------------------------------------------------------
 def _split_parts(text: str) -> dict[str, str]:
-    """``"tune=0-3,test=100,101"`` → ``{"tune": "0-3", "test": "100,101"}``; a suite name expands first."""
-    text = SEED_SUITES.get(text.strip(), text.strip())
-    parts: dict[str, str] = {}
-    current = None
-    for token in text.split(","):
-        token = token.strip()
-        if "=" in token:
-            current, value = (p.strip() for p in token.split("=", 1))
-            parts[current] = value
-        elif current is not None and token:
-            parts[current] += "," + token
-    return parts
+    """``"tune=0-3,test=100,101"`` → ``{"tune": "0-3", "test": "100,101"}``; a suite name expands first
+    (:func:`tunegym.tuning.seeds.split_parts`: a part named twice, or seeds before any ``name=``, are refused)."""
+    from tunegym.tuning.seeds import split_parts
+
+    return split_parts(SEED_SUITES.get(text.strip(), text.strip()), label="--seeds")
+
+
+def parse_seeds_strict(text: str, flag_text: str | None = None) -> tuple[int, ...]:
+    """``"0-9"``, ``"1,2,5"`` or ``"0-3,7"`` → seeds, as strictly as :func:`tunegym.tuning.seeds.parse_seed_list`
+    (non-negative, at most 2**32 - 1, no reversed range, no repeat, at most 100,000); ``flag_text`` is the whole
+    flag value, for messages."""
+    from tunegym.tuning.seeds import parse_seed_list
+
+    return parse_seed_list(text, shown=flag_text, label="--seeds")
 
 
 def merge_seed_text(base: str | None, part: str, value: str) -> str:
@@ -145,24 +213,29 @@ def seed_range_text(count: int, start: int = 100) -> str:
 
 
 def seed_split(text: str) -> Any:
-    """``--seeds`` as a :class:`~tunegym.tuning.seeds.SeedSplit` (a suite name or ``tune=…,test=…``)."""
+    """``--seeds`` as a :class:`~tunegym.tuning.seeds.SeedSplit` (a suite name or ``tune=…,test=…``).
+
+    A part left out takes its default (tune 0-9, test 100-109); overlapping parts are refused by
+    :class:`SeedSplit` (nothing tuned may see a test seed), and so is every malformed part and an empty value
+    (:meth:`SeedSplit.parse`).
+    """
     from tunegym.tuning.seeds import SeedSplit
 
-    return SeedSplit.parse(SEED_SUITES.get(text.strip(), text))
+    return SeedSplit.parse(SEED_SUITES.get(text.strip(), text), label="--seeds")
 
 
 def evaluation_seeds(text: str) -> list[int]:
     """The seeds a command that only evaluates runs on.
 
     ``test=100-104`` (the test part of a split; the tune part when there is no test part), a suite name
-    (``test``, ``tune``), ``LOW-HIGH`` or a comma list.
+    (``test``, ``tune``, ``default``: its test part), ``LOW-HIGH`` or a comma list. Malformed seeds are refused
+    as in :func:`parse_seeds_strict`.
     """
     from tunegym.envs.core.errors import ConfigError
-    from tunegym.tuning.seeds import parse_seed_list
 
-    stripped = text.strip()
-    if stripped in ("test", "tune"):
-        stripped = SEED_SUITES[stripped]
+    if not isinstance(text, str):  # argparse hands ``--seeds=--`` over as a list
+        raise ConfigError(f"bad --seeds {text!r}", value=text)
+    stripped = SEED_SUITES.get(text.strip(), text.strip())
     if "=" in stripped:
         parts = _split_parts(stripped)
         unknown = sorted(set(parts) - {"tune", "test"})
@@ -171,13 +244,7 @@ def evaluation_seeds(text: str) -> list[int]:
         chosen = parts.get("test", parts.get("tune"))
     else:
         chosen = stripped
-    try:
-        seeds = list(parse_seed_list(chosen)) if chosen else []
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad --seeds {text!r}: use test=100-104, a suite name, LOW-HIGH or a comma list",
-                          value=text) from exc
+    seeds = list(parse_seeds_strict(chosen, text)) if chosen else []
     if not seeds:
         raise ConfigError(f"--seeds {text!r} names no seed", value=text)
     return seeds

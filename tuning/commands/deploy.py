@@ -37,8 +37,11 @@ def run(args: argparse.Namespace) -> int:
         from tunegym.envs.core.errors import ConfigError
 
         raise ConfigError("the following arguments are required: --run", value=None)
+    from tunegym.tuning.commands.common import check_out
+
     rundir = RunDir(args.run)
     run_info, _ = rundir.read()
+    check_out(args.out, kind="file")  # a directory or an empty --out: one line, not an OSError from os.replace
     if getattr(args, "wrap", "none") == "step-size":
         return _deploy_step_size(args, rundir, run_info)
     seeds = json.loads(rundir.seeds_json.read_text()) if rundir.seeds_json.is_file() else {"train": run_info.get("seed")}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from tunegym.envs.core.errors import ConfigError
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from tunegym.agents.deeprl.envs import make_env
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.tuning.evaluation import evaluate_methods, markdown_table
-    from tunegym.tuning.commands.common import evaluation_seeds
+    from tunegym.tuning.commands.common import check_out, evaluation_seeds
     from tunegym.tuning.runs import RunDir
 
     if not getattr(args, "run", None):
@@ -97,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
     seeds = evaluation_seeds(args.seeds)
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}", value=args.episodes)
+    if args.max_steps is not None and args.max_steps < 1:  # was: 0 or -3 ran one step per seed and reported it
+        raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}", value=args.max_steps)
+    if getattr(args, "out", None) is not None:
+        check_out(args.out, create=False)
     env_id, env_kwargs = run_info["env_id"], run_info.get("env_kwargs", {})
     policy = _load_policy(rundir, run_info)
 
@@ -151,8 +154,7 @@ def run(args: argparse.Namespace) -> int:
            f"single-agent id."] if skipped else []),
     ]) + "\n"
     tag = args.seeds.replace(",", "_").replace("=", "")
-    out = Path(args.out) if getattr(args, "out", None) else rundir.eval_dir
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out(args.out if getattr(args, "out", None) is not None else rundir.eval_dir)
     atomic_write_bytes(out / f"eval-{tag}.json", (json.dumps(report, indent=2, default=str) + "\n").encode())
     atomic_write_bytes(out / f"eval-{tag}.md", markdown.encode())
     print(json.dumps(report, indent=2, default=str) if args.json else markdown, end="")

@@ -5,7 +5,7 @@
   solution is proven optimal (status ``optimal``); prints status, objective, dual bound and gap; ``--out``
   gets column name → value as JSON.
 - ``solve sor MATRIX``: ω chosen by a SOR tuner for a MatrixMarket/``.npz`` matrix, then SOR
-  (:class:`~tunegym.agents.sor_tuner.SORTuner`); ``--rhs`` from ``.npy``/text (default: all ones);
+  (:class:`~tunegym.agents.sor_tuner.SORTuner`); ``--rhs`` from ``.npy``, ``.mtx`` or text (default: all ones);
   ``--out`` gets ``x`` (``.npy``) or a JSON report with ``x``.
 - ``solve ode RHS``: a step-size tuner integrates ``y' = f(t, y)``
   (:meth:`~tunegym.agents.step_size_tuner.StepSizeTuner.solve_ivp`); ``RHS`` is ``module:function`` or a
@@ -37,9 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_mip_arguments(mip)
 
     sor = kinds.add_parser("sor", help="solve A x = b by SOR with the relaxation factor a tuner picks")
-    sor.add_argument("matrix", metavar="MATRIX", help="MatrixMarket (.mtx, .mtx.gz) or SciPy .npz matrix A")
+    sor.add_argument("matrix", metavar="MATRIX", help="MatrixMarket (.mtx, .mtx.gz, .mtx.bz2) or SciPy .npz matrix A")
     sor.add_argument("--rhs", metavar="FILE", default=None,
-                     help="right-hand side b: .npy or a text file of numbers (default: all ones)")
+                     help="right-hand side b: .npy, MatrixMarket .mtx or a text file of numbers (default: all ones)")
     sor.add_argument("--tuner", default="pretrained:sor-ppo",
                      help="SOR tuner file, a deployed SOR policy, or pretrained:NAME (default pretrained:sor-ppo)")
     sor.add_argument("--tol", type=float, default=1e-8, help="relative residual to reach (default 1e-8)")
@@ -128,7 +128,13 @@ def _load_vector(path: str, n: int) -> Any:
     if not file.is_file():
         raise InstanceError(f"no right-hand side file at {path!r}", value=path)
     try:
-        values = np.load(file) if file.suffix == ".npy" else np.loadtxt(file, dtype=np.float64, ndmin=1)
+        if file.name.lower().endswith((".mtx", ".mtx.gz", ".mtx.bz2")):  # SuiteSparse ships b as NAME_b.mtx
+            import scipy.io
+
+            values = scipy.io.mmread(str(file))
+            values = values.toarray() if hasattr(values, "toarray") else np.asarray(values)
+        else:
+            values = np.load(file) if file.suffix == ".npy" else np.loadtxt(file, dtype=np.float64, ndmin=1)
     except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty .npy
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InstanceError(f"cannot read right-hand side {path!r}: {first}", value=path) from exc

@@ -72,7 +72,10 @@ def load_config_file(path: str | None) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"no config file at {path!r}", value=path)
-    text = file.read_text()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:  # a binary file, a file saved in another encoding, no permission
+        raise ConfigError(f"cannot read config file {path!r} as UTF-8 text: {exc}", value=path) from None
     try:
         if file.suffix.lower() == ".json":
             data = json.loads(text)
@@ -105,6 +108,13 @@ def parse_env_kwargs(text: str | None) -> dict[str, Any]:
 
 def _resolve(args: argparse.Namespace, rundir: Any) -> dict[str, Any]:
     """The run description: from the flags for a new run, from run.json (checked against flags) on resume."""
+    from tunegym.tuning.commands.common import check_device, check_out, check_seed
+
+    check_out(rundir.root, create=False)
+    if args.device is not None:
+        check_device(args.device)
+    if args.seed is not None:
+        check_seed(args.seed)
     config = load_config_file(args.config)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
     n_envs = getattr(args, "n_envs", None)

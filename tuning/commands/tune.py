@@ -74,35 +74,46 @@ def tune(
     device: str = "cpu",
     max_steps: int | None = None,
 ) -> dict[str, Any]:
-    """Run one HPO study and its final test-seed evaluation; returns the ``best.json`` content."""
-    import gymnasium as gym
+    """Run one HPO study and its final test-seed evaluation; returns the ``best.json`` content.
 
-    import tunegym.envs  # noqa: F401
+    Every argument is checked, and the env and agent are built once with the agent's default config, before
+    anything is written: a mistake that would fail every trial (an unknown env, env kwargs the env rejects, an
+    agent that cannot act in the env's action space, a device without a GPU) is one :class:`ConfigError` here,
+    not a study that retries failing trials for ever.
+    """
+    from collections.abc import Mapping
+
     from tunegym.agents.tuner_io import atomic_write_bytes, versions
     from tunegym.envs.core.errors import ConfigError
+    from tunegym.tuning.commands.common import check_device, check_out, check_seed
     from tunegym.tuning.methods import get_method
     from tunegym.tuning.objective import Objective
     from tunegym.tuning.runner import finished_trials, run_study, trial_records
     from tunegym.tuning.seeds import SeedSplit
     from tunegym.tuning.spaces import default_space, validate_space
 
-    if env not in gym.registry:
-        raise ConfigError(f"unknown env {env!r}; `tunegym list` shows the choices", value=env)
     if backend not in ("optuna", "ray"):
         raise ConfigError(f"unknown backend {backend!r}; choices: ['optuna', 'ray']", value=backend)
     if backend == "optuna":
         chosen = get_method(method)
+    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
+        raise ConfigError(f"--env-kwargs must be a JSON object, got {env_kwargs!r}", value=env_kwargs)
+    for flag, value in (("--trials", trials), ("--workers", workers), ("--budget", budget),
+                        ("--eval-steps", eval_steps), ("--seeds-per-trial", seeds_per_trial)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{flag} must be a positive whole number, got {value!r}", value=value)
+    check_seed(seed)
+    device = check_device(device)
     space = validate_space(space) if space is not None else default_space(agent)
     split = split or SeedSplit()
-    if budget < 1 or eval_steps < 1:
-        raise ConfigError("--budget and --eval-steps must be positive", value=(budget, eval_steps))
     if max_steps is not None and (backend == "ray" or chosen.population):
         raise ConfigError("--max-steps needs an Optuna study method (not Ray, not PBT)", value=max_steps)
     out = Path(out)
     if resume and not (out / "run.json").is_file():
         raise ConfigError(f"--resume: {str(out)!r} holds no tune run (no run.json); drop --resume to start one",
                           value=str(out))
-    out.mkdir(parents=True, exist_ok=True)
+    _preflight(env, dict(env_kwargs or {}), agent, split, device)
+    out = check_out(out)
     storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     study_name = study or f"{method}-{agent}-seed{seed}"
     objective = Objective(env, agent, budget, split, dict(env_kwargs or {}), seeds_per_trial, eval_steps,
@@ -111,6 +122,7 @@ def tune(
                 "method": method, "backend": backend, "trials": trials, "budget": budget, "seeds_per_trial": seeds_per_trial,
                 "eval_steps": eval_steps, "seed": seed, "seeds": split.as_dict(), "storage": storage,
                 "study": study_name, "workers": workers, "max_steps": max_steps, "versions": versions()}
+    _check_same_run(out, run_info, resume=resume, join=study is not None)
     atomic_write_bytes(out / "run.json", json.dumps(run_info, indent=2).encode())
     # Every result file says its seeds, versions and the run's config, so any one of them stands alone.
     provenance = {"seeds": split.as_dict(), "versions": run_info["versions"], "run": run_info}
@@ -155,6 +167,64 @@ def tune(
     best.update(objective.final_score(best_trial.params))
     atomic_write_bytes(out / "best.json", json.dumps(best, indent=2).encode())
     return best
+
+
+#: run.json fields a resumed study must keep: its stored trials were trained and scored under them (``trials``,
+#: ``workers``, ``max_steps`` and ``storage`` may change)
+SAME_ON_RESUME = ("env_id", "env_kwargs", "agent", "space", "method", "backend", "budget", "seeds_per_trial",
+                  "eval_steps", "seed", "seeds", "study")
+
+
+def _check_same_run(out: Path, run_info: dict[str, Any], *, resume: bool, join: bool) -> None:
+    """Refuse to mix two runs in one ``--out``.
+
+    Without ``--resume`` (or ``--study``, which joins a named study) an ``--out`` that holds a tune run is an
+    error: its run.json, trials.json and best.json would be overwritten by another study's. With ``--resume``
+    the fields of :data:`SAME_ON_RESUME` must match the stored run: a resumed study with other seeds would mix
+    trials trained on other tune seeds (or on what are now its test seeds), another budget or space would mix
+    scores that do not compare.
+    """
+    from tunegym.envs.core.errors import ConfigError
+
+    path = out / "run.json"
+    if not path.is_file() or join:
+        return
+    if not resume:
+        raise ConfigError(f"{str(out)!r} already holds a tune run; pass --resume to continue it or choose another "
+                          f"--out", value=str(out))
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--resume: cannot read {str(path)!r}: {exc}", value=str(path)) from None
+    if not isinstance(stored, dict):
+        raise ConfigError(f"--resume: {str(path)!r} is not a tune run description", value=str(path))
+    current = json.loads(json.dumps(run_info, default=str))
+    changed = [key for key in SAME_ON_RESUME if key in stored and stored[key] != current.get(key)]
+    if changed:
+        detail = "; ".join(f"{key}: {stored[key]!r} -> {current.get(key)!r}" for key in changed)
+        raise ConfigError(f"--resume with other settings than the stored run ({detail}); resume with the run's own "
+                          f"flags or choose another --out", value=changed)
+
+
+def _preflight(env_id: str, env_kwargs: dict[str, Any], agent: str, split: Any, device: str) -> None:
+    """Build the env and the agent (default config) once, as a trial would, and close them again.
+
+    Optuna scores a trial that raises a :class:`TunegymError` as failed and the study asks for another, so
+    a mistake that fails *every* trial would otherwise loop for ever; here it is one error before the study.
+    """
+    from tunegym.agents.deeprl.envs import make_env
+    from tunegym.agents.registry import make_agent
+    from tunegym.tuning.seeds import SeedSplit
+
+    env = make_env(env_id, env_kwargs)
+    try:
+        env.reset(seed=SeedSplit.derived(split.tune[0], "env"))
+        built = make_agent(agent, env, {}, seed=SeedSplit.derived(split.tune[0], "agent"), device=device)
+        close = getattr(built, "close", None)
+        if callable(close):
+            close()
+    finally:
+        env.close()
 
 
 def run(args: argparse.Namespace) -> int:
