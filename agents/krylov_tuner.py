@@ -141,7 +141,8 @@ class KrylovTuner(TunerAdapter):
         ``solver`` replaces the Krylov method the tuner was trained with: ``"gmres"`` or ``"bicgstab"`` for
         non-symmetric systems, ``"auto"`` for CG on symmetric and GMRES on other systems (by a symmetry check of
         each matrix). ``pretrained:krylov`` was trained with CG on SPD systems; with another solver its work
-        predictions start from CG's and are corrected online as it learns (a warm start, not a tuned GMRES tuner).
+        predictions start from CG's and are corrected online as it learns (a warm start). ``pretrained:krylov-gmres``
+        was trained with GMRES on non-symmetric (convection-diffusion) sequences: load that one for GMRES.
         The solver is kept in the tuner's settings, so :meth:`save` and a later :meth:`load` keep it.
 
         The generic :func:`~tunegym.agents.tuners.load_tuner` returns the core :class:`Tuner` of the same file as
@@ -223,10 +224,12 @@ class KrylovTuner(TunerAdapter):
         afresh, so that a solvable system gets its solution: PCGBandit's "backstop" (Khodak et al.). A policy that
         models each arm's work (:class:`KrylovReuseBandit`) learns from that solve too, as from one more solve (its
         step count and the ageing of its residual memory advance twice for that system); one that samples its arms
-        (PCGBandit's) learns only the failure. The result reports both (:class:`KrylovResult` ``first_attempt``). No
-        second solve when the failed one already used that preconditioner, freshly built, or when CG failed on a
-        matrix that is not symmetric. ``fallback=False`` gives the env's semantics: one preconditioner per system,
-        a failure is the result.
+        (PCGBandit's) learns only the failure. The result reports both (:class:`KrylovResult` ``first_attempt``).
+        When the failed solve already used that preconditioner, freshly built (its multigrid did not converge, as
+        PyAMG's non-symmetric smoothed aggregation can under GMRES), the second solve has no preconditioner: slower,
+        but what the Krylov method alone converges to. No second solve when CG failed on a matrix that is not
+        symmetric. ``fallback=False`` gives the env's semantics: one preconditioner per system, a failure is the
+        result.
 
         Raises :class:`~tunegym.envs.core.errors.MatrixError` for a malformed system (non-square, NaN, size
         mismatch) before any work. ``symmetric`` defaults to a check of ``A`` when the tuner's solver is
@@ -251,7 +254,8 @@ class KrylovTuner(TunerAdapter):
         result.check_time = check
         if unchecked and not result.success and not is_symmetric(system.A):  # only on failure: it costs a transpose
             result.message += ("; A is not symmetric, and CG needs a symmetric positive definite matrix (for "
-                               "non-symmetric systems load the tuner with solver='gmres' or solver='auto')")
+                               "non-symmetric systems load 'pretrained:krylov-gmres', trained for GMRES, or this "
+                               "tuner with solver='gmres' or solver='auto')")
         return result
 
     def solve_system(self, system: KrylovSystem, *, x0: Any = None, learn: bool = True,
@@ -268,9 +272,9 @@ class KrylovTuner(TunerAdapter):
         action, arm = self.tuner.act(observation, learn=learn)
         overhead = time.perf_counter() - tick
         result = self._solve_with(arm, action, observation, learn, overhead)
-        if fallback and not result.success and self._backstop_helps(result, system):
+        backstop = self._backstop(result, system) if fallback and not result.success else None
+        if backstop is not None:
             self.process.start(system, x0=x0)
-            backstop = self.process.reuse_fallback
             try:
                 action = self.tuner.knob.encode(backstop)
             except ActionError:  # the policy's arms lack it: solve with it all the same, learn nothing from it
@@ -303,13 +307,16 @@ class KrylovTuner(TunerAdapter):
             tuner_time=overhead, info=info, observation=observation,
         )
 
-    def _backstop_helps(self, failed: KrylovResult, system: KrylovSystem) -> bool:
-        """Whether a second solve with the fallback preconditioner is not the solve that just failed, nor CG on a
-        matrix that is not symmetric (which no preconditioner mends; the symmetry check, a transpose, is made only
-        here, after a failure)."""
-        if not failed.reused and failed.preconditioner == arm_label(self.process.reuse_fallback):
-            return False
-        return self.process.solver_for(system) != "cg" or is_symmetric(system.A)
+    def _backstop(self, failed: KrylovResult, system: KrylovSystem) -> tuple[Any, ...] | None:
+        """The preconditioner to solve again with after ``failed``: the process's fallback, or none at all when the
+        failed solve was that fallback freshly built; ``None`` (no second solve) when CG failed on a matrix that is
+        not symmetric, which no preconditioner mends (the symmetry check, a transpose, is made only here)."""
+        if self.process.solver_for(system) == "cg" and not is_symmetric(system.A):
+            return None
+        backstop = tuple(self.process.reuse_fallback)
+        if not failed.reused and failed.preconditioner == arm_label(backstop):
+            return ("none",)
+        return backstop
 
     def __repr__(self) -> str:
         return f"KrylovTuner({self.tuner!r}, solves={self.solves})"

@@ -22,6 +22,8 @@ default solver with ``accel="gmres"``, all to relative residual 1e-8. Usage::
 
     python benchmarks/krylov_user_matrices.py --out benchmarks/krylov_user_matrices.md
     python benchmarks/krylov_user_matrices.py --family convection --meshes 8 --out benchmarks/krylov_gmres_deploy.md
+    python benchmarks/krylov_user_matrices.py --family convection --grid 100 --length 50 --meshes 8 --tuner krylov-gmres \
+        --out benchmarks/krylov_gmres_trained_deploy.md
 """
 
 from __future__ import annotations
@@ -127,18 +129,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--meshes", type=int, default=4,
                         help="sequences per ordering: mesh (or generator) seeds 1, 2, ...")
     parser.add_argument("--orders", default="random,sorted", help="fem: node orderings")
+    parser.add_argument("--tuner", default="krylov",
+                        help="shipped tuner NAME (pretrained:NAME): krylov (CG-trained; with --family convection "
+                             "loaded with solver='gmres') or krylov-gmres (GMRES-trained)")
     parser.add_argument("--out", type=Path, required=True, help="Markdown report (a JSON file beside it)")
     args = parser.parse_args(argv)
     fem = args.family == "fem"
     plain, solver = ("plain_cg", None) if fem else ("plain_gmres", "gmres")
+    shipped = f"pretrained:{args.tuner}"
+    if args.tuner != "krylov":  # a tuner trained for its own solver keeps it
+        solver = None
     methods = ("tuner_time", "tuner_work", plain, "pyamg_default")
     start = time.perf_counter()
     rows = []
     with threadpool_limits(1):
-        K.warm_up(pretrained_path("krylov"))
+        K.warm_up(pretrained_path(args.tuner), "cg" if fem else "gmres")
         for stratum, seed, systems in sequences(args):
-            tuners = {"tuner_time": KrylovTuner.load("pretrained:krylov", solver=solver),
-                      "tuner_work": KrylovTuner.load("pretrained:krylov", objective="work", solver=solver)}
+            tuners = {"tuner_time": KrylovTuner.load(shipped, solver=solver),
+                      "tuner_work": KrylovTuner.load(shipped, objective="work", solver=solver)}
             totals = {"failed": 0, "fallbacks": 0, "failed_baselines": 0, "overhead": 0.0}
             totals.update(K.interleave(systems, methods_for(tuners, plain), seed=seed))
             rows.append({"order": stratum, "mesh": seed, "n": systems[0].n,
@@ -164,10 +172,10 @@ def main(argv: list[str] | None = None) -> dict:
     command = "python benchmarks/krylov_user_matrices.py " + " ".join(argv if argv is not None else sys.argv[1:])
     what = (f"{args.length} systems of {args.n} unknowns (mesh seeds 1-{args.meshes} per ordering)" if fem else
             f"{args.length} convection-diffusion systems of {args.grid ** 2} unknowns (generator seeds "
-            f"1-{args.meshes}), the tuner with `solver=\"gmres\"`")
+            f"1-{args.meshes})" + (", the tuner with `solver=\"gmres\"`" if solver else ""))
     title = "a user's own matrices (unstructured FEM, shifted)" if fem else "non-symmetric systems (GMRES)"
     lines = [f"# The shipped Krylov tuner on {title}", "",
-             f"Command `{command}`; {took:.0f} s. `pretrained:krylov` as loaded (deciding on time) and with "
+             f"Command `{command}`; {took:.0f} s. `{shipped}` as loaded (deciding on time) and with "
              f"`objective=\"work\"`, learning online from its first system; n = {len(rows)} sequences of {what}.",
              "", claims_to_markdown(claims), "",
              f"Tuner (time) overhead: {100 * overhead:.2f}% of its wall time.", "",

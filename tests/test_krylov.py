@@ -258,6 +258,21 @@ def test_a_failed_solve_is_solved_again_with_the_fallback_and_both_are_reported(
     assert again.status == "max_iterations" and again.first_attempt is None
 
 
+def test_when_the_fallback_preconditioner_itself_failed_the_system_is_solved_without_one():
+    """Before: a solve that failed with the fallback (smoothed aggregation, built afresh) was returned failed, as
+    ``pretrained:krylov-gmres`` with ``objective="work"`` met on a convection-diffusion system (PyAMG's
+    non-symmetric V-cycle stalls under GMRES: SciPy stops it); now the system is solved again unpreconditioned."""
+    from tunegym.agents.baselines import FixedKnob
+
+    env = gym.make("tunegym/PGMRES-v0", **SMALL)
+    tuner = KrylovTuner.from_env(FixedKnob(env.unwrapped, ("amg_sa", 0.0, "gauss_seidel")), env)
+    system = next(iter(PDESequence("convection", grid=60, run_length=25).sequence(np.random.default_rng(3), 1)))
+    result = tuner.solve(system.A, system.b, learn=False)
+    assert result.first_attempt.status == "max_iterations" and result.fallback_from == "amg_sa(0,gauss_seidel)"
+    assert result.success and result.preconditioner == "none" and "solved again with none" in result.message
+    assert np.linalg.norm(system.b - system.A @ result.x) <= 1e-8 * np.linalg.norm(system.b) * 1.01
+
+
 def test_the_learner_learns_from_the_failure_and_from_the_fallback_solve():
     env = gym.make("tunegym/PCG-v0", maxiter=20, **SMALL)
     tuner = KrylovTuner.from_env(krylov_reuse(env.unwrapped, {}, seed=0), env)
@@ -458,6 +473,25 @@ def test_the_shipped_cg_tuner_solves_non_symmetric_systems_with_another_solver()
     assert cg.success and cg.info["solver"] == "cg"
     with pytest.raises(ConfigError, match="solver"):
         KrylovTuner.load("pretrained:krylov", solver="minres")
+
+
+def test_shipped_gmres_tuner_solves_non_symmetric_sequences_by_gmres_deciding_on_time():
+    """``pretrained:krylov-gmres`` (trained on krylov-gmres-sequences): GMRES, time weights from its card, and every
+    system of a convection-diffusion sequence it never saw solved to the tolerance, learning online."""
+    import json
+
+    from tunegym.agents.tuners import pretrained_path
+
+    tuner = KrylovTuner.load("pretrained:krylov-gmres")
+    assert tuner.tuner.env_id == "tunegym/PGMRES-v0" and tuner.process.solver == "gmres"
+    card = json.loads(pretrained_path("krylov-gmres").with_suffix(".json").read_text())
+    weights = card["evaluation"]["time_weights_on_tune"]
+    assert tuner.tuner.policy.config.arm_weights == tuple(weights[arm_label(a)] for a in DEFAULT_ARMS)
+    systems = PDESequence("convection", grid=24, run_length=6, peclet=80.0).sequence(np.random.default_rng(7), 6)
+    for system in systems:
+        result = tuner.solve(system.A, system.b, learn=True)
+        assert result.success and result.residual <= 1e-8
+        assert np.linalg.norm(system.b - system.A @ result.x) <= 1e-8 * np.linalg.norm(system.b) * 1.01
 
 
 def test_a_solver_chosen_at_load_survives_a_save(tmp_path):
