@@ -107,6 +107,11 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_step_count(tmp_path,
     assert finished.num_timesteps == steps
     assert finished.model._n_updates == steps // TINY_PPO["n_steps"]  # one epoch of one batch per rollout
     finished.close()
+    import csv
+
+    with open(RunDir(run_dir).tensorboard / "progress.csv") as handle:  # rows logged after the checkpoint by the
+        logged = [int(float(row["time/total_timesteps"])) for row in csv.DictReader(handle)]  # killed run: dropped
+    assert logged == sorted(set(logged)) and logged[-1] == steps
 
 
 def test_unknown_env_is_a_one_line_error(tmp_path, capsys):

@@ -169,3 +169,31 @@ def test_a_search_space_file_that_is_not_utf8_or_not_yaml_is_a_one_line_config_e
     with pytest.raises(ConfigError, match=r"line \d+, column \d+") as caught:
         load_space(broken)
     assert "\n" not in str(caught.value)
+
+
+def test_a_resumed_run_drops_the_log_rows_its_killed_run_wrote_after_the_checkpoint(tmp_path):
+    """The resumed run logs those steps again: before, progress.csv held them twice."""
+    from tunegym.tuning.commands.train import _drop_rows_after
+
+    log = tmp_path / "progress.csv"
+    log.write_text("env/cost,time/total_timesteps\n5.0,128\n4.0,256\n3.5,384\n")
+    _drop_rows_after(log, 256)
+    assert log.read_text() == "env/cost,time/total_timesteps\n5.0,128\n4.0,256\n"
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    _drop_rows_after(other, 0)  # a log without the step column is left as it is
+    assert other.read_text() == "a,b\n1,2\n"
+
+
+def test_resuming_a_complete_run_whose_saved_model_is_corrupt_is_a_one_line_error(tmp_path, capsys):
+    """Before: ``--resume`` said "already complete; nothing to do" over a corrupt agent.pt."""
+    from tunegym.tuning.runs import RunDir
+
+    run = tmp_path / "run"
+    assert main(["train", "--env", "tunegym/SOR-v0", "--agent", "ucb1", "--steps", "20", "--out", str(run),
+                 "--no-progress"]) == 0
+    saved = RunDir(run).agent_file
+    data = bytearray(saved.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    saved.write_bytes(bytes(data))
+    _one_line_error(capsys, ["train", "--out", str(run), "--resume", "--no-progress"], "corrupt")

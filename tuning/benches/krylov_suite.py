@@ -1,4 +1,8 @@
-"""The Krylov suite runner (``tunegym bench all`` and ``tunegym bench krylov``): suite ``krylov-sequences``.
+"""The Krylov suite runner (``tunegym bench all`` and ``tunegym bench krylov``): suites ``krylov-sequences`` (SPD
+systems, CG) and ``krylov-gmres-sequences`` (convection-diffusion, GMRES; ``--solver gmres``). The solver follows the
+suite's families (:func:`suite_solver`); below, "CG" reads "GMRES" for the second suite (its plain baseline is
+``scipy.sparse.linalg.gmres``, PyAMG's default runs with ``accel="gmres"``, the learners are built for
+``tunegym/PGMRES-v0``).
 
 Protocol (also in the spec, :mod:`tunegym.tuning.suite_specs.krylov`):
 

@@ -249,6 +249,7 @@ def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> i
 
     if (args.resume and rundir.checkpoint.is_file() and rundir.read()[0].get("completed")
             and int(rundir.read()[0].get("num_timesteps") or 0) >= spec["steps"]):
+        _check_intact(rundir.checkpoint)
         print(f"run in {rundir.root} is already complete ({spec['steps']} steps); nothing to do")
         return 0
     payload = None
@@ -273,7 +274,7 @@ def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> i
         if payload is not None:
             agent.restore_state(payload["state"])
         logdir = Path(args.logdir) if args.logdir else rundir.tensorboard
-        agent.model.set_logger(_logger(logdir))
+        agent.model.set_logger(_logger(logdir, resumed_at=agent.num_timesteps if payload is not None else None))
         _say_rollout_rounding(agent, spec, rundir, payload is not None)
         callbacks = [InfoLoggerCallback(), TimedCheckpointCallback(lambda: agent.save(rundir.checkpoint),
                                                                    args.checkpoint_every)]
@@ -301,13 +302,24 @@ def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> i
     return 0
 
 
-def _logger(logdir: Path) -> Any:
+def _check_intact(path: Path) -> None:
+    """A complete run's saved model, checked before ``--resume`` says there is nothing to do: a corrupt or
+    truncated file is a :class:`CheckpointError` naming it, not "already complete"."""
+    from tunegym.agents.tuner_io import check_archive
+
+    check_archive(path, "saved model")
+
+
+def _logger(logdir: Path, resumed_at: int | None = None) -> Any:
     """SB3's TensorBoard + CSV logger, but appending to an existing ``progress.csv`` (a resumed run) instead
-    of truncating it as ``stable_baselines3.common.logger.configure`` does."""
+    of truncating it as ``stable_baselines3.common.logger.configure`` does. ``resumed_at``: the checkpoint's step
+    count; rows a killed run logged after it are dropped first, since the resumed run logs those steps again."""
     from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
 
     class AppendingCSV(CSVOutputFormat):
         def __init__(self, filename: Path) -> None:
+            if resumed_at is not None and filename.is_file():
+                _drop_rows_after(filename, resumed_at)
             existed = filename.is_file() and filename.stat().st_size > 0
             self.file = open(filename, "r+" if existed else "w+")  # noqa: SIM115 - closed by Logger.close
             header = self.file.readline().strip() if existed else ""
@@ -318,6 +330,35 @@ def _logger(logdir: Path) -> Any:
     logdir.mkdir(parents=True, exist_ok=True)
     return Logger(folder=str(logdir), output_formats=[TensorBoardOutputFormat(str(logdir)),
                                                       AppendingCSV(logdir / "progress.csv")])
+
+
+def _drop_rows_after(path: Path, step: int, column: str = "time/total_timesteps") -> None:
+    """Rewrite the CSV log ``path`` (atomically) without the rows whose ``column`` exceeds ``step``; a log without
+    that column, or one that cannot be parsed, is left as it is."""
+    import csv
+    import io
+
+    from tunegym.agents.tuner_io import atomic_write_bytes
+
+    try:
+        rows = list(csv.reader(io.StringIO(path.read_text())))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return
+    if not rows or column not in rows[0]:
+        return
+    index = rows[0].index(column)
+
+    def keep(row: list[str]) -> bool:
+        try:
+            return index >= len(row) or not row[index] or float(row[index]) <= step
+        except ValueError:
+            return True
+
+    kept = [rows[0]] + [row for row in rows[1:] if keep(row)]
+    if len(kept) < len(rows):
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(kept)
+        atomic_write_bytes(path, out.getvalue().encode())
 
 
 def _say_rollout_rounding(agent: Any, spec: dict[str, Any], rundir: Any, resumed: bool) -> None:
@@ -376,6 +417,7 @@ def _train_generic(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) 
     from tunegym.agents.registry import make_agent
 
     if args.resume and rundir.agent_file.is_file() and rundir.read()[0].get("completed"):
+        _check_intact(rundir.agent_file)
         print(f"run in {rundir.root} is already complete; nothing to do")
         return 0
     env = make_env(spec["env_id"], spec["env_kwargs"])
@@ -410,6 +452,7 @@ def _train_independent(args: argparse.Namespace, rundir: Any, spec: dict[str, An
     from tunegym.envs.multiagent import make
 
     if args.resume and rundir.agent_file.is_file() and rundir.read()[0].get("completed"):
+        _check_intact(rundir.agent_file)
         print(f"run in {rundir.root} is already complete; nothing to do")
         return 0
     env = make(spec["env_id"], **spec["env_kwargs"])
