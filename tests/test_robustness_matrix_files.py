@@ -120,6 +120,7 @@ def test_foreign_and_corrupt_npz_files_are_named_and_leave_no_file_open(tmp_path
     (tmp_path / "cut.npz").write_bytes((tmp_path / "good.npz").read_bytes()[:100])
     (tmp_path / "text.npz").write_bytes(b"hello")
     np.savez(tmp_path / "dense.npz", A=_laplacian().toarray())
+    gc.collect()  # files earlier tests left to the collector warn now, not inside the block below
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for load in LOADERS:
@@ -129,7 +130,8 @@ def test_foreign_and_corrupt_npz_files_are_named_and_leave_no_file_open(tmp_path
             message = _read_error(load, tmp_path / "dense.npz")
             assert "numpy.savez" in message and "BufferedReader" not in message
         gc.collect()
-    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    # only this test's files count: the collector may also close a file another test of the process left open
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning) and str(tmp_path) in str(w.message)]
     for load in LOADERS:
         assert abs(load(tmp_path / "good.npz") - _laplacian()).max() == 0.0
 
