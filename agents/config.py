@@ -88,3 +88,23 @@ def build_config(config_type: type[C], mapping: Mapping[str, Any] | None = None,
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-able dict of a config dataclass (tuples become lists)."""
     return dataclasses.asdict(config)
+
+
+def check_device(device: Any, label: str = "device") -> str:
+    """``device`` as a checked name: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"`` with a CUDA GPU visible; a
+    ``torch.device`` is taken by its name. Anything else, or CUDA without a GPU, is a :class:`ConfigError`
+    (``label`` words it, e.g. ``"--device"``). Every agent and command checks its device here; torch is imported
+    only to ask for a GPU."""
+    import re
+
+    name = str(device) if type(device).__name__ == "device" else device  # a torch.device, without importing torch
+    if not isinstance(name, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+        raise ConfigError(f"{label} must be auto, cpu or cuda[:N], got {device!r}", value=device)
+    if name.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{label} {name!r} requested but no CUDA GPU is visible; use auto or cpu",
+                              value=device)
+    return name
+

@@ -116,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="100-104", help="test seeds, LOW-HIGH or comma list (default 100-104)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    from tunegym.tuning.runs import parse_seeds
+    from tunegym.tuning.commands.common import evaluation_seeds
 
-    seeds = parse_seeds(args.seeds)
+    seeds = evaluation_seeds(args.seeds)
     if min(seeds) < 100:
         raise SystemExit("test seeds must be >= 100 (tune seeds 0-9 train the agents)")
     kwargs_arg = json.loads(args.env_kwargs)

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.agents.tuner_io import atomic_write_bytes
-from tunegym.envs.core.errors import CheckpointError, ConfigError
+from tunegym.envs.core.errors import CheckpointError
 from tunegym.tuning.seeds import SeedSplit
 
-__all__ = ["RunDir", "RUN_FORMAT", "TEST_SEEDS", "TUNE_SEEDS", "validation_seeds", "parse_seeds"]
+__all__ = ["RunDir", "RUN_FORMAT", "TEST_SEEDS", "TUNE_SEEDS", "validation_seeds"]
 
 RUN_FORMAT = 1
 #: Default seed sets, the harness's (ARLBench / how-to-autorl convention): tune 0-9, test 100-109.
@@ -42,22 +42,6 @@ def validation_seeds(train_seed: int, count: int = 3) -> list[int]:
 
     state = np.random.SeedSequence([int(train_seed), 0x7A1]).generate_state(count)
     return [int(1_000 + s % 1_000_000) for s in state]
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"test"`` (100-109), ``"tune"`` (0-9), ``"100-104"`` or ``"1,2,3"`` → a list of seeds, as strictly as
-    :func:`tunegym.tuning.seeds.parse_seed_list` (no negative, repeated or reversed seeds)."""
-    from tunegym.tuning.seeds import parse_seed_list
-
-    text = text.strip()
-    if text == "test":
-        return list(TEST_SEEDS)
-    if text == "tune":
-        return list(TUNE_SEEDS)
-    seeds = list(parse_seed_list(text, label="--seeds"))
-    if not seeds:
-        raise ConfigError(f"--seeds {text!r} names no seed", value=text)
-    return seeds
 
 
 def _dump(path: Path, data: Any) -> None:

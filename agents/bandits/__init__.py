@@ -26,8 +26,8 @@ from tunegym.agents.bandits.base import Bandit, ContextScaler
 from tunegym.agents.bandits.classic import EXP3, UCB1, EpsilonGreedy, Softmax, ThompsonSampling, TsallisINF
 from tunegym.agents.bandits.contextual import ChebCB, EpsilonGreedyRegressor, LinTS, LinUCB, chebyshev_features
 from tunegym.agents.bandits.spectral import SpectralOmega
+from tunegym.agents.config import check_device
 from tunegym.agents.registry import register_agent
-from tunegym.envs.core.errors import ConfigError
 
 __all__ = [
     "BANDITS", "Bandit", "ChebCB", "ContextScaler", "EXP3", "EpsilonGreedy", "EpsilonGreedyRegressor", "LinTS",
@@ -48,22 +48,8 @@ def make_bandit(name: str, env: gym.Env, config: dict[str, Any] | None = None, *
     """Bandit ``name`` for ``env``. Bandits are numpy and always run on the CPU; ``device`` is checked as the
     deep RL agents check it (``auto``, ``cpu``, ``cuda[:N]``; ``cuda`` without a visible GPU is a
     :class:`ConfigError`), so a typo or a missing GPU is reported the same way for every agent."""
-    _check_device(device)
+    check_device(device)
     return BANDITS[name].for_env(env, config or {}, seed=seed)
-
-
-def _check_device(device: Any) -> None:
-    """:class:`ConfigError` for a device name no agent accepts, or for CUDA on a machine without a GPU."""
-    import re
-
-    name = str(device) if type(device).__name__ == "device" else device  # a torch.device
-    if not isinstance(name, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
-        raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}", value=device)
-    if name.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r} requested but no CUDA GPU is visible; use auto or cpu", value=device)
 
 
 def load_bandit(path: str | Path) -> Bandit:

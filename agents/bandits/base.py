@@ -20,7 +20,8 @@ from gymnasium import spaces
 
 from tunegym.agents.config import build_config
 from tunegym.agents.tuner_io import load_tuner_file, save_tuner_file
-from tunegym.envs.core.errors import CheckpointError, ConfigError
+from tunegym.envs.core.errors import ActionError, CheckpointError, ConfigError
+from tunegym.envs.core.knob import arm_index
 from tunegym.envs.core.seeding import stream
 
 __all__ = ["Bandit", "ContextScaler"]
@@ -111,15 +112,13 @@ class Bandit:
 
     def update(self, context: Any, arm: int, reward: float) -> None:
         """Learn from ``reward`` (higher is better) received for ``arm`` under ``context``."""
-        try:  # an arm must be an integer (1.7 is not arm 1); the reward a real number
-            index = int(arm) if isinstance(arm, (int, np.integer)) or float(arm) == int(arm) else None
+        try:  # an arm must be an integer (1.7 or True is not arm 1), as an env's knob reads it; the reward a number
+            arm = arm_index(arm, self.n_arms)
             reward = float(reward)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ConfigError(f"update needs an integer arm and a numeric reward, got {arm!r}, {reward!r}",
-                              value=(arm, reward)) from exc
-        if isinstance(arm, (bool, np.bool_, str, bytes)) or index is None or not 0 <= index < self.n_arms:
-            raise ConfigError(f"arm {arm!r} is not an integer in 0..{self.n_arms - 1}", value=arm)
-        arm = index
+        except ActionError as exc:
+            raise ConfigError(f"update: {exc}", value=arm) from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"update needs a numeric reward, got {reward!r}", value=reward) from exc
         if not np.isfinite(reward):
             raise ConfigError(f"reward must be finite, got {reward!r}", value=reward)
         features = self._features(context)  # before counting the round: a bad context must change nothing

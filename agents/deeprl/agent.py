@@ -13,7 +13,6 @@ import importlib
 import io
 import json
 import random
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from tunegym.agents.config import build_config, config_to_dict
+from tunegym.agents.config import build_config, check_device, config_to_dict
 from tunegym.agents.deeprl.configs import CONFIGS
 from tunegym.agents.deeprl.envs import env_identity, make_vec_env
 from tunegym.agents.deeprl.spaces import space_to_json
@@ -91,26 +90,13 @@ def check_action_space(algo: str, action_space: spaces.Space, env_id: str | None
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; a missing GPU is a :class:`ConfigError`.
-
-    A ``torch.device`` is taken by its name; anything else that is not a string (``None``) or a malformed
-    ``cuda:N`` is a :class:`ConfigError` too, not an ``AttributeError`` from deep inside SB3.
-    """
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str):
-        raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}", value=device)
-    if device == "auto":
+    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; other names as
+    :func:`~tunegym.agents.config.check_device` checks them (a malformed name, or CUDA without a GPU, is a
+    :class:`ConfigError`, not an error from deep inside SB3)."""
+    name = check_device(device)
+    if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device.startswith("cuda"):
-        if not re.fullmatch(r"cuda(:\d+)?", device):
-            raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}", value=device)
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} requested but no CUDA GPU is visible; use auto or cpu", value=device)
-        return device
-    raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}", value=device)
+    return name
 
 
 def _sb3_kwargs(algo: str, config: Any) -> dict[str, Any]:

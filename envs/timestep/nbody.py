@@ -273,15 +273,18 @@ def _scalar_setting(name: str, value, *, minimum: float = 0.0, strict: bool = Tr
     return out
 
 
-def _check_energy(initial_energy: np.ndarray, m: np.ndarray, x: np.ndarray, v: np.ndarray, G: float) -> None:
-    """Refuse systems whose total energy is zero to rounding (or not finite): every result reports the relative
-    error ``(E - E0) / |E0|``, which would be a division by zero or pure round-off noise."""
-    kinetic = 0.5 * np.sum(m * np.sum(v * v, axis=-1), axis=-1)
-    scale = kinetic + np.abs(total_energy(m, x, np.zeros_like(v), G))
-    bad = ~np.isfinite(initial_energy) | (np.abs(initial_energy) <= 16 * np.finfo(np.float64).eps * scale)
+def _initial_energy(m: np.ndarray, x: np.ndarray, v: np.ndarray, G: float) -> np.ndarray:
+    """Each system's total energy ``E0`` (:func:`total_energy`'s sum); systems whose ``E0`` is zero to rounding
+    (or not finite) are refused: every result reports the relative error ``(E - E0) / |E0|``, which would be a
+    division by zero or pure round-off noise."""
+    kinetic, potential = _energies(m, x, v, G)
+    initial_energy = kinetic + potential
+    bad = ~np.isfinite(initial_energy) | (np.abs(initial_energy) <= 16 * np.finfo(np.float64).eps
+                                          * (kinetic + np.abs(potential)))
     if np.any(bad):
         raise InstanceError("the total energy is zero (to rounding) or not finite, so the relative energy error "
                             "|dE/E0| is undefined; give a bound or unbound system with E0 != 0", value=initial_energy)
+    return initial_energy
 
 
 def validate_system(masses, positions, velocities) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -326,8 +329,8 @@ def validate_system(masses, positions, velocities) -> tuple[np.ndarray, np.ndarr
     return np.ascontiguousarray(m), np.ascontiguousarray(x), np.ascontiguousarray(v), batched
 
 
-def total_energy(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> np.ndarray:
-    """Kinetic plus potential energy, per system (``[..., bodies]``/``[..., bodies, 3]`` inputs)."""
+def _energies(masses, positions, velocities, G: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(kinetic, potential)`` energy per system (``[..., bodies]``/``[..., bodies, 3]`` inputs)."""
     m = np.asarray(masses, dtype=np.float64)
     x = np.asarray(positions, dtype=np.float64)
     v = np.asarray(velocities, dtype=np.float64)
@@ -336,7 +339,12 @@ def total_energy(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> np.n
     n = x.shape[-2]
     iu, ju = np.triu_indices(n, 1)
     r = np.linalg.norm(x[..., iu, :] - x[..., ju, :], axis=-1)
-    potential = -G * np.sum(m[..., iu] * m[..., ju] / r, axis=-1)
+    return kinetic, -G * np.sum(m[..., iu] * m[..., ju] / r, axis=-1)
+
+
+def total_energy(masses, positions, velocities, G: float = G_AU_MSUN_YR) -> np.ndarray:
+    """Kinetic plus potential energy, per system (``[..., bodies]``/``[..., bodies, 3]`` inputs)."""
+    kinetic, potential = _energies(masses, positions, velocities, G)
     return kinetic + potential
 
 
@@ -434,7 +442,7 @@ def simulate(
         min_sep = 1e-6 * size
     else:
         min_sep = _check_positive("min_separation", min_separation, batch, allow_zero=True)
-    _check_energy(total_energy(m, x, v, G), m, x, v, G)
+    e0 = _initial_energy(m, x, v, G)
     beta_arr, t_ref = _criterion_exponent(criterion_exponent, batch, m, x, v, G)
     x_out, v_out = x.copy(), v.copy()
     status = np.zeros(batch, dtype=np.int64)
@@ -442,7 +450,6 @@ def simulate(
     times = np.zeros(batch, dtype=np.float64)
     _simulate_batch(m, x_out, v_out, t_end_arr, eta_arr, float(G), int(max_steps), min_sep**2, float(min_timestep),
                     beta_arr, t_ref, status, steps, times)
-    e0 = total_energy(m, x, v, G)
     e1 = total_energy(m, x_out, v_out, G)
     energy_error = (e1 - e0) / np.abs(e0)
     names = np.array([STATUS_NAMES[s] for s in status])
@@ -465,7 +472,7 @@ class HermiteState:
             raise InstanceError("HermiteState takes one system [bodies, 3]", value=x.shape)
         self.masses, self.positions, self.velocities = m[0].copy(), x[0].copy(), v[0].copy()
         self.G = _scalar_setting("G", G)
-        _check_energy(total_energy(m, x, v, self.G), m, x, v, self.G)
+        initial_energy = float(_initial_energy(m, x, v, self.G)[0])
         self.acc, self.jerk = np.empty_like(self.positions), np.empty_like(self.positions)
         zeros = np.zeros_like(self.positions)
         _force(self.masses, self.positions, zeros, self.velocities, zeros, self.G, self.acc, self.jerk)
@@ -474,7 +481,7 @@ class HermiteState:
         self.force_evaluations = 1
         self.steps = 0
         self.time = 0.0
-        self.initial_energy = float(total_energy(self.masses, self.positions, self.velocities, self.G))
+        self.initial_energy = initial_energy
         size = float(np.max(np.linalg.norm(self.positions[:, None] - self.positions[None], axis=-1)))
         self.min_separation = (1e-6 * size if min_separation is None
                                else _scalar_setting("min_separation", min_separation, strict=False))

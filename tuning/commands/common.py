@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -133,18 +132,11 @@ def check_seed(value: Any, flag: str = "--seed") -> int:
 
 
 def check_device(device: str | None) -> str:
-    """``--device`` checked before anything is built or written: ``auto``, ``cpu`` or ``cuda[:N]`` with a GPU
-    visible (:func:`tunegym.agents.deeprl.agent.resolve_device`); the flag's text is returned unchanged."""
-    from tunegym.envs.core.errors import ConfigError
+    """``--device`` checked before anything is built or written (:func:`tunegym.agents.config.check_device`:
+    ``auto``, ``cpu`` or ``cuda[:N]`` with a GPU visible); the flag's text is returned unchanged."""
+    from tunegym.agents.config import check_device as check
 
-    device = "auto" if device is None else device
-    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {device!r}", value=device)
-    if device.startswith("cuda"):
-        from tunegym.agents.deeprl.agent import resolve_device
-
-        resolve_device(device)
-    return device
+    return check("auto" if device is None else device, "--device")
 
 
 def require_out(parser_prog: str, args: argparse.Namespace) -> None:

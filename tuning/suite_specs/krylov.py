@@ -33,6 +33,14 @@ and PyAMG's default solver with ``accel="gmres"``; PCGBandit is built for the GM
 its own tune sequences (no CG data).
 """
 
+#: both suites' seed splits (each suite's own: a seed names a different sequence in each) and methods
+_SPLITS_AND_METHODS = {
+    "tune_seeds": range(0, 10),
+    "dev_test_seeds": range(100, 150),
+    "final_test_seeds": range(1100, 1200),
+    "methods": ("fixed", "best_fixed", "oracle", "pyamg_default", "pcgbandit", "krylov_tuner"),
+}
+
 SPECS = [
     {
         "name": "krylov-sequences",
@@ -50,10 +58,7 @@ SPECS = [
             "families": {"diffusion": {"kind": "diffusion"}, "diffusion3d": {"kind": "diffusion", "dim": 3},
                          "anisotropic": {"kind": "anisotropic"}},
         },
-        "tune_seeds": range(0, 10),
-        "dev_test_seeds": range(100, 150),
-        "final_test_seeds": range(1100, 1200),
-        "methods": ("fixed", "best_fixed", "oracle", "pyamg_default", "pcgbandit", "krylov_tuner"),
+        **_SPLITS_AND_METHODS,
         "scale": {
             # Smoke: about 30-60 s on one busy core; 2-D families only, runs of 20 steps.
             "smoke": {"tune": 1, "dev_test": 2, "final_test": 2, "length": 40, "run_length": 20, "grid": 24,
@@ -87,10 +92,7 @@ SPECS = [
             "params": {"run_length": 50, "nu_range": [0.3, 300.0], "peclet": 50.0},
             "families": {"convection": {"kind": "convection"}},
         },
-        "tune_seeds": range(0, 10),
-        "dev_test_seeds": range(100, 150),
-        "final_test_seeds": range(1100, 1200),
-        "methods": ("fixed", "best_fixed", "oracle", "pyamg_default", "pcgbandit", "krylov_tuner"),
+        **_SPLITS_AND_METHODS,
         "scale": {
             # Smoke: about 30 s on one busy core.
             "smoke": {"tune": 1, "dev_test": 2, "final_test": 2, "length": 40, "run_length": 20, "grid": 24,
