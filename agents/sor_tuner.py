@@ -26,21 +26,30 @@ Two ways to solve, on purpose different:
   tuner keeps the env path). Per matrix it computes :func:`~tunegym.envs.sor.features.sor_spectrum` (cached,
   so a sequence that only changes ``b`` pays it once) and then:
 
-  1. *Refuses what cannot converge*: a symmetric matrix with a positive diagonal that is not positive
-     definite diverges under SOR for every ω (converse of Ostrowski–Reich), so the result is ``"diverged"``
-     with 0 sweeps and a ``reason``; a factor outside (0, 2) is never played (Kahan).
+  1. *Refuses what cannot converge*: a symmetric matrix with a diagonal of one sign that is not definite
+     diverges under SOR for every ω (converse of Ostrowski–Reich), so the result is ``"diverged"`` with 0
+     sweeps and a ``reason`` (a dynamic tuner too); a factor outside (0, 2) is never played (Kahan).
   2. *Chooses ω*: ``ω = 2 / (1 + q sqrt(1 - μ²))`` with ``μ`` the SOR radius (the largest Jacobi eigenvalue of
      an SPD matrix; ``ρ_J`` otherwise) and ``q = exp(m)``. ``m = 0`` is Young's ω*. The first system plays the
      trained policy's own ω (the policy sees the context the training distribution would give the matrix);
      from then on :class:`SequenceAdaptation` picks ``m`` from a grid of 13 log-multipliers (-0.3 ... 0.3):
      a local bandit that starts at the arm nearest to the policy's ω and moves toward the arm with the
      lowest mean of ``log(sweeps / Young's predicted sweeps)``, a cost that is comparable across the shifts
-     of a sequence. ``learn=True`` updates it; ``learn=False`` plays its greedy arm.
+     of a sequence. ``learn=True`` updates it (not from a solve that ran no sweep: ``x0`` already met ``tol``);
+     ``learn=False`` plays its greedy arm. A matrix whose Jacobi matrix is nilpotent (``ρ_J = 0`` exactly:
+     diagonal, triangular; :func:`~tunegym.envs.sor.features.nilpotent_jacobi`) is solved at ω = 1, which every
+     other ω is slower than (SOR's iteration matrix has the single eigenvalue ``1 - ω``; a diagonal matrix takes
+     one sweep), and is no sample for the learner. Policies never saw such a matrix in training.
   3. *Never ends diverged where Gauss–Seidel or under-relaxation converges*: on a matrix with no convergence
      guarantee (non-symmetric, non-positive diagonal), a solve that diverges is cut early (growth by 1e4 over
      the smallest residual, or no decrease over 200 sweeps) and the system is **re-solved** at ω = 1, then
      ω = 0.5; ``result.sweeps`` charges every attempt, ``result.attempts`` lists them and ``result.reason``
-     says why. SPD matrices cannot diverge for ω in (0, 2), so they are never re-solved.
+     says why. SPD matrices cannot diverge for ω in (0, 2), so they are never re-solved. A symmetric matrix with
+     a positive diagonal that the spectrum leaves undecided (largest Jacobi eigenvalue 1 to within 1e-9: a
+     singular one such as a graph Laplacian) is re-solved at ω = 1 only: SOR's verdict there is the same for
+     every ω in (0, 2) (Ostrowski–Reich; semi-convergence when ``b`` is in the range), so the retry only covers
+     the 200-sweep stall test firing early near ω = 2; ω = 0.5 spent some 35,000 sweeps to stall on an
+     inconsistent ``b``. Such a failure's ``reason`` says that ``A`` looks singular.
 
   The policy itself is not updated on this path (the deploy learner is what learns; ``save`` keeps both).
 Files are tuner files of kind ``"sor-tuner"`` holding the :class:`Tuner` settings and the inner policy's own
@@ -67,7 +76,8 @@ from tunegym.envs.core.knob import knob_from_dict
 from tunegym.envs.core.process import Process
 from tunegym.envs.sor.features import SORSpectrum, sor_spectrum, young_omega
 from tunegym.envs.sor.instances import LinearSystem
-from tunegym.envs.sor.solver import PreparedMatrix, SORResult, check_vector, prepare_matrix
+from tunegym.envs.sor.solver import (PreparedMatrix, SORResult, check_tolerance, check_vector, initial_residual_norm,
+                                     prepare_matrix)
 
 __all__ = ["SORTuner", "SequenceAdaptation", "KIND", "ENV_IDS", "omega_for", "FALLBACK_OMEGAS"]
 
@@ -278,6 +288,8 @@ class SORTuner(TunerAdapter):
             return self.policy_omega(A)
         prepared = prepare_matrix(A)
         spec = self.spectrum(prepared)
+        if spec.jacobi_radius == 0.0:
+            return 1.0
         if not self.adaptation.counts.any():
             return self.policy_omega(prepared)
         return omega_for(spec.radius, self.adaptation.arms[self.adaptation.greedy()])
@@ -290,24 +302,29 @@ class SORTuner(TunerAdapter):
         related systems gets better ω as it goes. A diverged solve on a matrix with no convergence guarantee
         is re-solved at ω = 1, then 0.5 (``FALLBACK_OMEGAS``), every attempt charged in ``result.sweeps``.
         ``tol`` (default 1e-8) and ``max_sweeps`` (default 100,000; a dynamic tuner: its env's, 10,000, since
-        the share of the budget spent is part of what it observes) bound each attempt.
+        the share of the budget spent is part of what it observes) bound each attempt; a ``tol`` that is not a
+        positive finite number (a string included) raises :class:`ConfigError`.
         """
         if max_sweeps is not None and not (isinstance(max_sweeps, numbers.Real) and math.isfinite(max_sweeps)
                                            and int(max_sweeps) == max_sweeps and max_sweeps >= 1):
             # int() would quietly make 2.5 two sweeps and "5" five; envs.sor.solve refuses both too (1e5 is fine)
             raise ConfigError(f"max_sweeps must be a whole number >= 1, got {max_sweeps!r}", value=max_sweeps)
+        tol = float(self.tuner.env_kwargs.get("tol", 1e-8)) if tol is None else check_tolerance(tol)
         prepared = prepare_matrix(A)
         x0_arr = None if x0 is None else check_vector("x0", x0, prepared.n)
-        if self.dynamic:
-            return self.solve_system(self.system(prepared, b), x0=x0_arr, tol=tol, max_sweeps=max_sweeps,
-                                     learn=learn)
         b_arr = check_vector("b", b, prepared.n)
         spec = self.spectrum(prepared)
-        tol = float(self.tuner.env_kwargs.get("tol", 1e-8)) if tol is None else float(tol)
         if spec.convergent is False:
             return _refused(prepared, b_arr, x0_arr, tol, spec)
+        if self.dynamic:
+            if x0_arr is not None:
+                initial_residual_norm(prepared, b_arr, x0_arr)  # an x0 whose residual overflows: as solve() refuses it
+            return self.solve_system(self.system(prepared, b_arr), x0=x0_arr, tol=tol, max_sweeps=max_sweeps,
+                                     learn=learn)
         learner = self.adaptation
         system = self.system(prepared, b_arr)
+        if spec.jacobi_radius == 0.0:  # nilpotent Jacobi matrix (exact, from the pattern): ω = 1 is best
+            return self._guarded_solve(system, 1.0, x0_arr, tol, max_sweeps, spec)
         if learner.t == 0 and not learner.counts.any():  # first system: the trained policy's own choice
             omega = float(self.tuner.act(self._observation(system))[1])
             if not 0.0 < omega < 2.0:
@@ -318,7 +335,7 @@ class SORTuner(TunerAdapter):
             arm = learner.choose(learn)
             omega = omega_for(spec.radius, learner.arms[arm])
         result = self._guarded_solve(system, omega, x0_arr, tol, max_sweeps, spec)
-        if learn:
+        if learn and result.sweeps > 0:  # no sweep (x0 met tol): nothing learned about ω
             learner.update(arm, result.sweeps if result.converged else 10 * max(result.sweeps, 1), spec.radius, tol)
         return result
 
@@ -334,10 +351,12 @@ class SORTuner(TunerAdapter):
         budget = 100_000 if max_sweeps is None else int(max_sweeps)
         guarded = not spec.spd
         kwargs = {"divergence_factor": GUARDED_DIVERGENCE_FACTOR, "stall_window": GUARDED_STALL_WINDOW} if guarded else {}
+        ostrowski = spec.symmetric and spec.positive_diagonal  # one verdict for every ω in (0, 2)
+        fallbacks = [w for w in (FALLBACK_OMEGAS[:1] if ostrowski else FALLBACK_OMEGAS) if guarded and w != omega]
         attempts: list[tuple[float, int, str]] = []
         charged = 0
         result = None
-        for candidate in (omega, *[w for w in FALLBACK_OMEGAS if guarded and w != omega]):
+        for candidate in (omega, *fallbacks):
             process = SORSolve(tol=tol, max_sweeps=budget, **kwargs)
             process.start(system, x0=x0)
             process.advance(candidate)
@@ -353,6 +372,10 @@ class SORTuner(TunerAdapter):
             tried = ", ".join(f"ω={w:.3g}: {status} after {sweeps}" for w, sweeps, status in attempts)
             result.reason = (f"re-solved after a divergence ({tried}); sweeps charge every attempt"
                              + (f"; last: {result.reason}" if result.reason else ""))
+        if ostrowski and not result.converged and abs(spec.radius - 1.0) <= 1e-9:
+            result.reason = (f"{result.reason}; " if result.reason else "") + (
+                "A looks singular (largest Jacobi eigenvalue 1 to within 1e-9, e.g. a graph Laplacian): SOR converges "
+                "only when b is in A's range, for no omega otherwise")
         return result
 
     def solve_system(self, system: LinearSystem, *, x0: Any = None, tol: float | None = None,
@@ -441,9 +464,10 @@ def _refused(prepared: PreparedMatrix, b: np.ndarray, x0: Any, tol: float, spec:
     if residual <= tol:
         return SORResult(x=x, sweeps=0, converged=True, residual=residual, status="converged", omega=1.0,
                          wall_time=0.0, residual_history=np.array([residual]))
+    sign = "positive" if spec.positive_diagonal else "negative"  # a refused A has a diagonal of one sign
     return SORResult(x=x, sweeps=0, converged=False, residual=residual, status="diverged", omega=1.0, wall_time=0.0,
                      residual_history=np.array([residual]),
-                     reason=(f"A is symmetric with a positive diagonal but not positive definite (largest Jacobi "
+                     reason=(f"A is symmetric with a {sign} diagonal but not {sign} definite (largest Jacobi "
                              f"eigenvalue {spec.radius:.6g} > 1): SOR diverges for every omega (Ostrowski–Reich)"))
 
 

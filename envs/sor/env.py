@@ -98,6 +98,11 @@ class SOREnv(ProcessEnv):
       action is the normalised ``Box(-1, 1)``; a replayed instance fixes the systems after it. The solver ends a
       diverging solve earlier (against the smallest residual seen) and returns ``"diverged"`` at once for ω outside
       (0, 2); only failing solves change (every default arm is inside (0, 2)).
+    - v0 (robustness review, 2026-12-02; the suite's systems and figures unchanged): a user matrix whose Jacobi
+      matrix is nilpotent (diagonal, or triangular up to a symmetric permutation) has ``ρ_J = 0`` exactly (it
+      crashed ARPACK or read a power-iteration artefact) and, in setting A's context, the highest trained offset
+      (it had the lowest, the most aggressive ω); a warm start ``x0`` is judged diverged against the larger of
+      ``||b||`` and ``||b - A x0||``.
     """
 
 

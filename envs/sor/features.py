@@ -15,6 +15,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.sparse import csgraph
 
 from tunegym.envs.sor.solver import PreparedMatrix
 
@@ -24,6 +25,7 @@ __all__ = [
     "FEATURE_HIGH",
     "matrix_features",
     "jacobi_spectral_radius",
+    "nilpotent_jacobi",
     "young_omega",
     "sor_convergence_factor",
     "jacobi_radius_from_rate",
@@ -48,14 +50,19 @@ FEATURE_HIGH = np.array([8.0, 64.0, 10.0, 10.0, 10.0, 1.0, 2.0], dtype=np.float3
 def jacobi_spectral_radius(M: PreparedMatrix, *, symmetric: bool | None = None, seed: int = 0) -> float:
     """Estimate ``ρ(I - D⁻¹A)``.
 
-    Symmetric matrices with positive diagonal use ARPACK on the similar symmetric matrix
-    ``D^{-1/2} (D - A) D^{-1/2}`` (exact to ARPACK's tolerance); others use 200 power iterations, which
-    give a lower estimate when the dominant eigenvalues are complex. Tiny matrices use dense eigenvalues.
+    Exactly 0 when the Jacobi matrix is nilpotent by its pattern (:func:`nilpotent_jacobi`: a diagonal or
+    triangular ``A``). Symmetric matrices with positive diagonal use ARPACK on the similar symmetric matrix
+    ``D^{-1/2} (D - A) D^{-1/2}`` (exact to ARPACK's tolerance); others, and any ARPACK failure, use 200 power
+    iterations, which give a lower estimate when the dominant eigenvalues are complex (0 when an iterate
+    vanishes: the Jacobi matrix is then nilpotent on a random vector's Krylov space). Tiny matrices use dense
+    eigenvalues.
     """
     n = M.n
     off = sp.csr_matrix((M.data, M.indices, M.indptr), shape=(n, n))
     if symmetric is None:
         symmetric = _is_symmetric(off)
+    if nilpotent_jacobi(off, symmetric=symmetric):
+        return 0.0
     if n <= 400:
         jac = (-off.multiply(1.0 / M.diag[:, None])).toarray()
         return float(np.max(np.abs(np.linalg.eigvals(jac))))
@@ -69,6 +76,8 @@ def jacobi_spectral_radius(M: PreparedMatrix, *, symmetric: bool | None = None, 
         except spla.ArpackNoConvergence as exc:  # fall back to power iteration below
             if len(exc.eigenvalues):
                 return float(np.max(np.abs(exc.eigenvalues)))
+        except spla.ArpackError:  # e.g. -9 "starting vector is zero" on a trivial operator: power iteration below
+            pass
     jac = -(sp.diags(1.0 / M.diag) @ off)
     v = np.random.default_rng(seed).standard_normal(n)
     v /= np.linalg.norm(v)
@@ -76,11 +85,29 @@ def jacobi_spectral_radius(M: PreparedMatrix, *, symmetric: bool | None = None, 
     for _ in range(200):
         w = jac @ v
         norm = float(np.linalg.norm(w))
-        if norm == 0.0 or not math.isfinite(norm):
+        if norm == 0.0:  # J^k v = 0 for a random v: J is nilpotent (its last norm says nothing about ρ)
+            return 0.0
+        if not math.isfinite(norm):
             break
         estimate = norm
         v = w / norm
     return estimate
+
+
+def nilpotent_jacobi(off: sp.csr_matrix, *, symmetric: bool | None = None) -> bool:
+    """Whether the Jacobi matrix ``-D⁻¹(A - D)`` of a matrix with off-diagonal part ``off`` is nilpotent by its
+    pattern alone, so ``ρ_J = 0`` exactly: no off-diagonal entry (a diagonal ``A``), or a directed graph of the
+    off-diagonal entries with no cycle (a triangular ``A``, or one that a symmetric permutation makes
+    triangular). Such a matrix gives ARPACK a zero operator (``ArpackError -9``) and power iteration a
+    meaningless norm, and SOR's iteration matrix has the single eigenvalue ``1 - ω`` (ω = 1 is best). ``off``
+    must hold no stored zeros (a :class:`PreparedMatrix` holds none). O(nnz); a symmetric pattern with any
+    entry has a 2-cycle, so only the empty one qualifies."""
+    if off.nnz == 0:
+        return True
+    if symmetric if symmetric is not None else _is_symmetric(off):
+        return False
+    components, _ = csgraph.connected_components(off, directed=True, connection="strong")
+    return components == off.shape[0]
 
 
 class SORSpectrum(tuple):
@@ -93,9 +120,13 @@ class SORSpectrum(tuple):
     for a consistently ordered ``A`` the spectrum of ``J`` is symmetric, so ``μ_max = ρ_J``. A matrix that is
     not consistently ordered (9-point stencils, elasticity) can have ``ρ_J >= 1`` from an eigenvalue below
     ``-1`` while ``μ_max < 1``; Young's ω from ``μ_max`` is then still close to the best ω, from ``ρ_J`` it is
-    1. Other matrices: ``radius = jacobi_radius = ρ_J`` (power iteration). ``convergent`` is True (SPD: SOR
-    converges for every ω in (0, 2)), False (symmetric, positive diagonal, ``μ_max > 1``: indefinite, SOR
-    diverges for every ω, by the converse of Ostrowski–Reich) or None (no theorem applies).
+    1. A symmetric ``A`` with a negative diagonal is read as ``-A`` (same Jacobi matrix, same SOR iterates for
+    ``-A x = -b``): a negative definite ``A`` is as convergent as a positive definite one. Other matrices:
+    ``radius = jacobi_radius = ρ_J`` (power iteration), exactly 0 when the Jacobi matrix is nilpotent by its
+    pattern (:func:`nilpotent_jacobi`: a diagonal or triangular ``A``; ω = 1 is then best). ``convergent`` is
+    True (definite: SOR converges for every ω in (0, 2); also a diagonal ``A``, whose SOR iteration matrix is
+    ``(1 - ω) I``), False (symmetric, diagonal of one sign, ``μ_max > 1``: indefinite, SOR diverges for every
+    ω, by the converse of Ostrowski–Reich) or None (no theorem applies).
     """
 
     __slots__ = ()
@@ -105,6 +136,11 @@ class SORSpectrum(tuple):
         return tuple.__new__(cls, (float(radius), float(jacobi_radius), bool(symmetric), bool(positive_diagonal),
                                    convergent))
 
+    def __getnewargs__(self) -> tuple:
+        """The five fields, so that ``copy.deepcopy`` and ``pickle`` rebuild it (tuple's own gives one argument):
+        a :class:`~tunegym.agents.SORTuner` caches spectra, and a used tuner must copy."""
+        return tuple(self)
+
     radius = property(lambda self: self[0])
     jacobi_radius = property(lambda self: self[1])
     symmetric = property(lambda self: self[2])
@@ -113,22 +149,27 @@ class SORSpectrum(tuple):
 
     @property
     def spd(self) -> bool:
+        """Whether SOR provably converges for every ω in (0, 2) (the name is historical: definite, or diagonal)."""
         return self.convergent is True
 
 
 def sor_spectrum(M: PreparedMatrix, *, seed: int = 0) -> SORSpectrum:
     """The :class:`SORSpectrum` of ``M``: both ends of the Jacobi spectrum for a symmetric matrix with a
-    positive diagonal (dense ``eigvalsh`` up to 100 rows, else ARPACK ``eigsh`` on the scaled matrix, tol 1e-8),
-    :func:`jacobi_spectral_radius` for any other matrix."""
+    diagonal of one sign (dense ``eigvalsh`` up to 100 rows, else ARPACK ``eigsh`` on the scaled matrix, tol 1e-8;
+    an ARPACK failure falls back to :func:`jacobi_spectral_radius`), :func:`jacobi_spectral_radius` for any other
+    matrix; a diagonal matrix is read off without an eigensolver (ARPACK refuses its zero operator)."""
     n = M.n
     off = sp.csr_matrix((M.data, M.indices, M.indptr), shape=(n, n))
     symmetric = _is_symmetric(off)
     positive = bool(np.all(M.diag > 0))
-    if not (symmetric and positive):
+    if off.nnz == 0:  # J = 0: SOR's iteration matrix is (1 - ω) I, one sweep at ω = 1
+        return SORSpectrum(0.0, 0.0, True, positive, True)
+    sign = 1.0 if positive else (-1.0 if symmetric and bool(np.all(M.diag < 0)) else 0.0)
+    if not (symmetric and sign):
         rho = jacobi_spectral_radius(M, symmetric=symmetric, seed=seed)
         return SORSpectrum(rho, rho, symmetric, positive, None)
-    s = 1.0 / np.sqrt(M.diag)
-    B = -(sp.diags(s) @ off @ sp.diags(s))  # = I - D^{-1/2} A D^{-1/2}
+    s = 1.0 / np.sqrt(sign * M.diag)
+    B = -sign * (sp.diags(s) @ off @ sp.diags(s))  # = I - |D|^{-1/2} (sign A) |D|^{-1/2}
     if n <= 100:
         values = np.linalg.eigvalsh(B.toarray())
         low, high = float(values[0]), float(values[-1])
@@ -139,11 +180,11 @@ def sor_spectrum(M: PreparedMatrix, *, seed: int = 0) -> SORSpectrum:
                                     v0=v0)[0])
             low = float(spla.eigsh(B, k=1, which="SA", return_eigenvectors=False, tol=1e-6, maxiter=20_000,
                                    v0=v0)[0])
-        except spla.ArpackNoConvergence:
+        except spla.ArpackError:  # no convergence, or an operator ARPACK refuses (error -9: zero start vector)
             rho = jacobi_spectral_radius(M, symmetric=True, seed=seed)
-            return SORSpectrum(rho, rho, True, True, None)
+            return SORSpectrum(rho, rho, True, positive, None)
     convergent = True if high < 1.0 - 1e-12 else (False if high > 1.0 + 1e-9 else None)
-    return SORSpectrum(high, max(abs(low), abs(high)), True, True, convergent)
+    return SORSpectrum(high, max(abs(low), abs(high)), True, positive, convergent)
 
 
 def _is_symmetric(off: sp.csr_matrix) -> bool:

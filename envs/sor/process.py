@@ -39,7 +39,9 @@ class SORSolve(Process):
     """Solve one system ``A x = b`` by SOR from ``x0`` (default 0) with the ω the decision gives.
 
     Cost: the exact number of sweeps; a solve that diverges or reaches ``max_sweeps`` costs ``max_sweeps``
-    plus ``failure_penalty`` and ends with that status (a defined terminal state, never a hang).
+    plus ``failure_penalty`` and ends with that status (a defined terminal state, never a hang). A given ``x0``
+    (the tuner's warm start) is judged as :func:`~tunegym.envs.sor.solver.solve` judges it: divergence is growth
+    beyond ``divergence_factor`` times the larger of ``||b||`` and ``||b - A x0||``.
     ``divergence_factor`` and ``stall_window`` are :func:`~tunegym.envs.sor.solver.solve`'s (the envs keep the
     defaults; :class:`~tunegym.agents.SORTuner` tightens them on matrices with no convergence guarantee).
     """
@@ -86,7 +88,8 @@ class SORSolve(Process):
         system = self.instance
         rows, omega = self.relaxation(knob_value)
         result = solve_prepared(system.matrix, system.b, rows, x0=self.x0, tol=self.tol, max_sweeps=self.max_sweeps,
-                                divergence_factor=self.divergence_factor, stall_window=self.stall_window)
+                                divergence_factor=self.divergence_factor, stall_window=self.stall_window,
+                                divergence_from_x0=True)
         self.result = result
         cost = float(result.sweeps) if result.converged else float(self.max_sweeps) + self.failure_penalty
         rate = result.convergence_factor()
@@ -127,10 +130,18 @@ class SystemContext(Features):
         return np.asarray(process.instance.context, dtype=np.float64)
 
     def context_for(self, prepared: PreparedMatrix, jacobi_radius: float | None = None) -> np.ndarray:
-        """The context a system with matrix ``prepared`` gets (for matrices no distribution made)."""
+        """The context a system with matrix ``prepared`` gets (for matrices no distribution made).
+
+        ``"offset"``: ``ρ_J = 0`` (a diagonal or triangular matrix, one sweep at ω = 1) gets the highest trained
+        offset, the limit of the formula; ``ρ_J >= 1`` the lowest."""
         rho = jacobi_spectral_radius(prepared) if jacobi_radius is None else jacobi_radius
         if self.kind == "offset":
-            offset = 4.0 * math.cos(math.pi / (self.grid + 1)) / rho - 4.0 if 0.0 < rho < 1.0 else float(self.space.low[0])
+            if 0.0 < rho < 1.0:  # overflows to +inf for a subnormal rho, which observation() clips to high
+                offset = 4.0 * math.cos(math.pi / (self.grid + 1)) / rho - 4.0
+            elif rho == 0.0:  # the formula's limit: the least aggressive trained offset (was the most aggressive)
+                offset = float(self.space.high[0])
+            else:  # rho >= 1 or not finite: no Young ω exists; the most aggressive trained offset
+                offset = float(self.space.low[0])
             return np.array([offset], dtype=np.float64)
         return np.asarray(matrix_features(prepared, jacobi_radius=rho), dtype=np.float64)
 

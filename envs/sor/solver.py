@@ -24,9 +24,11 @@ grows, so ``||r_k|| <= sqrt(κ(A)) ||r_j||`` for ``k > j``: the growth test cann
 solve unless ``κ(A) > divergence_factor²``. A relaxation factor with ``|1 - ω| >= 1`` (a scalar outside
 ``(0, 2)``; per-row factors whose ``Π |1 - ω_i| >= 1``) cannot converge for any matrix (Kahan: the SOR
 iteration matrix has determinant ``Π (1 - ω_i)``), so such a solve ends ``"diverged"`` at once, after only
-the residual of ``x0`` is formed. ``stall_window`` (off by default) also ends a solve whose residual is no
-smaller than ``stall_window`` sweeps earlier (a heuristic for non-SPD matrices: it can fire on SPD solves
-at ω near 2, whose residual may grow for a while). Malformed input raises
+the residual of ``x0`` is formed. A given ``x0`` (a warm start) may sit far from the solution: :func:`solve`
+measures the absolute limit from the larger of ``||b||`` and ``||b - A x0||`` (``divergence_from_x0``), so such
+an ``x0`` is swept rather than declared diverged before the first sweep. ``stall_window`` (off by default) also
+ends a solve whose residual is no smaller than ``stall_window`` sweeps earlier (a heuristic for non-SPD
+matrices: it can fire on SPD solves at ω near 2, whose residual may grow for a while). Malformed input raises
 :class:`~tunegym.envs.core.errors.MatrixError` before any sweep.
 """
 
@@ -45,7 +47,8 @@ import scipy.sparse as sp
 from tunegym.envs.core.errors import ConfigError, MatrixError
 from tunegym.envs.core.matrices import as_real_csr, as_real_vector, check_norm
 
-__all__ = ["SORResult", "PreparedMatrix", "Schedule", "prepare_matrix", "check_vector", "solve", "solve_prepared", "STATUSES"]
+__all__ = ["SORResult", "PreparedMatrix", "Schedule", "prepare_matrix", "check_vector", "check_tolerance",
+           "initial_residual_norm", "solve", "solve_prepared", "STATUSES"]
 
 STATUSES = ("converged", "max_sweeps", "diverged")
 _CONVERGED, _MAX_SWEEPS, _DIVERGED = 0, 1, 2
@@ -391,6 +394,14 @@ def prepare_matrix(A: object) -> PreparedMatrix:
     )
 
 
+def check_tolerance(tol: object) -> float:
+    """``tol`` as a float if it is a positive finite real number (a 0-d array included), else :class:`ConfigError`
+    (a string, ``None``, 0, a negative, NaN or infinity)."""
+    if not (_real(tol) and tol > 0.0 and math.isfinite(tol)):  # type: ignore[operator]
+        raise ConfigError(f"tol must be a positive finite number, got {tol!r}", value=tol)
+    return float(tol)  # type: ignore[arg-type]
+
+
 def check_vector(name: str, v: object, n: int) -> np.ndarray:
     """``v`` as a finite float64 vector of length ``n``, or :class:`MatrixError` naming ``name``
     (:func:`~tunegym.envs.core.matrices.as_real_vector`)."""
@@ -407,13 +418,20 @@ def solve_prepared(
     max_sweeps: int = 100_000,
     divergence_factor: float = 1e8,
     stall_window: int = 0,
+    divergence_from_x0: bool = False,
 ) -> SORResult:
-    """:func:`solve` on an already validated matrix; ``b`` and ``x0`` must be float64 of length ``n``."""
+    """:func:`solve` on an already validated matrix; ``b`` and ``x0`` must be float64 of length ``n``.
+
+    ``divergence_from_x0`` (what :func:`solve` and :class:`~tunegym.envs.sor.process.SORSolve` pass): the absolute
+    divergence limit is ``divergence_factor`` times the larger of ``||b||`` and ``||b - A x0||`` (one mat-vec when
+    ``x0`` is given), and a residual of ``x0`` that overflows float64 raises :class:`MatrixError`. Off (the
+    default), the limit is ``divergence_factor * ||b||``, which a solve resuming its own iterate needs (a block
+    of ``SORDynamic-v0``: growth across blocks is caught there).
+    """
     omega_rows = _omega_rows(omega, M.n)
     if np.ndim(omega) == 0:
         omega = float(omega)
-    if not (_real(tol) and tol > 0.0 and math.isfinite(tol)):
-        raise ConfigError(f"tol must be a positive finite number, got {tol!r}", value=tol)
+    tol = check_tolerance(tol)
     if not _count(max_sweeps):
         raise ConfigError(f"max_sweeps must be a non-negative integer, got {max_sweeps!r}", value=max_sweeps)
     max_sweeps = int(max_sweeps)
@@ -428,13 +446,17 @@ def solve_prepared(
         with np.errstate(divide="ignore"):
             hopeless = bool(np.mean(np.log(np.abs(1.0 - omega_rows))) >= 0.0)
     kernel_sweeps = 0 if hopeless else max_sweeps
-    bnorm = float(np.linalg.norm(b))
+    with np.errstate(over="ignore"):  # an overflowing norm is refused by check_norm, without a RuntimeWarning
+        bnorm = float(np.linalg.norm(b))
     check_norm(b, bnorm)  # solve_prepared takes checked vectors; a norm that over- or underflows is refused here
     scale = bnorm if bnorm > 0.0 else 1.0  # b == 0: absolute residual (x = 0 is the answer)
     x = np.zeros(M.n) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
+    reference = scale
+    if divergence_from_x0 and x0 is not None:
+        reference = max(scale, initial_residual_norm(M, b, x))
     history = np.empty(min(kernel_sweeps, _HISTORY_CAP) + 1)
     start = time.perf_counter()
-    limits = (tol * scale, divergence_factor * scale, float(divergence_factor), int(stall_window))
+    limits = (tol * scale, divergence_factor * reference, float(divergence_factor), int(stall_window))
     plan = M.__dict__.get("schedule", _UNBUILT)
     k0, rmin0 = 0, math.inf
     if plan is _UNBUILT:
@@ -472,6 +494,18 @@ def solve_prepared(
         residual_history=hist,
         reason=reason,
     )
+
+
+def initial_residual_norm(M: PreparedMatrix, b: np.ndarray, x0: np.ndarray) -> float:
+    """``||b - A x0||``, or :class:`MatrixError` when it overflows float64 (a finite ``x0`` of 1e200 does)."""
+    off = sp.csr_matrix((M.data, M.indices, M.indptr), shape=(M.n, M.n))
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = float(np.linalg.norm(b - M.diag * x0 - off @ x0))
+    if not math.isfinite(norm):
+        largest = float(np.abs(x0).max())
+        raise MatrixError(f"the residual b - A x0 overflows float64 (largest |x0_i| {largest:.3g}); scale b and x0 "
+                          f"by a power of 10, and the solution back", value=largest)
+    return norm
 
 
 def _real(value: object) -> bool:
@@ -530,8 +564,10 @@ def _omega_rows(omega: float | np.ndarray, n: int) -> np.ndarray:
     if isinstance(omega, float) and math.isfinite(omega) and omega != 0.0:
         return np.full(n, omega)  # the common case, on every env step: skip the array checks
     try:
+        if isinstance(omega, (str, bytes)) or np.asarray(omega).dtype.kind in "USV":
+            raise TypeError("a string")  # np.asarray("1.5", float) parses it quietly; tol and max_sweeps refuse it
         rows = np.asarray(omega, dtype=np.float64)
-    except (TypeError, ValueError) as exc:  # a complex, None-filled or non-numeric factor
+    except (TypeError, ValueError) as exc:  # a complex, None-filled, ragged, string or non-numeric factor
         raise ConfigError(f"relaxation factor omega must be a real number or array, got {omega!r}",
                           value=omega) from exc
     if rows.ndim == 0:
@@ -565,7 +601,8 @@ def solve(
             matrix converges (Kahan), so the solve returns ``"diverged"`` at once with ``sweeps == 0``
             (``"converged"`` if ``x0`` already meets ``tol``). An array of length ``n`` gives each row its own
             factor (block SOR with one ω per block of rows).
-        x0: initial guess (zeros by default).
+        x0: initial guess (zeros by default). A warm start far from the solution is fine: divergence is growth
+            beyond ``divergence_factor`` times the larger of ``||b||`` and ``||b - A x0||``.
         tol: relative residual ``||b - A x|| / ||b||`` to reach (absolute if ``b == 0``).
         max_sweeps: at most this many sweeps; then the status is ``"max_sweeps"``.
         divergence_factor: a relative residual above this, or a residual this many times the smallest one
@@ -577,7 +614,8 @@ def solve(
         :class:`SORResult` with ``x``, the exact ``sweeps``, ``converged``, ``residual``, ``status``.
 
     Raises:
-        MatrixError: malformed ``A``, ``b`` or ``x0`` (checked before any sweep).
+        MatrixError: malformed ``A``, ``b`` or ``x0`` (checked before any sweep), or a residual ``b - A x0``
+            that overflows float64.
         ConfigError: non-finite or zero ``omega``, bad ``tol`` or ``max_sweeps``.
     """
     M = prepare_matrix(A)
@@ -585,5 +623,5 @@ def solve(
     x0_arr = None if x0 is None else check_vector("x0", x0, M.n)
     return solve_prepared(
         M, b_arr, omega, x0=x0_arr, tol=tol, max_sweeps=max_sweeps, divergence_factor=divergence_factor,
-        stall_window=stall_window,
+        stall_window=stall_window, divergence_from_x0=True,
     )
