@@ -186,7 +186,9 @@ class KrylovTuner(TunerAdapter):
                               "weigh_arms({label: seconds per work unit}) and save it)", value=objective)
 
     def save(self, path: str | Path) -> None:
-        """The core tuner file (kind ``"tuner"``): the policy with what it has learned, and the env settings."""
+        """The core tuner file (kind ``"tuner"``): the policy with what it has learned, and the env settings. The
+        kept preconditioner (a live object) is not saved: a loaded tuner starts with nothing to reuse, as at the start
+        of a sequence."""
         self.tuner.save(path)
 
     def weigh_arms(self, weights: Mapping[str, float]) -> "KrylovTuner":
@@ -231,15 +233,21 @@ class KrylovTuner(TunerAdapter):
         symmetric. ``fallback=False`` gives the env's semantics: one preconditioner per system, a failure is the
         result.
 
+        ``status == "converged"`` means the true relative residual ``||b - A x|| / ||b||`` of ``x`` meets the tuner's
+        ``tol``. ``b = 0`` gives ``x = 0`` at once: nothing is chosen, built or learned, and the kept preconditioner
+        stays for the next system. A failed solve where a row of ``A`` is zero and that entry of ``b`` is not says so
+        (``A x = b`` has no solution) and is not solved again.
+
         Raises :class:`~tunegym.envs.core.errors.MatrixError` for a malformed system (non-square, NaN, size
-        mismatch) before any work. ``symmetric`` defaults to a check of ``A`` when the tuner's solver is
-        ``"auto"`` (CG or GMRES by symmetry), and is not needed when the solver is fixed. A float64 CSR ``A`` in
-        canonical form is used as it is (not copied, never changed; if you then update its values in place for the
-        next system, a kept SSOR or AMG preconditioner that is reused reads the new values, as it would had you
-        built it with SciPy or PyAMG yourself); other input is converted first. The call is
-        recorded under the key ``user-<k>`` (k-th call) rather than a hash of ``A``'s bytes, which would cost about
-        half a plain CG solve on an easy system of 10^5 unknowns. A CG tuner does not check symmetry up front; when a
-        CG solve fails, the message says whether ``A`` is not symmetric (CG needs symmetric positive definite).
+        mismatch; an ``x0`` whose residual overflows float64) before any work. ``symmetric`` defaults to a check of
+        ``A`` when the tuner's solver is ``"auto"`` (CG or GMRES by symmetry), and is not needed when the solver is
+        fixed. A float64 CSR ``A`` in canonical form is used as it is (not copied, never changed; if you then update
+        its values in place for the next system, a kept SSOR or AMG preconditioner that is reused reads the new
+        values (SSOR all of them, AMG its finest level), as it would had you built it with SciPy or PyAMG yourself);
+        other input is converted first. The call is recorded under the key ``user-<k>`` (k-th call) rather than a
+        hash of ``A``'s bytes, which would cost about half a plain CG solve on an easy system of 10^5 unknowns. A CG
+        tuner does not check symmetry up front; when a CG solve fails, the message says whether ``A`` is not
+        symmetric (CG needs symmetric positive definite).
         """
         if isinstance(A, KrylovSystem):
             return self.solve_system(A, x0=x0, learn=learn, fallback=fallback)
@@ -261,18 +269,24 @@ class KrylovTuner(TunerAdapter):
     def solve_system(self, system: KrylovSystem, *, x0: Any = None, learn: bool = True,
                      fallback: bool = True) -> KrylovResult:
         """:meth:`solve` for a :class:`KrylovSystem` (an env's instance). ``fallback=False`` makes the env
-        rollout's decisions and pays its work (the parity test and the benchmark suite use that)."""
+        rollout's decisions and pays its work (the parity test and the benchmark suite use that), except on a system
+        whose ``b`` is 0, where the env still decides (and charges nothing) and this makes no decision at all."""
         if learn and not self.tuner.online:
             raise ConfigError(f"learn=True needs an online policy (a bandit); this tuner holds a "
                               f"{type(self.tuner.policy).__name__}", value=type(self.tuner.policy).__name__)
         tick = time.perf_counter()
         self.process.start(system, x0=x0)
+        if self.process.zero_rhs:
+            return self._zero_rhs(tick)
         self.features.reset(self.process)
         observation = self.features.observation(self.process)
         action, arm = self.tuner.act(observation, learn=learn)
         overhead = time.perf_counter() - tick
         result = self._solve_with(arm, action, observation, learn, overhead)
-        backstop = self._backstop(result, system) if fallback and not result.success else None
+        unsolvable = _zero_rows_of_nonzero_b(system) if not result.success else ""
+        if unsolvable:  # no preconditioner mends that: no second solve
+            result.message += f"; {unsolvable}"
+        backstop = self._backstop(result, system) if fallback and not result.success and not unsolvable else None
         if backstop is not None:
             self.process.start(system, x0=x0)
             try:
@@ -285,6 +299,20 @@ class KrylovTuner(TunerAdapter):
             result = _after_fallback(result, second)
         self.solves += 1
         return result
+
+    def _zero_rhs(self, tick: float) -> KrylovResult:
+        """The result for the started system when its ``b`` is 0: ``x = 0`` solves it exactly. Nothing is decided,
+        built or learned, and the kept preconditioner and the features' history stay as they were for the next
+        system: such a call costs no work, and learning from it taught the policy that the arm it chose costs
+        nothing (five calls with ``b = 0`` made SSOR's predicted work on that matrix 6x too small)."""
+        record = self.process.advance(("none",))  # the process builds nothing for b = 0
+        self.solves += 1
+        outcome = self.process.outcome
+        return KrylovResult(
+            x=outcome.x, iterations=0, work=0.0, cost=0.0, preconditioner="none", arm=("none",), reused=False,
+            status="converged", success=True, message=outcome.message, residual=0.0, wall_time=record.wall_time,
+            tuner_time=max(time.perf_counter() - tick - record.wall_time, 0.0), info=record.info(),
+        )
 
     def _solve_with(self, arm: Any, action: Any, observation: np.ndarray, learn: bool,
                     overhead: float) -> KrylovResult:
@@ -320,6 +348,21 @@ class KrylovTuner(TunerAdapter):
 
     def __repr__(self) -> str:
         return f"KrylovTuner({self.tuner!r}, solves={self.solves})"
+
+
+def _zero_rows_of_nonzero_b(system: KrylovSystem) -> str:
+    """Why ``A x = b`` has no solution when a row of ``A`` is zero (no stored nonzero value) while that entry of
+    ``b`` is not, else ``""``: no preconditioner or Krylov method finds one, so a failed solve is not solved
+    again. One O(nnz) pass, made only after a failure."""
+    A, b = system.A, system.b
+    rows = np.repeat(np.arange(system.n), np.diff(A.indptr))
+    mass = np.bincount(rows, weights=np.abs(A.data), minlength=system.n)
+    bad = np.flatnonzero((mass == 0.0) & (b != 0.0))
+    if bad.size == 0:
+        return ""
+    i = int(bad[0])
+    return (f"A x = b has no solution: row {i} of A is zero while b[{i}] = {b[i]:.3g}"
+            + (f" ({bad.size} such rows)" if bad.size > 1 else ""))
 
 
 def _after_fallback(failed: KrylovResult, second: KrylovResult) -> KrylovResult:

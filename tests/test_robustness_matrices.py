@@ -103,6 +103,22 @@ def test_matrix_sequence_settings_are_typed_errors_at_construction():
     assert [s.n for s in systems] == [20, 20]
 
 
+def test_matrix_sequence_shifts_a_matrix_with_a_zero_diagonal_and_refuses_a_scaling_that_overflows():
+    """Before: a saddle-point matrix (zero diagonal) was 'shifted' by 0 on every system, silently; entries near the
+    float64 maximum scaled by up to 10 became inf inside the sequence."""
+    K = _laplacian()
+    B = sp.csr_matrix(np.eye(20)[:3])
+    saddle = sp.bmat([[sp.csr_matrix((20, 20)), B.T], [B, None]]).tocsr()  # diagonal all zero
+    for system in MatrixSequence([saddle], variation="shift").sequence(np.random.default_rng(0), 3):
+        assert np.all(system.A.diagonal() > 0) and system.meta["shift"] > 0
+    shifted = next(MatrixSequence([K], variation="shift").sequence(np.random.default_rng(0), 1))
+    sigma = shifted.meta["shift"]
+    np.testing.assert_allclose(shifted.A.diagonal(), K.diagonal() + sigma * np.mean(K.diagonal()))  # unchanged
+    with pytest.raises(MatrixError, match="overflow"):
+        MatrixSequence([K * 1e307], variation="scale")
+    assert MatrixSequence([K * 1e307], variation="rhs").matrices[0].nnz == K.nnz
+
+
 def test_matrix_files_in_every_storage_a_user_writes_load_alike(tmp_path):
     """MatrixMarket symmetric / integer / pattern storage and ``save_npz`` give the full matrix (no fix needed:
     kept so that a loader change cannot lose the mirrored half of a symmetric file)."""

@@ -9,6 +9,7 @@ arguments print one line naming the problem and exit with status 2; no traceback
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -50,6 +51,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tunegym`` console script; returns the process exit code."""
+    code = _run(argv)
+    if argv is None:  # the console script (tests call main([...]) in their own process)
+        _exit_if_a_factorisation_is_stuck(code)
+    return code
+
+
+def _exit_if_a_factorisation_is_stuck(code: int) -> None:
+    """End the process now, with ``code``, when an incomplete factorisation was given up as stuck
+    (:data:`tunegym.envs.krylov.precond.STUCK_FACTORISATIONS`): CPython's shutdown with such a thread still inside
+    SuperLU ends with status 120 instead of the command's own."""
+    precond = sys.modules.get("tunegym.envs.krylov.precond")
+    if precond is None or not any(thread.is_alive() for thread in precond.STUCK_FACTORISATIONS):
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run its command; one line and status 2 for tunegym's own errors."""
     from tunegym.envs.core.errors import TunegymError
 
     parser = build_parser()

@@ -88,6 +88,13 @@ class KrylovEnv(ProcessEnv):
       Tuner files of the 14-feature layout are refused at load (``pretrained:krylov`` was regenerated).
     - v0 (third round of #20): 18 features: ``offdiag_band1_fraction`` (share of off-diagonal magnitude on
       ``|i - j| = 1``) joins the matrix features; 17-feature tuner files are refused at load.
+    - v0 (robustness review, 2026-12-02; suite sequences and their figures unchanged): ``"converged"`` means the
+      true relative residual meets ``tol`` (was: within 10x of it; a recurrence that drifted starts again from the
+      true residual); a system whose ``b`` is 0 costs nothing and builds nothing; ``tol`` must lie in (0, 1) and
+      ``maxiter``/``restart`` be whole numbers (``ConfigError``); when the matrices change size, or a non-symmetric
+      preconditioner is kept under CG, the observation shows nothing kept and a changed diagonal; an incomplete
+      factorisation that does not return (SuperLU loops on a factor that overflowed to NaN) fails after
+      ``precond.ILU_TIME_LIMIT`` instead of hanging.
     """
 
     domain = "krylov"

@@ -388,11 +388,26 @@ def _shift_range(shift_range: Any) -> tuple[float, float]:
     return lo, hi
 
 
+def _shift_unit(A: sp.csr_matrix) -> float:
+    """The unit of a ``"shift"`` variation: the mean ``|a_ii|``, or, for a matrix whose diagonal is all zero
+    (a saddle point, a graph adjacency), the mean magnitude of its stored entries, so that a shift still shifts."""
+    for values in (np.abs(A.diagonal()), np.abs(A.data)):
+        top = float(values.max()) if values.size else 0.0
+        if top > 0.0:
+            with np.errstate(over="ignore"):
+                mean = float(np.mean(values))
+            # near the float64 maximum the sum overflows: the mean of the scaled values then (elsewhere bit for bit
+            # the mean the published user-matrix runs used)
+            return mean if math.isfinite(mean) else top * float(np.mean(values / top))
+    return 1.0
+
+
 class MatrixSequence(SequenceDistribution):
     """A user's matrices, each met ``repeat`` times in a row with a changing right-hand side, shift or scaling.
 
     ``variation``: ``"rhs"`` (fresh normal ``b`` each time), ``"shift"`` (``A + σ_t mean|a_ii| I`` with
-    ``σ_t`` drawn log-uniformly in ``shift_range``, a new ``b`` too) or ``"scale"`` (``s_t A``, ``s_t`` log-uniform
+    ``σ_t`` drawn log-uniformly in ``shift_range``, a new ``b`` too; the mean stored ``|a_ij|`` when the diagonal is
+    all zero) or ``"scale"`` (``s_t A``, ``s_t`` log-uniform
     in [0.1, 10], and a new ``b``). The matrices are validated at construction (:class:`MatrixError`).
     """
 
@@ -423,6 +438,7 @@ class MatrixSequence(SequenceDistribution):
         self.labels: list[str] = []
         self.matrices: list[sp.csr_matrix] = []
         self.symmetric_flags: list[bool] = []
+        self._shift_units: list[float] = []
         for index, item in enumerate(matrices):
             label = str(item) if isinstance(item, (str, Path)) else f"matrix{index}"
             if isinstance(item, (str, Path)):
@@ -432,8 +448,12 @@ class MatrixSequence(SequenceDistribution):
                     csr = as_real_csr(item, solver="tunegym's Krylov solvers")
                 except MatrixError as exc:
                     raise MatrixError(f"{label}: {exc}", value=exc.value) from exc
+            if variation == "scale" and csr.nnz and not math.isfinite(10.0 * float(np.max(np.abs(csr.data)))):
+                raise MatrixError(f"{label}: entries up to {float(np.max(np.abs(csr.data))):.3g} overflow when "
+                                  "scaled by up to 10 (variation='scale'); rescale the matrix", value=label)
             self.labels.append(label)
             self.matrices.append(csr)
+            self._shift_units.append(_shift_unit(csr))
             self.symmetric_flags.append(is_symmetric(csr) if symmetric is None else bool(symmetric))
 
     @property
@@ -457,7 +477,7 @@ class MatrixSequence(SequenceDistribution):
                 if self.variation == "shift":
                     lo, hi = self.shift_range
                     sigma = float(10 ** rng.uniform(math.log10(lo), math.log10(hi)))
-                    A = (base + sigma * float(np.mean(np.abs(base.diagonal()))) * sp.identity(base.shape[0])).tocsr()
+                    A = (base + sigma * self._shift_units[index] * sp.identity(base.shape[0])).tocsr()
                     meta["shift"] = sigma
                 elif self.variation == "scale":
                     factor = float(10 ** rng.uniform(-1, 1))

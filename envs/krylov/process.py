@@ -6,7 +6,8 @@
 last preconditioner it built, so the ``("reuse",)`` arm applies it to the next system without paying its setup
 again. :meth:`KrylovSolve.forget` drops it (an env's ``reset`` does, so the first system of every episode
 has nothing to reuse and replays are exact); reuse with nothing kept, or with a kept preconditioner of another
-size, builds ``reuse_fallback`` and charges its setup.
+size (or a non-symmetric one under CG: :meth:`KrylovSolve.can_reuse`), builds ``reuse_fallback`` and charges its
+setup.
 
 :class:`KrylovFeatures` is the observation: cheap matrix features of the system about to be solved and the
 previous solve's statistics (kept through :meth:`KrylovFeatures.record`). ``krylov.matvecs`` is the reward:
@@ -16,6 +17,7 @@ previous solve's statistics (kept through :meth:`KrylovFeatures.record`). ``kryl
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from typing import Any
 
@@ -48,6 +50,28 @@ DEFAULT_FALLBACK = ("amg_sa", 0.0, "gauss_seidel")
 FAILED = ("breakdown", "diverged", "max_iterations")
 
 
+def _real_setting(value: Any, name: str) -> float:
+    """A setting that must be a finite real number (a 0-d array included), as a float; :class:`ConfigError`
+    otherwise (a string, ``None``, a bool, NaN, infinity)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be a real number, got {value!r}", value=value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be finite, got {value!r}", value=value)
+    return number
+
+
+def _count_setting(value: Any, name: str) -> int:
+    """A count >= 1: an integer, or a float without a fraction (``1e3``); :class:`ConfigError` for ``2.5`` (``int()``
+    would quietly make it 2), ``"5"``, ``None``, a bool, NaN or infinity."""
+    number = _real_setting(value, name)
+    if not (number.is_integer() and number >= 1):
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}", value=value)
+    return int(value) if isinstance(value, numbers.Integral) else int(number)
+
+
 class KrylovSolve(Process):
     """Solve each system with the preconditioner the decision names; keep it for the next system.
 
@@ -56,10 +80,15 @@ class KrylovSolve(Process):
     iteration cap) ends that system with its status and costs what it did plus ``failure_penalty`` times the
     work of ``maxiter`` unpreconditioned CG iterations; the sequence goes on.
 
+    A system whose ``b`` is 0 is solved by ``x = 0`` at once: nothing is built, nothing charged, and the kept
+    preconditioner stays. With an initial guess (``start(..., x0=)``) its residual ``b - A x0`` is formed at the start
+    (CG starts from it) and an ``x0`` whose residual overflows float64 is refused there (:class:`MatrixError`).
+
     Args:
         solver: ``"cg"``, ``"gmres"``, ``"bicgstab"`` or ``"auto"`` (CG for systems marked symmetric, else GMRES).
-        tol: relative residual target; maxiter: iteration cap (GMRES: inner iterations); restart: GMRES restart.
-        failure_penalty: multiple of the cap's work charged on a failure.
+        tol: relative residual target in (0, 1); maxiter: iteration cap, a whole number (GMRES: inner iterations);
+            restart: GMRES restart. Settings of the wrong type or range raise :class:`ConfigError`.
+        failure_penalty: multiple of the cap's work charged on a failure (finite, >= 0).
         reuse_fallback: the arm built when ``("reuse",)`` has nothing to reuse.
     """
 
@@ -68,16 +97,17 @@ class KrylovSolve(Process):
 
     def __init__(self, *, solver: str = "auto", tol: float = 1e-8, maxiter: int = 1000, restart: int = 30,
                  failure_penalty: float = 1.0, reuse_fallback: tuple[Any, ...] = DEFAULT_FALLBACK) -> None:
-        if solver not in SOLVERS + ("auto",):
+        if not (isinstance(solver, str) and solver in SOLVERS + ("auto",)):
             raise ConfigError(f"solver must be one of {SOLVERS + ('auto',)}, got {solver!r}", value=solver)
-        if not (math.isfinite(tol) and tol > 0):
-            raise ConfigError(f"tol must be positive, got {tol!r}", value=tol)
-        if int(maxiter) < 1 or int(restart) < 1:
-            raise ConfigError(f"maxiter and restart must be >= 1, got {maxiter!r}, {restart!r}", value=maxiter)
-        if not failure_penalty >= 0:
+        tol = _real_setting(tol, "tol")
+        if not 0.0 < tol < 1.0:  # x = 0 meets a relative residual of 1: every solve would "converge" at once
+            raise ConfigError(f"tol (the relative residual to reach) must be in (0, 1), got {tol!r}", value=tol)
+        failure_penalty = _real_setting(failure_penalty, "failure_penalty")
+        if not failure_penalty >= 0.0:
             raise ConfigError(f"failure_penalty must be >= 0, got {failure_penalty!r}", value=failure_penalty)
-        self.solver, self.tol, self.maxiter, self.restart = solver, float(tol), int(maxiter), int(restart)
-        self.failure_penalty = float(failure_penalty)
+        self.solver, self.tol = solver, tol
+        self.maxiter, self.restart = _count_setting(maxiter, "maxiter"), _count_setting(restart, "restart")
+        self.failure_penalty = failure_penalty
         self.reuse_fallback = check_arm(reuse_fallback)
         if self.reuse_fallback == REUSE:
             raise ConfigError("reuse_fallback must build something", value=reuse_fallback)
@@ -88,6 +118,8 @@ class KrylovSolve(Process):
         self.outcome: SolveOutcome | None = None
         self.preconditioner: Preconditioner | None = None
         self.x0: np.ndarray | None = None
+        self._initial_residual: np.ndarray | None = None  # b - A x0 of the started system, when x0 is given
+        self.zero_rhs = False  # whether the started system's b is 0 (then x = 0, and nothing is built)
         self._done = True
         warm_kernels()
 
@@ -102,9 +134,20 @@ class KrylovSolve(Process):
         if not isinstance(instance, KrylovSystem):
             raise ConfigError(f"KrylovSolve solves KrylovSystem instances, got {type(instance).__name__}",
                               value=instance)
+        residual = None
         if x0 is not None:  # a complex or (n/2, 2) x0 would otherwise be cast or flattened silently
             x0 = check_vector("x0", x0, instance.n)
+            with np.errstate(all="ignore"):  # formed once here, CG starts from it
+                residual = instance.b - instance.A @ x0
+                overflows = not math.isfinite(float(residual @ residual))
+            if overflows:
+                raise MatrixError(f"b - A x0 overflows float64 (largest |x0_i| {float(np.abs(x0).max()):.3g}): x0 is "
+                                  "far too large for this system; pass a smaller one or none",
+                                  value=float(np.abs(x0).max()))
         self.instance, self.x0, self.outcome, self._done = instance, x0, None, False
+        self._initial_residual = residual
+        b = instance.b  # the leading entries settle it for almost every b without a pass over all of it
+        self.zero_rhs = not (b[:256].any() or b.any())
 
     @property
     def done(self) -> bool:
@@ -114,6 +157,13 @@ class KrylovSolve(Process):
         if self.solver != "auto":
             return self.solver
         return "cg" if system.symmetric else "gmres"
+
+    def can_reuse(self, system: KrylovSystem) -> bool:
+        """Whether the kept preconditioner can serve ``system``: one is kept, it has ``system``'s size, and it is
+        symmetric where ``system``'s solver is CG. What the ``("reuse",)`` arm applies; otherwise it builds
+        ``reuse_fallback`` (and :class:`KrylovFeatures` shows nothing kept)."""
+        kept = self.kept
+        return kept is not None and kept.n == system.n and (kept.symmetric or self.solver_for(system) != "cg")
 
     def cap_work(self, system: KrylovSystem) -> float:
         """The work of ``maxiter`` unpreconditioned CG iterations on ``system`` (the failure charge's unit)."""
@@ -131,12 +181,13 @@ class KrylovSolve(Process):
         setup_work = 0.0
         pre: Preconditioner | None = None
         failure = ""
-        if arm == REUSE:
-            if self.kept is not None and self.kept.n == system.n and (self.kept.symmetric or not symmetric):
+        zero = self.zero_rhs  # b = 0: x = 0 exactly; nothing is built and the kept preconditioner stays
+        if arm == REUSE and not zero:
+            if self.can_reuse(system):
                 pre, reused = self.kept, True
             else:
                 fallback = True
-        build = self.reuse_fallback if fallback else (None if reused else arm)
+        build = None if zero else self.reuse_fallback if fallback else (None if reused else arm)
         if build is not None:
             try:
                 pre = build_preconditioner(system.A, build, symmetric=symmetric,
@@ -144,13 +195,18 @@ class KrylovSolve(Process):
                 setup_work = pre.setup_work
             except (PreconditionerFailure, MatrixError) as exc:
                 failure = str(exc)
-        if pre is None:
+        if zero:
+            outcome = SolveOutcome(np.zeros(system.n), 0, 0, 0, 0.0, "converged", 0.0, "b = 0: x = 0")
+            iteration_work = 0.0
+        elif pre is None:
+            residual = 1.0 if self._initial_residual is None else \
+                float(np.linalg.norm(self._initial_residual)) / float(np.linalg.norm(system.b))
             outcome = SolveOutcome(np.zeros(system.n) if self.x0 is None else self.x0.copy(), 0, 0, 0, 0.0,
-                                   "breakdown", 1.0, f"{arm_label(build or arm)}: {failure}")
+                                   "breakdown", residual, f"{arm_label(build or arm)}: {failure}")
             iteration_work = 0.0
         else:
             outcome = krylov_solve(system.A, system.b, pre, solver=solver, tol=self.tol, maxiter=self.maxiter,
-                                   restart=self.restart, x0=self.x0)
+                                   restart=self.restart, x0=self.x0, initial_residual=self._initial_residual)
             iteration_work = outcome.iteration_work(system.nnz, pre.apply_work)
             if reused:
                 self.kept_age += 1
@@ -161,7 +217,7 @@ class KrylovSolve(Process):
         cost = work + (self.failure_penalty * self.cap_work(system) if outcome.status in FAILED else 0.0)
         self.outcome, self.preconditioner, self._done = outcome, pre, True
         self.solves += 1
-        label = arm_label(pre.arm) if pre is not None else arm_label(build or arm)
+        label = arm_label(pre.arm) if pre is not None else "none" if zero else arm_label(build or arm)
         residual = outcome.residual if math.isfinite(outcome.residual) else None
         return self.record(
             cost, arm, quality=residual, status=outcome.status, terminated=True, wall_time=wall,
@@ -195,6 +251,13 @@ _HIGH = np.array([7, 30, 1, 8, 1, 1, 1, 5, 4, 1, 1, 1, 1, 1, 3, 5, 5, 5], dtype=
 
 
 _NO_HISTORY = np.array([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], dtype=np.float64)  # before a first solve: nothing kept
+_CHANGE = FEATURE_NAMES.index("log10_diag_change")
+#: the history entries (after the matrix features and the diagonal change) that describe the kept preconditioner,
+#: and their values when nothing that could serve the next system is kept
+_KEPT_HISTORY = np.array([FEATURE_NAMES.index(name) - MATRIX_FEATURES - 1 for name in (
+    "kept_none", "kept_simple", "kept_ilu", "kept_amg", "log10_kept_age", "kept_log10_setup_per_nnz",
+    "kept_log10_first_iteration_work_per_nnz")])
+_NOTHING_KEPT = np.array([1.0, 0, 0, 0, 0, 0, 0])
 
 #: matrices of up to this many rows are scanned whole (every suite matrix is); bigger ones through a sample
 SCAN_ROWS = 1 << 14
@@ -327,7 +390,7 @@ def warm_kernels() -> None:
     _observe_matrix(indptr, indices, data, rows, np.zeros(0), _NO_HISTORY, low, high)
     values, diag = _matrix_values(indptr, indices, data, rows)
     clip_observation(_compose(values, diag, diag, _NO_HISTORY), low, high)
-    _ssor_apply(indptr, indices, data, np.full(3, 4.0), 1.5, vec, np.zeros(3))
+    _ssor_apply(indptr, indices, data, 1.5, vec, np.zeros(3))
     _ldlt_apply(indptr, indices, data, np.ones(3), vec, np.zeros(3))
     _WARM = True
 
@@ -353,6 +416,12 @@ class KrylovFeatures(Features):
     scan's cost stops growing with the matrix (at 10^5 unknowns the full pass took about 6% of a plain CG solve's
     time on the suite's diffusion systems; a sample of 2^14 rows about 1.3%, of 2^12 about 0.5%). The suite's
     matrices, up to 10,648 rows, are read whole.
+
+    When the previous system had another size, the diagonal change reads its bound (1: another matrix, where it
+    read -6, "unchanged", before) and so lapses the learner's residual memory; and whenever the process keeps a
+    preconditioner that cannot serve the next system (another size, or a non-symmetric one under CG:
+    :meth:`KrylovSolve.can_reuse`), the kept-preconditioner entries read "nothing kept", as the reuse arm would build
+    afresh. Within a sequence of one size and one solver, as every suite sequence is, nothing changes.
     """
 
     name = "krylov.features"
@@ -405,12 +474,20 @@ class KrylovFeatures(Features):
         if self._rows_n != n:
             self._rows, self._rows_n = scan_rows(n), n
 
-    def _previous(self, system: KrylovSystem) -> tuple[np.ndarray, np.ndarray]:
-        """``(last, history)`` for :func:`_compose`: the previous system's sampled diagonal when it had ``system``'s
-        size (the same rows), else an empty array; and the previous solve's statistics."""
-        comparable = self._last_diag is not None and self._last_n == system.n
-        return (self._last_diag if comparable else self._empty,
-                self._last if self._last is not None else _NO_HISTORY)
+    def _previous(self, process: Process, system: KrylovSystem) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``(last, history, resized)`` for :func:`_compose`: the previous system's sampled diagonal when it had
+        ``system``'s size (the same rows), else an empty array; the previous solve's statistics; and whether the
+        previous system had another size. When the process keeps a preconditioner that cannot serve ``system``
+        (another size, or not symmetric under CG: :meth:`KrylovSolve.can_reuse`) the statistics show nothing kept,
+        as the reuse arm would build afresh."""
+        resized = self._last_diag is not None and self._last_n != system.n
+        last = self._last_diag if self._last_diag is not None and not resized else self._empty
+        history = self._last if self._last is not None else _NO_HISTORY
+        can_reuse = getattr(process, "can_reuse", None)
+        if can_reuse is not None and getattr(process, "kept", None) is not None and not can_reuse(system):
+            history = history.copy()
+            history[_KEPT_HISTORY] = _NOTHING_KEPT
+        return last, history, resized
 
     def matrix_features(self, system: KrylovSystem) -> np.ndarray:
         """The six matrix features of ``system`` (cached for the last system object)."""
@@ -420,20 +497,27 @@ class KrylovFeatures(Features):
         """:meth:`observe`, finite and clipped into :attr:`space` (float32), as the base class makes it; for a
         system not yet scanned, scan and all in one compiled call (:func:`_observe_matrix`)."""
         system = process.instance
-        last, history = self._previous(system)
+        last, history, resized = self._previous(process, system)
         if self._cache is not None and self._cache[0] is system:
-            return clip_observation(_compose(self._cache[1], self._cache[2], last, history), *self.bounds())
-        self._choose_rows(system.n)
-        A = system.A
-        observation, values, diag = _observe_matrix(A.indptr, A.indices, A.data, self._rows, last, history,
-                                                    *self.bounds())
-        self._cache = (system, values, diag)
+            observation = clip_observation(_compose(self._cache[1], self._cache[2], last, history), *self.bounds())
+        else:
+            self._choose_rows(system.n)
+            A = system.A
+            observation, values, diag = _observe_matrix(A.indptr, A.indices, A.data, self._rows, last, history,
+                                                        *self.bounds())
+            self._cache = (system, values, diag)
+        if resized:
+            observation[_CHANGE] = _HIGH[_CHANGE]
         return observation
 
     def observe(self, process: Process) -> np.ndarray:
         system = process.instance
         values, diag = self._scan(system)
-        return _compose(values, diag, *self._previous(system))
+        last, history, resized = self._previous(process, system)
+        observation = _compose(values, diag, last, history)
+        if resized:
+            observation[_CHANGE] = _HIGH[_CHANGE]
+        return observation
 
 
 register_features(KrylovFeatures.name, "tunegym.envs.krylov.process:KrylovFeatures")
