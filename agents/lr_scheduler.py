@@ -25,6 +25,7 @@ import copy
 import math
 import numbers
 import operator
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -363,8 +364,13 @@ class ProbeScheduleTuner(_RecordsEnv):
                 "chosen_context": None if self.chosen_context is None else [float(v) for v in self.chosen_context]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the run ``state`` (from :meth:`state_dict`) describes. An arm index this tuner does not have (a
+        state of a tuner with other arms) raises ``ValueError`` before anything changes."""
+        arm = None if state["arm"] is None else int(state["arm"])
+        if arm is not None and not 0 <= arm < len(self.arms):
+            raise ValueError(f"the state's arm {arm} is not one of this tuner's {len(self.arms)} arms")
         self.adaptive, self.decisions = bool(state["adaptive"]), int(state["decisions"])
-        self.arm = None if state["arm"] is None else int(state["arm"])
+        self.arm = arm
         self.choice_progress = float(state["choice_progress"])
         # States saved before the guard existed lack these keys: no switch seen, guard not fired.
         self.last_log10 = float(state.get("last_log10", 0.0))
@@ -443,6 +449,19 @@ class ProbeScheduleTuner(_RecordsEnv):
             return False
         self.guard_fired = True
         return True
+
+    def keep_default(self) -> bool:
+        """Play the default arm's own schedule for the rest of the run, whatever the bandit would choose: before the
+        choice the default becomes the choice (the run never leaves it), after it this is :meth:`revert`. What a
+        :class:`LearnedLRScheduler` does when its loop reports no train loss: a choice from an observation without
+        one is blind. True if this changed anything (there is a default, and it was not already kept)."""
+        default = self._default_for(self.adaptive)
+        if default is None or self.guard_fired:
+            return False
+        if self.arm is None:
+            self.arm, self.choice_progress = default, 0.0
+            return True
+        return self.revert()
 
     def guard_trips(self, observation: np.ndarray) -> bool:
         """Whether the guard reverts at this observation (a decision after leaving the default arm)."""
@@ -641,6 +660,43 @@ def _loss_value(loss: Any, call: str) -> float:
                       value=loss)
 
 
+def _check_lr(index: int, lr: Any, top_log10: float | None = None) -> None:
+    """Refuse, with a :class:`~tunegym.envs.core.errors.ConfigError` naming the group, an LR the scheduler cannot
+    scale safely: NaN, inf or negative; a tensor that is not one real floating-point number (an integer tensor would
+    silently truncate every scheduled LR, ``0.25 -> 0``) or that requires grad (the LR is set in place); and, given the
+    tuner's largest log10 multiplier ``top_log10``, one whose largest scheduled value overflows to inf in its type."""
+    if isinstance(lr, torch.Tensor):
+        if lr.numel() != 1 or not lr.is_floating_point():
+            raise ConfigError(f"param group {index} has a {lr.dtype} lr tensor of shape {tuple(lr.shape)}; a scheduled "
+                              "lr must be a float or a one-element floating-point tensor", value=lr)
+        if lr.requires_grad:
+            raise ConfigError(f"param group {index} has an lr tensor that requires grad; a scheduler sets the lr in "
+                              "place (pass lr.detach(), or do not schedule a learned lr)", value=lr)
+        largest = float(torch.finfo(lr.dtype).max)
+    else:
+        largest = sys.float_info.max
+    try:
+        value = float(lr)
+    except (TypeError, ValueError):
+        raise ConfigError(f"param group {index} has learning rate {lr!r}; need a finite lr >= 0", value=lr) from None
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ConfigError(f"param group {index} has learning rate {value}; need a finite lr >= 0", value=value)
+    if top_log10 is not None and value > 0.0 and math.log10(value) + top_log10 >= math.log10(largest):
+        raise ConfigError(f"param group {index} has learning rate {value:g}; at the tuner's largest multiplier "
+                          f"10**{top_log10:g} it overflows to inf", value=value)
+
+
+def _l2_norm(tensors: list[torch.Tensor], dtype: torch.dtype) -> float:
+    """The L2 norm of all ``tensors`` together, squares summed in ``dtype`` on each tensor's own device (a model split
+    over devices: one transfer per device, not per tensor)."""
+    by_device: dict[torch.device, list[torch.Tensor]] = {}
+    for tensor in tensors:
+        by_device.setdefault(tensor.device, []).append(tensor.to(dtype).pow(2).sum())
+    sums = [torch.stack(squares).sum() for squares in by_device.values()]
+    total = sums[0] if len(sums) == 1 else torch.stack([part.cpu() for part in sums]).sum()
+    return float(torch.sqrt(total))
+
+
 def _real(grad: torch.Tensor) -> torch.Tensor:
     """A complex gradient as its real and imaginary parts (so its norm counts both), any other unchanged."""
     return torch.view_as_real(grad) if grad.is_complex() else grad
@@ -675,11 +731,20 @@ class LearnedLRScheduler(LRScheduler):
     scheduler follows its own run.
 
     Edge cases: ``step()`` called more than ``total_steps`` times keeps the last LR (no decision is made past the
-    budget; a ``RuntimeWarning`` says so once). A param group added after construction (``add_param_group``) joins
-    the schedule with the LR it was added with as its initial LR. The LR it sets is absolute (``initial_lr`` x
-    multiplier): it composes with ``SequentialLR`` (a warmup before it), but in a ``ChainedScheduler`` it
-    overrides, not multiplies, the LR that schedulers before it set. Resume with :meth:`load_state_dict`, not
-    ``last_epoch`` (refused: the windows and the tuner's run cannot be rebuilt from a step count).
+    budget; a ``RuntimeWarning`` says so once). ``step()`` takes no argument (``step(epoch)`` and
+    ``ReduceLROnPlateau``'s ``step(metric)`` raise ``ConfigError``: the loss goes to ``observe``). A loop that never
+    calls ``observe`` gets a ``RuntimeWarning`` and a ``"no_loss"`` event at the first decision, and a probe tuner
+    keeps its default schedule (it cannot choose, nor guard, without a loss). Every group's lr must be a finite
+    float >= 0 or a one-element floating-point tensor that does not require grad (a tensor lr stays a tensor, filled
+    in place), small enough that the tuner's largest multiplier does not overflow it; anything else is a
+    ``ConfigError`` naming the group. A param group added after construction (``add_param_group``) is checked the
+    same way at the next ``step()`` and joins the schedule with the LR it was added with as its initial LR. The LR it
+    sets is absolute (``initial_lr`` x multiplier): it composes with ``SequentialLR`` (a warmup before it: give it
+    ``total_steps`` = the steps after the milestone; or it first, then another scheduler), but in a
+    ``ChainedScheduler`` it overrides, not multiplies, the LR that schedulers before it set (a ``RuntimeWarning``
+    says so). ``torch.optim.swa_utils.SWALR`` takes over by stepping it instead from ``swa_start`` on. Resume with
+    :meth:`load_state_dict`, not ``last_epoch`` (refused: the windows and the tuner's run cannot be rebuilt from a
+    step count); the scheduler object itself also pickles (``torch.save(scheduler)``, ``copy.deepcopy``).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, tuner: Any, total_steps: int, *,
@@ -694,12 +759,12 @@ class LearnedLRScheduler(LRScheduler):
             raise ConfigError(f"LearnedLRScheduler resumes from load_state_dict(), not last_epoch (got {last_epoch}): "
                               "its windows and its tuner's run state are not a function of the step count",
                               value=last_epoch)
-        for index, group in enumerate(optimizer.param_groups):
-            lr = float(group.get("initial_lr", group["lr"]))
-            if not (math.isfinite(lr) and lr >= 0.0):
-                raise ConfigError(f"param group {index} has learning rate {lr}; need a finite lr >= 0", value=lr)
         self.tuner = lr_tuner(tuner)
         policy = self.tuner.policy
+        #: the largest log10 multiplier the tuner's knob can set (an lr whose scaled value overflows is refused)
+        self._top_log10 = max(float(v) for v in self.tuner.knob.grid(2))
+        for index, group in enumerate(optimizer.param_groups):
+            self._check_group(index, group)
         if isinstance(policy, ProbeScheduleTuner):
             # The user's LR: the largest initial LR of the param groups (a head or an embedding at a fraction of
             # the body's LR keeps that ratio; the multipliers apply to every group alike).
@@ -718,11 +783,13 @@ class LearnedLRScheduler(LRScheduler):
         self._pending_loss: float | None = None
         self._pending_val: float | None = None
         #: what went wrong and what the scheduler did, one dict per event: ``{"step", "event", ...}`` with event
-        #: ``"non_finite_loss"`` (a NaN/inf train loss was observed) or ``"reverted"`` (the tuner's guard went back
-        #: to its default schedule, the user's LR with cosine/linear decay)
+        #: ``"non_finite_loss"`` (a NaN/inf train loss was observed), ``"no_loss"`` (a decision window passed before
+        #: any train loss was observed: ``observe(loss)`` is not called) or ``"reverted"`` (the tuner went back to its
+        #: default schedule, the user's LR with cosine/linear decay; ``why`` says on what)
         self.events: list[dict[str, Any]] = []
         self._warned_past_end = False
         self._warned_foreign_lr = False
+        self._loss_observed = False  # whether observe() was ever called (a run without it is blind)
         super().__init__(optimizer, last_epoch)
 
     @property
@@ -740,6 +807,7 @@ class LearnedLRScheduler(LRScheduler):
         :attr:`events` (with a ``RuntimeWarning`` the first time) and counts as no loss in the window; a window
         without a finite loss after the tuner left its default makes its guard revert to the default schedule."""
         value = _loss_value(loss, "observe(loss)")
+        self._loss_observed = True
         if not np.isfinite(value):
             if not any(e["event"] == "non_finite_loss" for e in self.events):
                 warnings.warn(f"LearnedLRScheduler: non-finite train loss {value} at step {self.steps_taken}; "
@@ -753,21 +821,35 @@ class LearnedLRScheduler(LRScheduler):
         self._pending_val = _loss_value(loss, "observe_validation(loss)")
 
     def _grad_norm(self) -> float | None:
-        """The L2 norm of all groups' gradients (a complex gradient counts its real and imaginary parts)."""
-        squares = [_real(p.grad.detach()).float().pow(2).sum() for g in self.optimizer.param_groups for p in g["params"]
-                   if p.grad is not None]
-        return float(torch.sqrt(torch.stack(squares).sum())) if squares else None
+        """The L2 norm of all groups' gradients (a complex gradient counts its real and imaginary parts). Summed in
+        float32; where that overflows (a gradient entry above ~1e19) it is summed again in float64, so a large but
+        finite gradient does not read as inf."""
+        grads = [_real(p.grad.detach()) for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if not grads:
+            return None
+        norm = _l2_norm(grads, torch.float32)
+        return _l2_norm(grads, torch.float64) if math.isinf(norm) else norm
+
+    def _check_group(self, index: int, group: dict[str, Any]) -> None:
+        """:func:`_check_lr` on a group's lr (filled in place) and its initial lr (the one the multiplier scales)."""
+        _check_lr(index, group["lr"], self._top_log10)
+        if "initial_lr" in group:
+            _check_lr(index, group["initial_lr"], self._top_log10)
 
     def _adopt_new_groups(self) -> None:
         """Param groups added since construction (``optimizer.add_param_group``) join the schedule with the LR they
-        were added with as their initial LR (as ``LRScheduler.__init__`` sets it). Removed groups are refused: the
-        remaining groups can no longer be matched to their initial LRs."""
+        were added with as their initial LR (as ``LRScheduler.__init__`` sets it); one with an lr the constructor would
+        refuse (:func:`_check_lr`) raises ``ConfigError`` and none joins. Removed groups are refused: the remaining
+        groups can no longer be matched to their initial LRs."""
         groups = self.optimizer.param_groups
         if len(groups) < len(self.base_lrs):
             raise ConfigError(f"the optimizer has {len(groups)} param groups, the scheduler was built for "
                               f"{len(self.base_lrs)}; param groups cannot be removed under a LearnedLRScheduler",
                               value=len(groups))
-        for group in groups[len(self.base_lrs):]:
+        new = list(enumerate(groups[len(self.base_lrs):], start=len(self.base_lrs)))
+        for index, group in new:  # all checked before any joins: add_param_group checks nothing (a NaN lr would join)
+            self._check_group(index, group)
+        for _, group in new:
             lr = group["lr"]
             group.setdefault("initial_lr", lr.clone() if isinstance(lr, torch.Tensor) else lr)
             self.base_lrs.append(group["initial_lr"])
@@ -796,12 +878,33 @@ class LearnedLRScheduler(LRScheduler):
         if self.reverted and not was_reverted:
             self.events.append({"step": int(self.steps_taken), "event": "reverted", "why": "loss_blow_up"})
 
-    def step(self, epoch: int | None = None) -> None:  # noqa: D102  (LRScheduler.step)
+    def step(self, epoch: int | None = None) -> None:
+        """One optimizer step was taken: read its gradient norm and the loss :meth:`observe` was given, and every
+        ``decision_interval`` steps set the LRs the tuner decides. It takes no argument: ``step(epoch)`` (deprecated in
+        torch) and ``step(metric)`` (``ReduceLROnPlateau``'s call) are refused with a ``ConfigError``, as the schedule
+        cannot jump to an epoch and the loss goes to :meth:`observe`; only ``step(0)`` before the first step is
+        accepted (what ``SequentialLR`` of older torch calls at its milestone): it sets the LRs in force again."""
+        restart = False
+        if epoch is not None:
+            zero = isinstance(epoch, numbers.Integral) and not isinstance(epoch, (bool, np.bool_)) and int(epoch) == 0
+            if not (zero and self.steps_taken == 0):
+                raise ConfigError(f"LearnedLRScheduler.step() takes no epoch or metric, got {epoch!r}: call "
+                                  "scheduler.observe(loss) and then scheduler.step() once per optimizer step",
+                                  value=epoch if isinstance(epoch, numbers.Number) else type(epoch).__name__)
+            restart = True
+        # LRScheduler._initial_step() sets _step_count to 0 and calls step(): at construction, and again when a
+        # SequentialLR starts with this scheduler (after taking that first step back); neither is an optimizer step.
+        initial = getattr(self, "_step_count", 0) == 0
         if hasattr(self, "base_lrs"):
             self._adopt_new_groups()
-        if getattr(self, "_initial_step_done", False):
+        if not getattr(self, "_initial_step_done", False):
+            # LRScheduler.__init__ calls step() once to set the initial LR; the first decision is made here.
+            self._initial_step_done = True
+            self._decide()
+        elif initial or restart:
+            pass  # set the LRs in force again (another scheduler set its own before): nothing is counted or decided
+        elif self.steps_taken >= self.total_steps:
             self._warn_if_lr_changed_elsewhere()
-        if getattr(self, "_initial_step_done", False) and self.steps_taken >= self.total_steps:
             # Past the budget no decision is made: keep the last LR and stop collecting windows nobody reads.
             if not self._warned_past_end:
                 self._warned_past_end = True
@@ -809,17 +912,21 @@ class LearnedLRScheduler(LRScheduler):
                               "the learning rate stays at its last value", RuntimeWarning, stacklevel=2)
             self._pending_loss = None
             self.steps_taken += 1
-        elif getattr(self, "_initial_step_done", False):
+        else:
+            self._warn_if_lr_changed_elsewhere()
             self._losses.append(self._pending_loss)
             self._grads.append(self._grad_norm())
             self._pending_loss = None
             self.steps_taken += 1
             decide = self.steps_taken % self.decision_interval == 0 and self.steps_taken < self.total_steps
             if decide:
-                if any(v is not None and not np.isfinite(v) for v in self._losses) and isinstance(policy := self.tuner.policy,
-                                                                                                ProbeScheduleTuner):
+                policy = self.tuner.policy
+                non_finite = any(v is not None and not np.isfinite(v) for v in self._losses)
+                if non_finite and isinstance(policy, ProbeScheduleTuner):
                     if policy.revert():  # a NaN/inf loss after leaving the default: back to the default schedule now
                         self.events.append({"step": int(self.steps_taken), "event": "reverted", "why": "non_finite_loss"})
+                if not self._loss_observed:
+                    self._no_loss_seen(policy)
                 with np.errstate(over="ignore", invalid="ignore"):
                     record = self.features.window_record(self._losses, self._grads, self.log10_multiplier)
                 self.features.record(None, record)
@@ -829,28 +936,49 @@ class LearnedLRScheduler(LRScheduler):
                 self._pending_val = None
             if decide:
                 self._decide()
+        if restart:
+            with warnings.catch_warnings():  # torch's own SequentialLR passes the epoch; its deprecation is not news
+                warnings.filterwarnings("ignore", message="The epoch parameter", category=UserWarning)
+                super().step(0)
         else:
-            # LRScheduler.__init__ calls step() once to set the initial LR; the first decision is made here.
-            self._initial_step_done = True
-            self._decide()
-        super().step()
+            super().step()
 
-    def get_lr(self) -> list[float]:
-        return [base_lr * self.multiplier for base_lr in self.base_lrs]
+    def _no_loss_seen(self, policy: Any) -> None:
+        """A decision window passed and ``observe(loss)`` was never called: say so once, and have a probe tuner keep
+        its default schedule (a choice without a loss is blind, and its guard could never fire)."""
+        if not any(e["event"] == "no_loss" for e in self.events):
+            warnings.warn(f"LearnedLRScheduler: no train loss observed in the first {self.steps_taken} steps; call "
+                          "scheduler.observe(loss) before every scheduler.step(). Without it the tuner keeps its "
+                          "default schedule (your LR with cosine/linear decay)", RuntimeWarning, stacklevel=3)
+            self.events.append({"step": int(self.steps_taken), "event": "no_loss"})
+        if isinstance(policy, ProbeScheduleTuner):
+            left_default = policy.arm is not None
+            if policy.keep_default() and left_default:
+                self.events.append({"step": int(self.steps_taken), "event": "reverted", "why": "no_loss"})
+
+    def get_lr(self) -> list[float | torch.Tensor]:
+        """``initial_lr x`` the multiplier for every group, as a float where the group's lr is a float (a state saved
+        with tensor lrs does not turn a float lr into a tensor) and as a tensor where it is one."""
+        self._adopt_new_groups()
+        return [base_lr * self.multiplier if isinstance(group["lr"], torch.Tensor) else float(base_lr * self.multiplier)
+                for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs)]
 
     def state_dict(self) -> dict[str, Any]:
         """The scheduler's run state as plain data (``torch.load(weights_only=True)`` reads it; the features leave
         out their caches, which are rebuilt)."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "tuner", "features")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "tuner", "features", "_top_log10")}
         state["features"] = self.features.state_dict()
-        if callable(getattr(self.tuner.policy, "state_dict", None)) and isinstance(self.tuner.policy, ProbeScheduleTuner):
+        if isinstance(self.tuner.policy, ProbeScheduleTuner):
             state["tuner_state"] = self.tuner.policy.state_dict()
+            state["tuner_arms"] = [[family, peak] for family, peak in self.tuner.policy.arms]  # what its arm means
         return copy.deepcopy(state)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Continue the run ``state_dict`` (from :meth:`state_dict`) saved. A state of another scheduler, of another
-        number of param groups or of a scheduler with another kind of tuner (with or without a run state) is
-        refused with :class:`~tunegym.envs.core.errors.CheckpointError` before anything changes."""
+        number of param groups, with an lr this scheduler refuses, of a scheduler with another kind of tuner (with or
+        without a run state) or of a probe tuner with other arms (another version of a pretrained tuner: its arm
+        index would mean another schedule) is refused with :class:`~tunegym.envs.core.errors.CheckpointError`
+        before anything changes."""
         is_map = isinstance(state_dict, Mapping)
         missing = [k for k in _STATE_KEYS if k not in state_dict] if is_map else list(_STATE_KEYS)
         if missing:
@@ -861,14 +989,35 @@ class LearnedLRScheduler(LRScheduler):
             raise CheckpointError(f"the state has {len(state_dict['base_lrs'])} param groups, the optimizer "
                                   f"{n_groups}; add the same param groups before loading",
                                   value=len(state_dict["base_lrs"]))
+        for index, lr in enumerate(state_dict["base_lrs"]):
+            try:
+                _check_lr(index, lr, self._top_log10)
+            except ConfigError as exc:
+                raise CheckpointError(f"the state's initial lrs: {exc}", value=exc.value) from exc
         policy = self.tuner.policy
         stateful = isinstance(policy, ProbeScheduleTuner)
         if stateful != (state_dict.get("tuner_state") is not None):
             raise CheckpointError(f"the state was saved by a scheduler {'without' if stateful else 'with'} a tuner "
                                   f"run state; this scheduler's tuner is a {type(policy).__name__}: load it into a "
                                   "scheduler built with the same tuner", value=type(policy).__name__)
+        saved_arms = state_dict.get("tuner_arms")  # states saved before it was kept lack it
+        if stateful and saved_arms is not None:
+            try:
+                same = [(str(f), float(p)) for f, p in saved_arms] == policy.arms
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                raise CheckpointError(f"the state was saved with a tuner of {len(saved_arms)} other arms; this "
+                                      f"scheduler's tuner has {len(policy.arms)} (another version of the tuner?): load "
+                                      "it into a scheduler built with the tuner that saved it", value=len(saved_arms))
         state = copy.deepcopy(dict(state_dict))
         tuner_state = state.pop("tuner_state", None)
+        state.pop("tuner_arms", None)
+        state.pop("_top_log10", None)
+        if "_loss_observed" not in state:  # a state saved before it was kept: any loss seen so far says so
+            state["_loss_observed"] = (state["features"].get("first_loss") is not None
+                                       or any(v is not None for v in state.get("_losses", []))
+                                       or any(e.get("event") == "non_finite_loss" for e in state.get("events", [])))
         features = self.tuner.make_features()
         before = policy.state_dict() if stateful else None
         try:
