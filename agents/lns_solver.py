@@ -37,12 +37,14 @@ from typing import Any
 import numpy as np
 
 from tunegym.agents.tuner import Tuner, as_tuner
-from tunegym.envs.core.errors import ConfigError, TunerMismatchError
+from tunegym.envs.core.errors import ConfigError, InstanceError, TunerMismatchError
 from tunegym.envs.core.features import clip_observation
 from tunegym.envs.core.knob import ArmKnob, CompositeKnob
 from tunegym.envs.core.process import StepRecord
 from tunegym.envs.mip.env import BALANS_REWARDS, DEFAULT_DESTROY_RATE, FEATURE_NAMES, lns_knob
-from tunegym.envs.mip.instances import InfeasibleModelError, MIPInstance, UnboundedRelaxationError, load_model
+from tunegym.envs.mip.instances import (
+    InfeasibleModelError, MIPInstance, infeasible_or_unbounded, load_model, reset_thread_scheduler, run_highs,
+)
 from tunegym.envs.mip.lns import OPERATORS, LNSConfig, LNSProcess, NoFeasibleStartError, primal_gap
 
 __all__ = ["LNSSolver", "LNSSolution", "lns_tuner", "MIP_ENV_IDS"]
@@ -97,6 +99,40 @@ def _check_limits(time_limit: Any, max_iterations: Any, work_limit: Any, referen
         raise ConfigError(f"reference must be a finite objective value, got {reference!r}", value=reference)
 
 
+def _check_settings(seed: Any, sub_nodes: Any, start_nodes: Any, sub_time_limit: Any, acceptance: Any) -> None:
+    """One :class:`ConfigError` line for a constructor setting :class:`LNSSolver` cannot use, at construction: a
+    negative seed failed deep inside numpy (``--seed -1`` on the command line), the others inside the first
+    ``solve``."""
+    def whole(value: Any) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and \
+            bool(np.isfinite(value)) and int(value) == value
+
+    if not whole(seed) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}", value=seed)
+    for label, value in (("sub_nodes", sub_nodes), ("start_nodes", start_nodes)):
+        if not whole(value) or value < 1:
+            raise ConfigError(f"{label} must be a node count >= 1, got {value!r}", value=value)
+    if sub_time_limit is not None and (not isinstance(sub_time_limit, numbers.Real) or
+                                       isinstance(sub_time_limit, (bool, np.bool_)) or
+                                       not sub_time_limit > 0 or np.isnan(sub_time_limit)):
+        raise ConfigError(f"sub_time_limit must be None or a positive number of seconds, got {sub_time_limit!r}",
+                          value=sub_time_limit)
+    if acceptance not in ("hill_climbing", "simulated_annealing"):
+        raise ConfigError(f"acceptance must be 'hill_climbing' or 'simulated_annealing', got {acceptance!r}",
+                          value=acceptance)
+
+
+def _closed(best: float, dual: float, offset: float, rel_gap: float, abs_gap: float) -> bool:
+    """HiGHS's optimality test on the objective as the model states it: the best value (minimisation form, without
+    the constant ``offset``) within ``abs_gap`` of the dual bound, or within ``rel_gap`` of it relative to the
+    objective *with* the constant, as HiGHS measures its gap on the user's own file (measured without it, a constant
+    that cancels most of the objective let a gap of several percent of the objective as printed pass as 1e-4)."""
+    if not (np.isfinite(best) and np.isfinite(dual)):
+        return False
+    diff = best - dual
+    return diff <= abs_gap or diff <= rel_gap * max(abs(best + offset), 1e-9)
+
+
 @dataclass
 class LNSSolution:
     """Result of :meth:`LNSSolver.solve`.
@@ -104,8 +140,10 @@ class LNSSolution:
     ``status``: "optimal" (the best solution is proven optimal within HiGHS's ``mip_rel_gap``), "improved"
     (LNS beat the start), "feasible" (start only), "no_solution" (no feasible point found in the time limit).
     ``message`` says in one line why the run ended. ``primal_gap`` is against ``reference`` when given, else
-    against the dual bound (HiGHS's on the full model, or the LP bound; None where neither is known), both
-    taken with the objective's constant as printed. ``dual_bound`` is in the model's own sense. ``steps`` are
+    against the dual bound (HiGHS's on the full model, or the LP bound; None where neither is known; 0 for a
+    solution proven optimal), both taken with the objective's constant as printed. ``dual_bound`` is in the
+    model's own sense: the bound that gap is measured against (the LNS alone: the HiGHS start run's or the LP
+    relaxation's, whichever is tighter, as far as they were solved within the limit). ``steps`` are
     the process's step records and ``observations`` what the tuner saw before each step (for parity checks and
     analysis).
     """
@@ -161,12 +199,13 @@ class LNSSolver:
                  acceptance: str = "hill_climbing", seed: int = 0, start_nodes: int = 50,
                  sub_time_limit: float | None = 1.0, learn: bool | None = None, interleave: bool = True,
                  highs_share: float | None = None) -> None:
+        _check_settings(seed, sub_nodes, start_nodes, sub_time_limit, acceptance)
         if isinstance(tuner, (str, Path)):
             tuner = self.load_tuner(tuner)
         if tuner is None:
             from tunegym.agents.bandits import Softmax
 
-            tuner = lns_tuner(Softmax(len(OPERATORS), seed=seed), reward="graded")
+            tuner = lns_tuner(Softmax(len(OPERATORS), seed=int(seed)), reward="graded")
         self.tuner = self._as_lns_tuner(tuner)
         self.knob = self.tuner.knob
         if destroy_rate is None:
@@ -232,12 +271,22 @@ class LNSSolver:
         ``sub_time_limit``; with ``sub_time_limit=None`` too the run is the env's deterministic search.
         ``reference`` (model sense) is the objective the gaps (and the improvement reward) are measured against.
         Raises :class:`ConfigError` for a budget it cannot honour (checked first), the loader's typed errors
-        (malformed or unsupported file, no integer variables) and :class:`InfeasibleModelError` /
-        :class:`UnboundedRelaxationError` when HiGHS proves them (also for a model with feasible points whose
-        objective is unbounded); a model with no feasible point found in time gives status "no_solution". Reading
-        the model counts against ``time_limit``.
+        (malformed file; unsupported: semi-continuous columns, a quadratic objective; no integer variables) and
+        :class:`InfeasibleModelError` / :class:`UnboundedRelaxationError` when HiGHS proves them (also for a model
+        with feasible points whose objective is unbounded; where HiGHS's presolve finds "infeasible or unbounded", a
+        zero-objective run tells which); a model with no feasible point found in time gives status "no_solution".
+        Reading the model counts against ``time_limit``. The user's ``highspy.Highs`` is read, never changed; a
+        user's own HiGHS runs in the same thread before or after do not disturb the solver's single-threaded ones
+        (nor it theirs: :func:`~tunegym.envs.mip.instances.run_highs`).
         """
         _check_limits(time_limit, max_iterations, work_limit, reference)
+        try:
+            return self._solve(model, time_limit, max_iterations, reference, work_limit)
+        finally:
+            reset_thread_scheduler()  # the user's own HiGHS runs after this one get their own thread count again
+
+    def _solve(self, model: Any, time_limit: float | None, max_iterations: int | None, reference: float | None,
+               work_limit: int | None) -> LNSSolution:
         t0 = time.perf_counter()
         if self.interleave and (time_limit is not None or work_limit is not None):
             inst = model if isinstance(model, MIPInstance) else load_model(model, check=False)
@@ -295,10 +344,11 @@ class LNSSolver:
                 trace.append((time.perf_counter() - t0, inst.objective_sign * (proc.best_objective + inst.offset)))
             it += 1
         best = proc.best_objective
+        bound = proc.known_bound  # never proc.lp_bound here: that would solve the LP, unbounded in time, past the limit
         if proc.reference is not None:
             gap = primal_gap(best + offset, proc.reference + offset)
-        elif np.isfinite(proc.lp_bound):
-            gap = primal_gap(best + offset, proc.lp_bound + offset)
+        elif np.isfinite(bound):
+            gap = primal_gap(best + offset, bound + offset)
         else:
             gap = None
         if max_iterations is not None and it >= max_iterations:
@@ -307,11 +357,12 @@ class LNSSolver:
             why = f"the work limit of {work_limit} nodes"
         else:
             why = f"the time limit of {time_limit:g} s"
+        message = f"stopped at {why}; the LNS alone (interleave=False) proves no optimality"
         return LNSSolution("improved" if improved else "feasible", sign * (best + offset),
                            dict(zip(inst.names(), (float(v) + 0.0 for v in proc.best))), gap, it,
                            time.perf_counter() - t0, proc.highs_time, counts, trace, records, observations,
-                           work=int(proc.nodes),
-                           message=f"stopped at {why}; the LNS alone (interleave=False) proves no optimality")
+                           dual_bound=sign * (bound + offset) if np.isfinite(bound) else None,
+                           work=int(proc.nodes), message=message)
 
     def _solve_interleaved(self, inst: MIPInstance, time_limit: float | None, work_limit: int | None,
                            max_iterations: int | None, reference: float | None, t0: float) -> LNSSolution:
@@ -331,9 +382,11 @@ class LNSSolver:
         if not deterministic and time.perf_counter() - t0 >= time_limit:
             return LNSSolution("no_solution", None, {}, None, 0, time.perf_counter() - t0, 0.0,
                                message=f"the time limit of {time_limit:g} s was spent reading the model")
-        # HiGHS's own clock starts at run(): it gets what is left after reading the model, not the whole limit.
-        full = inst.to_highs() if deterministic else \
-            inst.to_highs(time_limit=max(float(time_limit) - (time.perf_counter() - t0), 1e-3))
+        # HiGHS's own clock starts at run(): it gets what is left after reading the model, not the whole limit. The
+        # full model carries the objective's constant, so that HiGHS's own optimality test (its relative gap) is the
+        # one it applies to the user's file; its bounds are read back without the constant (``- offset``).
+        full = inst.to_highs(with_offset=True) if deterministic else \
+            inst.to_highs(with_offset=True, time_limit=max(float(time_limit) - (time.perf_counter() - t0), 1e-3))
         st: dict[str, Any] = dict(started=False, pending=None, best=np.inf, best_x=None, dual=-np.inf,
                                   highs_nodes=0, lns_time=0.0, optimal=False, passed=np.inf, error=None,
                                   highs_solutions=0, improved=False, it=0, exhausted=False, credit=0.0,
@@ -360,11 +413,7 @@ class LNSSolver:
             return time_limit is not None and elapsed() >= time_limit
 
         def closed() -> bool:
-            best, dual = st["best"], st["dual"]
-            if not (np.isfinite(best) and np.isfinite(dual)):
-                return False
-            diff = best - dual
-            return diff <= self.MIP_ABS_GAP or diff <= self.MIP_REL_GAP * max(abs(best), 1e-9)
+            return _closed(st["best"], st["dual"], offset, self.MIP_REL_GAP, self.MIP_ABS_GAP)
 
         def new_best(x: np.ndarray, value: float) -> bool:
             if value < st["best"] - 1e-9:
@@ -461,7 +510,7 @@ class LNSSolver:
             out = event.data_out
             st["highs_nodes"] = max(st["highs_nodes"], int(out.mip_node_count))
             if np.isfinite(out.mip_dual_bound):
-                st["dual"] = max(st["dual"], float(out.mip_dual_bound))
+                st["dual"] = max(st["dual"], float(out.mip_dual_bound) - offset)
             if closed():
                 st["optimal"] = True
             if not st["optimal"] and not out_of_budget() and lns_allowance() > 0:
@@ -484,7 +533,8 @@ class LNSSolver:
                 st["optimal"] = True
 
         def on_user_solution(event) -> None:
-            if st["started"] and proc.best_objective < min(st["passed"], event.data_out.mip_primal_bound) - 1e-9:
+            highs_best = event.data_out.mip_primal_bound - offset
+            if st["started"] and proc.best_objective < min(st["passed"], highs_best) - 1e-9:
                 event.data_in.setSolution(np.asarray(proc.best, dtype=float))
                 st["passed"] = proc.best_objective
 
@@ -498,22 +548,26 @@ class LNSSolver:
         if deterministic:
             full.setOptionValue("mip_max_nodes", int(work_limit))
         run_start = time.perf_counter()
-        full.run()
+        run_status = run_highs(full)
         highs_wall = time.perf_counter() - run_start - st["lns_time"]
         if st["error"] is not None:
             raise st["error"]
         status = full.getModelStatus()
         info = full.getInfo()
         st["highs_nodes"] = max(st["highs_nodes"], int(max(info.mip_node_count, 0)))
+        if run_status == highspy.HighsStatus.kError and status == highspy.HighsModelStatus.kNotset:
+            raise InstanceError(f"{inst.name}: HiGHS refused to solve the model (run status error, no model status)",
+                                value=inst.name)
         if status == highspy.HighsModelStatus.kInfeasible and st["best_x"] is None:
             raise InfeasibleModelError(f"{inst.name}: the model is infeasible", value=inst.name)
         if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            # With a feasible point in hand the model itself is unbounded: no best solution exists to report.
-            found = "" if st["best_x"] is None else " (it has feasible points: the objective improves without limit)"
-            raise UnboundedRelaxationError(f"{inst.name}: the model (or its LP relaxation) is unbounded{found}",
-                                           value=inst.name)
+            # With a feasible point in hand the model itself is unbounded: no best solution exists to report. Without
+            # one, presolve's "unbounded or infeasible" may be an infeasible model: the zero-objective model tells.
+            left = None if deterministic else max(time_limit - elapsed(), 1e-3)
+            raise infeasible_or_unbounded(inst, has_point=st["best_x"] is not None, time_limit=left,
+                                          max_nodes=work_limit)
         if info.mip_dual_bound is not None and np.isfinite(info.mip_dual_bound):
-            st["dual"] = max(st["dual"], float(info.mip_dual_bound))
+            st["dual"] = max(st["dual"], float(info.mip_dual_bound) - offset)
         solution = full.getSolution()
         if solution.value_valid:
             x = np.array(solution.col_value)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tunegym.envs  # noqa: F401  (registers the envs)
-from tunegym.envs.core.errors import ActionError
+from tunegym.envs.core.errors import ActionError, ConfigError
 from tunegym.envs.mip.env import DESTROY_RATES
 from tunegym.envs.multiagent import make
 
@@ -37,3 +37,10 @@ def test_missing_or_invalid_agent_actions_raise():
         env.step({"operator": 0})
     with pytest.raises(ActionError):
         env.step({"operator": 0, "destroy_rate": 5})
+
+
+def test_another_knob_is_refused_instead_of_silently_replaced():
+    # was: action="operator" was dropped and the env played operator_rate under the user's nose
+    with pytest.raises(ConfigError, match="operator_rate"):
+        make("tunegym/LNSOperatorRate-v0", action="operator")
+    assert make("tunegym/LNSOperatorRate-v0", action="operator_rate").possible_agents == ["operator", "destroy_rate"]

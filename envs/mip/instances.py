@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,8 @@ __all__ = [
     "MIPInstance", "MalformedModelError", "InfeasibleModelError", "UnboundedRelaxationError",
     "NoIntegerVariablesError", "UnsupportedModelError", "set_cover", "combinatorial_auction", "facility_location",
     "independent_set", "load_model", "GENERATORS", "MIPFamilyDistribution", "new_highs", "multi_knapsack",
-    "generalized_assignment", "max_cut", "HELDOUT_GENERATORS", "HeldOutFamilyDistribution",
+    "generalized_assignment", "max_cut", "HELDOUT_GENERATORS", "HeldOutFamilyDistribution", "run_highs",
+    "reset_thread_scheduler", "infeasible_or_unbounded",
 ]
 
 INF = highspy.kHighsInf
@@ -92,6 +95,42 @@ def new_highs(**options: Any) -> highspy.Highs:
     return h
 
 
+_THIS_THREAD = threading.local()  # .runs: HiGHS runs of run_highs in progress on it (nested in callbacks when > 1)
+
+
+def reset_thread_scheduler() -> None:
+    """Drop this thread's HiGHS task scheduler, so that the next run builds one with its own ``threads`` option.
+
+    HiGHS keeps one scheduler per thread, sized by the first run that needed it: after a user's own HiGHS run
+    with the default thread count, every single-threaded run of :func:`new_highs` on the same thread fails at once
+    (status "Not Set", "the scheduler has already been initialized to use N threads"), and after ours the user's
+    later runs would stay on one thread. A no-op while a run of :func:`run_highs` is in progress (inside a HiGHS
+    callback), whose scheduler must stay."""
+    if getattr(_THIS_THREAD, "runs", 0):
+        return
+    reset = getattr(highspy.Highs, "resetThreadScheduler", None) or getattr(highspy.Highs, "resetGlobalScheduler", None)
+    if reset is not None:
+        reset(True)
+
+
+def run_highs(h: highspy.Highs) -> highspy.HighsStatus:
+    """``h.run()``; where HiGHS refuses to start because this thread's scheduler was sized by another thread count
+    (a user's own HiGHS run in the same process before ours), the scheduler is reset and the run made once more.
+    Every HiGHS run of the MIP domain goes through here."""
+    for attempt in range(2):
+        outer = getattr(_THIS_THREAD, "runs", 0)
+        _THIS_THREAD.runs = outer + 1
+        try:
+            status = h.run()
+        finally:
+            _THIS_THREAD.runs = outer
+        refused = status == highspy.HighsStatus.kError and h.getModelStatus() == highspy.HighsModelStatus.kNotset
+        if not refused or attempt or outer:  # inside another run: its scheduler must stay
+            return status
+        reset_thread_scheduler()
+    return status
+
+
 @dataclass(frozen=True, eq=False)
 class MIPInstance(Instance):
     """One MIP in minimisation form (arrays are read-only by convention)."""
@@ -128,7 +167,12 @@ class MIPInstance(Instance):
     def names(self) -> list[str]:
         return list(self.col_names) if self.col_names else [f"x{j}" for j in range(self.num_cols)]
 
-    def to_highs(self, **options: Any) -> highspy.Highs:
+    def to_highs(self, *, with_offset: bool = False, **options: Any) -> highspy.Highs:
+        """The model as a silent, single-threaded HiGHS (:func:`new_highs` with ``options``), in minimisation form.
+        ``with_offset``: with the objective's constant (minimisation form, as :attr:`offset`), so that HiGHS's
+        relative gap is the one it measures on the user's own file (the deploy path's full-model run; its values
+        are then :meth:`objective` + :attr:`offset`); without it (the default) HiGHS's values match
+        :meth:`objective`."""
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = self.num_cols, self.num_rows
         lp.col_cost_ = self.cost.astype(float)
@@ -141,6 +185,8 @@ class MIPInstance(Instance):
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.num_cols, self.num_rows
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                            for i in self.integer]
+        if with_offset:
+            lp.offset_ = float(self.offset)
         h = new_highs(**options)
         h.passModel(lp)
         return h
@@ -497,9 +543,11 @@ def load_model(path: str | Path | highspy.Highs, check: bool = True) -> MIPInsta
 
     Raises :class:`MalformedModelError` for a path that is not a readable model file, a model with no columns,
     NaN or infinite costs or coefficients, or column names that do not name one column each (the solution
-    maps names to values; empty names become ``x{j}``); :class:`UnsupportedModelError` for semi-continuous or
-    semi-integer columns; :class:`NoIntegerVariablesError`; and with ``check`` (an LP-relaxation solve)
-    :class:`InfeasibleModelError` / :class:`UnboundedRelaxationError`.
+    maps names to values; empty names become ``x{j}``, or ``x{j}_`` where the model names another column
+    ``x{j}``); :class:`UnsupportedModelError` for semi-continuous or semi-integer columns and for a quadratic
+    objective (``getLp()`` would drop it); :class:`NoIntegerVariablesError`; and with ``check`` (an
+    LP-relaxation solve) :class:`InfeasibleModelError` / :class:`UnboundedRelaxationError`. A ``highspy.Highs``
+    is only read (a row-wise matrix is converted in a copy).
     """
     if isinstance(path, highspy.Highs):
         h, name = path, "highs-model"
@@ -510,8 +558,11 @@ def load_model(path: str | Path | highspy.Highs, check: bool = True) -> MIPInsta
             raise MalformedModelError(f"{p}: {what} (give an .mps, .mps.gz or .lp file)", value=str(p))
         h = new_highs()
         if h.readModel(str(p)) == highspy.HighsStatus.kError:
-            raise MalformedModelError(f"HiGHS could not read {p} as an MPS/LP model", value=str(p))
-        name = p.stem
+            suffix = p.name.lower().removesuffix(".gz").rsplit(".", 1)
+            hint = "" if len(suffix) == 2 and suffix[1] in ("mps", "lp") else \
+                " (HiGHS takes the format from the name: .mps, .lp, optionally .gz)"
+            raise MalformedModelError(f"HiGHS could not read {p} as an MPS/LP model{hint}", value=str(p))
+        name = p.name.removesuffix(".gz").rsplit(".", 1)[0] if "." in p.name else p.name
     else:
         raise MalformedModelError(f"a model is an MPS/LP path, a highspy.Highs or a MIPInstance, got "
                                   f"{type(path).__name__}", value=path)
@@ -527,14 +578,23 @@ def load_model(path: str | Path | highspy.Highs, check: bool = True) -> MIPInsta
         first = lp.col_names_[semi[0]] if len(lp.col_names_) == n and lp.col_names_[semi[0]] else f"x{semi[0]}"
         raise UnsupportedModelError(f"{name} has {len(semi)} semi-continuous/semi-integer column(s) (first: "
                                     f"{first!r}); LNSSolver supports continuous and integer columns only", value=first)
+    hessian = h.getModel().hessian_ if hasattr(h, "getModel") else None
+    if hessian is not None and hessian.dim_ > 0 and np.any(np.array(hessian.value_, dtype=float) != 0):
+        # getLp() drops the quadratic term: the LNS would solve the linear part and call its optimum this model's
+        raise UnsupportedModelError(f"{name} has a quadratic objective (a Hessian of dimension {hessian.dim_}); "
+                                    f"LNSSolver solves linear MIPs only", value=name)
     integ = np.array([t != highspy.HighsVarType.kContinuous for t in kinds], bool) if kinds else np.zeros(n, bool)
     if not integ.any():
         raise NoIntegerVariablesError(f"{name} has no integer variables (an LP: nothing for LNS to do)", value=name)
     a = lp.a_matrix_
-    if a.format_ != highspy.MatrixFormat.kColwise:
-        h.ensureColwise() if hasattr(h, "ensureColwise") else None
-        a = h.getLp().a_matrix_
-    matrix = sp.csc_matrix((np.array(a.value_), np.array(a.index_), np.array(a.start_)), shape=(lp.num_row_, n))
+    # The copy getLp() returned is read as it is stored (never h.ensureColwise(): that would change the user's model)
+    if a.format_ == highspy.MatrixFormat.kColwise:
+        matrix = sp.csc_matrix((np.array(a.value_, dtype=float), np.array(a.index_), np.array(a.start_)),
+                               shape=(lp.num_row_, n))
+    else:  # row-wise (partitioned or not: every entry lies between a row's start and the next row's)
+        matrix = sp.csr_matrix((np.array(a.value_, dtype=float), np.array(a.index_), np.array(a.start_)),
+                               shape=(lp.num_row_, n)).tocsc()
+    matrix.sum_duplicates()
     cost = np.array(lp.col_cost_, dtype=float)
     bad_cost = np.flatnonzero(~np.isfinite(cost) | (np.abs(cost) >= _INFINITE_COST))
     if len(bad_cost):
@@ -560,17 +620,26 @@ def load_model(path: str | Path | highspy.Highs, check: bool = True) -> MIPInsta
 
 def _column_names(names: list[str], n: int, model: str) -> tuple[str, ...] | None:
     """The model's column names with empty ones as ``x{j}`` (None where it names none); MalformedModelError
-    where two columns share a name, since the solution file maps each name to one value."""
+    where two columns share a name, since the solution file maps each name to one value. A made-up name never
+    takes one the model uses (``x1`` of an unnamed column 1 beside a column named ``x1`` becomes ``x1_``)."""
     if len(names) != n or not any(names):
         return None
-    names = [str(v) if v else f"x{j}" for j, v in enumerate(names)]
-    if len(set(names)) < n:
-        seen: dict[str, int] = {}
-        for j, v in enumerate(names):
-            if v in seen:
-                raise MalformedModelError(f"{model}: columns {seen[v]} and {j} are both named {v!r} (the solution "
-                                          f"maps each column name to one value)", value=v)
-            seen[v] = j
+    names = [str(v) for v in names]
+    seen: dict[str, int] = {}
+    for j, v in enumerate(names):
+        if not v:
+            continue
+        if v in seen:
+            raise MalformedModelError(f"{model}: columns {seen[v]} and {j} are both named {v!r} (the solution "
+                                      f"maps each column name to one value)", value=v)
+        seen[v] = j
+    for j, v in enumerate(names):
+        if not v:
+            made = f"x{j}"
+            while made in seen:
+                made += "_"
+            names[j] = made
+            seen[made] = j
     return tuple(names)
 
 
@@ -580,21 +649,60 @@ def lp_relaxation(inst: MIPInstance, time_limit: float | None = None) -> tuple[n
     With ``time_limit`` (seconds) a relaxation not solved in time gives ``(None, -inf)``: callers treat it
     as unknown (the LP-guided operators then fall back to random neighbourhoods) instead of waiting.
     """
+    started = time.perf_counter()
     h = inst.to_highs() if time_limit is None else inst.to_highs(time_limit=max(float(time_limit), 1e-3))
     h.changeColsIntegrality(inst.num_cols, np.arange(inst.num_cols, dtype=np.int32),
                             np.full(inst.num_cols, highspy.HighsVarType.kContinuous))
-    h.run()
+    run_highs(h)
     status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kUnboundedOrInfeasible:
+        # Presolve cannot tell which; the simplex without it can (an infeasible model is no "unbounded" one)
+        h.setOptionValue("presolve", "off")
+        if time_limit is not None:
+            h.setOptionValue("time_limit", max(float(time_limit) - (time.perf_counter() - started), 1e-3))
+        run_highs(h)
+        status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kInfeasible:
         raise InfeasibleModelError(f"{inst.name}: the LP relaxation is infeasible", value=inst.name)
-    if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+    if status == highspy.HighsModelStatus.kUnbounded:
         raise UnboundedRelaxationError(f"{inst.name}: the LP relaxation is unbounded", value=inst.name)
+    if status == highspy.HighsModelStatus.kUnboundedOrInfeasible:
+        raise UnboundedRelaxationError(f"{inst.name}: the LP relaxation is infeasible or unbounded (HiGHS cannot tell "
+                                       f"which)", value=inst.name)
     if time_limit is not None and status in (highspy.HighsModelStatus.kTimeLimit,
                                              highspy.HighsModelStatus.kIterationLimit):
         return None, -INF
     if status != highspy.HighsModelStatus.kOptimal:
         raise InstanceError(f"{inst.name}: LP relaxation ended with {h.modelStatusToString(status)}", value=inst.name)
     return np.array(h.getSolution().col_value), float(h.getInfo().objective_function_value)
+
+
+def infeasible_or_unbounded(inst: MIPInstance, *, has_point: bool, time_limit: float | None = None,
+                            max_nodes: int | None = None) -> InstanceError:
+    """The typed error for a HiGHS run that ended "unbounded" or "unbounded or infeasible" (presolve often cannot
+    tell which): :class:`UnboundedRelaxationError` where the model has a feasible point (``has_point``, or one the
+    zero-objective model gives), :class:`InfeasibleModelError` where the zero-objective model has none, and an
+    :class:`UnboundedRelaxationError` saying both are possible where HiGHS cannot tell within ``time_limit`` /
+    ``max_nodes``. Returned, not raised, so that the caller raises it from its own frame."""
+    if not has_point:
+        limits: dict[str, Any] = {}
+        if time_limit is not None:
+            limits["time_limit"] = max(float(time_limit), 1e-3)
+        if max_nodes is not None:
+            limits["mip_max_nodes"] = int(max(max_nodes, 1))
+        h = inst.to_highs(**limits)  # a feasibility problem: it cannot be unbounded
+        h.changeColsCost(inst.num_cols, np.arange(inst.num_cols, dtype=np.int32), np.zeros(inst.num_cols))
+        run_highs(h)
+        status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kInfeasible:
+            return InfeasibleModelError(f"{inst.name}: the model is infeasible", value=inst.name)
+        x = np.array(h.getSolution().col_value) if h.getSolution().value_valid else np.zeros(0)
+        has_point = len(x) == inst.num_cols and inst.violation(x) <= 1e-6
+        if not has_point:
+            return UnboundedRelaxationError(f"{inst.name}: HiGHS found the model infeasible or unbounded and could "
+                                            f"not tell which within the limit", value=inst.name)
+    return UnboundedRelaxationError(f"{inst.name}: the model is unbounded (it has feasible points: the objective "
+                                    f"improves without limit)", value=inst.name)
 
 
 class HeldOutFamilyDistribution(Distribution):

@@ -35,7 +35,7 @@ from tunegym.envs.core.extras import require
 from tunegym.envs.core.process import Process, StepRecord
 from tunegym.envs.core.instance_stream import instance_seed
 from tunegym.envs.mip.instances import (
-    INF, InfeasibleModelError, MIPInstance, UnboundedRelaxationError, lp_relaxation,
+    INF, InfeasibleModelError, MIPInstance, infeasible_or_unbounded, lp_relaxation, run_highs,
 )
 
 highspy = require("highspy", "mip", "the MIP environments (tunegym/MIPLNS-v0, LNSSolver)")
@@ -72,7 +72,7 @@ def best_known_objective(inst: MIPInstance, max_nodes: int = 20000) -> float | N
     key = (inst.instance_id, max_nodes)
     if key not in _BEST_KNOWN:
         h = inst.to_highs(mip_max_nodes=max_nodes)
-        h.run()
+        run_highs(h)
         x = np.array(h.getSolution().col_value)
         _BEST_KNOWN[key] = inst.objective(x) if len(x) and inst.violation(x) < 1e-6 else None
     return _BEST_KNOWN[key]
@@ -163,6 +163,7 @@ class LNSProcess(Process):
         self._csr = inst.matrix.tocsr()
         self.binary = inst.integer & (inst.col_lower == 0) & (inst.col_upper == 1)
         self._lp: tuple[np.ndarray | None, float] | None = None  # computed on first use (see lp_solution)
+        self.start_bound = -INF  # the HiGHS start run's dual bound (minimisation form, no constant); -inf without one
         self.highs_time = 0.0
         self.nodes = self.lp_iterations = self.steps = 0
         if start_point is not None:
@@ -214,6 +215,13 @@ class LNSProcess(Process):
         """LP-relaxation value (a lower bound); ``-inf`` where the LP was not solved in time."""
         return self._relaxation()[1]
 
+    @property
+    def known_bound(self) -> float:
+        """The best lower bound known so far without solving anything (the LP relaxation's where it was solved, the
+        HiGHS start run's); ``-inf`` where neither is known. The deploy path's optimality test reads it."""
+        lp = -INF if self._lp is None else self._lp[1]
+        return float(max(lp, self.start_bound))
+
     def _start(self) -> tuple[np.ndarray, np.ndarray]:
         inst = self.instance
         if self.config.start != "highs" and inst.feasible_point is not None:
@@ -224,15 +232,20 @@ class LNSProcess(Process):
             limits["time_limit"] = max(float(self.config.start_time_limit), 1e-3)
         h = inst.to_highs(**limits)
         t = time.perf_counter()
-        h.run()
+        run_highs(h)
         self.highs_time += time.perf_counter() - t
-        self.nodes += int(max(h.getInfo().mip_node_count, 0))
+        info = h.getInfo()
+        self.nodes += int(max(info.mip_node_count, 0))
         status = h.getModelStatus()
         if status == highspy.HighsModelStatus.kInfeasible:
             raise InfeasibleModelError(f"{inst.name}: the model is infeasible", value=inst.name)
         if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            raise UnboundedRelaxationError(f"{inst.name}: the model (or its LP relaxation) is unbounded",
-                                           value=inst.name)
+            x = np.array(h.getSolution().col_value) if h.getSolution().value_valid else np.zeros(0)
+            has_point = len(x) == inst.num_cols and inst.violation(x) <= self.config.feasibility_tol
+            raise infeasible_or_unbounded(inst, has_point=has_point, time_limit=self.config.start_time_limit,
+                                          max_nodes=self.config.start_nodes)
+        if info.mip_dual_bound is not None and np.isfinite(info.mip_dual_bound):
+            self.start_bound = float(info.mip_dual_bound)
         x = np.array(h.getSolution().col_value)
         if len(x) != inst.num_cols or inst.violation(x) > self.config.feasibility_tol:
             if inst.feasible_point is None:
@@ -378,7 +391,7 @@ class LNSProcess(Process):
         t = time.perf_counter()
         h.setOptionValue("time_limit", INF if time_limit is None else max(float(time_limit), 1e-3))
         h.setSolution(inst.num_cols, all_cols, inc.astype(float))
-        h.run()
+        run_highs(h)
         info = h.getInfo()
         nodes, iters = int(max(info.mip_node_count, 0)), int(max(info.simplex_iteration_count, 0))
         cand = np.array(h.getSolution().col_value) if h.getSolution().value_valid else None

@@ -15,7 +15,7 @@ from typing import Any
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from tunegym.envs.core.errors import ActionError
+from tunegym.envs.core.errors import ActionError, ConfigError
 from tunegym.envs.core.knob import arm_index
 from tunegym.envs.mip.env import MIPLNSEnv
 from tunegym.envs.multiagent.common import broadcast_step, check_actions, check_seed
@@ -56,7 +56,8 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
     Truncated after ``max_steps`` LNS steps (default 20); never terminates.
 
     ## Arguments
-    Every keyword of :class:`~tunegym.envs.mip.env.MIPLNSEnv` except ``action``.
+    Every keyword of :class:`~tunegym.envs.mip.env.MIPLNSEnv`; ``action``, if given, must be
+    ``"operator_rate"`` (a ``ConfigError`` otherwise).
 
     ## Version History
     - v0: initial release. Before any release (2026-12-01): a view over the core ``CompositeKnob`` of
@@ -66,7 +67,10 @@ class LNSOperatorRateParallelEnv(ParallelEnv):
     metadata = {"name": "tunegym/LNSOperatorRate-v0", "render_modes": []}
 
     def __init__(self, **env_kwargs: Any) -> None:
-        env_kwargs.pop("action", None)
+        action = env_kwargs.pop("action", "operator_rate")
+        if action != "operator_rate":  # its agents are the operator-and-rate knob's parts; another knob has other ones
+            raise ConfigError(f"LNSOperatorRate-v0 plays the 'operator_rate' knob, got action={action!r}",
+                              value=action)
         self.env = MIPLNSEnv(action="operator_rate", **env_kwargs)
         self.knob = self.env.knob
         self.possible_agents = [part.name for part in self.knob.parts]
