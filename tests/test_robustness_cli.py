@@ -107,7 +107,9 @@ def test_tune_whose_every_trial_would_fail_stops_at_once_instead_of_retrying_for
 @pytest.mark.parametrize("extra, pattern", [(["--env-kwargs", "[1]"], "JSON object"),   # was: TypeError
                                             (["--seed", "-1"], "--seed"),               # was: numpy ValueError
                                             (["--seeds-per-trial", "0"], "--seeds-per-trial"),  # was: a hang
-                                            (["--device", "bogus"], "--device")])       # was: accepted
+                                            (["--device", "bogus"], "--device"),        # was: accepted
+                                            (["--seeds", "tune=0-1,test=100", "--seeds-per-trial", "3"],
+                                             "more than the 2 tune seeds")])  # was: silently averaged over 2
 def test_tune_checks_its_flags_before_the_study(tmp_path, capsys, extra, pattern):
     _one_line_error(capsys, [*TINY_TUNE, "--out", str(tmp_path / "t"), *extra], pattern)
 

@@ -106,6 +106,9 @@ def tune(
     device = check_device(device)
     space = validate_space(space) if space is not None else default_space(agent)
     split = split or SeedSplit()
+    if seeds_per_trial > len(split.tune):
+        raise ConfigError(f"--seeds-per-trial {seeds_per_trial} is more than the {len(split.tune)} tune seeds; "
+                          "give more tune seeds (--seeds) or average over fewer", value=seeds_per_trial)
     if max_steps is not None and (backend == "ray" or chosen.population):
         raise ConfigError("--max-steps needs an Optuna study method (not Ray, not PBT)", value=max_steps)
     out = Path(out)
