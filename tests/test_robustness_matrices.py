@@ -225,3 +225,21 @@ def test_whole_number_budgets_and_0d_tolerances_stay_accepted():
     assert tuner.solve(A, b, max_sweeps=1e5).status == "converged"
     with pytest.raises(ConfigError, match="whole number"):
         tuner.solve(A, b, max_sweeps=2.5)
+
+
+def test_a_none_or_boolean_right_hand_side_or_boolean_matrix_is_named_and_a_sparse_column_is_read(krylov):
+    """Before: b=None said 'length 1 (shape ())', a sparse column b 'setting an array element with a sequence', and
+    a boolean A or b was solved silently as 0/1 (a sparsity pattern, which MatrixMarket 'pattern' files are refused
+    as)."""
+    A = _laplacian()
+    with pytest.raises(MatrixError, match="got None"):
+        krylov.solve(A, None)
+    with pytest.raises(MatrixError, match="b is boolean"):
+        krylov.solve(A, np.ones(20, dtype=bool))
+    for solve in (lambda M: krylov.solve(M, np.ones(20)), lambda M: sor_solve(M, np.ones(20), 1.0)):
+        with pytest.raises(MatrixError, match="A is boolean"):
+            solve(A.astype(bool))
+    column = sp.csr_matrix(np.arange(1.0, 21.0)[:, None])  # what spsolve takes
+    result = krylov.solve(A, column)
+    assert result.status == "converged"
+    assert np.linalg.norm(A @ result.x - np.arange(1.0, 21.0)) <= 1e-8 * np.linalg.norm(np.arange(1.0, 21.0))

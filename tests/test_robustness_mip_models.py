@@ -318,6 +318,7 @@ def test_the_command_line_refuses_bad_seeds_and_limits_in_one_line(tmp_path, cap
         assert main(["solve", "mip", str(path), *flags, "--out", str(out)]) == 2, flags
         err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
         assert len(err) == 1 and "Traceback" not in err[0]
+        assert f"error: {flags[0]} must be" in err[0], err  # the flag the user typed (was: the keyword time_limit)
         assert not out.exists()
     assert main(["solve", "mip", str(path), "--time-limit", "1e9", "--seed", "12345678901234567890"]) == 0
     assert "status: optimal" in capsys.readouterr().out

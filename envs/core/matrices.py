@@ -47,10 +47,18 @@ def as_real_vector(v: Any, n: int, name: str = "b", *, solver: str = "tunegym's 
     """``v`` as a float64 vector of length ``n`` (an ``(n, 1)`` column or ``(1, n)`` row is flattened);
     :class:`MatrixError` naming ``name`` if it is complex (its imaginary part would be dropped silently), not
     numeric, of another shape (an ``(n/2, 2)`` array would otherwise be flattened into another system) or, with
-    ``finite``, holds NaN/inf (:func:`all_finite`). ``solver`` only words the complex case's message. Not a copy
-    when ``v`` already is a float64 vector."""
+    ``finite``, holds NaN/inf (:func:`all_finite`); also for ``None`` and a boolean array. A sparse column or row is
+    read densely. ``solver`` only words the complex case's message. Not a copy when ``v`` already is a float64
+    vector."""
+    if v is None:
+        raise MatrixError(f"{name} must be a numeric vector, got None", value=None)
     if np.iscomplexobj(v):
         raise MatrixError(f"{name} is complex; {solver} solve real systems only", value=name)
+    if getattr(v, "dtype", None) == np.bool_:
+        raise MatrixError(f"{name} is boolean; pass its numeric values (True/False would be read as 1/0)",
+                          value=name)
+    if sp.issparse(v):  # a sparse (n, 1) column or (1, n) row, as scipy.sparse.linalg.spsolve takes it
+        v = v.toarray()
     try:
         arr = np.asarray(v, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -139,7 +147,7 @@ def check_sparse_structure(A: Any, name: str = "A") -> None:
 
 def as_real_csr(A: Any, name: str = "A", *, solver: str = "tunegym's solvers", copy: bool = True) -> sp.csr_matrix:
     """``A`` as a float64 CSR copy (duplicates summed, indices sorted); :class:`MatrixError` if it is complex,
-    not a 2-D numeric array or sparse matrix, a sparse matrix with malformed index arrays
+    boolean (a sparsity pattern), not a 2-D numeric array or sparse matrix, a sparse matrix with malformed index arrays
     (:func:`check_sparse_structure`), not square, empty, or holds NaN/inf. ``name`` and ``solver``
     only word the messages (``"A is complex; <solver> solve real systems only"``).
 
@@ -148,6 +156,9 @@ def as_real_csr(A: Any, name: str = "A", *, solver: str = "tunegym's solvers", c
     dtype = getattr(A, "dtype", None)
     if dtype is not None and np.issubdtype(dtype, np.complexfloating):
         raise MatrixError(f"{name} is complex; {solver} solve real systems only", value=str(dtype))
+    if dtype == np.bool_:  # a sparsity pattern, as a MatrixMarket "pattern" file (refused too): no values to solve with
+        raise MatrixError(f"{name} is boolean (a sparsity pattern?); pass its numeric values (True/False would be "
+                          "read as 1/0)", value=str(dtype))
     check_sparse_structure(A, name)  # before anything reads the index arrays (has_canonical_format does)
     if not copy and sp.issparse(A) and A.format == "csr" and A.dtype == np.float64 and A.has_canonical_format:
         csr = A  # what SciPy's solvers take as it is: checked below, never changed

@@ -69,11 +69,12 @@ def add_mip_arguments(parser: argparse.ArgumentParser) -> None:
                         help="operator tuner file (SB3 policy or bandit), or pretrained:mip-lns (the shipped PPO "
                              "policy); default: Balans-style Softmax bandit over graded rewards")
     parser.add_argument("--time-limit", type=float, default=10.0,
-                        help="wall-clock seconds at most for the whole run (it ends earlier once the solution "
-                             "is proven optimal)")
+                        help="wall-clock seconds at most for the solve, from reading the model on (it ends earlier "
+                             "once the solution is proven optimal; the command's start-up, about 2 s of imports, "
+                             "comes before)")
     parser.add_argument("--no-interleave", dest="interleave", action="store_false",
-                        help="run the LNS alone (a short HiGHS start, then sub-MIPs until the time limit) instead "
-                             "of interleaving it with HiGHS on the full model")
+                        help="run the LNS alone (a short HiGHS start, then sub-MIPs until the time limit; it "
+                             "never proves optimality) instead of interleaving it with HiGHS on the full model")
     add_out(parser, kind="file", help="solution file (JSON, column name -> value)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the operator choices")
     parser.set_defaults(func=run_mip)
@@ -102,8 +103,17 @@ def run_mip(args: argparse.Namespace) -> int:
     from tunegym.envs.core.errors import ConfigError
 
     _check_out(args.out, "the solution JSON")
-    solver = LNSSolver(args.tuner, seed=args.seed, interleave=getattr(args, "interleave", True))
-    sol = solver.solve(args.file, time_limit=args.time_limit)
+    try:  # the solver's messages name its keywords; a command-line user typed flags
+        solver = LNSSolver(args.tuner, seed=args.seed, interleave=getattr(args, "interleave", True))
+        sol = solver.solve(args.file, time_limit=args.time_limit)
+    except ConfigError as exc:
+        text = str(exc)
+        for keyword, flag in (("time_limit", "--time-limit"), ("seed", "--seed")):
+            if text.startswith(keyword + " "):
+                text = flag + text[len(keyword):]
+        if text == str(exc):
+            raise
+        raise ConfigError(text, value=exc.value) from exc
     gap = "n/a" if sol.primal_gap is None else f"{sol.primal_gap:.4%}"
     print(f"status: {sol.status}\nobjective: {sol.objective}\ndual bound: {sol.dual_bound}\n"
           f"gap (vs dual bound): {gap}\n"
