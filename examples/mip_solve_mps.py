@@ -3,7 +3,8 @@
     python examples/mip_solve_mps.py my_model.mps [seconds]
 
 Without an argument the script writes a small generalized-assignment model to ``model.mps`` first, so it runs
-as is. The same from the shell: ``tunegym solve mip my_model.mps --time-limit 10 --out solution.json``.
+as is. It writes tunegym's solution to ``solution.json`` (both files in the current directory). The same from
+the shell: ``tunegym solve mip my_model.mps --time-limit 10 --out solution.json``.
 """
 
 import sys
@@ -30,6 +31,7 @@ solution = solver.solve(path, time_limit=seconds)
 print(f"tunegym: {solution.status}, objective {solution.objective}, dual bound {solution.dual_bound}, "
       f"{solution.wall_time:.2f} s, {solution.iterations} LNS steps")
 solver.write_solution(solution, "solution.json")  # {"status", "objective", "values": {column name: value}}
+print("wrote solution.json")
 
 # HiGHS default on the same file, same thread count and time limit.
 h = highspy.Highs()

@@ -199,3 +199,13 @@ def test_resuming_a_complete_run_whose_saved_model_is_corrupt_is_a_one_line_erro
     data[len(data) // 2] ^= 0xFF
     saved.write_bytes(bytes(data))
     _one_line_error(capsys, ["train", "--out", str(run), "--resume", "--no-progress"], "corrupt")
+
+
+def test_a_reader_that_closes_the_pipe_gets_no_traceback():
+    # was: `tunegym list | head -1` printed a BrokenPipeError traceback on stderr
+    process = subprocess.Popen([sys.executable, "-m", "tunegym.tuning.cli", "list"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before the first line is written
+    err = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 141 and err == "", err

@@ -172,10 +172,11 @@ def test_two_workers_share_one_study_through_postgresql(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_hpo_compares_methods_over_runs(tmp_path):
+def test_bench_hpo_compares_methods_over_runs(tmp_path, capsys):
     out = tmp_path / "bench"
     assert main(["bench", "hpo", "--env", "tunegym/SOR-v0", "--agent", "epsilon_greedy", "--methods", "random,sha,pbt",
                  "--runs", "2", "--trials", "3", "--budget", "90", "--eval-steps", "20", "--out", str(out)]) == 0
+    assert f"wrote {out / 'results.json'}" in capsys.readouterr().out  # as every bench says where its files are
     payload = json.loads((out / "results.json").read_text())
     summary = payload["statistics"]["summary"]
     assert set(summary) == {"random", "sha", "pbt"} and all(len(entry["runs"]) == 2 for entry in summary.values())

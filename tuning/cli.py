@@ -51,7 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tunegym`` console script; returns the process exit code."""
-    code = _run(argv)
+    try:
+        code = _run(argv)
+        if argv is None:
+            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit (a traceback there)
+    except BrokenPipeError:  # `tunegym list | head -2`: the reader has gone; say nothing more, as `ls | head` does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's own flush at exit writes nowhere
+        code = 141  # 128 + SIGPIPE, the shell's status for a command the pipe ended
     if argv is None:  # the console script (tests call main([...]) in their own process)
         _exit_if_a_factorisation_is_stuck(code)
     return code

@@ -178,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_bytes(out / "results.md", table.encode())
     _plots(results, stats, out)
     print(table)
+    print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'hpo.png'}")
     return 0
 
 
