@@ -188,3 +188,11 @@ def test_the_same_seed_gives_the_same_bandit_run_whatever_the_hash_seed(tmp_path
                        env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True, timeout=600)
         states.append(load_tuner(out / "checkpoints" / "agent.pt").state_dict()["arrays"]["means"].tolist())
     assert states[0] == states[1]
+
+
+def test_a_complete_run_rounded_up_to_whole_rollouts_says_how_many_steps_it_trained(tmp_path, capsys):
+    # was: "already complete (100 steps)" for a run that trained 128 (PPO rounds --steps up to whole rollouts)
+    rundir = _train_ppo(tmp_path, 100)
+    capsys.readouterr()
+    assert main(["train", "--out", str(rundir.root), "--resume", "--no-progress"]) == 0
+    assert "already complete (100 steps, 128 trained" in capsys.readouterr().out

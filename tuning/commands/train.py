@@ -151,7 +151,8 @@ def _resolve(args: argparse.Namespace, rundir: Any) -> dict[str, Any]:
             if run["agent"] not in SB3_AGENTS or run.get("multiagent") in ("independent", "parameter-sharing"):
                 raise ConfigError(f"--steps with --resume extends SB3 runs only; a {run['agent']!r} run trains in "
                                   f"one go: start a new run with --steps {args.steps}", value=args.steps)
-            print(f"tunegym train: extending the run's target from {steps} to {args.steps} steps "
+            trained = f" ({done} trained)" if done > steps else ""
+            print(f"tunegym train: extending the run's target from {steps}{trained} to {args.steps} steps "
                   f"(recorded in run.json)", file=sys.stderr)
             steps = int(args.steps)
         return {"env_id": run["env_id"], "env_kwargs": run.get("env_kwargs", {}), "agent": run["agent"],
@@ -250,7 +251,9 @@ def _train_sb3(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) -> i
     if (args.resume and rundir.checkpoint.is_file() and rundir.read()[0].get("completed")
             and int(rundir.read()[0].get("num_timesteps") or 0) >= spec["steps"]):
         _check_intact(rundir.checkpoint)
-        print(f"run in {rundir.root} is already complete ({spec['steps']} steps); nothing to do")
+        trained = int(rundir.read()[0].get("num_timesteps") or 0)
+        more = f", {trained} trained: PPO/A2C round up to whole rollouts" if trained > spec["steps"] else ""
+        print(f"run in {rundir.root} is already complete ({spec['steps']} steps{more}); nothing to do")
         return 0
     payload = None
     for stale in rundir.checkpoint.parent.glob(f".{rundir.checkpoint.name}.*.tmp"):
