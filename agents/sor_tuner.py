@@ -23,8 +23,9 @@ Two ways to solve, on purpose different:
 - ``solve_system(system, learn=...)`` is the env's decision, exactly (``tests/test_sor_parity.py``): the policy
   acts on the system's own context; ``learn=True`` updates an online policy (a bandit) with the env's reward.
 - ``solve(A, b, learn=...)`` is the **deploy path** for the user's own matrices (a one-step tuner; a dynamic
-  tuner keeps the env path). Per matrix it computes :func:`~tunegym.envs.sor.features.sor_spectrum` (cached,
-  so a sequence that only changes ``b`` pays it once) and then:
+  tuner keeps the policy's ω per block and gets 1, the ω = 1 of 2 and the guard of 3, judged across blocks:
+  :meth:`SORTuner._dynamic_solve`). Per matrix it computes :func:`~tunegym.envs.sor.features.sor_spectrum`
+  (cached, so a sequence that only changes ``b`` pays it once) and then:
 
   1. *Refuses what cannot converge*: a symmetric matrix with a diagonal of one sign that is not definite
      diverges under SOR for every ω (converse of Ostrowski–Reich), so the result is ``"diverged"`` with 0
@@ -284,8 +285,8 @@ class SORTuner(TunerAdapter):
 
     def choose_omega(self, A: Any) -> float:
         """The ω ``solve(A, b)`` would play (greedy): the policy's on a fresh tuner, then the deploy learner's."""
-        if self.dynamic:
-            return self.policy_omega(A)
+        if self.dynamic:  # the first block's ω; a nilpotent Jacobi matrix is solved at ω = 1, as solve() does
+            return 1.0 if self.spectrum(prepare_matrix(A)).jacobi_radius == 0.0 else self.policy_omega(A)
         prepared = prepare_matrix(A)
         spec = self.spectrum(prepared)
         if spec.jacobi_radius == 0.0:
@@ -319,8 +320,7 @@ class SORTuner(TunerAdapter):
         if self.dynamic:
             if x0_arr is not None:
                 initial_residual_norm(prepared, b_arr, x0_arr)  # an x0 whose residual overflows: as solve() refuses it
-            return self.solve_system(self.system(prepared, b_arr), x0=x0_arr, tol=tol, max_sweeps=max_sweeps,
-                                     learn=learn)
+            return self._dynamic_solve(self.system(prepared, b_arr), x0_arr, tol, max_sweeps, spec, learn)
         learner = self.adaptation
         system = self.system(prepared, b_arr)
         if spec.jacobi_radius == 0.0:  # nilpotent Jacobi matrix (exact, from the pattern): ω = 1 is best
@@ -366,22 +366,55 @@ class SORTuner(TunerAdapter):
             if result.status != "diverged":
                 break
         assert result is not None
-        result.sweeps = charged
-        result.attempts = attempts
-        if len(attempts) > 1:
-            tried = ", ".join(f"ω={w:.3g}: {status} after {sweeps}" for w, sweeps, status in attempts)
-            result.reason = (f"re-solved after a divergence ({tried}); sweeps charge every attempt"
-                             + (f"; last: {result.reason}" if result.reason else ""))
-        if ostrowski and not result.converged and abs(spec.radius - 1.0) <= 1e-9:
-            result.reason = (f"{result.reason}; " if result.reason else "") + (
-                "A looks singular (largest Jacobi eigenvalue 1 to within 1e-9, e.g. a graph Laplacian): SOR converges "
-                "only when b is in A's range, for no omega otherwise")
-        return result
+        return _charged(result, charged, attempts, singular=ostrowski and abs(spec.radius - 1.0) <= 1e-9)
+
+    def _dynamic_solve(self, system: LinearSystem, x0: np.ndarray | None, tol: float, max_sweeps: int | None,
+                       spec: SORSpectrum, learn: bool) -> SORResult:
+        """A dynamic tuner's deploy solve: the policy's ω per block, with the static path's guards.
+
+        As :meth:`_guarded_solve`: a nilpotent Jacobi matrix is swept at ω = 1 (no policy, nothing learned); on a
+        matrix with no convergence guarantee the solve is judged across blocks (no residual decrease over 200
+        sweeps; growth by 1e8, for a fixed ω 1e4, over the smallest residual) and a divergence is re-solved from
+        ``x0`` at ω = 1, then 0.5 (1 only for a symmetric matrix with a positive diagonal), every attempt charged
+        in ``result.sweeps``.
+        ``result.attempts`` lists ``(ω, sweeps, status)``, ω being the array of the blocks' ω for the policy's
+        attempt. A solve that needs no sweep (``x0`` meets ``tol``, ``b = 0``) teaches the policy nothing.
+        """
+        guarded = not spec.spd
+        # The policy's own attempt keeps the env's growth limit (1e8): it may play a high ω for a block and then
+        # recover, a transient the static path's 1e4 would cut; a fixed ω gets the static path's guard.
+        policy_guard = {"stall_window": GUARDED_STALL_WINDOW} if guarded else {}
+        fixed_guard = {**policy_guard, "divergence_factor": GUARDED_DIVERGENCE_FACTOR} if guarded else {}
+        ostrowski = spec.symmetric and spec.positive_diagonal  # one verdict for every ω in (0, 2)
+        first = 1.0 if spec.jacobi_radius == 0.0 else None  # None: the policy decides each block
+        fallbacks = [w for w in (FALLBACK_OMEGAS[:1] if ostrowski else FALLBACK_OMEGAS) if guarded and w != first]
+        attempts: list[tuple[Any, int, str]] = []
+        charged = 0
+        result = None
+        for omega in (first, *fallbacks):
+            process = self._process(system, x0, tol, max_sweeps, **(policy_guard if omega is None else fixed_guard))
+            if omega is None:
+                self._drive(process, learn and process.residual > process.tol)
+            else:
+                while not process.done:
+                    process.advance(omega)
+            result = process.result()
+            charged += result.sweeps
+            attempts.append((result.omega if omega is None else float(omega), int(result.sweeps), result.status))
+            if result.status != "diverged":
+                break
+        assert result is not None
+        return _charged(result, charged, attempts, singular=ostrowski and abs(spec.radius - 1.0) <= 1e-9)
 
     def solve_system(self, system: LinearSystem, *, x0: Any = None, tol: float | None = None,
                      max_sweeps: int | None = None, learn: bool = False) -> SORResult:
         """Solve a :class:`LinearSystem` with its own context (e.g. ``env.unwrapped.instance``) as the env would."""
         process = self._process(system, x0, tol, max_sweeps)
+        self._drive(process, learn)
+        return process.result() if self.dynamic else process.result
+
+    def _drive(self, process: Process, learn: bool) -> None:
+        """Run a started ``process`` to its end with the policy deciding (and learning, as an env step would)."""
         features = self.features
         while not process.done:
             observation = features.observation(process)
@@ -390,9 +423,11 @@ class SORTuner(TunerAdapter):
             features.record(process, record)
             if learn:
                 self.tuner.learn_from(observation, action, record)
-        return process.result() if self.dynamic else process.result
 
-    def _process(self, system: LinearSystem, x0: Any, tol: float | None, max_sweeps: int | None) -> Process:
+    def _process(self, system: LinearSystem, x0: Any, tol: float | None, max_sweeps: int | None,
+                 **guard: Any) -> Process:
+        """A started process for ``system`` (and features reset on it); ``guard``: a dynamic deploy solve's
+        ``divergence_factor``/``stall_window``."""
         settings = self.tuner.env_kwargs
         tol = float(settings.get("tol", 1e-8)) if tol is None else float(tol)
         if self.dynamic:
@@ -401,7 +436,7 @@ class SORTuner(TunerAdapter):
             process: Any = SORBlockSolve(
                 block=settings.get("block", DEFAULT_BLOCK), tol=tol,
                 max_sweeps=settings.get("max_sweeps", 10_000) if max_sweeps is None else max_sweeps,
-                failure_penalty=settings.get("failure_penalty", DEFAULT_FAILURE_PENALTY))
+                failure_penalty=settings.get("failure_penalty", DEFAULT_FAILURE_PENALTY), **guard)
         else:
             from tunegym.envs.sor.process import SORSolve
 
@@ -453,6 +488,33 @@ class SORTuner(TunerAdapter):
     def __repr__(self) -> str:
         return (f"SORTuner(policy={type(self.policy).__name__}, env={self.tuner.env_id}, "
                 f"features={self.tuner.features_config.get('name')!r}, knob={type(self.knob).__name__})")
+
+
+def _shown(omega: Any) -> str:
+    """An attempt's ω for a reason: a number, or the first and last of a dynamic tuner's per-block ω."""
+    if np.ndim(omega) == 0:
+        return f"{float(omega):.3g}"
+    blocks = np.asarray(omega)
+    if blocks.size < 2:
+        return f"{blocks[0]:.3g}" if blocks.size else "no block"
+    return f"{blocks[0]:.3g}..{blocks[-1]:.3g} per block"
+
+
+def _charged(result: SORResult, charged: int, attempts: list[tuple[Any, int, str]], *, singular: bool) -> SORResult:
+    """The last attempt's result charged every attempt's sweeps, with ``attempts`` and a ``reason`` that lists them
+    when there was more than one; ``singular`` (a symmetric matrix with a positive diagonal whose largest Jacobi
+    eigenvalue is 1: a graph Laplacian, say) adds why a *diverged* result may have no solution to find (a solve cut
+    at ``max_sweeps`` may be a consistent ``b`` converging slowly, so it does not get that note)."""
+    result.sweeps, result.attempts = charged, attempts
+    if len(attempts) > 1:
+        tried = ", ".join(f"ω={_shown(w)}: {status} after {sweeps}" for w, sweeps, status in attempts)
+        result.reason = (f"re-solved after a divergence ({tried}); sweeps charge every attempt"
+                         + (f"; last: {result.reason}" if result.reason else ""))
+    if singular and result.status == "diverged":
+        result.reason = (f"{result.reason}; " if result.reason else "") + (
+            "A looks singular (largest Jacobi eigenvalue 1 to within 1e-9, e.g. a graph Laplacian): SOR converges "
+            "only when b is in A's range, for no omega otherwise")
+    return result
 
 
 def _refused(prepared: PreparedMatrix, b: np.ndarray, x0: Any, tol: float, spec: SORSpectrum) -> SORResult:

@@ -143,6 +143,8 @@ def test_a_singular_laplacian_with_no_solution_is_given_up_quickly_and_said_so(r
     assert [omega for omega, _, _ in result.attempts][1:] == [1.0]
     consistent = lap @ np.random.default_rng(0).standard_normal(500)
     assert copy.deepcopy(readme_tuner).solve(lap, consistent).converged
+    cut = copy.deepcopy(readme_tuner).solve(lap, consistent, max_sweeps=50)  # converging, cut short: b may be fine
+    assert cut.status == "max_sweeps" and "singular" not in (cut.reason or "")
 
 
 # ---- the right-hand side, x0 and the settings -----------------------------------------------------------------------

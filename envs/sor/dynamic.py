@@ -10,6 +10,7 @@ the same ω per block as the env rollout on the same system.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from tunegym.envs.core.env import ProcessEnv
-from tunegym.envs.core.errors import ConfigError
+from tunegym.envs.core.errors import ConfigError, MatrixError
 from tunegym.envs.core.features import Features, register_features
 from tunegym.envs.core.instances import SequenceDistribution
 from tunegym.envs.core.process import Process, StepRecord
@@ -45,23 +46,37 @@ class SORBlockSolve(Process):
     """One SOR solve of one system from ``x0`` (default 0), with ω chosen anew every ``block`` sweeps.
 
     Each :meth:`advance` runs at most ``block`` forward sweeps with the given ω. Cost: the sweeps of the
-    block, plus ``failure_penalty`` on the block where the solve diverges (residual above ``1e8``·||b|| or
-    non-finite: ``terminated``) or spends ``max_sweeps`` (``truncated``). Converged: ``terminated``.
+    block, plus ``failure_penalty`` on the block where the solve diverges (``terminated``) or spends
+    ``max_sweeps`` (``truncated``). Converged: ``terminated``.
+
+    Diverged: the residual turns non-finite, grows by ``divergence_factor`` within a block, or exceeds
+    ``divergence_factor`` times the larger of ``||b||`` and ``||b - A x0||`` (so a far warm start is swept, as
+    :func:`~tunegym.envs.sor.solver.solve` sweeps it, rather than declared diverged before the first sweep).
+    ``stall_window > 0`` (what :class:`~tunegym.agents.SORTuner` sets on a matrix with no convergence guarantee)
+    also judges the whole solve across blocks, as one :func:`~tunegym.envs.sor.solver.solve` call would: growth
+    by ``divergence_factor`` over the smallest residual so far, or a residual no smaller than ``stall_window``
+    sweeps earlier. With the defaults and ``x0 = None`` every block is the one ``SORDynamic-v0`` always ran.
     """
 
     cost_unit = "sor_sweeps"
     quality_name = "relative_residual"
 
     def __init__(self, *, block: int = DEFAULT_BLOCK, tol: float = 1e-8, max_sweeps: int = 10_000,
-                 failure_penalty: float = DEFAULT_FAILURE_PENALTY) -> None:
+                 failure_penalty: float = DEFAULT_FAILURE_PENALTY, divergence_factor: float = 1e8,
+                 stall_window: int = 0) -> None:
         if int(block) != block or block < 1:
             raise ConfigError(f"block must be a positive number of sweeps, got {block!r}", value=block)
         if not (math.isfinite(tol) and tol > 0):
             raise ConfigError(f"tol must be positive, got {tol!r}", value=tol)
         if int(max_sweeps) < 1:
             raise ConfigError(f"max_sweeps must be >= 1, got {max_sweeps!r}", value=max_sweeps)
+        if not (isinstance(divergence_factor, numbers.Real) and divergence_factor > 1.0):
+            raise ConfigError(f"divergence_factor must exceed 1, got {divergence_factor!r}", value=divergence_factor)
+        if not (isinstance(stall_window, numbers.Integral) and stall_window >= 0):
+            raise ConfigError(f"stall_window must be a whole number >= 0, got {stall_window!r}", value=stall_window)
         self.block, self.tol, self.max_sweeps = int(block), float(tol), int(max_sweeps)
         self.failure_penalty = float(failure_penalty)
+        self.divergence_factor, self.stall_window = float(divergence_factor), int(stall_window)
         self.instance: LinearSystem | None = None
         self.status = "idle"
 
@@ -75,15 +90,25 @@ class SORBlockSolve(Process):
         self.instance = instance
         self.x = np.zeros(instance.n) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
         bnorm = float(np.linalg.norm(instance.b))
+        scale = bnorm if bnorm > 0.0 else 1.0
         if x0 is None:
             self.residual = 1.0 if bnorm > 0.0 else 0.0
         else:
-            r = instance.b - instance.matrix.to_csr() @ self.x
-            self.residual = float(np.linalg.norm(r)) / (bnorm if bnorm > 0.0 else 1.0)
+            with np.errstate(over="ignore", invalid="ignore"):
+                rnorm = float(np.linalg.norm(instance.b - instance.matrix.to_csr() @ self.x))
+            if not math.isfinite(rnorm):
+                raise MatrixError(f"the residual b - A x0 overflows float64 (largest |x0_i| "
+                                  f"{float(np.abs(self.x).max()):.3g}); scale b and x0 by a power of 10, and the "
+                                  f"solution back", value=float(np.abs(self.x).max()))
+            self.residual = rnorm / scale
+        # A warm start whose residual exceeds ||b||: divergence is judged from ||b - A x0|| (relative units here).
+        self._far_limit = self.divergence_factor * self.residual if self.residual > 1.0 else None
         self.sweeps, self.rate, self.omega = 0, 1.0, 0.0
         self.omegas: list[float] = []
         self.history: list[float] = [self.residual]
+        self._smallest = self.residual
         self.wall_time = 0.0
+        self.reason = ""
         self.status = "running"
 
     @property
@@ -95,7 +120,12 @@ class SORBlockSolve(Process):
             raise ConfigError("start() a system before advancing; this solve has ended")
         system, omega = self.instance, float(knob_value)
         budget = min(self.block, self.max_sweeps - self.sweeps)
-        result = solve_prepared(system.matrix, system.b, omega, x0=self.x, tol=self.tol, max_sweeps=budget)
+        # A block resumes its own iterate: its limit stays on ||b|| (growth across blocks is caught), except after a
+        # far warm start, where each block is limited by its start residual and _across_blocks applies the x0 limit.
+        result = solve_prepared(system.matrix, system.b, omega, x0=self.x, tol=self.tol, max_sweeps=budget,
+                                divergence_factor=self.divergence_factor,
+                                divergence_from_x0=self._far_limit is not None)
+        first = self.sweeps + 1
         self.x = result.x
         self.sweeps += result.sweeps
         previous, self.residual = self.residual, result.residual
@@ -105,10 +135,17 @@ class SORBlockSolve(Process):
         self.omegas.append(omega)
         self.history.extend(result.residual_history[1:].tolist())
         self.wall_time += result.wall_time
-        terminated = result.converged or result.status == "diverged"
+        status = result.status
+        if status == "diverged":
+            self.reason = result.reason
+        elif status == "max_sweeps":  # the block's budget: judge the solve so far
+            verdict = self._across_blocks(first)
+            if verdict:
+                status, self.reason = "diverged", verdict
+        terminated = status in ("converged", "diverged")
         truncated = not terminated and self.sweeps >= self.max_sweeps
-        self.status = result.status if terminated else ("max_sweeps" if truncated else "running")
-        cost = float(result.sweeps) + (self.failure_penalty if result.status == "diverged" or truncated else 0.0)
+        self.status = status if terminated else ("max_sweeps" if truncated else "running")
+        cost = float(result.sweeps) + (self.failure_penalty if status == "diverged" or truncated else 0.0)
         return self.record(
             cost, omega, quality=result.residual, status=self.status, terminated=terminated, truncated=truncated,
             wall_time=result.wall_time, sweeps=result.sweeps, total_sweeps=self.sweeps, omega=omega,
@@ -116,11 +153,27 @@ class SORBlockSolve(Process):
             context=np.asarray(system.context, dtype=np.float64),
         )
 
+    def _across_blocks(self, first: int) -> str:
+        """Why the solve has diverged judged as a whole after a block whose sweeps are ``first..self.sweeps``
+        ("" if it has not): the far-x0 limit, then (``stall_window > 0``) growth and stall across blocks."""
+        factor, residual = self.divergence_factor, self.residual
+        if self._far_limit is not None and residual > self._far_limit:
+            return "the residual grew beyond divergence_factor times the larger of ||b|| and ||b - A x0||"
+        if not self.stall_window:
+            return ""
+        history, window = self.history, self.stall_window
+        if residual > factor * self._smallest:
+            return f"the residual grew by divergence_factor={factor:g} over the smallest one of the solve"
+        self._smallest = min(self._smallest, min(history[first:], default=self._smallest))
+        if any(history[k] >= history[k - window] for k in range(max(first, window), self.sweeps + 1)):
+            return f"no residual decrease over stall_window={window} sweeps"
+        return ""
+
     def result(self) -> SORResult:
         """The whole solve so far as an :class:`SORResult`; ``omega`` holds the ω of each block in order."""
         return SORResult(x=self.x.copy(), sweeps=self.sweeps, converged=self.status == "converged",
                          residual=float(self.residual), status=self.status, omega=np.asarray(self.omegas),
-                         wall_time=self.wall_time, residual_history=np.asarray(self.history))
+                         wall_time=self.wall_time, residual_history=np.asarray(self.history), reason=self.reason)
 
 
 class ResidualHistory(Features):
