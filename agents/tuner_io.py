@@ -31,8 +31,11 @@ def versions() -> dict[str, str]:
     """Versions of the packages a result or tuner depends on (recorded beside every artifact)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {}
-    for name in ("tunegym", "numpy", "scipy", "gymnasium", "torch", "stable-baselines3", "pyamg", "numba"):
+    import platform
+
+    out = {"python": platform.python_version()}
+    for name in ("tunegym", "numpy", "scipy", "gymnasium", "torch", "stable-baselines3", "pyamg", "numba", "highspy",
+                 "pettingzoo"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

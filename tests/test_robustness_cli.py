@@ -209,3 +209,12 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback():
     err = process.stderr.read()
     process.stderr.close()
     assert process.wait(timeout=120) == 141 and err == "", err
+
+
+def test_a_trained_bandits_file_records_what_made_it_and_the_versions(bandit_run):
+    # was: provenance {} in a single-agent bandit run's agent file (the multi-agent path recorded it)
+    from tunegym.agents.tuner_io import load_tuner_file
+
+    _, meta, _ = load_tuner_file(bandit_run / "checkpoints" / "agent.pt")
+    assert meta["provenance"] == {"env_id": "tunegym/SOR-v0", "env_kwargs": {}, "steps": 20, "train_seed": 0}
+    assert {"python", "tunegym", "numpy", "torch"} <= set(meta["versions"])

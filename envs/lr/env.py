@@ -151,8 +151,10 @@ class LRScheduleEnv(ProcessEnv):
     ``reset(seed=s)`` restarts the task stream ``stream(s, "instances")``; ``reset(options={"instance": task})``
     trains exactly that ``TrainingTask``. Data split, initial weights and minibatch order come from the task's
     ``data_seed`` and ``init_seed`` (run 0), so a replayed task gives the same trajectory for the same actions
-    whatever the reset seed (on CPU). The LR starts at the base LR (multiplier 1). ``env.unwrapped.instance``
-    is the task.
+    whatever the reset seed (on CPU, at the same torch thread count: a matrix product's last bits depend on how
+    many threads share it, so ``gym.make`` on machines with other core counts can differ in the last bits; pin
+    ``torch.set_num_threads(1)``, as ``tunegym train`` does by default, to compare across machines). The LR starts
+    at the base LR (multiplier 1). ``env.unwrapped.instance`` is the task.
 
     ## Episode End
     Terminated when the step budget is used up or the run diverges; the env never truncates (episode

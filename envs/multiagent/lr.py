@@ -130,7 +130,8 @@ class LRGroupsParallelEnv(ParallelEnv):
     ## Starting State
     ``reset(seed=s)`` restarts the task stream ``stream(s, "instances")``; ``options={"instance": task}``
     trains that task (replays it exactly whatever the seed: all randomness is the task's). Same seed and actions
-    give the same trajectory on CPU.
+    give the same trajectory on CPU at the same torch thread count (``torch.set_num_threads``; see
+    ``LRSchedule-v0``).
 
     ## Episode End
     Terminated for every agent when the step budget is used up or the run diverges.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import os
 import sys
@@ -438,7 +439,14 @@ def _train_generic(args: argparse.Namespace, rundir: Any, spec: dict[str, Any]) 
         _log_costs(Path(args.logdir) if args.logdir else rundir.tensorboard, wrapped.costs)
         rundir.agent_file.parent.mkdir(parents=True, exist_ok=True)
         temporary = rundir.agent_file.with_name(f".agent.{os.getpid()}.pt")
-        agent.save(temporary)
+        # What made the file travels with it, as the multi-agent path's does (an agent registered by a user may
+        # save without it).
+        provenance = {"env_id": spec["env_id"], "env_kwargs": spec["env_kwargs"], "steps": spec["steps"],
+                      "train_seed": spec["seed"]}
+        if "provenance" in inspect.signature(agent.save).parameters:
+            agent.save(temporary, provenance=provenance)
+        else:
+            agent.save(temporary)
         os.replace(temporary, rundir.agent_file)
         rundir.update_run(num_timesteps=len(wrapped.costs) or spec["steps"], completed=True)
         print(f"trained {spec['agent']} on {spec['env_id']}: {spec['steps']} steps; agent file {rundir.agent_file}")
