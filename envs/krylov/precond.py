@@ -276,9 +276,9 @@ def _spilu_watched(A_csc: sp.csc_matrix, drop_tol: float, fill_factor: float) ->
     """``scipy.sparse.linalg.spilu`` (no pivoting, natural order), given up after the :data:`ILU_TIME_LIMIT`.
 
     Why: SuperLU's incomplete factorisation can loop for ever. When the factor of a row overflows to NaN (tiny
-    pivots of a matrix that is far from diagonally dominant: one in 20 random symmetric 27-point stencils tried), the
-    quickselect of its dropping rule (``dqselect``) compares NaN with NaN and never advances; the call does not
-    return, and cannot be interrupted. SciPy releases the GIL in it, so it runs in a thread that is waited for up to
+    pivots of a matrix that is far from diagonally dominant, e.g. some symmetric 27-point stencils with random
+    weights; tests/test_robustness_krylov.py has one), the quickselect of its dropping rule (``dqselect``) compares
+    NaN with NaN and never advances; the call does not return, and cannot be interrupted. SciPy releases the GIL in it, so it runs in a thread that is waited for up to
     the limit; a factorisation still running then raises :class:`PreconditionerFailure` (the solve fails, the learner
     is charged the failure, and :class:`~tunegym.agents.KrylovTuner` solves again with its fallback) and its thread is
     left running, listed in :data:`STUCK_FACTORISATIONS`: it keeps a core busy until the process ends, and CPython's
