@@ -75,27 +75,31 @@ def lns_tuner(policy: Any, *, action: str = "operator", reward: str = "graded",
         env.close()
 
 
+def _real(value: Any) -> bool:
+    """Whether ``value`` is a real number and not a bool (``True`` is no time limit or node count)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _whole(value: Any) -> bool:
+    """Whether ``value`` is a finite real without a fraction (``1e4`` included), not a bool."""
+    return _real(value) and bool(np.isfinite(value)) and int(value) == value
+
+
 def _check_limits(time_limit: Any, max_iterations: Any, work_limit: Any, reference: Any) -> None:
     """One :class:`ConfigError` line for a budget :meth:`LNSSolver.solve` cannot honour (a string, a bool, NaN, a
     non-positive or infinite time, a negative count), before any work: it would fail deep inside numpy or
     HiGHS, or never end."""
-    def real(value: Any) -> bool:
-        return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-    def count(value: Any) -> bool:  # a whole number (1e4 included), not a bool
-        return real(value) and np.isfinite(value) and int(value) == value
-
     if time_limit is None:
         if max_iterations is None and work_limit is None:
             raise ConfigError("give time_limit, work_limit or max_iterations", value=None)
-    elif not real(time_limit) or not np.isfinite(time_limit) or time_limit <= 0:
+    elif not _real(time_limit) or not np.isfinite(time_limit) or time_limit <= 0:
         raise ConfigError(f"time_limit must be a positive, finite number of seconds, got {time_limit!r}",
                           value=time_limit)
-    if work_limit is not None and (not count(work_limit) or work_limit < 1):
+    if work_limit is not None and (not _whole(work_limit) or work_limit < 1):
         raise ConfigError(f"work_limit must be a positive node count, got {work_limit!r}", value=work_limit)
-    if max_iterations is not None and (not count(max_iterations) or max_iterations < 0):
+    if max_iterations is not None and (not _whole(max_iterations) or max_iterations < 0):
         raise ConfigError(f"max_iterations must be a count >= 0, got {max_iterations!r}", value=max_iterations)
-    if reference is not None and (not real(reference) or not np.isfinite(reference)):
+    if reference is not None and (not _real(reference) or not np.isfinite(reference)):
         raise ConfigError(f"reference must be a finite objective value, got {reference!r}", value=reference)
 
 
@@ -103,18 +107,13 @@ def _check_settings(seed: Any, sub_nodes: Any, start_nodes: Any, sub_time_limit:
     """One :class:`ConfigError` line for a constructor setting :class:`LNSSolver` cannot use, at construction: a
     negative seed failed deep inside numpy (``--seed -1`` on the command line), the others inside the first
     ``solve``."""
-    def whole(value: Any) -> bool:
-        return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and \
-            bool(np.isfinite(value)) and int(value) == value
-
-    if not whole(seed) or seed < 0:
+    if not _whole(seed) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}", value=seed)
     for label, value in (("sub_nodes", sub_nodes), ("start_nodes", start_nodes)):
-        if not whole(value) or value < 1:
+        if not _whole(value) or value < 1:
             raise ConfigError(f"{label} must be a node count >= 1, got {value!r}", value=value)
-    if sub_time_limit is not None and (not isinstance(sub_time_limit, numbers.Real) or
-                                       isinstance(sub_time_limit, (bool, np.bool_)) or
-                                       not sub_time_limit > 0 or np.isnan(sub_time_limit)):
+    if sub_time_limit is not None and (not _real(sub_time_limit) or not sub_time_limit > 0
+                                       or np.isnan(sub_time_limit)):
         raise ConfigError(f"sub_time_limit must be None or a positive number of seconds, got {sub_time_limit!r}",
                           value=sub_time_limit)
     if acceptance not in ("hill_climbing", "simulated_annealing"):

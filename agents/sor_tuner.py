@@ -77,8 +77,7 @@ from tunegym.envs.core.knob import knob_from_dict
 from tunegym.envs.core.process import Process
 from tunegym.envs.sor.features import SORSpectrum, sor_spectrum, young_omega
 from tunegym.envs.sor.instances import LinearSystem
-from tunegym.envs.sor.solver import (PreparedMatrix, SORResult, check_tolerance, check_vector, initial_residual_norm,
-                                     prepare_matrix)
+from tunegym.envs.sor.solver import PreparedMatrix, SORResult, check_tolerance, check_vector, prepare_matrix
 
 __all__ = ["SORTuner", "SequenceAdaptation", "KIND", "ENV_IDS", "omega_for", "FALLBACK_OMEGAS"]
 
@@ -317,9 +316,7 @@ class SORTuner(TunerAdapter):
         spec = self.spectrum(prepared)
         if spec.convergent is False:
             return _refused(prepared, b_arr, x0_arr, tol, spec)
-        if self.dynamic:
-            if x0_arr is not None:
-                initial_residual_norm(prepared, b_arr, x0_arr)  # an x0 whose residual overflows: as solve() refuses it
+        if self.dynamic:  # SORBlockSolve.start refuses an x0 whose residual overflows, as solve() does
             return self._dynamic_solve(self.system(prepared, b_arr), x0_arr, tol, max_sweeps, spec, learn)
         learner = self.adaptation
         system = self.system(prepared, b_arr)

@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from tunegym.envs.core.env import ProcessEnv
-from tunegym.envs.core.errors import ConfigError, MatrixError
+from tunegym.envs.core.errors import ConfigError
 from tunegym.envs.core.features import Features, register_features
 from tunegym.envs.core.instances import SequenceDistribution
 from tunegym.envs.core.process import Process, StepRecord
@@ -31,7 +31,7 @@ from tunegym.envs.sor.instances import (
     ShiftedLaplacianDistribution,
 )
 from tunegym.envs.sor.process import SystemContext, finite_or_none
-from tunegym.envs.sor.solver import PreparedMatrix, SORResult, solve_prepared
+from tunegym.envs.sor.solver import PreparedMatrix, SORResult, residual_overflow, solve_prepared
 
 __all__ = ["SORBlockSolve", "ResidualHistory", "SORDynamicEnv", "make_dynamic_env", "DEFAULT_BLOCK",
            "DEFAULT_FAILURE_PENALTY"]
@@ -97,9 +97,7 @@ class SORBlockSolve(Process):
             with np.errstate(over="ignore", invalid="ignore"):
                 rnorm = float(np.linalg.norm(instance.b - instance.matrix.to_csr() @ self.x))
             if not math.isfinite(rnorm):
-                raise MatrixError(f"the residual b - A x0 overflows float64 (largest |x0_i| "
-                                  f"{float(np.abs(self.x).max()):.3g}); scale b and x0 by a power of 10, and the "
-                                  f"solution back", value=float(np.abs(self.x).max()))
+                raise residual_overflow(self.x)
             self.residual = rnorm / scale
         # A warm start whose residual exceeds ||b||: divergence is judged from ||b - A x0|| (relative units here).
         self._far_limit = self.divergence_factor * self.residual if self.residual > 1.0 else None

@@ -48,7 +48,7 @@ from tunegym.envs.core.errors import ConfigError, MatrixError
 from tunegym.envs.core.matrices import as_real_csr, as_real_vector, check_norm
 
 __all__ = ["SORResult", "PreparedMatrix", "Schedule", "prepare_matrix", "check_vector", "check_tolerance",
-           "initial_residual_norm", "solve", "solve_prepared", "STATUSES"]
+           "initial_residual_norm", "residual_overflow", "solve", "solve_prepared", "STATUSES"]
 
 STATUSES = ("converged", "max_sweeps", "diverged")
 _CONVERGED, _MAX_SWEEPS, _DIVERGED = 0, 1, 2
@@ -502,10 +502,15 @@ def initial_residual_norm(M: PreparedMatrix, b: np.ndarray, x0: np.ndarray) -> f
     with np.errstate(over="ignore", invalid="ignore"):
         norm = float(np.linalg.norm(b - M.diag * x0 - off @ x0))
     if not math.isfinite(norm):
-        largest = float(np.abs(x0).max())
-        raise MatrixError(f"the residual b - A x0 overflows float64 (largest |x0_i| {largest:.3g}); scale b and x0 "
-                          f"by a power of 10, and the solution back", value=largest)
+        raise residual_overflow(x0)
     return norm
+
+
+def residual_overflow(x0: np.ndarray) -> MatrixError:
+    """The error for an ``x0`` whose residual ``b - A x0`` overflows float64 (returned for the caller to raise)."""
+    largest = float(np.abs(x0).max())
+    return MatrixError(f"the residual b - A x0 overflows float64 (largest |x0_i| {largest:.3g}); scale b and x0 "
+                       f"by a power of 10, and the solution back", value=largest)
 
 
 def _real(value: object) -> bool:
