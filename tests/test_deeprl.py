@@ -218,3 +218,20 @@ def test_a2c_checkpoint_resumes_to_the_requested_step_count(tmp_path):
     assert restored.num_timesteps == 128 and restored.model._n_updates == 16
     agent.close()
     restored.close()
+
+
+def test_training_outside_tunegym_train_leaves_no_folders_in_the_temp_dir(tmp_path, monkeypatch):
+    # SB3 makes an empty SB3-<date> folder per learn() when it builds its own logger; a sweep left thousands
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    agent = make_agent("ppo", "tunegym/SOR-v0", {**FAST_PPO, "n_steps": 32, "batch_size": 32, "n_epochs": 1},
+                       seed=0, device="cpu")
+    try:
+        agent.learn(total_timesteps=64)
+        agent.learn_until(96)
+    finally:
+        agent.close()
+    assert agent.num_timesteps == 96
+    assert list(tmp_path.iterdir()) == []

@@ -145,6 +145,12 @@ class DeepRLAgent:
         except (ValueError, AssertionError) as exc:  # SB3 checks e.g. batch_size vs n_steps, ent_coef strings
             vec_env.close()
             raise ConfigError(f"{algo.upper()} rejects config: {exc}", value=config_to_dict(config)) from exc
+        # SB3's own logger, made at learn() when none is set, creates an empty folder in the temp dir per call
+        # (``SB3-<date>``; a test suite or a tuning sweep leaves thousands). A run that logs sets its own
+        # (``tunegym train``: TensorBoard and CSV in the run folder); otherwise records go nowhere.
+        from stable_baselines3.common.logger import Logger
+
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
 
     # -- agent verbs ---------------------------------------------------------------------------------------
     @property
