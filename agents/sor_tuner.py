@@ -45,12 +45,16 @@ Two ways to solve, on purpose different:
      guarantee (non-symmetric, non-positive diagonal), a solve that diverges is cut early (growth by 1e4 over
      the smallest residual, or no decrease over 200 sweeps) and the system is **re-solved** at ω = 1, then
      ω = 0.5; ``result.sweeps`` charges every attempt, ``result.attempts`` lists them and ``result.reason``
-     says why. SPD matrices cannot diverge for ω in (0, 2), so they are never re-solved. A symmetric matrix with
-     a positive diagonal that the spectrum leaves undecided (largest Jacobi eigenvalue 1 to within 1e-9: a
-     singular one such as a graph Laplacian) is re-solved at ω = 1 only: SOR's verdict there is the same for
-     every ω in (0, 2) (Ostrowski–Reich; semi-convergence when ``b`` is in the range), so the retry only covers
-     the 200-sweep stall test firing early near ω = 2; ω = 0.5 spent some 35,000 sweeps to stall on an
-     inconsistent ``b``. Such a failure's ``reason`` says that ``A`` looks singular.
+     says why. After an attempt that took 200 sweeps or more to diverge (a spectral radius near 1, e.g. a matrix
+     just past indefinite), each fallback ω is first checked by the spectral radius of SOR's iteration matrix
+     (:func:`~tunegym.envs.sor.solver.sor_iteration_radius`, ARPACK, each mat-vec charged as a sweep) and not swept
+     when it is >= 1: sweeping would take thousands of sweeps to see so slow a divergence. SPD matrices cannot
+     diverge for ω in (0, 2), so they are never re-solved. A symmetric matrix with a positive diagonal that the
+     spectrum leaves undecided (largest Jacobi eigenvalue 1 to within 1e-9: a singular one such as a graph
+     Laplacian) is re-solved at ω = 1 only, unchecked: SOR's verdict there is the same for every ω in (0, 2)
+     (Ostrowski–Reich; semi-convergence when ``b`` is in the range), so the retry only covers the 200-sweep stall
+     test firing early near ω = 2; ω = 0.5 spent some 35,000 sweeps to stall on an inconsistent ``b``. Such a
+     failure's ``reason`` says that ``A`` looks singular.
 
   The policy itself is not updated on this path (the deploy learner is what learns; ``save`` keeps both).
 Files are tuner files of kind ``"sor-tuner"`` holding the :class:`Tuner` settings and the inner policy's own
@@ -77,7 +81,8 @@ from tunegym.envs.core.knob import knob_from_dict
 from tunegym.envs.core.process import Process
 from tunegym.envs.sor.features import SORSpectrum, sor_spectrum, young_omega
 from tunegym.envs.sor.instances import LinearSystem
-from tunegym.envs.sor.solver import PreparedMatrix, SORResult, check_tolerance, check_vector, prepare_matrix
+from tunegym.envs.sor.solver import (PreparedMatrix, SORResult, check_tolerance, check_vector, prepare_matrix,
+                                     sor_iteration_radius)
 
 __all__ = ["SORTuner", "SequenceAdaptation", "KIND", "ENV_IDS", "omega_for", "FALLBACK_OMEGAS"]
 
@@ -86,6 +91,12 @@ FALLBACK_OMEGAS = (1.0, 0.5)
 #: divergence tests of a deploy solve on a matrix with no convergence guarantee (SPD matrices keep the defaults)
 GUARDED_DIVERGENCE_FACTOR = 1e4
 GUARDED_STALL_WINDOW = 200
+#: a fallback ω after an attempt that took a stall window or more to diverge (SOR's iteration matrix has spectral
+#: radius near 1 there) is first checked by that radius (ARPACK to 1e-7, at most this many sweeps, each charged;
+#: :func:`~tunegym.envs.sor.solver.sor_iteration_radius`); at or above ``1 + RADIUS_MARGIN`` it is not swept, since
+#: a residual test would take thousands of sweeps to see so slow a divergence
+RADIUS_CHECK_SWEEPS = 1000
+RADIUS_MARGIN = 1e-6
 _OMEGA_MAX = 2.0 - 1e-6
 
 
@@ -353,17 +364,22 @@ class SORTuner(TunerAdapter):
         attempts: list[tuple[float, int, str]] = []
         charged = 0
         result = None
+        check = _SpectralCheck(system.matrix, budget, enabled=not ostrowski)
         for candidate in (omega, *fallbacks):
+            if result is not None and check.diverges(candidate, attempts):
+                charged += check.used
+                continue
             process = SORSolve(tol=tol, max_sweeps=budget, **kwargs)
             process.start(system, x0=x0)
             process.advance(candidate)
             result = process.result
-            charged += result.sweeps
-            attempts.append((float(candidate), int(result.sweeps), result.status))
+            charged += check.used + result.sweeps
+            attempts.append((float(candidate), check.used + int(result.sweeps), result.status))
             if result.status != "diverged":
                 break
+            check.arm(result)
         assert result is not None
-        return _charged(result, charged, attempts, singular=ostrowski and abs(spec.radius - 1.0) <= 1e-9)
+        return check.noted(_charged(result, charged, attempts, singular=ostrowski and abs(spec.radius - 1.0) <= 1e-9))
 
     def _dynamic_solve(self, system: LinearSystem, x0: np.ndarray | None, tol: float, max_sweeps: int | None,
                        spec: SORSpectrum, learn: bool) -> SORResult:
@@ -388,7 +404,12 @@ class SORTuner(TunerAdapter):
         attempts: list[tuple[Any, int, str]] = []
         charged = 0
         result = None
+        check = _SpectralCheck(system.matrix, int(max_sweeps or self.tuner.env_kwargs.get("max_sweeps", 10_000)),
+                               enabled=not ostrowski)
         for omega in (first, *fallbacks):
+            if result is not None and omega is not None and check.diverges(omega, attempts):
+                charged += check.used
+                continue
             process = self._process(system, x0, tol, max_sweeps, **(policy_guard if omega is None else fixed_guard))
             if omega is None:
                 self._drive(process, learn and process.residual > process.tol)
@@ -396,12 +417,14 @@ class SORTuner(TunerAdapter):
                 while not process.done:
                     process.advance(omega)
             result = process.result()
-            charged += result.sweeps
-            attempts.append((result.omega if omega is None else float(omega), int(result.sweeps), result.status))
+            charged += check.used + result.sweeps
+            attempts.append((result.omega if omega is None else float(omega), check.used + int(result.sweeps),
+                             result.status))
             if result.status != "diverged":
                 break
+            check.arm(result)
         assert result is not None
-        return _charged(result, charged, attempts, singular=ostrowski and abs(spec.radius - 1.0) <= 1e-9)
+        return check.noted(_charged(result, charged, attempts, singular=ostrowski and abs(spec.radius - 1.0) <= 1e-9))
 
     def solve_system(self, system: LinearSystem, *, x0: Any = None, tol: float | None = None,
                      max_sweeps: int | None = None, learn: bool = False) -> SORResult:
@@ -495,6 +518,47 @@ def _shown(omega: Any) -> str:
     if blocks.size < 2:
         return f"{blocks[0]:.3g}" if blocks.size else "no block"
     return f"{blocks[0]:.3g}..{blocks[-1]:.3g} per block"
+
+
+class _SpectralCheck:
+    """The spectral test of a fallback ω (see :data:`RADIUS_CHECK_SWEEPS`), armed by an attempt that was slow to
+    diverge.
+
+    :meth:`diverges` estimates ``ρ(G_ω)`` when armed (``used``: the sweeps that cost, 0 otherwise; the caller
+    charges them to the attempt) and, when it is at or above ``1 + RADIUS_MARGIN``, records the attempt as diverged
+    without a sweep and stays armed for the next fallback; :meth:`noted` adds what each check found to the result's
+    ``reason``."""
+
+    def __init__(self, matrix: PreparedMatrix, budget: int, *, enabled: bool = True) -> None:
+        self.matrix, self.budget, self.enabled = matrix, max(int(budget), 1), enabled
+        self.armed, self.used = False, 0
+        self.found: list[str] = []
+
+    def arm(self, result: SORResult) -> None:
+        """Arm the check when ``result`` (a diverged attempt) took a stall window or more to be found diverged: so
+        slow a divergence means a spectral radius near 1, where the next ω's residual would be slow to tell too (a
+        blow-up within a few sweeps says nothing about the next ω, which then converges in most cases). Never for
+        a symmetric matrix with a positive diagonal (``enabled`` False): every ω has its verdict there."""
+        self.armed = self.enabled and result.sweeps >= GUARDED_STALL_WINDOW
+
+    def diverges(self, omega: float, attempts: list[tuple[Any, int, str]]) -> bool:
+        self.used = 0
+        if not self.armed:
+            return False
+        radius, self.used = sor_iteration_radius(self.matrix, float(omega),
+                                                 max_sweeps=min(RADIUS_CHECK_SWEEPS, self.budget))
+        self.armed = radius is not None and radius >= 1.0 + RADIUS_MARGIN
+        shown = "no estimate" if radius is None else f"{radius:.7g}"
+        self.found.append(f"ω={_shown(omega)}: {shown} after {self.used} ({'not ' if self.armed else ''}swept)")
+        if self.armed:
+            attempts.append((float(omega), self.used, "diverged"))
+        return self.armed
+
+    def noted(self, result: SORResult) -> SORResult:
+        if self.found:
+            result.reason += ("; spectral radius of SOR's iteration matrix checked before sweeping (ARPACK, one sweep "
+                              f"per mat-vec, charged to the attempt; >= 1 is not swept): {', '.join(self.found)}")
+        return result
 
 
 def _charged(result: SORResult, charged: int, attempts: list[tuple[Any, int, str]], *, singular: bool) -> SORResult:

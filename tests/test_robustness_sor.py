@@ -18,6 +18,7 @@ import scipy.sparse.linalg as spla
 from tunegym.agents import SORTuner
 from tunegym.envs.core.errors import ConfigError, MatrixError
 from tunegym.envs.sor import poisson2d, prepare_matrix, solve, solve_prepared
+from tunegym.envs.sor.solver import sor_iteration_radius
 from tunegym.envs.sor.features import jacobi_spectral_radius, nilpotent_jacobi, sor_spectrum
 from tunegym.envs.sor.process import SystemContext
 
@@ -148,6 +149,54 @@ def test_a_singular_laplacian_with_no_solution_is_given_up_quickly_and_said_so(r
 
 
 # ---- the right-hand side, x0 and the settings -----------------------------------------------------------------------
+def _skew(n: int) -> sp.csr_matrix:
+    """The tridiagonal skew-symmetric matrix (1 above the diagonal, -1 below)."""
+    return sp.diags([np.ones(n - 1), -np.ones(n - 1)], [1, -1]).tocsr()
+
+
+def test_sor_iteration_radius_matches_the_dense_eigenvalues_and_gives_up_at_its_budget():
+    A = (poisson2d(15) - 0.02 * sp.identity(225) + 0.05 * _skew(225)).tocsr()
+    M = prepare_matrix(A)
+    D, L, U = sp.diags(A.diagonal()), sp.tril(A, -1), sp.triu(A, 1)
+    for omega in (0.5, 1.0, 1.3):
+        G = np.linalg.solve((D / omega + L).toarray(), ((1 / omega - 1) * D - U).toarray())
+        radius, used = sor_iteration_radius(M, omega)
+        assert radius == pytest.approx(np.max(np.abs(np.linalg.eigvals(G))), abs=1e-7) and 0 < used <= 1000
+    assert sor_iteration_radius(M, 1.0, max_sweeps=5) == (None, 5)
+    small = prepare_matrix(poisson2d(4))  # 16 rows: dense, one sweep per unit vector
+    assert sor_iteration_radius(small, 1.0) == (pytest.approx(np.cos(np.pi / 5) ** 2), 16)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_matrix_just_past_indefinite_is_diverged_within_1000_sweeps_for_any_b(readme_tuner, dynamic_tuner, seed):
+    """Before: a 40x40 Laplacian shifted just past indefinite plus a 1e-4 skew part took 1,226-1,796 sweeps (static
+    tuner) and 1,280-1,910 (dynamic) with a random b: SOR's iteration matrix has spectral radius 1.0001 at ω = 1 and
+    1.00004 at 0.5, and the 200-sweep stall test saw each only after the modes below 1 had decayed. The fallbacks
+    are now ruled out by that radius (about 100 sweeps each) and are not swept."""
+    n = 1600
+    A = (poisson2d(40) - 0.012 * sp.identity(n) + 1e-4 * _skew(n)).tocsr()
+    b = np.random.default_rng(seed).standard_normal(n)
+    for tuner in (readme_tuner, dynamic_tuner):
+        result = copy.deepcopy(tuner).solve(A, b)
+        assert result.status == "diverged" and result.sweeps <= 1000
+        assert result.sweeps == sum(sweeps for _, sweeps, _ in result.attempts)
+        assert [omega for omega, _, _ in result.attempts[1:]] == [1.0, 0.5]
+        assert "ω=1: 1.00013" in result.reason and "(not swept)" in result.reason
+
+
+def test_a_slow_divergence_before_a_convergent_fallback_is_checked_charged_and_then_swept(readme_tuner):
+    # ω = 1.65 (the policy's) takes 200 sweeps to be found diverged, so ω = 1 is checked first: radius 0.94 < 1,
+    # swept and converged; the check's sweeps are in that attempt's count
+    A = (poisson2d(20) + 0.39 * _skew(400)).tocsr()
+    b = np.random.default_rng(0).standard_normal(400)
+    result = copy.deepcopy(readme_tuner).solve(A, b)
+    assert result.converged and [(w, status) for w, _, status in result.attempts] == [(1.65, "diverged"),
+                                                                                       (1.0, "converged")]
+    swept = len(result.residual_history) - 1
+    assert result.attempts[1][1] > swept and "ω=1: 0.94" in result.reason and "(swept)" in result.reason
+    assert np.linalg.norm(b - A @ result.x) <= 1e-8 * np.linalg.norm(b) * 1.01
+
+
 def test_a_far_warm_start_is_swept_not_declared_diverged(readme_tuner, dynamic_tuner):
     """Before: an ``x0`` whose residual exceeded 1e8 ||b|| (a warm start from another system's solution) ended
     "diverged" after 0 sweeps on an SPD matrix; one whose residual overflowed ended "diverged" with an inf residual."""
