@@ -369,7 +369,7 @@ class SORTuner(TunerAdapter):
             if result is not None and check.diverges(candidate, attempts):
                 charged += check.used
                 continue
-            process = SORSolve(tol=tol, max_sweeps=budget, **kwargs)
+            process = SORSolve(tol=tol, max_sweeps=budget - check.used, **kwargs)  # the check's sweeps count too
             process.start(system, x0=x0)
             process.advance(candidate)
             result = process.result
@@ -410,7 +410,8 @@ class SORTuner(TunerAdapter):
             if result is not None and omega is not None and check.diverges(omega, attempts):
                 charged += check.used
                 continue
-            process = self._process(system, x0, tol, max_sweeps, **(policy_guard if omega is None else fixed_guard))
+            process = self._process(system, x0, tol, check.budget - check.used,  # the check's sweeps count too
+                                    **(policy_guard if omega is None else fixed_guard))
             if omega is None:
                 self._drive(process, learn and process.residual > process.tol)
             else:
@@ -530,7 +531,7 @@ class _SpectralCheck:
     ``reason``."""
 
     def __init__(self, matrix: PreparedMatrix, budget: int, *, enabled: bool = True) -> None:
-        self.matrix, self.budget, self.enabled = matrix, max(int(budget), 1), enabled
+        self.matrix, self.budget, self.enabled = matrix, max(int(budget), 1), enabled  # budget: an attempt's sweeps
         self.armed, self.used = False, 0
         self.found: list[str] = []
 
@@ -545,8 +546,10 @@ class _SpectralCheck:
         self.used = 0
         if not self.armed:
             return False
-        radius, self.used = sor_iteration_radius(self.matrix, float(omega),
-                                                 max_sweeps=min(RADIUS_CHECK_SWEEPS, self.budget))
+        cap = min(RADIUS_CHECK_SWEEPS, self.budget // 2)  # the attempt's budget bounds the check and its sweeps
+        if cap < 20:
+            return False
+        radius, self.used = sor_iteration_radius(self.matrix, float(omega), max_sweeps=cap)
         self.armed = radius is not None and radius >= 1.0 + RADIUS_MARGIN
         shown = "no estimate" if radius is None else f"{radius:.7g}"
         self.found.append(f"ω={_shown(omega)}: {shown} after {self.used} ({'not ' if self.armed else ''}swept)")

@@ -182,6 +182,10 @@ def test_a_matrix_just_past_indefinite_is_diverged_within_1000_sweeps_for_any_b(
         assert result.sweeps == sum(sweeps for _, sweeps, _ in result.attempts)
         assert [omega for omega, _, _ in result.attempts[1:]] == [1.0, 0.5]
         assert "ω=1: 1.00013" in result.reason and "(not swept)" in result.reason
+        bounded = copy.deepcopy(tuner).solve(A, b, max_sweeps=300)  # max_sweeps bounds each attempt, check included
+        assert all(sweeps <= 300 for _, sweeps, _ in bounded.attempts)
+        # the dynamic policy's own attempt takes 270-340 sweeps to stall: diverged, or cut at max_sweeps first
+        assert bounded.status == "diverged" if tuner is readme_tuner else bounded.status in ("diverged", "max_sweeps")
 
 
 def test_a_slow_divergence_before_a_convergent_fallback_is_checked_charged_and_then_swept(readme_tuner):
