@@ -68,13 +68,14 @@ def failures(tables: list[dict[str, dict[str, list]]]) -> dict[str, list[int]]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", choices=["smoke", "full"], default="full", help="the suite's scale (default full)")
     parser.add_argument("--cache", type=Path, required=True, help="price cache directory (read, or written)")
     parser.add_argument("--dev", type=int, default=10, help="dev-test sequences (the split's first seeds)")
     parser.add_argument("--variants", help="comma list of variant names (default: all)")
     parser.add_argument("--out", type=Path, required=True, help="JSON file for the results")
     args = parser.parse_args(argv)
     s = K.suite(K.GMRES_SUITE_NAME)
-    fams, length = K._families(s, "full", grid=None, length=None, families=None)
+    fams, length = K._families(s, args.scale, grid=None, length=None, families=None)
     env_id = K.ENV_IDS[K.suite_solver(fams)]
     names = args.variants.split(",") if args.variants else list(VARIANTS)
     unknown = [name for name in names if name not in VARIANTS]
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "excess": {kind: float(np.mean([p["excess"][kind] for p in per_sequence]))
                            for kind in ("failed", "reuse", "fresh")},
                 "per_sequence": per_sequence}
-    result = {"suite": s.key, "split": "dev_test", "dev_seeds": [seed for seed, _, _ in dev], "length": length,
+    result = {"suite": s.key, "scale": args.scale, "split": "dev_test", "dev_seeds": [seed for seed, _, _ in dev], "length": length,
               "tune_failures": failures([table for _, table in tune.values()]),
               "dev_failures": failures([table for _, _, table in dev]),
               "variants": results, "wall_time_s": time.perf_counter() - start,

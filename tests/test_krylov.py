@@ -631,6 +631,22 @@ def test_memory_ablation_script_runs_at_smoke_scale(tmp_path):
             assert all(np.isfinite(v) and v > 0 for v in rule.values())
 
 
+@pytest.mark.slow
+def test_gmres_gap_script_runs_at_smoke_scale_and_its_parts_add_up(tmp_path):
+    """``benchmarks/krylov_gmres_gap.py`` (published diagnosis) runs end to end on the smoke GMRES suite, and the
+    excess it splits by kind is the learner's work over the oracle's where the learner paid more."""
+    module = benchmark_script("krylov_gmres_gap")
+    result = module.main(["--scale", "smoke", "--cache", str(tmp_path / "cache"), "--dev", "1",
+                          "--variants", "suite (3 tune sequences)", "--out", str(tmp_path / "g.json")])
+    (entry,) = result["variants"].values()
+    (sequence,) = entry["per_sequence"]
+    assert result["scale"] == "smoke" and len(entry["tune_seeds"]) == 3 and result["commit"]
+    assert sum(sequence["excess"].values()) >= sequence["work_over_oracle"] - 1.0 - 1e-9  # excess >= net excess
+    assert all(v >= 0 for v in sequence["excess"].values())
+    with pytest.raises(SystemExit):
+        module.main(["--cache", str(tmp_path / "cache"), "--variants", "nope", "--out", str(tmp_path / "x.json")])
+
+
 # ---- the deploy path's cost at scale ------------------------------------------------------------------------
 def test_feature_scan_samples_rows_of_big_matrices_and_estimates_the_full_scan():
     """Above ``SCAN_ROWS`` rows the scan reads a fixed sample (same rows for a size, sorted, distinct); its row
