@@ -11,7 +11,7 @@ each system where it paid more than the oracle:
 - ``reuse``: it reused its kept preconditioner and paid more than the oracle;
 - ``fresh``: it built a preconditioner and paid more than the oracle.
 
-Also per fixed arm: how many tune systems it fails on. Prices come from (or go to) ``--cache`` under the names
+Also per fixed arm: how many tune and dev-test systems it fails on, and at which steps of their runs. Prices come from (or go to) ``--cache`` under the names
 ``tunegym bench krylov --solver gmres`` uses. Never reads the final-test split. Usage::
 
     python benchmarks/krylov_gmres_gap.py --cache DIR/cache --dev 10 --out benchmarks/krylov_gmres_gap.json
@@ -53,16 +53,22 @@ def excess(learner: dict[str, list], table: dict[str, dict[str, list]]) -> dict[
     return {kind: value / float(oracle.sum()) for kind, value in parts.items()}
 
 
-def failures(tables: list[dict[str, dict[str, list]]]) -> dict[str, list[int]]:
-    """Per fixed arm: ``[failed systems, systems]`` over ``tables``."""
-    counts: dict[str, list[int]] = {}
+def failures(tables: list[dict[str, dict[str, list]]], run_length: int) -> dict[str, dict[str, object]]:
+    """Per fixed arm over ``tables``: how many systems it failed on, of how many, and at which steps of their runs
+    (``t mod run_length``, counted)."""
+    counts: dict[str, dict[str, object]] = {}
     for table in tables:
         for name, entry in table.items():
             if name.startswith("fixed:") and name != "fixed:reuse":
                 cost, work = np.asarray(entry["cost"]), np.asarray(entry["work"])
-                count = counts.setdefault(name[len("fixed:"):], [0, 0])
-                count[0] += int(np.sum(cost > work * (1 + 1e-9)))
-                count[1] += len(cost)
+                failed = np.flatnonzero(cost > work * (1 + 1e-9))
+                count = counts.setdefault(name[len("fixed:"):], {"failed": 0, "systems": 0, "steps": {}})
+                count["failed"] += len(failed)
+                count["systems"] += len(cost)
+                for step in failed % run_length:
+                    count["steps"][int(step)] = count["steps"].get(int(step), 0) + 1
+    for count in counts.values():
+        count["steps"] = dict(sorted(count["steps"].items()))
     return counts
 
 
@@ -76,6 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     s = K.suite(K.GMRES_SUITE_NAME)
     fams, length = K._families(s, args.scale, grid=None, length=None, families=None)
+    run_length = int(next(iter(fams.values()))["run_length"])
     env_id = K.ENV_IDS[K.suite_solver(fams)]
     names = args.variants.split(",") if args.variants else list(VARIANTS)
     unknown = [name for name in names if name not in VARIANTS]
@@ -112,8 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
                            for kind in ("failed", "reuse", "fresh")},
                 "per_sequence": per_sequence}
     result = {"suite": s.key, "scale": args.scale, "split": "dev_test", "dev_seeds": [seed for seed, _, _ in dev], "length": length,
-              "tune_failures": failures([table for _, table in tune.values()]),
-              "dev_failures": failures([table for _, _, table in dev]),
+              "tune_failures": failures([table for _, table in tune.values()], run_length),
+              "dev_failures": failures([table for _, _, table in dev], run_length),
               "variants": results, "wall_time_s": time.perf_counter() - start,
               "command": " ".join(["python", "benchmarks/krylov_gmres_gap.py",
                                    *(argv if argv is not None else sys.argv[1:])]),

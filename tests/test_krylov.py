@@ -643,6 +643,8 @@ def test_gmres_gap_script_runs_at_smoke_scale_and_its_parts_add_up(tmp_path):
     assert result["scale"] == "smoke" and len(entry["tune_seeds"]) == 3 and result["commit"]
     assert sum(sequence["excess"].values()) >= sequence["work_over_oracle"] - 1.0 - 1e-9  # excess >= net excess
     assert all(v >= 0 for v in sequence["excess"].values())
+    for counts in result["tune_failures"].values():
+        assert sum(counts["steps"].values()) == counts["failed"] <= counts["systems"] == 3 * 40
     with pytest.raises(SystemExit):
         module.main(["--cache", str(tmp_path / "cache"), "--variants", "nope", "--out", str(tmp_path / "x.json")])
 
