@@ -276,3 +276,22 @@ def test_a_tuner_that_has_solved_can_be_copied_and_pickled(readme_tuner):
     for clone in (copy.deepcopy(tuner), pickle.loads(pickle.dumps(tuner))):
         assert clone.spectrum(poisson2d(6)) == tuner.spectrum(poisson2d(6))
         assert clone.choose_omega(poisson2d(6)) == tuner.choose_omega(poisson2d(6))
+
+
+def test_the_divergence_benchmark_runs_and_its_check_saves_sweeps(tmp_path):
+    """``benchmarks/sor_divergence.py`` (the README's divergence figures) runs end to end on its smallest matrix."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "sor_divergence.py"
+    spec = importlib.util.spec_from_file_location("sor_divergence", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--grids", "40", "--seeds", "1", "--out", str(tmp_path / "d.json")])
+    assert {row["tuner"] for row in result["rows"]} == {"static", "dynamic"}
+    for row in result["rows"]:
+        assert row["with_check"]["status"] == row["without_check"]["status"] == "diverged"
+        assert row["with_check"]["sweeps"] <= 1000 < row["without_check"]["sweeps"]
+    import tunegym.agents.sor_tuner as sor_tuner
+
+    assert sor_tuner.RADIUS_CHECK_SWEEPS == 1000  # restored
