@@ -574,8 +574,8 @@ def sor_iteration_radius(M: PreparedMatrix, omega: float, *, max_sweeps: int = 1
     Why: SOR diverges exactly when ``ρ(G_ω) >= 1``, but when ``ρ(G_ω)`` is barely above 1 (a matrix just past
     indefinite) the residual first falls for hundreds of sweeps while the modes below 1 decay, so a residual test
     takes thousands of sweeps to see the divergence. Restarted Arnoldi (a basis of up to 40 vectors, fewer where
-    that would pass 256 MB) pins such a radius down in a few hundred: about 100 sweeps for 1.00013 at 1,600 rows,
-    860 for 1.0000036 at 90,000 rows, where sweeping took 36,000 to see it (``tests/test_robustness_sor.py``).
+    that would pass 256 MB) pins such a radius down in a few hundred: 100-120 sweeps per ω at 1,600 rows, 776-799 at
+    90,000, where a solve that swept each fallback took 37,000-71,000 sweeps (``benchmarks/sor_divergence.md``).
     Reliable where the dominant eigenvalue is real and isolated (ω <= 1 on the matrices where this matters); near
     ω = 2 ``G_ω``'s eigenvalues crowd a circle of radius ``ω - 1`` and ARPACK seldom converges within the budget.
     """
