@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -41,6 +42,11 @@ VARIANTS = {
 }
 
 
+def failed(cost: Any, work: Any) -> Any:
+    """Whether a solve failed: its cost carries the failure charge on top of its work (elementwise on arrays)."""
+    return np.asarray(cost) > np.asarray(work) * (1 + 1e-9)
+
+
 def excess(learner: dict[str, list], table: dict[str, dict[str, list]]) -> dict[str, float]:
     """The learner's excess work over the oracle's, by kind (see the module docstring), over the oracle's total."""
     oracle = np.asarray(table["oracle"]["cost"], dtype=float)
@@ -48,7 +54,7 @@ def excess(learner: dict[str, list], table: dict[str, dict[str, list]]) -> dict[
     for cost, work, arm, best in zip(learner["cost"], learner["work"], learner["arm"], oracle):
         if cost <= best:
             continue
-        kind = "failed" if cost > work * (1 + 1e-9) else "reuse" if arm == "reuse" else "fresh"
+        kind = "failed" if failed(cost, work) else "reuse" if arm == "reuse" else "fresh"
         parts[kind] += cost - best
     return {kind: value / float(oracle.sum()) for kind, value in parts.items()}
 
@@ -60,12 +66,11 @@ def failures(tables: list[dict[str, dict[str, list]]], run_length: int) -> dict[
     for table in tables:
         for name, entry in table.items():
             if name.startswith("fixed:") and name != "fixed:reuse":
-                cost, work = np.asarray(entry["cost"]), np.asarray(entry["work"])
-                failed = np.flatnonzero(cost > work * (1 + 1e-9))
+                where = np.flatnonzero(failed(entry["cost"], entry["work"]))
                 count = counts.setdefault(name[len("fixed:"):], {"failed": 0, "systems": 0, "steps": {}})
-                count["failed"] += len(failed)
-                count["systems"] += len(cost)
-                for step in failed % run_length:
+                count["failed"] += len(where)
+                count["systems"] += len(entry["cost"])
+                for step in where % run_length:
                     count["steps"][int(step)] = count["steps"].get(int(step), 0) + 1
     for count in counts.values():
         count["steps"] = dict(sorted(count["steps"].items()))
@@ -109,8 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
                                          pcgbandit=False, env_id=env_id)["krylov_tuner"]
                 ratio = float(np.sum(learner["cost"]) / np.sum(table["oracle"]["cost"]))
                 per_sequence.append({"seed": seed, "work_over_oracle": ratio, "excess": excess(learner, table),
-                                     "failed_solves": int(sum(c > w * (1 + 1e-9) for c, w in
-                                                              zip(learner["cost"], learner["work"])))})
+                                     "failed_solves": int(np.sum(failed(learner["cost"], learner["work"])))})
                 print(f"{name}: seed {seed} {ratio:.3f} {per_sequence[-1]['excess']}", flush=True)
             results[name] = {
                 "tune_seeds": seeds, "agent_config": {**K.AGENT_CONFIG, **changes},

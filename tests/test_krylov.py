@@ -23,18 +23,6 @@ def laplacian(n: int) -> sp.csr_matrix:
     return sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
 
 
-def benchmark_script(name: str):
-    """Import ``benchmarks/<name>.py`` (not a package) as a module."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def solve_with(system: KrylovSystem, arm, **kwargs):
     process = KrylovSolve(**kwargs)
     process.start(system)
@@ -610,7 +598,7 @@ def test_first_off_diagonal_share_tells_coupling_along_the_ordering_from_across_
 
 
 @pytest.mark.slow
-def test_ablation_script_runs_at_smoke_scale(tmp_path):
+def test_ablation_script_runs_at_smoke_scale(tmp_path, benchmark_script):
     """``benchmarks/krylov_ablation.py`` (published figures) runs end to end on the smoke suite."""
     module = benchmark_script("krylov_ablation")
     result = module.main(["--scale", "smoke", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "a.json")])
@@ -621,7 +609,7 @@ def test_ablation_script_runs_at_smoke_scale(tmp_path):
         assert all(np.isfinite(v) and v > 0 for v in variant.values())
 
 
-def test_memory_ablation_script_runs_at_smoke_scale(tmp_path):
+def test_memory_ablation_script_runs_at_smoke_scale(tmp_path, benchmark_script):
     """``benchmarks/krylov_memory_ablation.py`` (published figures) runs end to end on the smoke suite."""
     module = benchmark_script("krylov_memory_ablation")
     result = module.main(["--scale", "smoke", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "m.json")])
@@ -632,7 +620,7 @@ def test_memory_ablation_script_runs_at_smoke_scale(tmp_path):
 
 
 @pytest.mark.slow
-def test_gmres_gap_script_runs_at_smoke_scale_and_its_parts_add_up(tmp_path):
+def test_gmres_gap_script_runs_at_smoke_scale_and_its_parts_add_up(tmp_path, benchmark_script):
     """``benchmarks/krylov_gmres_gap.py`` (published diagnosis) runs end to end on the smoke GMRES suite, and the
     excess it splits by kind is the learner's work over the oracle's where the learner paid more."""
     module = benchmark_script("krylov_gmres_gap")
@@ -729,7 +717,7 @@ def test_cg_without_preconditioner_skips_the_duplicate_dot_and_matches_the_gener
     assert np.array_equal(runs[0].x, runs[1].x) and runs[0].residuals == runs[1].residuals
 
 
-def test_interleaved_wall_script_runs_on_a_smoke_run(tmp_path):
+def test_interleaved_wall_script_runs_on_a_smoke_run(tmp_path, benchmark_script):
     """``benchmarks/krylov_wall_interleaved.py`` (published wall-time figures) runs end to end: it reads a run's
     tuner and weights, times the three methods on the user path, and writes its report."""
     import json
@@ -745,7 +733,7 @@ def test_interleaved_wall_script_runs_on_a_smoke_run(tmp_path):
     assert all(r["failed"] == 0 and r["krylov_tuner_time"] > 0 and r["plain_cg"] > 0 for r in result["rows"])
 
 
-def test_user_matrices_script_runs_and_its_fem_matrices_are_spd(tmp_path):
+def test_user_matrices_script_runs_and_its_fem_matrices_are_spd(tmp_path, benchmark_script):
     """``benchmarks/krylov_user_matrices.py`` (the published user-matrix figures) runs end to end, and its P1 FEM
     matrices are what it says: symmetric positive definite, the sorted order a permutation of the random one."""
     module = benchmark_script("krylov_user_matrices")

@@ -24,18 +24,8 @@ from tunegym.envs.sor.process import SystemContext
 
 
 @pytest.fixture(scope="module")
-def readme_tuner() -> SORTuner:
-    return SORTuner.train("tunegym/SOR-v0", agent="spectral", steps=500, seed=0)
-
-
-@pytest.fixture(scope="module")
 def ppo_tuner() -> SORTuner:
     return SORTuner.load("pretrained:sor-ppo")
-
-
-@pytest.fixture(scope="module")
-def dynamic_tuner() -> SORTuner:
-    return SORTuner.train("tunegym/SORDynamic-v0", agent="chebcb", steps=300, seed=0)
 
 
 def _diagonal(n: int) -> sp.csr_matrix:
@@ -149,13 +139,8 @@ def test_a_singular_laplacian_with_no_solution_is_given_up_quickly_and_said_so(r
 
 
 # ---- the right-hand side, x0 and the settings -----------------------------------------------------------------------
-def _skew(n: int) -> sp.csr_matrix:
-    """The tridiagonal skew-symmetric matrix (1 above the diagonal, -1 below)."""
-    return sp.diags([np.ones(n - 1), -np.ones(n - 1)], [1, -1]).tocsr()
-
-
-def test_sor_iteration_radius_matches_the_dense_eigenvalues_and_gives_up_at_its_budget():
-    A = (poisson2d(15) - 0.02 * sp.identity(225) + 0.05 * _skew(225)).tocsr()
+def test_sor_iteration_radius_matches_the_dense_eigenvalues_and_gives_up_at_its_budget(skew):
+    A = (poisson2d(15) - 0.02 * sp.identity(225) + 0.05 * skew(225)).tocsr()
     M = prepare_matrix(A)
     D, L, U = sp.diags(A.diagonal()), sp.tril(A, -1), sp.triu(A, 1)
     for omega in (0.5, 1.0, 1.3):
@@ -168,13 +153,14 @@ def test_sor_iteration_radius_matches_the_dense_eigenvalues_and_gives_up_at_its_
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_matrix_just_past_indefinite_is_diverged_within_1000_sweeps_for_any_b(readme_tuner, dynamic_tuner, seed):
+def test_a_matrix_just_past_indefinite_is_diverged_within_1000_sweeps_for_any_b(readme_tuner, dynamic_tuner, skew,
+                                                                               seed):
     """Before: a 40x40 Laplacian shifted just past indefinite plus a 1e-4 skew part took 1,226-1,796 sweeps (static
     tuner) and 1,280-1,910 (dynamic) with a random b: SOR's iteration matrix has spectral radius 1.0001 at ω = 1 and
     1.00004 at 0.5, and the 200-sweep stall test saw each only after the modes below 1 had decayed. The fallbacks
     are now ruled out by that radius (about 100 sweeps each) and are not swept."""
     n = 1600
-    A = (poisson2d(40) - 0.012 * sp.identity(n) + 1e-4 * _skew(n)).tocsr()
+    A = (poisson2d(40) - 0.012 * sp.identity(n) + 1e-4 * skew(n)).tocsr()
     b = np.random.default_rng(seed).standard_normal(n)
     for tuner in (readme_tuner, dynamic_tuner):
         result = copy.deepcopy(tuner).solve(A, b)
@@ -188,10 +174,10 @@ def test_a_matrix_just_past_indefinite_is_diverged_within_1000_sweeps_for_any_b(
         assert bounded.status == "diverged" if tuner is readme_tuner else bounded.status in ("diverged", "max_sweeps")
 
 
-def test_a_slow_divergence_before_a_convergent_fallback_is_checked_charged_and_then_swept(readme_tuner):
+def test_a_slow_divergence_before_a_convergent_fallback_is_checked_charged_and_then_swept(readme_tuner, skew):
     # ω = 1.65 (the policy's) takes 200 sweeps to be found diverged, so ω = 1 is checked first: radius 0.94 < 1,
     # swept and converged; the check's sweeps are in that attempt's count
-    A = (poisson2d(20) + 0.39 * _skew(400)).tocsr()
+    A = (poisson2d(20) + 0.39 * skew(400)).tocsr()
     b = np.random.default_rng(0).standard_normal(400)
     result = copy.deepcopy(readme_tuner).solve(A, b)
     assert result.converged and [(w, status) for w, _, status in result.attempts] == [(1.65, "diverged"),
@@ -278,15 +264,9 @@ def test_a_tuner_that_has_solved_can_be_copied_and_pickled(readme_tuner):
         assert clone.choose_omega(poisson2d(6)) == tuner.choose_omega(poisson2d(6))
 
 
-def test_the_divergence_benchmark_runs_and_its_check_saves_sweeps(tmp_path):
+def test_the_divergence_benchmark_runs_and_its_check_saves_sweeps(tmp_path, benchmark_script):
     """``benchmarks/sor_divergence.py`` (the README's divergence figures) runs end to end on its smallest matrix."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "sor_divergence.py"
-    spec = importlib.util.spec_from_file_location("sor_divergence", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("sor_divergence")
     result = module.main(["--grids", "40", "--seeds", "1", "--out", str(tmp_path / "d.json")])
     assert {row["tuner"] for row in result["rows"]} == {"static", "dynamic"}
     for row in result["rows"]:

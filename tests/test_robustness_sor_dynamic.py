@@ -24,27 +24,17 @@ from tunegym.envs.sor.dynamic import SORBlockSolve
 from tunegym.envs.sor.instances import LinearSystem
 
 
-@pytest.fixture(scope="module")
-def dynamic_tuner() -> SORTuner:
-    return SORTuner.train("tunegym/SORDynamic-v0", agent="chebcb", steps=300, seed=0)
-
-
-def _skew(n: int) -> sp.csr_matrix:
-    """The tridiagonal skew-symmetric matrix (1 above the diagonal, -1 below)."""
-    return sp.diags([np.ones(n - 1), -np.ones(n - 1)], [1, -1]).tocsr()
-
-
 def _policy_omegas(result) -> np.ndarray:
     """The per-block ω of the policy's own attempt (the first one)."""
     return np.asarray(result.attempts[0][0])
 
 
 # ---- matrices with no convergence guarantee ---------------------------------------------------------------------
-def test_a_slightly_indefinite_non_symmetric_matrix_is_diverged_within_1000_sweeps(dynamic_tuner):
+def test_a_slightly_indefinite_non_symmetric_matrix_is_diverged_within_1000_sweeps(dynamic_tuner, skew):
     """Before: a 40x40 Laplacian shifted by -0.012 I (just past indefinite) plus a 1e-4 skew part ran the whole budget
     and ended "max_sweeps" after 10,000 sweeps (no stall guard, no fallback); SOR converges for no ω there."""
     n = 1600
-    A = (poisson2d(40) - 0.012 * sp.identity(n) + 1e-4 * _skew(n)).tocsr()
+    A = (poisson2d(40) - 0.012 * sp.identity(n) + 1e-4 * skew(n)).tocsr()
     result = copy.deepcopy(dynamic_tuner).solve(A, np.ones(n))
     assert result.status == "diverged" and result.sweeps <= 1000
     assert [omega for omega, _, _ in result.attempts[1:]] == [1.0, 0.5]
@@ -69,11 +59,11 @@ def test_a_singular_laplacian_with_no_solution_is_given_up_quickly_and_said_so(d
 
 
 @pytest.mark.parametrize("n, beta", [(200, 0.47), (400, 0.45)])
-def test_a_matrix_that_gauss_seidel_solves_is_never_left_diverged(dynamic_tuner, n, beta):
+def test_a_matrix_that_gauss_seidel_solves_is_never_left_diverged(dynamic_tuner, skew, n, beta):
     """Before: ``I + beta * skew`` (Jacobi eigenvalues imaginary, |μ| about 0.93: SOR converges only for ω below
     2 / (1 + |μ|), about 1.04) ended "diverged" under the policy's ω >= 1.05, though ω = 1 converges; now the solve is
     re-solved at ω = 1 and converges, both attempts charged."""
-    A = (sp.identity(n) + beta * _skew(n)).tocsr()
+    A = (sp.identity(n) + beta * skew(n)).tocsr()
     b = np.ones(n)
     assert solve(A, b, 1.0).converged and solve(A, b, 1.5).status == "diverged"
     result = copy.deepcopy(dynamic_tuner).solve(A, b)

@@ -17,11 +17,6 @@ from tunegym.envs.sor.features import sor_spectrum, young_omega
 from tunegym.tuning.benches.sor_deploy import UserSequence, brute_force_best
 
 
-@pytest.fixture(scope="module")
-def readme_tuner():
-    return SORTuner.train("tunegym/SOR-v0", agent="spectral", steps=500, seed=0)
-
-
 @pytest.mark.parametrize("omega", [2.0, 2.5, 0.0 + -1e-3, -1.0])
 def test_omega_outside_zero_two_is_diverged_at_once(omega):
     with warnings.catch_warnings():

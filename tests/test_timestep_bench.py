@@ -48,15 +48,9 @@ def test_smoke_bench_reports_both_learned_controllers(tmp_path):
     assert any("pi_safety" in name for name in ode["methods"])
 
 
-def test_three_body_paired_claims_come_from_the_shipped_runs(capsys):
+def test_three_body_paired_claims_come_from_the_shipped_runs(capsys, benchmark_script):
     """The README's three-body verdict is computed, not typed in: a loss on force evaluations, a tie on error."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "timestep_three_body_paired.py"
-    spec = importlib.util.spec_from_file_location("timestep_three_body_paired", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("timestep_three_body_paired")
     module.main()
     out = capsys.readouterr().out
     assert "95 instances" in out
